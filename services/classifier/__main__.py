@@ -1,0 +1,3 @@
+from services.classifier.app import main
+
+main()

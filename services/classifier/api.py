@@ -1,0 +1,363 @@
+"""HTTP API of the classifier: ad-hoc classification, ECCN look-up, the product catalog, CCL status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, NoReturn
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
+from pydantic import BaseModel, Field
+
+from services.classifier.catalog import (
+    CatalogConflict,
+    CatalogImportError,
+    CatalogProduct,
+    CatalogStore,
+)
+from services.classifier.domain import (
+    EAR99,
+    EAR99_HEADING,
+    REASONS_FOR_CONTROL,
+    Ccl,
+    InvalidEccn,
+    canonical_eccn,
+    check_eccn,
+    classify_line,
+    item_controls,
+    parse_eccn,
+)
+from services.classifier.suggest import SuggestionIndex
+from shared.events import LineClassification, LongText, Text
+
+router = APIRouter()
+
+HsCode = Annotated[str, Field(pattern=r"^\d{4}(\.?\d{2}){0,3}$")]
+EccnText = Annotated[str, Field(min_length=1, max_length=40)]
+Sku = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+@dataclass(frozen=True)
+class ClassifierRuntime:
+    ccl: Ccl
+    suggestions: SuggestionIndex
+    catalog: CatalogStore
+
+    def validate_eccn(self, value: str) -> str:
+        return canonical_eccn(self.ccl, value)
+
+
+def get_runtime(request: Request) -> ClassifierRuntime:
+    runtime: ClassifierRuntime | None = request.app.state.classifier
+    if runtime is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "the Commerce Control List is not loaded yet"
+        )
+    return runtime
+
+
+RuntimeDep = Annotated[ClassifierRuntime, Depends(get_runtime)]
+
+
+def _unprocessable(location: list[str | int], value: object, message: str) -> NoReturn:
+    # The shape of FastAPI's own 422 body, so clients read one format.
+    raise HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"type": "value_error", "loc": location, "msg": message, "input": value}],
+    )
+
+
+# --- classification ----------------------------------------------------------------------------
+
+
+class ClassifyRequest(BaseModel):
+    description: LongText
+    sku: Text | None = None
+    # Accepted for the caller's record; no HS <-> ECCN correlation exists in the reference data
+    # (data/README.md, "Known gaps"), so it does not change the result.
+    hs_code: HsCode | None = None
+    eccn: EccnText | None = Field(default=None, description="The ERP's ECCN, if any (or EAR99)")
+
+
+class ClassifyResponse(LineClassification):
+    ccl_version: str
+    catalog_version: str
+
+
+@router.post("/classify", tags=["classification"], summary="Classify one line as the handler would")
+async def classify(body: ClassifyRequest, runtime: RuntimeDep) -> ClassifyResponse:
+    snapshot = runtime.catalog.snapshot
+    line = classify_line(
+        runtime.ccl,
+        line_no=1,
+        sku=body.sku or "",
+        description=body.description,
+        erp_eccn=body.eccn.strip().upper() if body.eccn else None,
+        catalog_eccn=snapshot.eccn_by_sku.get(body.sku) if body.sku else None,
+        catalog_version=snapshot.version,
+        suggest=runtime.suggestions.suggest,
+    )
+    return ClassifyResponse(
+        **line.model_dump(), ccl_version=runtime.ccl.version, catalog_version=snapshot.version
+    )
+
+
+# --- ECCN look-up ------------------------------------------------------------------------------
+
+
+class LicenseRequirementOut(BaseModel):
+    reason: str | None
+    reason_name: str | None
+    control: str = Field(description="The License Requirements row as published")
+    destinations: str = Field(description="Its Country Chart cell: a column, or a pointer to a section")
+    country_chart_column: str | None
+    scope: str
+    applies: bool = Field(description="Whether the row applies to the ECCN asked for (with its paragraph)")
+
+
+class LicenseExceptionOut(BaseModel):
+    symbol: str
+    text: str
+    available: bool
+    scope: str
+    applies: bool
+
+
+class EccnResponse(BaseModel):
+    eccn: str
+    entry: str
+    heading: str
+    subject_to_itar: bool
+    reasons_for_control: list[str] = Field(description="For the ECCN asked for, paragraph included")
+    country_chart_columns: list[str] = Field(description="For the ECCN asked for, paragraph included")
+    license_exceptions: list[str] = Field(description="May be available for the ECCN asked for")
+    entry_reasons_for_control: list[str]
+    entry_country_chart_columns: list[str]
+    reason_for_control_text: str | None
+    license_requirements: list[LicenseRequirementOut]
+    license_exception_flags: list[LicenseExceptionOut]
+    related_controls: str | None
+    paragraph_text: str | None
+    ccl_version: str
+
+
+@router.get("/eccn/{code}", tags=["classification"], summary="What the CCL says about an ECCN")
+async def eccn(code: Annotated[str, Path(max_length=40)], runtime: RuntimeDep) -> EccnResponse:
+    parsed = parse_eccn(code)
+    if isinstance(parsed, InvalidEccn):
+        _unprocessable(["path", "code"], code, parsed.message)
+    ccl = runtime.ccl
+    if parsed.is_ear99:
+        return EccnResponse(
+            eccn=EAR99,
+            entry=EAR99,
+            heading=EAR99_HEADING,
+            subject_to_itar=False,
+            reasons_for_control=[],
+            country_chart_columns=[],
+            license_exceptions=[],
+            entry_reasons_for_control=[],
+            entry_country_chart_columns=[],
+            reason_for_control_text=None,
+            license_requirements=[],
+            license_exception_flags=[],
+            related_controls=None,
+            paragraph_text=None,
+            ccl_version=ccl.version,
+        )
+    entry = ccl.get(parsed.base)
+    if entry is None:
+        missing = check_eccn(ccl, code)
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, missing.message if isinstance(missing, InvalidEccn) else code
+        )
+    controls = item_controls(entry, parsed)
+    return EccnResponse(
+        eccn=parsed.code,
+        entry=entry.eccn,
+        heading=entry.heading,
+        subject_to_itar=entry.itar_pointer,
+        reasons_for_control=list(controls.reasons_for_control),
+        country_chart_columns=list(controls.country_chart_columns),
+        license_exceptions=list(controls.license_exceptions),
+        entry_reasons_for_control=list(entry.reasons_for_control),
+        entry_country_chart_columns=list(entry.country_chart_columns),
+        reason_for_control_text=entry.reason_for_control_text,
+        license_requirements=[
+            LicenseRequirementOut(
+                reason=row.reason,
+                reason_name=REASONS_FOR_CONTROL.get(row.reason or ""),
+                control=row.control,
+                destinations=row.destinations,
+                country_chart_column=row.column,
+                scope=row.scope.describe(),
+                applies=row in controls.requirements,
+            )
+            for row in entry.license_requirements
+        ],
+        license_exception_flags=[
+            LicenseExceptionOut(
+                symbol=flag.symbol,
+                text=flag.text,
+                available=flag.available,
+                scope=flag.scope.describe(),
+                applies=flag.symbol in controls.license_exceptions,
+            )
+            for flag in entry.license_exceptions
+        ],
+        related_controls=entry.related_controls,
+        paragraph_text=entry.paragraph_texts.get(".".join(parsed.paragraphs)),
+        ccl_version=ccl.version,
+    )
+
+
+# --- the product catalog -----------------------------------------------------------------------
+
+
+class ProductIn(BaseModel):
+    eccn: EccnText
+    classified_by: Text
+    rationale: LongText | None = None
+
+
+class ProductOut(BaseModel):
+    sku: str
+    version: int
+    eccn: str
+    classified_by: str
+    classified_at: datetime
+    rationale: str | None
+
+    @classmethod
+    def of(cls, product: CatalogProduct) -> ProductOut:
+        return cls(
+            sku=product.sku,
+            version=product.version,
+            eccn=product.eccn,
+            classified_by=product.classified_by,
+            classified_at=product.classified_at,
+            rationale=product.rationale,
+        )
+
+
+class ImportOut(BaseModel):
+    created: list[str]
+    unchanged: list[str]
+    catalog_version: str
+
+
+def _not_in_catalog(sku: str) -> NoReturn:
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"SKU {sku!r} is not in the product catalog")
+
+
+@router.get("/products/{sku}", tags=["catalog"], summary="The current classification of a SKU")
+async def get_product(sku: Sku, runtime: RuntimeDep) -> ProductOut:
+    product = await runtime.catalog.get_current(sku)
+    if product is None:
+        _not_in_catalog(sku)
+    return ProductOut.of(product)
+
+
+@router.put(
+    "/products/{sku}",
+    tags=["catalog"],
+    summary="Classify a SKU: a new version (201), or 200 if it already says exactly this",
+    responses={201: {"model": ProductOut}, 409: {"description": "concurrent write; retry"}},
+)
+async def put_product(sku: Sku, body: ProductIn, runtime: RuntimeDep, response: Response) -> ProductOut:
+    try:
+        eccn_code = runtime.validate_eccn(body.eccn)
+    except ValueError as exc:
+        _unprocessable(["body", "eccn"], body.eccn, str(exc))
+    try:
+        product, created = await runtime.catalog.put(
+            sku=sku,
+            eccn=eccn_code,
+            classified_by=body.classified_by,
+            rationale=body.rationale,
+            classified_at=datetime.now(UTC),
+        )
+    except CatalogConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return ProductOut.of(product)
+
+
+@router.get("/products/{sku}/history", tags=["catalog"], summary="Every version of a SKU, oldest first")
+async def product_history(sku: Sku, runtime: RuntimeDep) -> list[ProductOut]:
+    versions = await runtime.catalog.history(sku)
+    if not versions:
+        _not_in_catalog(sku)
+    return [ProductOut.of(product) for product in versions]
+
+
+@router.post(
+    "/products/import",
+    tags=["catalog"],
+    summary="Import a CSV (sku,eccn,classified_by,rationale): every row or, on any bad row, none",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
+async def import_products(request: Request, runtime: RuntimeDep) -> ImportOut:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in ("text/csv", "text/plain"):
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"content-type {media_type!r}: send the CSV as text/csv"
+        )
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        _unprocessable(["body"], None, f"the CSV is not UTF-8: {exc}")
+    try:
+        result = await runtime.catalog.import_csv(
+            text, validate_eccn=runtime.validate_eccn, classified_at=datetime.now(UTC)
+        )
+    except CatalogImportError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"type": "value_error", "loc": ["body"], "msg": error} for error in exc.errors],
+        ) from exc
+    except CatalogConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    return ImportOut(
+        created=result.created, unchanged=result.unchanged, catalog_version=runtime.catalog.snapshot.version
+    )
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+class CclOut(BaseModel):
+    version: str
+    issue_date: str
+    source: str
+    entries: int
+    entries_by_category: dict[str, int]
+    itar_pointer_entries: list[str]
+    warnings: list[str]
+    catalog_version: str
+    catalog_skus: int
+    suggestion_texts: int
+
+
+@router.get("/ccl", tags=["classification"], summary="The loaded CCL: version, counts and data warnings")
+async def ccl_status(runtime: RuntimeDep) -> CclOut:
+    ccl = runtime.ccl
+    by_category: dict[str, int] = {}
+    for name in sorted(ccl.entries):
+        by_category[name[0]] = by_category.get(name[0], 0) + 1
+    snapshot = runtime.catalog.snapshot
+    return CclOut(
+        version=ccl.version,
+        issue_date=ccl.issue_date,
+        source=ccl.source,
+        entries=len(ccl.entries),
+        entries_by_category=by_category,
+        itar_pointer_entries=sorted(e.eccn for e in ccl.entries.values() if e.itar_pointer),
+        warnings=list(ccl.warnings),
+        catalog_version=snapshot.version,
+        catalog_skus=len(snapshot.products),
+        suggestion_texts=len(runtime.suggestions),
+    )

@@ -1,0 +1,127 @@
+"""The classifier service: consumes orders.submitted.v1, publishes orders.classified.v1, serves the
+catalog and ECCN look-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from services.classifier.api import ClassifierRuntime, router
+from services.classifier.catalog import CatalogImportError, CatalogStore
+from services.classifier.ccl import load_ccl
+from services.classifier.domain import Ccl, canonical_eccn
+from services.classifier.handler import SERVICE, ClassifierHandler
+from services.classifier.suggest import SuggestionIndex
+from shared.db import make_engine
+from shared.events import TOPIC_SUBMITTED
+from shared.logging import configure_logging
+from shared.service import KafkaStage, add_ops_routes
+from shared.settings import REPO_ROOT, Settings, load_settings
+
+log = logging.getLogger("exportwatch.classifier")
+
+DEFAULT_CATALOG_URL = f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'catalog.db'}"
+
+
+def load_reference_data(settings: Settings) -> tuple[Ccl, SuggestionIndex]:
+    ccl = load_ccl(settings.require_data_dir())
+    return ccl, SuggestionIndex.build(ccl)
+
+
+async def open_catalog(settings: Settings, ccl: Ccl) -> CatalogStore:
+    store = CatalogStore(make_engine(settings.catalog_database_url or DEFAULT_CATALOG_URL))
+    await store.open()
+    seed = settings.catalog_seed_csv
+    if seed is not None:
+        try:
+            result = await store.import_csv(
+                seed.read_text(encoding="utf-8-sig"),
+                validate_eccn=partial(canonical_eccn, ccl),
+                classified_at=datetime.now(UTC),
+            )
+        except (OSError, CatalogImportError) as exc:
+            await store.close()
+            raise ValueError(f"EXPORTWATCH_CATALOG_SEED_CSV={str(seed)!r}: {exc}") from exc
+        log.info(
+            "catalog seed %s: %d SKUs new or changed, %d unchanged",
+            seed,
+            len(result.created),
+            len(result.unchanged),
+        )
+    return store
+
+
+def create_app(settings: Settings | None = None, *, start_kafka: bool = True) -> FastAPI:
+    settings = settings or load_settings(SERVICE)
+    stage: KafkaStage | None = None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal stage
+        started = time.perf_counter()
+        ccl, suggestions = await asyncio.to_thread(load_reference_data, settings)
+        for warning in ccl.warnings:
+            log.warning("CCL data warning: %s", warning, extra={"ccl_version": ccl.version})
+        catalog = await open_catalog(settings, ccl)
+        app.state.classifier = ClassifierRuntime(ccl=ccl, suggestions=suggestions, catalog=catalog)
+        log.info(
+            "CCL %s (%d entries, %d warnings) and catalog %s loaded in %.3fs",
+            ccl.version,
+            len(ccl.entries),
+            len(ccl.warnings),
+            catalog.snapshot.version,
+            time.perf_counter() - started,
+        )
+        try:
+            if start_kafka:
+                handler = ClassifierHandler(
+                    settings=settings, ccl=ccl, catalog=lambda: catalog.snapshot, suggest=suggestions.suggest
+                )
+                stage = KafkaStage(settings, SERVICE, [TOPIC_SUBMITTED], handler)
+                await stage.start()
+            yield
+        finally:
+            if stage is not None:
+                await stage.stop()
+                stage = None
+            app.state.classifier = None
+            await catalog.close()
+
+    app = FastAPI(
+        title="Exportwatch classifier",
+        summary="ECCN per order line from the ERP and the product catalog, checked against the CCL",
+        lifespan=lifespan,
+    )
+    app.state.classifier = None
+    app.include_router(router)
+
+    def readiness() -> tuple[bool, dict[str, Any]]:
+        runtime: ClassifierRuntime | None = app.state.classifier
+        detail: dict[str, Any] = {"reference_data_loaded": runtime is not None}
+        if runtime is not None:
+            detail["ccl_version"] = runtime.ccl.version
+            detail["catalog_version"] = runtime.catalog.snapshot.version
+        if not start_kafka:
+            return runtime is not None, detail
+        if stage is None:
+            return False, {**detail, "kafka": "not started"}
+        kafka_ready, kafka_detail = stage.ready()
+        return runtime is not None and kafka_ready, {**detail, **kafka_detail}
+
+    add_ops_routes(app, SERVICE, readiness)
+    return app
+
+
+def main() -> None:
+    settings = load_settings(SERVICE)
+    configure_logging(SERVICE, settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)

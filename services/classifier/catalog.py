@@ -1,0 +1,286 @@
+"""The product catalog: the compliance team's ECCN per SKU, versioned, in SQLite or PostgreSQL.
+
+Every change is a new row (`version` n+1 of the SKU); nothing is ever updated or deleted, so the
+classification behind any past decision can be read back. All queries live here; callers own the
+session and commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import make_sessionmaker
+
+CSV_COLUMNS = ("sku", "eccn", "classified_by", "rationale")
+MAX_SKU_LENGTH = 128
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CatalogProductRow(Base):
+    __tablename__ = "catalog_products"
+    # Two writers racing for the same next version: one insert fails instead of both "winning".
+    __table_args__ = (UniqueConstraint("sku", "version", name="uq_catalog_products_sku_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sku: Mapped[str] = mapped_column(String(MAX_SKU_LENGTH), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    eccn: Mapped[str] = mapped_column(String(40))
+    classified_by: Mapped[str] = mapped_column(String(256))
+    classified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rationale: Mapped[str | None] = mapped_column(Text)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogProduct:
+    sku: str
+    version: int
+    eccn: str
+    classified_by: str
+    classified_at: datetime
+    rationale: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSnapshot:
+    """The current version of every SKU, as the handler reads it; `version` names its content."""
+
+    products: Mapping[str, CatalogProduct]
+    eccn_by_sku: Mapping[str, str]
+    version: str
+
+
+class CatalogConflict(Exception):
+    """Another writer stored a version of the same SKU at the same time; retry the request."""
+
+
+class CatalogImportError(ValueError):
+    """The CSV was refused as a whole; `errors` name the line, the column and the value."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = list(errors)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    created: list[str]
+    unchanged: list[str]
+
+
+# Returns the canonical ECCN or raises ValueError naming the value (the caller knows the CCL).
+EccnValidator = Callable[[str], str]
+
+
+def _product(row: CatalogProductRow) -> CatalogProduct:
+    classified_at = row.classified_at
+    if classified_at.tzinfo is None:  # SQLite keeps no zone; everything is stored in UTC
+        classified_at = classified_at.replace(tzinfo=UTC)
+    return CatalogProduct(
+        sku=row.sku,
+        version=row.version,
+        eccn=row.eccn,
+        classified_by=row.classified_by,
+        classified_at=classified_at,
+        rationale=row.rationale,
+    )
+
+
+async def get_current(session: AsyncSession, sku: str) -> CatalogProduct | None:
+    row = await session.scalar(
+        select(CatalogProductRow)
+        .where(CatalogProductRow.sku == sku)
+        .order_by(CatalogProductRow.version.desc())
+        .limit(1)
+    )
+    return _product(row) if row is not None else None
+
+
+async def history(session: AsyncSession, sku: str) -> list[CatalogProduct]:
+    rows = await session.scalars(
+        select(CatalogProductRow).where(CatalogProductRow.sku == sku).order_by(CatalogProductRow.version)
+    )
+    return [_product(row) for row in rows]
+
+
+async def put(
+    session: AsyncSession,
+    *,
+    sku: str,
+    eccn: str,
+    classified_by: str,
+    rationale: str | None,
+    classified_at: datetime,
+) -> tuple[CatalogProduct, bool]:
+    """Store a new version of `sku` unless the current one says the same; (product, created)."""
+    current = await get_current(session, sku)
+    if current is not None and (current.eccn, current.classified_by, current.rationale) == (
+        eccn,
+        classified_by,
+        rationale,
+    ):
+        return current, False
+    row = CatalogProductRow(
+        sku=sku,
+        version=(current.version if current else 0) + 1,
+        eccn=eccn,
+        classified_by=classified_by,
+        classified_at=classified_at.astimezone(UTC),
+        rationale=rationale,
+    )
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise CatalogConflict(f"SKU {sku!r}: version {row.version} was written concurrently; retry") from exc
+    return _product(row), True
+
+
+async def import_csv(
+    session: AsyncSession, text: str, *, validate_eccn: EccnValidator, classified_at: datetime
+) -> ImportResult:
+    """Import `sku,eccn,classified_by,rationale` rows: all of them or, on any bad row, none."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in CSV_COLUMNS[:3] if c not in (reader.fieldnames or [])]
+    if missing:
+        raise CatalogImportError(
+            [f"header: missing column(s) {', '.join(missing)}; expected {','.join(CSV_COLUMNS)}"]
+        )
+    rows: list[tuple[str, str, str, str | None]] = []
+    errors: list[str] = []
+    first_line: dict[str, int] = {}
+    for record in reader:
+        line = reader.line_num
+        sku = (record.get("sku") or "").strip()
+        classified_by = (record.get("classified_by") or "").strip()
+        rationale = (record.get("rationale") or "").strip() or None
+        if not sku or len(sku) > MAX_SKU_LENGTH:
+            errors.append(f"line {line}: sku {sku!r} must be 1-{MAX_SKU_LENGTH} characters")
+            continue
+        if sku in first_line:
+            errors.append(f"line {line}: sku {sku!r} appears again (first on line {first_line[sku]})")
+            continue
+        first_line[sku] = line
+        if not classified_by:
+            errors.append(f"line {line}: classified_by is empty for sku {sku!r}")
+        try:
+            eccn = validate_eccn((record.get("eccn") or "").strip())
+        except ValueError as exc:
+            errors.append(f"line {line}: eccn {exc}")
+            continue
+        rows.append((sku, eccn, classified_by, rationale))
+    if errors:
+        raise CatalogImportError(errors)
+    created: list[str] = []
+    unchanged: list[str] = []
+    for sku, eccn, classified_by, rationale in rows:
+        _, is_new = await put(
+            session,
+            sku=sku,
+            eccn=eccn,
+            classified_by=classified_by,
+            rationale=rationale,
+            classified_at=classified_at,
+        )
+        (created if is_new else unchanged).append(sku)
+    return ImportResult(created=created, unchanged=unchanged)
+
+
+async def load_snapshot(session: AsyncSession) -> CatalogSnapshot:
+    latest = (
+        select(CatalogProductRow.sku, func.max(CatalogProductRow.version).label("version"))
+        .group_by(CatalogProductRow.sku)
+        .subquery()
+    )
+    rows = await session.scalars(
+        select(CatalogProductRow).join(
+            latest, (CatalogProductRow.sku == latest.c.sku) & (CatalogProductRow.version == latest.c.version)
+        )
+    )
+    # Sorted here, not in SQL: PostgreSQL collations order punctuation differently from SQLite.
+    products = {row.sku: _product(row) for row in sorted(rows, key=lambda r: r.sku)}
+    digest = hashlib.sha256()
+    for sku, product in products.items():
+        digest.update(f"{sku}\t{product.version}\t{product.eccn}\n".encode())
+    return CatalogSnapshot(
+        products=products,
+        eccn_by_sku={sku: product.eccn for sku, product in products.items()},
+        version=f"{len(products)}-skus+sha256:{digest.hexdigest()[:12]}",
+    )
+
+
+class CatalogStore:
+    """The catalog as the service uses it: sessions and commits in one place, and the in-memory
+    snapshot the handler reads, refreshed after every write.
+
+    The snapshot is per process: a write through one instance is seen by another instance only when
+    that one refreshes (restart, or its own next write). Good enough for one classifier; several
+    need a change feed (e.g. a compacted catalog topic) instead.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sessions = make_sessionmaker(engine)
+        self._write_lock = asyncio.Lock()
+        self.snapshot = CatalogSnapshot(products={}, eccn_by_sku={}, version="not loaded")
+
+    async def open(self) -> None:
+        async with self._engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+        await self.refresh()
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def refresh(self) -> CatalogSnapshot:
+        async with self._sessions() as session:
+            self.snapshot = await load_snapshot(session)
+        return self.snapshot
+
+    async def get_current(self, sku: str) -> CatalogProduct | None:
+        async with self._sessions() as session:
+            return await get_current(session, sku)
+
+    async def history(self, sku: str) -> list[CatalogProduct]:
+        async with self._sessions() as session:
+            return await history(session, sku)
+
+    async def put(
+        self, *, sku: str, eccn: str, classified_by: str, rationale: str | None, classified_at: datetime
+    ) -> tuple[CatalogProduct, bool]:
+        async with self._write_lock, self._sessions() as session:
+            product, created = await put(
+                session,
+                sku=sku,
+                eccn=eccn,
+                classified_by=classified_by,
+                rationale=rationale,
+                classified_at=classified_at,
+            )
+            await session.commit()
+            if created:
+                await self.refresh()
+            return product, created
+
+    async def import_csv(
+        self, text: str, *, validate_eccn: EccnValidator, classified_at: datetime
+    ) -> ImportResult:
+        async with self._write_lock, self._sessions() as session:
+            result = await import_csv(session, text, validate_eccn=validate_eccn, classified_at=classified_at)
+            await session.commit()
+            if result.created:
+                await self.refresh()
+            return result

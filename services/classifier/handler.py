@@ -1,0 +1,58 @@
+"""orders.submitted.v1 -> classification per line -> orders.classified.v1."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from services.classifier.catalog import CatalogSnapshot
+from services.classifier.domain import Ccl, Suggester, classify_lines
+from shared.events import TOPIC_CLASSIFIED, ClassifiedOrder, SubmittedOrder, derived_event_id, envelope_dump
+from shared.kafka import Incoming, Outgoing, decode_json
+from shared.logging import log_context
+from shared.settings import Settings
+
+SERVICE = "classifier"
+
+log = logging.getLogger("exportwatch.classifier")
+
+
+@dataclass(frozen=True)
+class ClassifierHandler:
+    settings: Settings
+    ccl: Ccl
+    # The catalog snapshot current at the time of the call (refreshed by the API after writes);
+    # its version is stamped on the output, so a re-delivery after a catalog change is explainable.
+    catalog: Callable[[], CatalogSnapshot]
+    suggest: Suggester
+
+    async def __call__(self, message: Incoming) -> list[Outgoing]:
+        order = SubmittedOrder.model_validate(decode_json(message))
+        with log_context(order_id=order.order_id, event_id=order.event_id_str):
+            snapshot = self.catalog()
+            classification = classify_lines(
+                self.ccl,
+                order.lines,
+                catalog=snapshot.eccn_by_sku,
+                catalog_version=snapshot.version,
+                suggest=self.suggest,
+            )
+            classified = ClassifiedOrder(
+                event_id=derived_event_id(order.event_id_str, SERVICE),
+                order_id=order.order_id,
+                causation_id=order.event_id_str,
+                produced_by=SERVICE,
+                order=order,
+                classification=classification,
+            )
+            statuses = Counter(line.status for line in classification.lines)
+            log.info("classified %d lines: %s", len(classification.lines), dict(sorted(statuses.items())))
+        return [
+            Outgoing(
+                topic=self.settings.topic(TOPIC_CLASSIFIED),
+                key=order.order_id,
+                value=envelope_dump(classified),
+            )
+        ]

@@ -1,0 +1,3 @@
+from services.records.app import main
+
+main()

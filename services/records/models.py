@@ -1,0 +1,152 @@
+"""The trail database: every event of every order, kept for the five years of 15 CFR 762.6.
+
+Portable across SQLite (the embedded default) and PostgreSQL (production): JSON payloads,
+timestamps stored in UTC and read back timezone-aware, 64-bit Kafka offsets. The tables are
+created at startup with `metadata.create_all`; Alembic migrations are future work (the first
+change to an existing table needs them).
+
+Insert-if-absent is race-safe with several records instances: every natural key (`event_id`,
+`order_id`) has a unique constraint and rows are inserted with `INSERT ... ON CONFLICT DO NOTHING`
+(both dialects have it), see repository.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+STAGES = ("submitted", "classified", "screened", "decided", "reviewed")
+
+# Ids are bounded so that they fit a btree index on PostgreSQL; the handler refuses longer ones.
+ID_LENGTH = 128
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which has no time zones) as well."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()!r}: the trail stores aware timestamps only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    # Stable constraint names, so that future migrations can refer to them.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class TrailStep(Base):
+    """One event of one order, exactly as received, linked into the order's hash chain."""
+
+    __tablename__ = "trail_steps"
+    __table_args__ = (
+        # `seq` is the step's position in its order's chain: one step per position, so a chain can
+        # never fork even if two instances append to the same order (the order row lock prevents
+        # that; this is the backstop). Its index also serves every lookup by order_id.
+        UniqueConstraint("order_id", "seq"),
+        CheckConstraint(f"stage IN ({', '.join(repr(s) for s in STAGES)})", name="stage"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    order_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    seq: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(16))
+    schema: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(255))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    # The order version the step belongs to: the submitted event's own id, `order.event_id` inside
+    # an envelope, `submitted_event_id` of a review.
+    submitted_event_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The bytes as received (15 CFR 762.4: keep the record in the form received); without them an
+    # edit of `payload` could not be told from a re-serialisation.
+    payload_raw: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    step_hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Order(Base):
+    """The current state of an order: a projection of its trail, rebuilt by replaying the topics.
+
+    A row without `current_submitted_event_id` exists only as the lock target of an order whose
+    only recorded step so far is a review (seen before the decision it reviews); it is not listed.
+    """
+
+    __tablename__ = "orders"
+
+    order_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    current_submitted_event_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    current_occurred_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    destination_country: Mapped[str | None] = mapped_column(String(2))
+    decision: Mapped[str | None] = mapped_column(String(16), index=True)
+    risk_score: Mapped[int | None] = mapped_column(Integer)
+    decided_event_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    reason_codes: Mapped[list[str]] = mapped_column(JSON)
+    review_event_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    review_decision: Mapped[str | None] = mapped_column(String(16))
+    reviewer: Mapped[str | None] = mapped_column(Text)
+    review_comment: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class StoredDeadLetter(Base):
+    """An `orders.deadletter.v1` event: a message some service could not process, with its bytes."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    service: Mapped[str] = mapped_column(Text)
+    source_topic: Mapped[str] = mapped_column(Text)
+    source_partition: Mapped[int] = mapped_column(Integer)
+    source_offset: Mapped[int] = mapped_column(BigInteger)
+    error_type: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    payload_b64: Mapped[str] = mapped_column(Text)
+    key_b64: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)

@@ -1,0 +1,3 @@
+from services.screening.app import main
+
+main()

@@ -1,0 +1,396 @@
+"""The event contract: one pydantic model per topic of DESIGN.md.
+
+The input contract (`orders.submitted.v1`) is what ERP integrators rely on; it is validated
+exactly as DESIGN.md states it and only ever extended additively. Each later stage publishes the
+whole envelope again with its own section added; the submitted order travels unchanged inside it.
+
+Event ids of derived events are deterministic (uuid5 of the input event id and the stage), so a
+redelivered input produces the very same output event and records deduplicates it by `event_id`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+import pycountry
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# --- topics ------------------------------------------------------------------------------------
+
+TOPIC_SUBMITTED = "orders.submitted.v1"
+TOPIC_CLASSIFIED = "orders.classified.v1"
+TOPIC_SCREENED = "orders.screened.v1"
+TOPIC_DECIDED = "orders.decided.v1"
+TOPIC_REVIEWED = "orders.reviewed.v1"
+TOPIC_DEADLETTER = "orders.deadletter.v1"
+
+ALL_TOPICS = (
+    TOPIC_SUBMITTED,
+    TOPIC_CLASSIFIED,
+    TOPIC_SCREENED,
+    TOPIC_DECIDED,
+    TOPIC_REVIEWED,
+    TOPIC_DEADLETTER,
+)
+
+# Namespace for deterministic ids of derived events (uuid5).
+EXPORTWATCH_NS = uuid.UUID("6f1d8c2e-4b7a-5e3f-9a1c-2d4e6f8a0b1c")
+
+
+def derived_event_id(source_event_id: str, stage: str) -> str:
+    """Id of the event a stage derives from `source_event_id`: the same input gives the same id."""
+    return str(uuid.uuid5(EXPORTWATCH_NS, f"{source_event_id}:{stage}"))
+
+
+# --- field types -------------------------------------------------------------------------------
+
+# ISO 3166-1 alpha-2 plus XK (Kosovo, user-assigned but used by the Country Chart and OFAC).
+ISO_COUNTRIES: frozenset[str] = frozenset({c.alpha_2 for c in pycountry.countries} | {"XK"})
+ISO_CURRENCIES: frozenset[str] = frozenset({c.alpha_3 for c in pycountry.currencies})
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_DECIMAL = re.compile(r"^\d{1,15}(\.\d{1,6})?$")
+
+
+def _country(value: str) -> str:
+    if value not in ISO_COUNTRIES:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. 'DE', 'US')")
+    return value
+
+
+def _currency(value: str) -> str:
+    if value not in ISO_CURRENCIES:
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. 'USD', 'EUR')")
+    return value
+
+
+def _decimal_string(value: str) -> str:
+    if not _DECIMAL.match(value):
+        raise ValueError(f"{value!r} is not a non-negative decimal string such as '1250.00'")
+    try:
+        Decimal(value)
+    except InvalidOperation as exc:  # pragma: no cover - the regex already guarantees this
+        raise ValueError(f"{value!r} is not a decimal") from exc
+    return value
+
+
+def _text(value: str) -> str:
+    value = unicodedata.normalize("NFC", value).strip()
+    if not value:
+        raise ValueError("must not be empty or blank")
+    if _CONTROL_CHARS.search(value):
+        raise ValueError(f"{value!r} contains control characters")
+    return value
+
+
+CountryCode = Annotated[str, AfterValidator(_country)]
+CurrencyCode = Annotated[str, AfterValidator(_currency)]
+DecimalString = Annotated[str, AfterValidator(_decimal_string)]
+Text = Annotated[str, Field(max_length=512), AfterValidator(_text)]
+LongText = Annotated[str, Field(max_length=4000), AfterValidator(_text)]
+
+PartyRole = Literal[
+    "buyer",
+    "ultimate_consignee",
+    "intermediate_consignee",
+    "end_user",
+    "freight_forwarder",
+    "purchaser_agent",
+]
+DecisionCode = Literal["RELEASE", "LICENSE_REQUIRED", "HOLD", "BLOCK"]
+ListEffect = Literal["block", "licence", "review"]
+
+DECISION_SEVERITY: dict[str, int] = {"RELEASE": 0, "LICENSE_REQUIRED": 1, "HOLD": 2, "BLOCK": 3}
+
+
+def most_severe(decisions: list[str]) -> str:
+    """DESIGN.md: the final decision is the most severe, BLOCK > HOLD > LICENSE_REQUIRED > RELEASE."""
+    return max(decisions, key=DECISION_SEVERITY.__getitem__, default="RELEASE")
+
+
+# --- orders.submitted.v1 -----------------------------------------------------------------------
+
+
+class Party(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    role: PartyRole
+    name: Text
+    address: Text | None = None
+    city: Text | None = None
+    country: CountryCode
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    line_no: int = Field(ge=1)
+    sku: Text
+    description: LongText
+    quantity: int = Field(gt=0)
+    unit_price: DecimalString
+    currency: CurrencyCode
+    hs_code: Annotated[str, Field(pattern=r"^\d{4}(\.?\d{2}){0,3}$")] | None = None
+    eccn: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+
+    @field_validator("eccn")
+    @classmethod
+    def _eccn_trimmed(cls, value: str | None) -> str | None:
+        # The ERP's ECCN is kept as given (paragraphs are lower case on the CCL: 6A003.b.4.b);
+        # whether it exists is the classifier's finding (INVALID_ECCN), not a contract violation.
+        if value is None:
+            return None
+        value = value.strip()
+        if not value or _CONTROL_CHARS.search(value):
+            raise ValueError(f"{value!r} is empty or contains control characters")
+        return value
+
+
+class SubmittedOrder(BaseModel):
+    """`orders.submitted.v1` exactly as DESIGN.md states it; unknown fields are kept, not used."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    schema_: Literal["order.submitted.v1"] = Field(alias="schema")
+    event_id: uuid.UUID
+    order_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+    occurred_at: datetime
+    source: Text
+    ship_from_country: CountryCode
+    destination_country: CountryCode
+    parties: list[Party] = Field(min_length=1, max_length=50)
+    lines: list[OrderLine] = Field(min_length=1, max_length=500)
+    end_use: LongText | None = None
+    transit_countries: list[CountryCode] | None = None
+    payment_terms: Text | None = None
+    incoterms: Text | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError(f"{value.isoformat()!r} has no time zone; use e.g. '2026-11-30T12:00:00Z'")
+        return value
+
+    @model_validator(mode="after")
+    def _roles_and_lines(self) -> SubmittedOrder:
+        roles = {p.role for p in self.parties}
+        if not roles & {"buyer", "ultimate_consignee"}:
+            raise ValueError(
+                f"parties must include a 'buyer' or an 'ultimate_consignee' (roles given: {sorted(roles)})"
+            )
+        seen: set[int] = set()
+        for line in self.lines:
+            if line.line_no in seen:
+                raise ValueError(f"lines: line_no {line.line_no} appears more than once")
+            seen.add(line.line_no)
+        return self
+
+    @property
+    def event_id_str(self) -> str:
+        return str(self.event_id)
+
+    def party(self, role: str) -> Party | None:
+        return next((p for p in self.parties if p.role == role), None)
+
+
+# --- classification (classifier) ---------------------------------------------------------------
+
+
+class EccnSuggestion(BaseModel):
+    eccn: str
+    score: float
+    heading: str
+    matched_text: str
+
+
+class LineClassification(BaseModel):
+    line_no: int
+    sku: str
+    eccn: str | None
+    source: Literal["erp", "catalog", "none"]
+    status: Literal["classified", "ear99", "unclassified", "invalid", "itar"]
+    erp_eccn: str | None = None
+    catalog_eccn: str | None = None
+    heading: str | None = None
+    reasons_for_control: list[str] = Field(default_factory=list)
+    country_chart_columns: list[str] = Field(default_factory=list)
+    license_exceptions: list[str] = Field(default_factory=list)
+    discrepancy: str | None = None
+    error: str | None = None
+    suggestions: list[EccnSuggestion] = Field(default_factory=list)
+
+
+class Classification(BaseModel):
+    ccl_version: str
+    catalog_version: str | None = None
+    lines: list[LineClassification]
+
+
+# --- screening (screening) ---------------------------------------------------------------------
+
+
+class TokenPair(BaseModel):
+    query: str
+    listed: str
+    similarity: float
+
+
+class MatchEvidence(BaseModel):
+    token_pairs: list[TokenPair] = Field(default_factory=list)
+    unmatched_query_tokens: list[str] = Field(default_factory=list)
+    unmatched_listed_tokens: list[str] = Field(default_factory=list)
+    party_country: str | None = None
+    entry_countries: list[str] = Field(default_factory=list)
+    country_agreement: bool | None = None
+    entry_type: str | None = None
+    programs: list[str] = Field(default_factory=list)
+
+
+class PartyMatch(BaseModel):
+    list_id: str
+    list_name: str
+    list_version: str
+    entry_id: str
+    entry_name: str
+    matched_name: str
+    matched_alias: bool
+    score: float
+    effect: ListEffect
+    evidence: MatchEvidence
+
+
+class PartyScreening(BaseModel):
+    role: str
+    name: str
+    country: str
+    matches: list[PartyMatch] = Field(default_factory=list)
+
+
+class ScreenedList(BaseModel):
+    list_id: str
+    name: str
+    version: str
+    published: str | None = None
+    entries: int
+    effect: ListEffect
+
+
+class Screening(BaseModel):
+    policy_version: str
+    review_threshold: float
+    block_threshold: float
+    lists: list[ScreenedList]
+    parties: list[PartyScreening]
+
+
+# --- decision (risk) ---------------------------------------------------------------------------
+
+
+class Reason(BaseModel):
+    code: str
+    severity: DecisionCode
+    message: str
+    line_no: int | None = None
+    party_role: str | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class LineDetermination(BaseModel):
+    line_no: int
+    eccn: str | None
+    license_required: bool
+    columns_applicable: list[str] = Field(default_factory=list)
+    countries_checked: list[str] = Field(default_factory=list)
+    license_exceptions_possible: list[str] = Field(default_factory=list)
+
+
+class Decision(BaseModel):
+    decision: DecisionCode
+    risk_score: int = Field(ge=0, le=100)
+    reasons: list[Reason]
+    line_determinations: list[LineDetermination] = Field(default_factory=list)
+    policy_version: str
+    data_versions: dict[str, str] = Field(default_factory=dict)
+
+
+# --- envelopes of the enrichment chain ---------------------------------------------------------
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    event_id: str
+    order_id: str
+    causation_id: str = Field(description="event_id of the event this one was derived from")
+    produced_by: str
+    order: SubmittedOrder
+
+    @property
+    def submitted_event_id(self) -> str:
+        return str(self.order.event_id)
+
+
+class ClassifiedOrder(_Envelope):
+    schema_: Literal["order.classified.v1"] = Field(default="order.classified.v1", alias="schema")
+    classification: Classification
+
+
+class ScreenedOrder(_Envelope):
+    schema_: Literal["order.screened.v1"] = Field(default="order.screened.v1", alias="schema")
+    classification: Classification
+    screening: Screening
+
+
+class DecidedOrder(_Envelope):
+    schema_: Literal["order.decided.v1"] = Field(default="order.decided.v1", alias="schema")
+    classification: Classification
+    screening: Screening
+    decision: Decision
+
+
+# --- orders.reviewed.v1 (records' review API) --------------------------------------------------
+
+
+class ReviewedOrder(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    schema_: Literal["order.reviewed.v1"] = Field(default="order.reviewed.v1", alias="schema")
+    event_id: str
+    order_id: str
+    decided_event_id: str
+    submitted_event_id: str
+    original_decision: DecisionCode
+    review_decision: Literal["RELEASE", "BLOCK", "LICENSE_REQUIRED"]
+    reviewer: Text
+    comment: LongText
+    reviewed_at: datetime
+
+
+# --- orders.deadletter.v1 ----------------------------------------------------------------------
+
+
+class DeadLetter(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    schema_: Literal["order.deadletter.v1"] = Field(default="order.deadletter.v1", alias="schema")
+    event_id: str
+    service: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key_b64: str | None
+    payload_b64: str
+    error_type: str
+    error: str
+    failed_at: datetime
+
+
+def envelope_dump(model: BaseModel) -> bytes:
+    """Wire form of every event: JSON with aliases (`schema`), no None-valued optional noise."""
+    return model.model_dump_json(by_alias=True).encode("utf-8")

@@ -1,0 +1,63 @@
+"""JSON logs, one object a line, carrying the order and event being worked on."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+_order_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("order_id", default=None)
+_event_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("event_id", default=None)
+
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "service": self.service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if (order_id := _order_id.get()) is not None:
+            out["order_id"] = order_id
+        if (event_id := _event_id.get()) is not None:
+            out["event_id"] = event_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # aiokafka is chatty at INFO about every (re)join; keep its warnings.
+    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+@contextmanager
+def log_context(*, order_id: str | None, event_id: str | None) -> Iterator[None]:
+    t1 = _order_id.set(order_id)
+    t2 = _event_id.set(event_id)
+    try:
+        yield
+    finally:
+        _order_id.reset(t1)
+        _event_id.reset(t2)

@@ -1,0 +1,261 @@
+"""The records HTTP API through ASGI: held-order queue, order detail, trail, reviews, dead letters."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.records.api import RecordsRuntime
+from services.records.app import create_app
+from services.records.handler import RecordsHandler
+from shared.events import ALL_TOPICS, TOPIC_REVIEWED
+from shared.kafka import Incoming, Outgoing
+from shared.service import KafkaStage
+from shared.settings import load_settings
+from tests.records_support import dead_letter, decided, message, screened, submitted
+
+
+@dataclass
+class CapturingStage(KafkaStage):
+    """Stands in for the broker: keeps what the API publishes."""
+
+    published: list[Outgoing] = field(default_factory=list)
+
+    async def publish(self, outgoing: Outgoing) -> None:
+        self.published.append(outgoing)
+
+
+@dataclass
+class Records:
+    app: FastAPI
+    client: httpx.AsyncClient
+    handler: RecordsHandler
+
+    async def consume(self, *events: dict[str, Any]) -> None:
+        for offset, event in enumerate(events):
+            await self.handler(message(event, offset=offset))
+
+    def runtime(self) -> RecordsRuntime:
+        runtime: RecordsRuntime = self.app.state.records
+        return runtime
+
+
+@pytest.fixture
+async def records(tmp_path: Path) -> AsyncIterator[Records]:
+    settings = load_settings("records", database_url=f"sqlite+aiosqlite:///{tmp_path / 'records.db'}")
+    app = create_app(settings, start_kafka=False)
+    async with app.router.lifespan_context(app):
+        runtime: RecordsRuntime = app.state.records
+        handler = RecordsHandler(settings=settings, sessionmaker=runtime.sessionmaker)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            yield Records(app, client, handler)
+
+
+async def test_unknown_decision_filter_is_rejected_naming_the_value(records: Records) -> None:
+    response = await records.client.get("/orders", params={"decision": "BOGUS"})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["input"]) == (["query", "decision"], "BOGUS")
+    assert "'HOLD'" in error["msg"]
+
+
+async def test_held_orders_are_listed_with_destination_score_and_reason_codes(records: Records) -> None:
+    held, released, pending = (
+        submitted("SO-2026-000301"),
+        submitted("SO-2026-000302"),
+        submitted("SO-2026-000303"),
+    )
+    await records.consume(held, released, pending, decided(held, "HOLD"), decided(released, "RELEASE"))
+
+    response = await records.client.get("/orders", params={"decision": "HOLD"})
+    assert response.status_code == 200
+    [order] = response.json()
+    assert {
+        k: order[k] for k in ("order_id", "destination_country", "decision", "risk_score", "reason_codes")
+    } == {
+        "order_id": "SO-2026-000301",
+        "destination_country": "DE",
+        "decision": "HOLD",
+        "risk_score": 72,
+        "reason_codes": ["POTENTIAL_MATCH", "LICENSE_REQUIRED"],
+    }
+    everything = (await records.client.get("/orders", params={"limit": 2})).json()
+    assert len(everything) == 2
+    unreviewed = (await records.client.get("/orders", params={"reviewed": "false"})).json()
+    assert {o["order_id"] for o in unreviewed} == {"SO-2026-000301", "SO-2026-000302", "SO-2026-000303"}
+
+
+async def test_order_detail_explains_the_current_decision(records: Records) -> None:
+    order = submitted("SO-2026-000304")
+    decision = decided(order, "HOLD")
+    await records.consume(order, screened(order), decision)
+
+    response = await records.client.get("/orders/SO-2026-000304")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["decided_event_id"], body["submitted_event_id"]) == (
+        "decided",
+        decision["event_id"],
+        order["event_id"],
+    )
+    reasons = body["decision"]["reasons"]
+    assert [(r["code"], r["severity"]) for r in reasons] == [
+        ("POTENTIAL_MATCH", "HOLD"),
+        ("LICENSE_REQUIRED", "LICENSE_REQUIRED"),
+    ]
+    assert reasons[1]["message"] == "6A003.b.4.b: RS1 is marked X for DE (15 CFR 738 Supp. 1)"
+    assert reasons[0]["evidence"] == {"list_id": "EL", "entry_id": "csl-12345", "score": 0.9}
+    assert body["decision"]["line_determinations"][0]["columns_applicable"] == ["RS1"]
+    assert body["decision"]["policy_version"] == "2026.11.30-1+sha256:000000000000"
+    assert body["decision"]["data_versions"] == {"ccl": "sha256:0a1b2c3d4e5f (2026-01-15)"}
+    assert body["order"] == order
+    assert body["review"] is None
+
+
+async def test_unknown_order_is_404_naming_it(records: Records) -> None:
+    for path in ("/orders/SO-NOPE-1", "/orders/SO-NOPE-1/trail"):
+        response = await records.client.get(path)
+        assert response.status_code == 404
+        assert "'SO-NOPE-1'" in response.json()["detail"]
+
+
+async def test_trail_lists_every_step_with_origin_hashes_and_a_valid_chain(records: Records) -> None:
+    order = submitted("SO-2026-000305")
+    await records.consume(order, screened(order), decided(order))
+
+    body = (await records.client.get("/orders/SO-2026-000305/trail")).json()
+    assert body["chain_valid"] is True and body["chain_problems"] == []
+    steps = body["steps"]
+    assert [(s["seq"], s["stage"], s["schema"], s["topic"], s["offset"]) for s in steps] == [
+        (1, "submitted", "order.submitted.v1", "orders.submitted.v1", 0),
+        (2, "screened", "order.screened.v1", "orders.screened.v1", 1),
+        (3, "decided", "order.decided.v1", "orders.decided.v1", 2),
+    ]
+    assert steps[0]["payload"] == order
+    assert steps[1]["prev_hash"] == steps[0]["step_hash"]
+    assert all(len(s["payload_sha256"]) == 64 and s["received_at"].endswith("Z") for s in steps)
+
+
+async def test_review_without_a_current_decision_is_409(records: Records) -> None:
+    await records.consume(submitted("SO-2026-000306"))
+    response = await records.client.post(
+        "/orders/SO-2026-000306/review",
+        json={"review_decision": "RELEASE", "reviewer": "j.doe", "comment": "Cleared with the customer."},
+    )
+    assert response.status_code == 409
+    assert "no decision" in response.json()["detail"]
+
+
+async def test_review_with_blank_comment_is_422_naming_the_field(records: Records) -> None:
+    response = await records.client.post(
+        "/orders/SO-2026-000307/review",
+        json={"review_decision": "RELEASE", "reviewer": "j.doe", "comment": "  "},
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "comment"]
+    assert "blank" in error["msg"]
+
+
+async def test_review_without_kafka_is_503(records: Records) -> None:
+    order = submitted("SO-2026-000308")
+    await records.consume(order, decided(order))
+    response = await records.client.post(
+        "/orders/SO-2026-000308/review",
+        json={
+            "review_decision": "RELEASE",
+            "reviewer": "j.doe",
+            "comment": "Entity List hit is another firm.",
+        },
+    )
+    assert response.status_code == 503
+    assert "Kafka" in response.json()["detail"]
+
+
+async def test_review_is_published_and_becomes_the_review_status_once_consumed(records: Records) -> None:
+    order = submitted("SO-2026-000309")
+    decision = decided(order, "HOLD")
+    await records.consume(order, decision)
+    runtime = records.runtime()
+    stage = CapturingStage(runtime.settings, "records", ALL_TOPICS, records.handler)
+    records.app.state.records = dataclasses.replace(runtime, stage=stage)
+
+    response = await records.client.post(
+        "/orders/SO-2026-000309/review",
+        json={
+            "review_decision": "RELEASE",
+            "reviewer": "j.doe",
+            "comment": "Entity List hit is another firm.",
+        },
+    )
+    assert response.status_code == 202
+    event = response.json()
+    assert {
+        k: event[k] for k in ("schema", "decided_event_id", "submitted_event_id", "original_decision")
+    } == {
+        "schema": "order.reviewed.v1",
+        "decided_event_id": decision["event_id"],
+        "submitted_event_id": order["event_id"],
+        "original_decision": "HOLD",
+    }
+    [published] = stage.published
+    assert (published.topic, published.key) == (TOPIC_REVIEWED, "SO-2026-000309")
+
+    # Not applied until records consumes its own event from orders.reviewed.v1.
+    assert (await records.client.get("/orders/SO-2026-000309")).json()["status"] == "decided"
+    await records.handler(Incoming(published.topic, 0, 0, published.key.encode(), published.value, 0))
+    body = (await records.client.get("/orders/SO-2026-000309")).json()
+    assert body["status"] == "reviewed"
+    assert body["review"]["review_decision"] == "RELEASE"
+    assert body["review"]["review_event_id"] == event["event_id"]
+    trail = (await records.client.get("/orders/SO-2026-000309/trail")).json()
+    assert [s["stage"] for s in trail["steps"]] == ["submitted", "decided", "reviewed"]
+    assert trail["chain_valid"] is True
+
+
+async def test_dead_letters_show_text_where_utf8_and_base64_always(records: Records) -> None:
+    text_payload = b'{"order_id": "SO-2026-000999", "lines": ['
+    binary_payload = b"\xff\xfe\x00binary"
+    await records.consume(dead_letter(text_payload, offset=7), dead_letter(binary_payload, offset=8))
+
+    letters = {d["source_offset"]: d for d in (await records.client.get("/deadletters")).json()}
+    assert letters[7]["payload_text"] == text_payload.decode()
+    assert letters[8]["payload_text"] is None
+    assert base64.b64decode(letters[8]["payload_b64"]) == binary_payload
+    assert {
+        k: letters[7][k] for k in ("service", "source_topic", "source_partition", "error_type", "key")
+    } == {
+        "service": "classifier",
+        "source_topic": "orders.submitted.v1",
+        "source_partition": 0,
+        "error_type": "InvalidJson",
+        "key": "SO-2026-000999",
+    }
+    assert len((await records.client.get("/deadletters", params={"limit": 1})).json()) == 1
+
+
+async def test_stats_count_orders_per_current_decision_and_dead_letters(records: Records) -> None:
+    a, b, c = submitted("SO-2026-000310"), submitted("SO-2026-000311"), submitted("SO-2026-000312")
+    await records.consume(a, b, c, decided(a, "BLOCK"), decided(b, "BLOCK"), dead_letter(b"\x00"))
+
+    assert (await records.client.get("/stats")).json() == {
+        "orders": 3,
+        "pending": 1,
+        "decisions": {"RELEASE": 0, "LICENSE_REQUIRED": 0, "HOLD": 0, "BLOCK": 2},
+        "reviewed": 0,
+        "dead_letters": 1,
+    }
+
+
+async def test_ready_without_kafka_once_the_database_is_prepared(records: Records) -> None:
+    response = await records.client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["database"] == "ready"

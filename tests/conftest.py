@@ -1,0 +1,61 @@
+"""Fixtures shared by every test layer.
+
+Integration tests talk to a real Kafka broker and a real PostgreSQL. `make test` starts both on
+free ports (tests/with_services.py) and passes their addresses in EXPORTWATCH_TEST_KAFKA_BOOTSTRAP
+and EXPORTWATCH_TEST_POSTGRES_URL; when pytest is run directly without them, the fixtures below
+start their own for the session and stop them afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return Settings().require_data_dir()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("EXPORTWATCH_TEST_KAFKA_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    from deploy.kafka.broker import KafkaBroker, ensure_jars
+
+    ensure_jars()
+    root = tmp_path_factory.mktemp("kafka")
+    broker = KafkaBroker.start(data_dir=root / "data", log_file=root / "kafka.log")
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("EXPORTWATCH_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    from deploy.postgres.pg import PostgresServer, ensure_postgres
+
+    ensure_postgres()
+    # Not under pytest's basetemp: that is 0700 and PostgreSQL runs as the postgres user.
+    root = Path(tempfile.mkdtemp(prefix="exportwatch-pg-"))
+    root.chmod(0o755)
+    server = PostgresServer.start(data_dir=root / "data")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,149 @@
+"""The shared consumer loop against the real broker: dead letters, commits, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from collections.abc import Sequence
+
+import pytest
+
+from shared.events import TOPIC_CLASSIFIED, TOPIC_DEADLETTER, TOPIC_SUBMITTED, SubmittedOrder
+from shared.kafka import Incoming, Outgoing, decode_json
+from shared.service import KafkaStage
+from shared.settings import load_settings
+from tests.integration.kafka_helpers import (
+    committed_offsets,
+    create_prefixed_topics,
+    publish,
+    read_topic,
+    unique_prefix,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def order(order_id: str, **changes: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "schema": "order.submitted.v1",
+        "event_id": str(uuid.uuid4()),
+        "order_id": order_id,
+        "occurred_at": "2026-11-30T12:00:00Z",
+        "source": "erp-test",
+        "ship_from_country": "US",
+        "destination_country": "DE",
+        "parties": [{"role": "buyer", "name": "Muster Maschinenbau GmbH", "country": "DE"}],
+        "lines": [
+            {
+                "line_no": 1,
+                "sku": "X-1",
+                "description": "Hydraulic pump",
+                "quantity": 1,
+                "unit_price": "10.00",
+                "currency": "USD",
+            }
+        ],
+    }
+    base.update(changes)
+    return base
+
+
+class EchoHandler:
+    """Validates the input contract and echoes the order id; fails transiently where told to."""
+
+    def __init__(self, out_topic: str, fail_times: dict[str, int] | None = None) -> None:
+        self.out_topic = out_topic
+        self.fail_times = dict(fail_times or {})
+        self.calls = 0
+
+    async def __call__(self, message: Incoming) -> Sequence[Outgoing]:
+        self.calls += 1
+        submitted = SubmittedOrder.model_validate(decode_json(message))
+        if self.fail_times.get(submitted.order_id, 0) > 0:
+            self.fail_times[submitted.order_id] -= 1
+            raise ConnectionError("database is away")
+        body = json.dumps({"order_id": submitted.order_id, "event_id": str(submitted.event_id)}).encode()
+        return [Outgoing(topic=self.out_topic, key=submitted.order_id, value=body)]
+
+
+async def test_bad_messages_are_dead_lettered_and_the_loop_goes_on(kafka_bootstrap: str) -> None:
+    prefix = unique_prefix()
+    await create_prefixed_topics(kafka_bootstrap, prefix)
+    settings = load_settings("runner-test", kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    handler = EchoHandler(settings.topic(TOPIC_CLASSIFIED), fail_times={"SO-RETRY": 2})
+    stage = KafkaStage(settings=settings, service="runner-test", topics=[TOPIC_SUBMITTED], handler=handler)
+    await stage.start()
+    try:
+        await publish(
+            kafka_bootstrap,
+            settings.topic(TOPIC_SUBMITTED),
+            [
+                ("SO-BAD-JSON", b'{"schema": "order.submitted.v1", "order_id": '),
+                ("SO-BAD-COUNTRY", json.dumps(order("SO-BAD-COUNTRY", destination_country="XX")).encode()),
+                ("SO-BAD-BYTES", b"\xff\xfe\x00garbage"),
+                ("SO-GOOD", json.dumps(order("SO-GOOD")).encode()),
+                ("SO-RETRY", json.dumps(order("SO-RETRY")).encode()),
+            ],
+        )
+        letters = await read_topic(kafka_bootstrap, settings.topic(TOPIC_DEADLETTER), expect=3)
+        outputs = await read_topic(kafka_bootstrap, settings.topic(TOPIC_CLASSIFIED), expect=2)
+        ready, detail = stage.ready()
+        assert ready, detail
+    finally:
+        await stage.stop()
+
+    by_type = {letter["error_type"]: letter for letter in letters}
+    assert set(by_type) == {"InvalidJson", "SchemaValidationError", "InvalidEncoding"}
+    invalid = by_type["SchemaValidationError"]
+    assert "destination_country" in invalid["error"] and "'XX'" in invalid["error"]
+    assert invalid["source_topic"] == settings.topic(TOPIC_SUBMITTED)
+    assert json.loads(base64.b64decode(invalid["payload_b64"]))["destination_country"] == "XX"
+    assert base64.b64decode(by_type["InvalidEncoding"]["payload_b64"]) == b"\xff\xfe\x00garbage"
+    assert sorted(o["order_id"] for o in outputs) == ["SO-GOOD", "SO-RETRY"]
+
+    # Offsets were committed past every message, bad ones included: a restart does not redo them.
+    committed = await committed_offsets(kafka_bootstrap, "runner-test", settings.topic(TOPIC_SUBMITTED))
+    assert sum(committed.values()) == 5
+
+
+async def test_redelivery_after_a_crash_before_commit_reproduces_the_same_output(
+    kafka_bootstrap: str,
+) -> None:
+    """At-least-once: if the process dies before committing, the next one redoes the work."""
+    prefix = unique_prefix()
+    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
+    settings = load_settings("redelivery-test", kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    the_order = order("SO-REDELIVER")
+    await publish(
+        kafka_bootstrap, settings.topic(TOPIC_SUBMITTED), [("SO-REDELIVER", json.dumps(the_order).encode())]
+    )
+
+    class CrashAfterPublish(EchoHandler):
+        async def __call__(self, message: Incoming) -> Sequence[Outgoing]:
+            outs = await super().__call__(message)
+            if self.calls == 1:
+                # Simulate a crash: the stage is stopped before this batch can commit.
+                asyncio.get_running_loop().call_soon(stage.runner.stop_event.set)  # type: ignore[union-attr]
+                raise asyncio.CancelledError
+            return outs
+
+    first = CrashAfterPublish(settings.topic(TOPIC_CLASSIFIED))
+    stage = KafkaStage(settings=settings, service="redelivery-test", topics=[TOPIC_SUBMITTED], handler=first)
+    await stage.start()
+    await wait_for(lambda: first.calls >= 1, timeout=30, what="first delivery")
+    await stage.stop()
+    committed = await committed_offsets(kafka_bootstrap, "redelivery-test", settings.topic(TOPIC_SUBMITTED))
+    assert committed == {}
+
+    second = EchoHandler(settings.topic(TOPIC_CLASSIFIED))
+    stage = KafkaStage(settings=settings, service="redelivery-test", topics=[TOPIC_SUBMITTED], handler=second)
+    await stage.start()
+    try:
+        outputs = await read_topic(kafka_bootstrap, settings.topic(TOPIC_CLASSIFIED), expect=1)
+    finally:
+        await stage.stop()
+    assert [o["event_id"] for o in outputs] == [the_order["event_id"]]
+    assert second.calls == 1
