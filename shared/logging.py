@@ -14,7 +14,7 @@ from typing import Any
 _order_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("order_id", default=None)
 _event_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("event_id", default=None)
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

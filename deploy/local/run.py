@@ -33,13 +33,13 @@ def _print(msg: str) -> None:
 
 async def publish_and_watch(bootstrap: str, orders: list[dict[str, Any]], timeout: float) -> dict[str, str]:
     """Publish the sample orders and print each decision as it arrives on orders.decided.v1."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await consumer.start()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
     seen: dict[str, str] = {}
     try:
-        partitions = consumer.partitions_for_topic(TOPIC_DECIDED) or set()
+        partitions = await producer.partitions_for(TOPIC_DECIDED)  # fetches the topic's metadata
         tps = [TopicPartition(TOPIC_DECIDED, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
@@ -70,8 +70,8 @@ async def publish_and_watch(bootstrap: str, orders: list[dict[str, Any]], timeou
         if missing:
             _print(f"no decision within {timeout:.0f}s for: {', '.join(missing)} (see var/logs/)")
     finally:
-        await producer.stop()
         await consumer.stop()
+        await producer.stop()
     return seen
 
 
@@ -91,12 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.monotonic()
-    stop_requested = False
 
     def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
+        raise KeyboardInterrupt(signal.Signals(signum).name)
 
+    # Explicit handlers: a launcher started from a script or in the background may inherit an
+    # ignored SIGINT, and SIGTERM (systemd, CI) must clean up exactly like Ctrl-C does.
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
     ensure_jars()
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_serve:
             return 0 if len(decided) == len(orders) else 1
         _print("serving; try: curl 'localhost:8004/orders?decision=HOLD'   (Ctrl-C stops everything)")
-        while not stop_requested:
+        while True:
             for service in services:
                 if service.process.poll() is not None:
                     _print(
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         _print("stopping services and broker...")
         for service in reversed(services):
             service.stop()

@@ -73,6 +73,9 @@ def start_service(name: str, *, port: int, env: dict[str, str], log_dir: Path) -
         env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        # Own session: a Ctrl-C in the terminal reaches only the launcher, which stops the
+        # services in order (consumers leave their groups cleanly) before the broker.
+        start_new_session=True,
     )
     return ServiceProcess(name=name, port=port, process=process, log_path=log_path, _log=log)
 
