@@ -51,6 +51,9 @@ format: venv
 bench: venv
 	$(PY) -m bench
 
+bench-%: venv
+	$(PY) -m bench $*
+
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
 
