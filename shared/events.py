@@ -18,7 +18,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 import pycountry
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 # --- topics ------------------------------------------------------------------------------------
 
@@ -116,7 +125,20 @@ def most_severe(decisions: list[str]) -> str:
 # --- orders.submitted.v1 -----------------------------------------------------------------------
 
 
-class Party(BaseModel):
+class _AsReceived(BaseModel):
+    """Serialises without the optional fields the sender left out, so the order travels on
+    through every stage as it was received (DESIGN.md: the original order is never modified)."""
+
+    @model_serializer(mode="wrap")
+    def _drop_unsent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in type(self).model_fields:
+            if name not in self.model_fields_set:
+                data.pop(name, None)
+        return data
+
+
+class Party(_AsReceived):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     role: PartyRole
@@ -126,7 +148,7 @@ class Party(BaseModel):
     country: CountryCode
 
 
-class OrderLine(BaseModel):
+class OrderLine(_AsReceived):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     line_no: int = Field(ge=1)
@@ -151,7 +173,7 @@ class OrderLine(BaseModel):
         return value
 
 
-class SubmittedOrder(BaseModel):
+class SubmittedOrder(_AsReceived):
     """`orders.submitted.v1` exactly as DESIGN.md states it; unknown fields are kept, not used."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
