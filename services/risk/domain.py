@@ -20,6 +20,7 @@ Reason codes and their severities:
 | ECCN_DISCREPANCY | HOLD | ERP and catalog disagree on the ECCN |
 | UNKNOWN_DESTINATION_ROW | HOLD | a country checked has no usable Country Chart row: never a silent pass |
 | NO_COUNTRY_CHART_COLUMN | HOLD | a classified ECCN names no (known) chart column: controls outside the chart |
+| RED_FLAG_* | HOLD | a "Know Your Customer" red flag (Supp. 3 to Part 732), rules in the policy (red_flags.py) |
 | NO_LICENSE_REQUIRED | RELEASE | the only reason of a release; its evidence says everything that was checked |
 """
 
@@ -30,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from services.risk.red_flags import RedFlagRule, parse_rules, red_flag_reasons
 from shared.events import (
     Classification,
     Decision,
@@ -198,6 +200,7 @@ class RiskPolicy:
     review_threshold: float
     block_threshold: float
     list_rationale: Mapping[str, str]
+    red_flags: tuple[RedFlagRule, ...] = ()
 
     @classmethod
     def from_policy(cls, policy: Policy) -> RiskPolicy:
@@ -235,10 +238,15 @@ class RiskPolicy:
             for list_id, entry in (effects.items() if isinstance(effects, dict) else ())
             if isinstance(entry, dict)
         }
+        red_flags_section = policy.content.get("red_flags", {})
+        if not isinstance(red_flags_section, dict):
+            raise ValueError(f"{where}: red_flags must be an object")
+        red_flags = parse_rules(red_flags_section, where)
         return cls(
             version=policy.version,
             embargo_country_groups=tuple(groups),
-            scores=dict(scores),
+            scores={**scores, **{rule.code: rule.score for rule in red_flags}},
+            red_flags=red_flags,
             additional_reason_increment=increment,
             review_threshold=float(review),
             block_threshold=float(block),
@@ -290,6 +298,9 @@ def decide(
         *embargo_reasons(order, refdata, policy),
         *screening_reasons(screening, policy),
         *chart_row_reasons(checked, refdata, policy),
+        *red_flag_reasons(
+            order, classification, policy.red_flags, lambda iso2: sorted(refdata.profile(iso2).groups)
+        ),
     ]
     by_line = {c.line_no: c for c in classification.lines}
     determinations: list[LineDetermination] = []
