@@ -273,6 +273,12 @@ class ConsumerRunner:
             consumer.seek(tp, last_offset + 1)
 
     async def _handle_with_retry(self, message: Incoming) -> list[Outgoing] | None:
+        # Every log line about this message carries its order id (the key), even before parsing.
+        key = message.key.decode("utf-8", "replace") if message.key else None
+        with log_context(order_id=key, event_id=None):
+            return await self._attempts(message)
+
+    async def _attempts(self, message: Incoming) -> list[Outgoing] | None:
         attempt = 0
         delay = 0.2
         while True:

@@ -147,3 +147,41 @@ async def test_redelivery_after_a_crash_before_commit_reproduces_the_same_output
         await stage.stop()
     assert [o["event_id"] for o in outputs] == [the_order["event_id"]]
     assert second.calls == 1
+
+
+async def test_a_stage_waits_for_a_broker_that_is_away_and_works_once_it_appears(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from deploy.kafka.broker import KafkaBroker, free_port
+
+    port, controller_port = free_port(), free_port()
+    settings = load_settings(
+        "late-broker-test", kafka_bootstrap_servers=f"127.0.0.1:{port}", kafka_retry_backoff_max_s=1.0
+    )
+    handler = EchoHandler(settings.topic(TOPIC_CLASSIFIED))
+    stage = KafkaStage(
+        settings=settings, service="late-broker-test", topics=[TOPIC_SUBMITTED], handler=handler
+    )
+    await stage.start()
+    broker: KafkaBroker | None = None
+    try:
+        await asyncio.sleep(1.5)  # the stage is retrying against a closed port, not crashing
+        ready, detail = stage.ready()
+        assert not ready and detail["producer_connected"] is False
+        assert stage._task is not None and not stage._task.done()
+
+        root = tmp_path_factory.mktemp("late-broker")
+        broker = await asyncio.to_thread(
+            KafkaBroker.start, data_dir=root / "data", port=port, controller_port=controller_port
+        )
+        await create_prefixed_topics(broker.bootstrap_servers, "", partitions=1)
+        await wait_for(lambda: stage.ready()[0], timeout=60, what="stage ready once the broker is up")
+        await publish(
+            broker.bootstrap_servers, TOPIC_SUBMITTED, [("SO-LATE", json.dumps(order("SO-LATE")).encode())]
+        )
+        outputs = await read_topic(broker.bootstrap_servers, TOPIC_CLASSIFIED, expect=1)
+        assert [o["order_id"] for o in outputs] == ["SO-LATE"]
+    finally:
+        await stage.stop()
+        if broker is not None:
+            await asyncio.to_thread(broker.stop)

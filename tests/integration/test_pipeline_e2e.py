@@ -78,9 +78,10 @@ async def pipeline(
         wait_ready(list(services.values()), timeout=180)
         yield Pipeline(prefix=prefix, bootstrap=kafka_bootstrap, services=services)
     finally:
-        for service in services.values():
-            service.stop()
+        # SIGTERM is how an orchestrator stops a service: each must shut down cleanly (exit 0).
+        exit_codes = {name: service.stop() for name, service in services.items()}
         print("\n".join(f"--- {s.name} log tail ---\n{s.log_tail(15)}" for s in services.values()))
+    assert exit_codes == dict.fromkeys(SERVICES, 0)
 
 
 def make_order(
