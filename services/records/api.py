@@ -8,6 +8,7 @@ becomes a step like any other: deduplicated, hash-chained, replayable.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +28,16 @@ from services.records.schemas import (
     StatsOut,
     TrailOut,
 )
-from shared.events import TOPIC_REVIEWED, DecisionCode, ReviewedOrder, envelope_dump
+from shared.events import (
+    TOPIC_CLASSIFIED,
+    TOPIC_DECIDED,
+    TOPIC_REVIEWED,
+    TOPIC_SCREENED,
+    TOPIC_SUBMITTED,
+    DecisionCode,
+    ReviewedOrder,
+    envelope_dump,
+)
 from shared.kafka import Outgoing
 from shared.service import KafkaStage
 from shared.settings import Settings
@@ -154,3 +164,39 @@ async def list_dead_letters(
 @router.get("/stats", summary="Orders per current decision, reviews and dead letters")
 async def get_stats(session: SessionDep) -> StatsOut:
     return StatsOut.of(await repository.get_stats(session=session))
+
+
+# Dead letters of these topics can be replayed: the pipeline's own inputs. A dead letter of the
+# dead-letter topic itself, or of a review, is evidence to read, not something to re-run.
+REPLAYABLE = (TOPIC_SUBMITTED, TOPIC_CLASSIFIED, TOPIC_SCREENED, TOPIC_DECIDED)
+
+
+@router.post(
+    "/deadletters/{event_id}/replay",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Publish a dead letter's original bytes again to the topic it came from",
+)
+async def replay_dead_letter(event_id: str, session: SessionDep, runtime: RuntimeDep) -> dict[str, object]:
+    """For on-call, once the cause is fixed (a service bug, a database outage that outlasted the
+    retries): the same bytes and key go back to the source topic and are processed as new. If they
+    fail again, that is a new dead letter (a new origin offset), never a silent drop."""
+    letter = await repository.get_dead_letter(session=session, event_id=event_id)
+    if letter is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"dead letter {event_id!r} not found")
+    replayable = {runtime.settings.topic(t) for t in REPLAYABLE}
+    if letter.source_topic not in replayable:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"dead letter {event_id!r} came from {letter.source_topic!r}; only {sorted(replayable)} are replayed",
+        )
+    if runtime.stage is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Kafka is not connected; nothing replayed")
+    key = base64.b64decode(letter.key_b64).decode("utf-8", "replace") if letter.key_b64 else event_id
+    outgoing = Outgoing(topic=letter.source_topic, key=key, value=base64.b64decode(letter.payload_b64))
+    try:
+        await runtime.stage.publish(outgoing)
+    except (RuntimeError, KafkaError) as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"Kafka is not connected ({exc}); nothing replayed"
+        ) from exc
+    return {"replayed": event_id, "topic": letter.source_topic, "key": key, "bytes": len(outgoing.value)}

@@ -361,6 +361,10 @@ async def get_trail(*, session: AsyncSession, order_id: str) -> Trail | None:
     return Trail(order_id=order_id, steps=steps, problems=verify_chain(links))
 
 
+async def get_dead_letter(*, session: AsyncSession, event_id: str) -> StoredDeadLetter | None:
+    return await session.scalar(select(StoredDeadLetter).where(StoredDeadLetter.event_id == event_id))
+
+
 async def list_dead_letters(*, session: AsyncSession, limit: int, offset: int) -> list[StoredDeadLetter]:
     query = (
         select(StoredDeadLetter)

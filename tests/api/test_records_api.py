@@ -259,3 +259,33 @@ async def test_ready_without_kafka_once_the_database_is_prepared(records: Record
     response = await records.client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["database"] == "ready"
+
+
+async def test_a_dead_letter_is_replayed_to_its_source_topic_with_its_original_bytes_and_key(
+    records: Records,
+) -> None:
+    payload = b'{"order_id": "SO-2026-000777", "lines": ['
+    await records.consume(dead_letter(payload, offset=11))
+    [letter] = (await records.client.get("/deadletters")).json()
+    runtime = records.runtime()
+    stage = CapturingStage(runtime.settings, "records", ALL_TOPICS, records.handler)
+    records.app.state.records = dataclasses.replace(runtime, stage=stage)
+
+    response = await records.client.post(f"/deadletters/{letter['event_id']}/replay")
+
+    assert response.status_code == 202, response.text
+    [published] = stage.published
+    assert (published.topic, published.key, published.value) == (
+        "orders.submitted.v1",
+        "SO-2026-000999",
+        payload,
+    )
+    missing = await records.client.post("/deadletters/no-such-letter/replay")
+    assert missing.status_code == 404 and "no-such-letter" in missing.json()["detail"]
+
+
+async def test_replaying_without_kafka_is_503_and_publishes_nothing(records: Records) -> None:
+    await records.consume(dead_letter(b"not json", offset=12))
+    [letter] = (await records.client.get("/deadletters")).json()
+    response = await records.client.post(f"/deadletters/{letter['event_id']}/replay")
+    assert response.status_code == 503
