@@ -37,6 +37,10 @@ TOPIC_SCREENED = "orders.screened.v1"
 TOPIC_DECIDED = "orders.decided.v1"
 TOPIC_REVIEWED = "orders.reviewed.v1"
 TOPIC_DEADLETTER = "orders.deadletter.v1"
+# Screening's own topics: a list version changed (records re-screens from it), and reviewers'
+# "not a match" decisions that every screening instance reads in full (compacted, keyed per pair).
+TOPIC_LISTS_UPDATED = "lists.updated.v1"
+TOPIC_CLEARANCES = "screening.clearances.v1"
 
 ALL_TOPICS = (
     TOPIC_SUBMITTED,
@@ -45,7 +49,13 @@ ALL_TOPICS = (
     TOPIC_DECIDED,
     TOPIC_REVIEWED,
     TOPIC_DEADLETTER,
+    TOPIC_LISTS_UPDATED,
+    TOPIC_CLEARANCES,
 )
+
+# Topic-level settings the topics are created with. Clearances are state, keyed per (entry, name):
+# compaction keeps the latest per key forever, so every screening instance can rebuild it in full.
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {TOPIC_CLEARANCES: {"cleanup.policy": "compact"}}
 
 # Namespace for deterministic ids of derived events (uuid5).
 EXPORTWATCH_NS = uuid.UUID("6f1d8c2e-4b7a-5e3f-9a1c-2d4e6f8a0b1c")
@@ -229,6 +239,9 @@ class EccnSuggestion(BaseModel):
     score: float
     heading: str
     matched_text: str
+    # Where `matched_text` comes from: "ccl" (15 CFR 774 Supp. 1), "eu_annex_i" (Regulation (EU)
+    # 2021/821 Annex I, the entry with the same number), "none" (the EAR99 suggestion).
+    source: str | None = None
 
 
 class LineClassification(BaseModel):
@@ -272,6 +285,15 @@ class MatchEvidence(BaseModel):
     country_agreement: bool | None = None
     entry_type: str | None = None
     programs: list[str] = Field(default_factory=list)
+    # The name alignment's own score, before country, address and entity type moved it.
+    name_score: float | None = None
+    # Canonical legal forms written with the party's name ("llc", "jsc"): set aside, not scored.
+    party_legal_forms: list[str] = Field(default_factory=list)
+    # The matched alias is one the publisher marks weak / low quality (OFAC FAQ 122).
+    weak_alias: bool = False
+    # Whether the party's address names a place one of the entry's addresses names, and which.
+    address_agreement: bool | None = None
+    matched_address: str | None = None
 
 
 class PartyMatch(BaseModel):
@@ -285,6 +307,19 @@ class PartyMatch(BaseModel):
     score: float
     effect: ListEffect
     evidence: MatchEvidence
+    # The entry's content version (a hash of what the list says about it): a reviewer's clearance
+    # holds for this version only, and lapses when the publisher changes the entry.
+    entry_version: str | None = None
+
+
+class ClearedMatch(PartyMatch):
+    """A match a reviewer cleared as "not this party" for this entry version: kept as evidence,
+    not acted on (risk reads `matches` only)."""
+
+    cleared_by: str
+    cleared_at: datetime
+    clearance_reason: str
+    clearance_id: str
 
 
 class PartyScreening(BaseModel):
@@ -292,6 +327,7 @@ class PartyScreening(BaseModel):
     name: str
     country: str
     matches: list[PartyMatch] = Field(default_factory=list)
+    cleared_matches: list[ClearedMatch] = Field(default_factory=list)
 
 
 class ScreenedList(BaseModel):
@@ -392,6 +428,68 @@ class ReviewedOrder(BaseModel):
     reviewer: Text
     comment: LongText
     reviewed_at: datetime
+
+
+# --- lists.updated.v1 (screening) ---------------------------------------------------------------
+
+
+class ListsUpdated(BaseModel):
+    """One list of one source changed version; entry ids as the list writes them."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    schema_: Literal["list.updated.v1"] = Field(default="list.updated.v1", alias="schema")
+    event_id: str
+    source: str = Field(description="the configured source kind: ofac_sdn, csl, un_sc, ...")
+    list_id: str
+    list_name: str
+    old_version: str | None
+    new_version: str
+    published: str | None = None
+    entries: int
+    added: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    updated_at: datetime
+    produced_by: str = "screening"
+
+
+# --- screening.clearances.v1 (screening) -------------------------------------------------------
+
+
+def clearance_key(list_id: str, entry_id: str, normalised_name: str) -> str:
+    """Kafka key of a clearance: one per (entry, party name), so compaction keeps the latest and a
+    tombstone on the same key revokes it."""
+    return f"{list_id}:{entry_id}:{normalised_name}"
+
+
+class ScreeningClearance(BaseModel):
+    """A reviewer's "not a match": this party name is not this list entry, as the entry stood at
+    `entry_version`."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    schema_: Literal["screening.clearance.v1"] = Field(default="screening.clearance.v1", alias="schema")
+    event_id: str
+    party_name: Text
+    normalised_name: Annotated[str, Field(min_length=1, max_length=1024)]
+    list_id: Annotated[str, Field(min_length=1, max_length=32)]
+    entry_id: Annotated[str, Field(min_length=1, max_length=200)]
+    entry_version: Annotated[str, Field(min_length=1, max_length=80)]
+    reviewer: Text
+    reason: LongText
+    cleared_at: datetime
+
+    @field_validator("cleared_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError(f"{value.isoformat()!r} has no time zone; use e.g. '2026-11-30T12:00:00Z'")
+        return value
+
+    @property
+    def key(self) -> str:
+        return clearance_key(self.list_id, self.entry_id, self.normalised_name)
 
 
 # --- orders.deadletter.v1 ----------------------------------------------------------------------

@@ -46,9 +46,33 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     policy_file: Path = REPO_ROOT / "policy" / "policy.json"
     catalog_seed_csv: Path | None = None
-    # Restricted-party list sources screened against: "kind:folder" pairs, folders relative to data_dir
-    # (kinds: ofac_sdn = OFAC legacy CSV, csl = trade.gov Consolidated Screening List CSV).
-    screening_sources: str = "ofac_sdn:screening/us_ofac_sdn/2023-12-28,csl:screening/us_trade_csl/2026-07-31"
+    # The classifier's eCFR updater caches each fetched Part 774 here; the newest copy (this folder or
+    # data_dir) is loaded at start-up. The API is the eCFR versioner (or a mirror of its paths).
+    ccl_cache_dir: Path = REPO_ROOT / "var" / "ccl"
+    ecfr_api_url: str = "https://www.ecfr.gov/api/versioner/v1"
+    # Restricted-party list sources screened against: "kind:folder" pairs, folders relative to data_dir,
+    # one per kind (ofac_sdn, ofac_non_sdn = OFAC legacy CSV; csl = trade.gov CSL CSV; bis_dpl = BIS
+    # Denied Persons tab-separated; un_sc = UN Security Council XML; uk_ofsi = OFSI ConList CSV).
+    screening_sources: str = (
+        "ofac_sdn:screening/us_ofac_sdn/2023-12-28,"
+        "ofac_non_sdn:screening/us_ofac_non_sdn/2025-12-19,"
+        "csl:screening/us_trade_csl/2026-07-31,"
+        "bis_dpl:screening/us_bis_dpl/2023-11-30,"
+        "un_sc:screening/un_sc_consolidated/2026-02-27,"
+        "uk_ofsi:screening/uk_ofsi_conlist/2025-04-10"
+    )
+    # `lists update` keeps each fetched list under <cache>/<kind>/<timestamp>/; at start-up a verified
+    # cached copy newer than the configured folder is loaded instead of it.
+    screening_cache_dir: Path = REPO_ROOT / "var" / "lists"
+    # Seconds between automatic list updates; 0 = on demand only (POST /lists/update, the CLI).
+    # Production: 21600 (every 6 h; OFAC publishes changes on any business day).
+    screening_refresh_interval_s: Annotated[float, Field(ge=0)] = 0.0
+    # Fetch from this mirror (scheme://host[:port][/prefix]) instead of the publishers' hosts, keeping
+    # each official URL's path. None: the publishers themselves.
+    screening_update_base_url: str | None = None
+    screening_update_timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+    # A fetched list with fewer entries than this share of the loaded one is refused as truncated.
+    screening_update_min_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
 
     @field_validator("log_level")
     @classmethod
@@ -57,6 +81,15 @@ class Settings(BaseSettings):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"EXPORTWATCH_LOG_LEVEL={value!r}: use DEBUG, INFO, WARNING or ERROR")
         return value
+
+    @field_validator("screening_update_base_url")
+    @classmethod
+    def _mirror(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"EXPORTWATCH_SCREENING_UPDATE_BASE_URL={value!r}: use http(s)://host[:port][/prefix]"
+            )
+        return value.rstrip("/") if value is not None else None
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

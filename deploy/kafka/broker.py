@@ -508,6 +508,7 @@ async def create_topics(
     bootstrap: str,
     topics: dict[str, int],
     timeout: float = 60,
+    configs: dict[str, dict[str, str]] | None = None,
 ) -> None:
     """Create ``topics`` (name -> partition count, replication factor 1) and wait until they are usable.
 
@@ -533,7 +534,8 @@ async def create_topics(
             pending = dict(topics)
             while pending:
                 response = await admin.create_topics(
-                    [NewTopic(name=name, num_partitions=count, replication_factor=1)
+                    [NewTopic(name=name, num_partitions=count, replication_factor=1,
+                              topic_configs=(configs or {}).get(name, {}))
                      for name, count in pending.items()],
                     timeout_ms=request_timeout_ms,
                 )  # fmt: skip

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from deploy.kafka.broker import KafkaBroker, create_topics, ensure_jars
 from deploy.local.stack import REPO_ROOT, SERVICES, ServiceProcess, start_service, wait_ready
-from shared.events import ALL_TOPICS, TOPIC_DECIDED, TOPIC_SUBMITTED
+from shared.events import ALL_TOPICS, TOPIC_CONFIGS, TOPIC_DECIDED, TOPIC_SUBMITTED
 from shared.settings import SERVICE_PORTS
 
 VAR = REPO_ROOT / "var"
@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bootstrap = broker.bootstrap_servers
         _print(f"kafka ready at {bootstrap} ({time.monotonic() - started:.1f}s)")
-        asyncio.run(create_topics(bootstrap, dict.fromkeys(ALL_TOPICS, args.partitions)))
+        asyncio.run(
+            create_topics(bootstrap, dict.fromkeys(ALL_TOPICS, args.partitions), configs=TOPIC_CONFIGS)
+        )
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "EXPORTWATCH_DATABASE_URL": os.environ.get(

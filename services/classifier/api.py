@@ -1,12 +1,17 @@
-"""HTTP API of the classifier: ad-hoc classification, ECCN look-up, the product catalog, CCL status."""
+"""HTTP API of the classifier: ad-hoc classification, ECCN look-up, the product catalog, the CCL
+and its eCFR update."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path as FilePath
 from typing import Annotated, NoReturn
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
+import httpx
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from services.classifier.catalog import (
@@ -14,6 +19,8 @@ from services.classifier.catalog import (
     CatalogImportError,
     CatalogProduct,
     CatalogStore,
+    check_documents,
+    products_csv,
 )
 from services.classifier.domain import (
     EAR99,
@@ -21,14 +28,18 @@ from services.classifier.domain import (
     REASONS_FOR_CONTROL,
     Ccl,
     InvalidEccn,
+    ParsedEccn,
     canonical_eccn,
     check_eccn,
     classify_line,
     item_controls,
     parse_eccn,
 )
-from services.classifier.suggest import SuggestionIndex
+from services.classifier.ecfr import MIN_ENTRIES, REQUIRED_ENTRIES, EcfrError, api_client, update_ccl
+from services.classifier.reference import ReferenceData
 from shared.events import LineClassification, LongText, Text
+
+log = logging.getLogger("exportwatch.classifier")
 
 router = APIRouter()
 
@@ -37,14 +48,28 @@ EccnText = Annotated[str, Field(min_length=1, max_length=40)]
 Sku = Annotated[str, Path(min_length=1, max_length=128)]
 
 
-@dataclass(frozen=True)
+@dataclass
 class ClassifierRuntime:
-    ccl: Ccl
-    suggestions: SuggestionIndex
+    """What the routes and the handler share. `reference` is replaced whole by an eCFR update;
+    readers take it once per request or order."""
+
+    reference: ReferenceData
     catalog: CatalogStore
+    ecfr_api_url: str
+    ccl_cache_dir: FilePath
+    # Tests pass a transport; None: the network.
+    ecfr_transport: httpx.AsyncBaseTransport | None = None
+    # What a rebuilt CCL must have before it replaces the loaded one (ecfr.verify_document).
+    update_min_entries: int = MIN_ENTRIES
+    update_required_entries: tuple[str, ...] = REQUIRED_ENTRIES
+    update_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def ccl(self) -> Ccl:
+        return self.reference.ccl
 
     def validate_eccn(self, value: str) -> str:
-        return canonical_eccn(self.ccl, value)
+        return canonical_eccn(self.reference.ccl, value)
 
 
 def get_runtime(request: Request) -> ClassifierRuntime:
@@ -73,8 +98,8 @@ def _unprocessable(location: list[str | int], value: object, message: str) -> No
 class ClassifyRequest(BaseModel):
     description: LongText
     sku: Text | None = None
-    # Accepted for the caller's record; no HS <-> ECCN correlation exists in the reference data
-    # (data/README.md, "Known gaps"), so it does not change the result.
+    # Ranks suggestions (the HS heading's subject and usual CCL categories); it never classifies:
+    # no HS <-> ECCN correlation exists (data/README.md, "Known gaps").
     hs_code: HsCode | None = None
     eccn: EccnText | None = Field(default=None, description="The ERP's ECCN, if any (or EAR99)")
 
@@ -86,19 +111,20 @@ class ClassifyResponse(LineClassification):
 
 @router.post("/classify", tags=["classification"], summary="Classify one line as the handler would")
 async def classify(body: ClassifyRequest, runtime: RuntimeDep) -> ClassifyResponse:
-    snapshot = runtime.catalog.snapshot
+    reference, snapshot = runtime.reference, runtime.catalog.snapshot
     line = classify_line(
-        runtime.ccl,
+        reference.ccl,
         line_no=1,
         sku=body.sku or "",
         description=body.description,
         erp_eccn=body.eccn.strip().upper() if body.eccn else None,
         catalog_eccn=snapshot.eccn_by_sku.get(body.sku) if body.sku else None,
         catalog_version=snapshot.version,
-        suggest=runtime.suggestions.suggest,
+        suggest=reference.suggestions.suggest,
+        hs_code=body.hs_code,
     )
     return ClassifyResponse(
-        **line.model_dump(), ccl_version=runtime.ccl.version, catalog_version=snapshot.version
+        **line.model_dump(), ccl_version=reference.ccl.version, catalog_version=snapshot.version
     )
 
 
@@ -138,6 +164,10 @@ class EccnResponse(BaseModel):
     license_exception_flags: list[LicenseExceptionOut]
     related_controls: str | None
     paragraph_text: str | None
+    paragraph_text_source: str | None = Field(
+        description="ccl, or eu_annex_i: the EU Annex I paragraph with the same number, where the loaded "
+        "CCL has no text for it (a lead to the wording, not the CCL's own)"
+    )
     ccl_version: str
 
 
@@ -163,6 +193,7 @@ async def eccn(code: Annotated[str, Path(max_length=40)], runtime: RuntimeDep) -
             license_exception_flags=[],
             related_controls=None,
             paragraph_text=None,
+            paragraph_text_source=None,
             ccl_version=ccl.version,
         )
     entry = ccl.get(parsed.base)
@@ -172,6 +203,11 @@ async def eccn(code: Annotated[str, Path(max_length=40)], runtime: RuntimeDep) -
             status.HTTP_404_NOT_FOUND, missing.message if isinstance(missing, InvalidEccn) else code
         )
     controls = item_controls(entry, parsed)
+    paragraph = ".".join(parsed.paragraphs)
+    text, text_source = entry.paragraph_texts.get(paragraph), "ccl"
+    eu_entry = runtime.reference.eu_annex.entries.get(entry.eccn) if runtime.reference.eu_annex else None
+    if text is None and paragraph and eu_entry is not None and paragraph in eu_entry.paragraph_texts:
+        text, text_source = eu_entry.paragraph_texts[paragraph], "eu_annex_i"
     return EccnResponse(
         eccn=parsed.code,
         entry=entry.eccn,
@@ -206,7 +242,8 @@ async def eccn(code: Annotated[str, Path(max_length=40)], runtime: RuntimeDep) -
             for flag in entry.license_exceptions
         ],
         related_controls=entry.related_controls,
-        paragraph_text=entry.paragraph_texts.get(".".join(parsed.paragraphs)),
+        paragraph_text=text,
+        paragraph_text_source=text_source if text is not None else None,
         ccl_version=ccl.version,
     )
 
@@ -218,6 +255,11 @@ class ProductIn(BaseModel):
     eccn: EccnText
     classified_by: Text
     rationale: LongText | None = None
+    reference_documents: list[Text] = Field(
+        default_factory=list,
+        max_length=50,
+        description="What the classification rests on: CCATS numbers, data sheets, manufacturer statements",
+    )
 
 
 class ProductOut(BaseModel):
@@ -227,6 +269,7 @@ class ProductOut(BaseModel):
     classified_by: str
     classified_at: datetime
     rationale: str | None
+    reference_documents: list[str]
 
     @classmethod
     def of(cls, product: CatalogProduct) -> ProductOut:
@@ -237,6 +280,7 @@ class ProductOut(BaseModel):
             classified_by=product.classified_by,
             classified_at=product.classified_at,
             rationale=product.rationale,
+            reference_documents=list(product.reference_documents),
         )
 
 
@@ -248,6 +292,57 @@ class ImportOut(BaseModel):
 
 def _not_in_catalog(sku: str) -> NoReturn:
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"SKU {sku!r} is not in the product catalog")
+
+
+@router.get("/products", tags=["catalog"], summary="Current classifications, optionally of one ECCN")
+async def list_products(
+    runtime: RuntimeDep,
+    eccn: Annotated[
+        str | None,
+        Query(max_length=40, description="An entry (6A003: all its paragraphs) or a paragraph (6A003.b.4)"),
+    ] = None,
+) -> list[ProductOut]:
+    products = list(runtime.catalog.snapshot.products.values())
+    if eccn is not None:
+        wanted = parse_eccn(eccn)
+        if isinstance(wanted, InvalidEccn):
+            _unprocessable(["query", "eccn"], eccn, wanted.message)
+        products = [p for p in products if _within_eccn(p.eccn, wanted)]
+    return [ProductOut.of(product) for product in products]
+
+
+def _within_eccn(code: str, wanted: ParsedEccn) -> bool:
+    parsed = parse_eccn(code)
+    return (
+        isinstance(parsed, ParsedEccn)
+        and parsed.base == wanted.base
+        and parsed.paragraphs[: len(wanted.paragraphs)] == wanted.paragraphs
+    )
+
+
+@router.get(
+    "/products/export",
+    tags=["catalog"],
+    summary="The catalog as CSV (what /products/import reads), current versions or the full history",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_products(
+    runtime: RuntimeDep,
+    history: Annotated[bool, Query(description="Every version of every SKU, not only the current")] = False,
+) -> Response:
+    if history:
+        products = await runtime.catalog.all_versions()
+    else:
+        products = list(runtime.catalog.snapshot.products.values())
+    return Response(
+        products_csv(products),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "content-disposition": 'attachment; filename="catalog.csv"',
+            "x-catalog-version": runtime.catalog.snapshot.version,
+        },
+    )
 
 
 @router.get("/products/{sku}", tags=["catalog"], summary="The current classification of a SKU")
@@ -269,6 +364,8 @@ async def put_product(sku: Sku, body: ProductIn, runtime: RuntimeDep, response: 
         eccn_code = runtime.validate_eccn(body.eccn)
     except ValueError as exc:
         _unprocessable(["body", "eccn"], body.eccn, str(exc))
+    if problem := check_documents(body.reference_documents):
+        _unprocessable(["body", "reference_documents"], body.reference_documents, problem)
     try:
         product, created = await runtime.catalog.put(
             sku=sku,
@@ -276,6 +373,7 @@ async def put_product(sku: Sku, body: ProductIn, runtime: RuntimeDep, response: 
             classified_by=body.classified_by,
             rationale=body.rationale,
             classified_at=datetime.now(UTC),
+            reference_documents=body.reference_documents,
         )
     except CatalogConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
@@ -294,7 +392,8 @@ async def product_history(sku: Sku, runtime: RuntimeDep) -> list[ProductOut]:
 @router.post(
     "/products/import",
     tags=["catalog"],
-    summary="Import a CSV (sku,eccn,classified_by,rationale): every row or, on any bad row, none",
+    summary="Import a CSV (sku,eccn,classified_by,rationale[,reference_documents]): every row or, "
+    "on any bad row, none",
     openapi_extra={
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     },
@@ -333,6 +432,7 @@ class CclOut(BaseModel):
     version: str
     issue_date: str
     source: str
+    eu_annex_version: str | None
     entries: int
     entries_by_category: dict[str, int]
     itar_pointer_entries: list[str]
@@ -344,7 +444,8 @@ class CclOut(BaseModel):
 
 @router.get("/ccl", tags=["classification"], summary="The loaded CCL: version, counts and data warnings")
 async def ccl_status(runtime: RuntimeDep) -> CclOut:
-    ccl = runtime.ccl
+    reference = runtime.reference
+    ccl = reference.ccl
     by_category: dict[str, int] = {}
     for name in sorted(ccl.entries):
         by_category[name[0]] = by_category.get(name[0], 0) + 1
@@ -353,11 +454,68 @@ async def ccl_status(runtime: RuntimeDep) -> CclOut:
         version=ccl.version,
         issue_date=ccl.issue_date,
         source=ccl.source,
+        eu_annex_version=reference.eu_annex.version if reference.eu_annex else None,
         entries=len(ccl.entries),
         entries_by_category=by_category,
         itar_pointer_entries=sorted(e.eccn for e in ccl.entries.values() if e.itar_pointer),
         warnings=list(ccl.warnings),
         catalog_version=snapshot.version,
         catalog_skus=len(snapshot.products),
-        suggestion_texts=len(runtime.suggestions),
+        suggestion_texts=len(reference.suggestions),
+    )
+
+
+class CclUpdateIn(BaseModel):
+    date: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = Field(
+        default=None, description="eCFR date to fetch; default: the last date Part 774 changed"
+    )
+
+
+class CclUpdateOut(BaseModel):
+    previous_version: str
+    version: str
+    issue_date: str
+    entries: int
+    entries_with_item_paragraphs: int
+    warnings: int
+    source_url: str
+    cached_as: str
+
+
+@router.post(
+    "/ccl/update",
+    tags=["classification"],
+    summary="Fetch Part 774 from the eCFR, rebuild and verify the CCL, then swap it in",
+    responses={502: {"description": "the eCFR could not be read or sent no plausible CCL; nothing changed"}},
+)
+async def ccl_update(runtime: RuntimeDep, body: Annotated[CclUpdateIn | None, Body()] = None) -> CclUpdateOut:
+    async with runtime.update_lock:
+        previous = runtime.reference
+        try:
+            async with api_client(runtime.ecfr_api_url, transport=runtime.ecfr_transport) as client:
+                update = await update_ccl(
+                    client,
+                    runtime.ccl_cache_dir,
+                    date=body.date if body else None,
+                    min_entries=runtime.update_min_entries,
+                    required=runtime.update_required_entries,
+                )
+        except EcfrError as exc:
+            log.warning("CCL update failed; %s stays in force: %s", previous.ccl.version, exc)
+            raise HTTPException(
+                status.HTTP_502_BAD_GATEWAY,
+                f"CCL not updated ({exc}); the loaded CCL {previous.ccl.version} stays in force",
+            ) from exc
+        rebuilt = await asyncio.to_thread(ReferenceData.build, update.ccl, previous.eu_annex)
+        runtime.reference = rebuilt
+    log.info("CCL updated from %s to %s (%s)", previous.ccl.version, update.ccl.version, update.url)
+    return CclUpdateOut(
+        previous_version=previous.ccl.version,
+        version=update.ccl.version,
+        issue_date=update.ccl.issue_date,
+        entries=len(update.ccl.entries),
+        entries_with_item_paragraphs=update.entries_with_items,
+        warnings=len(update.ccl.warnings),
+        source_url=update.url,
+        cached_as=str(update.path),
     )

@@ -12,15 +12,16 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
 from services.classifier.api import ClassifierRuntime, router
 from services.classifier.catalog import CatalogImportError, CatalogStore
-from services.classifier.ccl import load_ccl
 from services.classifier.domain import Ccl, canonical_eccn
+from services.classifier.ecfr import MIN_ENTRIES, REQUIRED_ENTRIES
 from services.classifier.handler import SERVICE, ClassifierHandler
-from services.classifier.suggest import SuggestionIndex
+from services.classifier.reference import ReferenceData, load_reference_data
 from shared.db import make_engine
 from shared.events import TOPIC_SUBMITTED
 from shared.logging import configure_logging
@@ -30,11 +31,6 @@ from shared.settings import REPO_ROOT, Settings, load_settings
 log = logging.getLogger("exportwatch.classifier")
 
 DEFAULT_CATALOG_URL = f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'catalog.db'}"
-
-
-def load_reference_data(settings: Settings) -> tuple[Ccl, SuggestionIndex]:
-    ccl = load_ccl(settings.require_data_dir())
-    return ccl, SuggestionIndex.build(ccl)
 
 
 async def open_catalog(settings: Settings, ccl: Ccl) -> CatalogStore:
@@ -60,7 +56,15 @@ async def open_catalog(settings: Settings, ccl: Ccl) -> CatalogStore:
     return store
 
 
-def create_app(settings: Settings | None = None, *, start_kafka: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    start_kafka: bool = True,
+    ecfr_transport: httpx.AsyncBaseTransport | None = None,
+    ccl_update_checks: tuple[int, tuple[str, ...]] = (MIN_ENTRIES, REQUIRED_ENTRIES),
+) -> FastAPI:
+    """`ecfr_transport` and `ccl_update_checks` (minimum entries, entries that must be present in a
+    rebuilt CCL) exist for tests that serve a small Part 774."""
     settings = settings or load_settings(SERVICE)
     stage: KafkaStage | None = None
 
@@ -68,23 +72,37 @@ def create_app(settings: Settings | None = None, *, start_kafka: bool = True) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal stage
         started = time.perf_counter()
-        ccl, suggestions = await asyncio.to_thread(load_reference_data, settings)
+        reference: ReferenceData = await asyncio.to_thread(
+            load_reference_data, settings.require_data_dir(), settings.ccl_cache_dir
+        )
+        ccl = reference.ccl
         for warning in ccl.warnings:
             log.warning("CCL data warning: %s", warning, extra={"ccl_version": ccl.version})
         catalog = await open_catalog(settings, ccl)
-        app.state.classifier = ClassifierRuntime(ccl=ccl, suggestions=suggestions, catalog=catalog)
+        runtime = ClassifierRuntime(
+            reference=reference,
+            catalog=catalog,
+            ecfr_api_url=settings.ecfr_api_url,
+            ccl_cache_dir=settings.ccl_cache_dir,
+            ecfr_transport=ecfr_transport,
+            update_min_entries=ccl_update_checks[0],
+            update_required_entries=ccl_update_checks[1],
+        )
+        app.state.classifier = runtime
         log.info(
-            "CCL %s (%d entries, %d warnings) and catalog %s loaded in %.3fs",
+            "CCL %s from %s (%d entries, %d warnings), %d suggestion texts and catalog %s loaded in %.3fs",
             ccl.version,
+            ccl.source,
             len(ccl.entries),
             len(ccl.warnings),
+            len(reference.suggestions),
             catalog.snapshot.version,
             time.perf_counter() - started,
         )
         try:
             if start_kafka:
                 handler = ClassifierHandler(
-                    settings=settings, ccl=ccl, catalog=lambda: catalog.snapshot, suggest=suggestions.suggest
+                    settings=settings, reference=lambda: runtime.reference, catalog=lambda: catalog.snapshot
                 )
                 stage = KafkaStage(settings, SERVICE, [TOPIC_SUBMITTED], handler)
                 await stage.start()

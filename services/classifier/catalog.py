@@ -3,6 +3,11 @@
 Every change is a new row (`version` n+1 of the SKU); nothing is ever updated or deleted, so the
 classification behind any past decision can be read back. All queries live here; callers own the
 session and commit.
+
+CSV (import and export): `sku,eccn,classified_by,rationale,reference_documents`, UTF-8 with a header
+row; `reference_documents` lists the documents behind the classification (CCATS numbers, data
+sheets, manufacturer statements) separated by " ; ". An export adds `version` and `classified_at`,
+which an import ignores, so an export imports back as it was.
 """
 
 from __future__ import annotations
@@ -11,19 +16,35 @@ import asyncio
 import csv
 import hashlib
 import io
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import make_sessionmaker
 
-CSV_COLUMNS = ("sku", "eccn", "classified_by", "rationale")
+CSV_COLUMNS = ("sku", "eccn", "classified_by", "rationale", "reference_documents")
+EXPORT_COLUMNS = (*CSV_COLUMNS, "version", "classified_at")
+DOCUMENT_SEPARATOR = " ; "
 MAX_SKU_LENGTH = 128
+MAX_DOCUMENTS = 50
+MAX_DOCUMENT_LENGTH = 512
 
 
 class Base(DeclarativeBase):
@@ -42,6 +63,8 @@ class CatalogProductRow(Base):
     classified_by: Mapped[str] = mapped_column(String(256))
     classified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     rationale: Mapped[str | None] = mapped_column(Text)
+    # JSON list of strings; NULL in rows written before the column existed.
+    reference_documents: Mapped[str | None] = mapped_column(Text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +75,7 @@ class CatalogProduct:
     classified_by: str
     classified_at: datetime
     rationale: str | None
+    reference_documents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +113,7 @@ def _product(row: CatalogProductRow) -> CatalogProduct:
     classified_at = row.classified_at
     if classified_at.tzinfo is None:  # SQLite keeps no zone; everything is stored in UTC
         classified_at = classified_at.replace(tzinfo=UTC)
+    documents = tuple(json.loads(row.reference_documents)) if row.reference_documents else ()
     return CatalogProduct(
         sku=row.sku,
         version=row.version,
@@ -96,7 +121,22 @@ def _product(row: CatalogProductRow) -> CatalogProduct:
         classified_by=row.classified_by,
         classified_at=classified_at,
         rationale=row.rationale,
+        reference_documents=documents,
     )
+
+
+def split_documents(cell: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in cell.split(DOCUMENT_SEPARATOR.strip()) if part.strip())
+
+
+def check_documents(documents: Sequence[str]) -> str | None:
+    """Why a list of reference documents is refused, or None."""
+    if len(documents) > MAX_DOCUMENTS:
+        return f"{len(documents)} reference documents; at most {MAX_DOCUMENTS}"
+    for document in documents:
+        if not document.strip() or len(document) > MAX_DOCUMENT_LENGTH:
+            return f"reference document {document!r} must be 1-{MAX_DOCUMENT_LENGTH} characters"
+    return None
 
 
 async def get_current(session: AsyncSession, sku: str) -> CatalogProduct | None:
@@ -124,14 +164,17 @@ async def put(
     classified_by: str,
     rationale: str | None,
     classified_at: datetime,
+    reference_documents: Sequence[str] = (),
 ) -> tuple[CatalogProduct, bool]:
     """Store a new version of `sku` unless the current one says the same; (product, created)."""
+    documents = tuple(reference_documents)
     current = await get_current(session, sku)
-    if current is not None and (current.eccn, current.classified_by, current.rationale) == (
-        eccn,
-        classified_by,
-        rationale,
-    ):
+    if current is not None and (
+        current.eccn,
+        current.classified_by,
+        current.rationale,
+        current.reference_documents,
+    ) == (eccn, classified_by, rationale, documents):
         return current, False
     row = CatalogProductRow(
         sku=sku,
@@ -140,6 +183,7 @@ async def put(
         classified_by=classified_by,
         classified_at=classified_at.astimezone(UTC),
         rationale=rationale,
+        reference_documents=json.dumps(list(documents)) if documents else None,
     )
     session.add(row)
     try:
@@ -152,14 +196,15 @@ async def put(
 async def import_csv(
     session: AsyncSession, text: str, *, validate_eccn: EccnValidator, classified_at: datetime
 ) -> ImportResult:
-    """Import `sku,eccn,classified_by,rationale` rows: all of them or, on any bad row, none."""
+    """Import `sku,eccn,classified_by,rationale[,reference_documents]` rows: all of them or, on any
+    bad row, none."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in CSV_COLUMNS[:3] if c not in (reader.fieldnames or [])]
     if missing:
         raise CatalogImportError(
             [f"header: missing column(s) {', '.join(missing)}; expected {','.join(CSV_COLUMNS)}"]
         )
-    rows: list[tuple[str, str, str, str | None]] = []
+    rows: list[tuple[str, str, str, str | None, tuple[str, ...]]] = []
     errors: list[str] = []
     first_line: dict[str, int] = {}
     for record in reader:
@@ -176,17 +221,20 @@ async def import_csv(
         first_line[sku] = line
         if not classified_by:
             errors.append(f"line {line}: classified_by is empty for sku {sku!r}")
+        documents = split_documents(record.get("reference_documents") or "")
+        if problem := check_documents(documents):
+            errors.append(f"line {line}: reference_documents for sku {sku!r}: {problem}")
         try:
             eccn = validate_eccn((record.get("eccn") or "").strip())
         except ValueError as exc:
             errors.append(f"line {line}: eccn {exc}")
             continue
-        rows.append((sku, eccn, classified_by, rationale))
+        rows.append((sku, eccn, classified_by, rationale, documents))
     if errors:
         raise CatalogImportError(errors)
     created: list[str] = []
     unchanged: list[str] = []
-    for sku, eccn, classified_by, rationale in rows:
+    for sku, eccn, classified_by, rationale, documents in rows:
         _, is_new = await put(
             session,
             sku=sku,
@@ -194,9 +242,45 @@ async def import_csv(
             classified_by=classified_by,
             rationale=rationale,
             classified_at=classified_at,
+            reference_documents=documents,
         )
         (created if is_new else unchanged).append(sku)
     return ImportResult(created=created, unchanged=unchanged)
+
+
+async def all_versions(session: AsyncSession) -> list[CatalogProduct]:
+    rows = await session.scalars(select(CatalogProductRow))
+    return sorted((_product(row) for row in rows), key=lambda p: (p.sku, p.version))
+
+
+def products_csv(products: Sequence[CatalogProduct]) -> str:
+    """The CSV an import reads back (plus version and classified_at), one row per product version."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for p in products:
+        writer.writerow(
+            [
+                p.sku,
+                p.eccn,
+                p.classified_by,
+                p.rationale or "",
+                DOCUMENT_SEPARATOR.join(p.reference_documents),
+                p.version,
+                p.classified_at.astimezone(UTC).isoformat(),
+            ]
+        )
+    return out.getvalue()
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    # `reference_documents` came after the first catalogs were written: add it (nullable) to a
+    # table created without it; create_all never alters an existing table.
+    columns = {column["name"] for column in inspect(connection).get_columns(CatalogProductRow.__tablename__)}
+    if "reference_documents" not in columns:
+        connection.execute(
+            text(f"ALTER TABLE {CatalogProductRow.__tablename__} ADD COLUMN reference_documents TEXT")
+        )
 
 
 async def load_snapshot(session: AsyncSession) -> CatalogSnapshot:
@@ -240,6 +324,7 @@ class CatalogStore:
     async def open(self) -> None:
         async with self._engine.begin() as connection:
             await connection.run_sync(Base.metadata.create_all)
+            await connection.run_sync(_add_missing_columns)
         await self.refresh()
 
     async def close(self) -> None:
@@ -258,8 +343,19 @@ class CatalogStore:
         async with self._sessions() as session:
             return await history(session, sku)
 
+    async def all_versions(self) -> list[CatalogProduct]:
+        async with self._sessions() as session:
+            return await all_versions(session)
+
     async def put(
-        self, *, sku: str, eccn: str, classified_by: str, rationale: str | None, classified_at: datetime
+        self,
+        *,
+        sku: str,
+        eccn: str,
+        classified_by: str,
+        rationale: str | None,
+        classified_at: datetime,
+        reference_documents: Sequence[str] = (),
     ) -> tuple[CatalogProduct, bool]:
         async with self._write_lock, self._sessions() as session:
             product, created = await put(
@@ -269,6 +365,7 @@ class CatalogStore:
                 classified_by=classified_by,
                 rationale=rationale,
                 classified_at=classified_at,
+                reference_documents=reference_documents,
             )
             await session.commit()
             if created:

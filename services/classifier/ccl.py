@@ -8,14 +8,18 @@ the parser recognises the few shapes BIS uses ("applies to entire entry", "... e
 are applied to the whole entry, never silently dropped.
 
 The CCL version is the eCFR issue date plus the file's sha256, e.g. `ecfr-2026-07-23+sha256:27f7e1fd44cb`.
+The same JSON structure is written by the eCFR updater (`ecfr.py`) into a cache folder; `load_ccl`
+uses the newest of the reference copy and the cached copies.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,10 @@ from services.classifier.domain import (
 )
 
 CCL_FILE = Path("controls") / "us" / "us_ccl_part774_supp1.json"
+# Written by the eCFR updater: one file per eCFR date, `us_ccl_part774_2026-07-23.json`.
+CACHE_PATTERN = "us_ccl_part774_*.json"
+
+log = logging.getLogger("exportwatch.classifier")
 
 _ECCN_REF = re.compile(r"\b\d[A-E]\d{3}\b")
 _COLUMN = re.compile(r"(?:\b(CB|NP|NS|MT|RS|FC|CC|AT)\s+)?\bColumn\s+(\d)\b")
@@ -81,21 +89,54 @@ class CclFormatError(ValueError):
     """The CCL file is not in the expected publisher's format; the message names the file and entry."""
 
 
-def load_ccl(data_dir: Path) -> Ccl:
-    path = data_dir / CCL_FILE
+def load_ccl(data_dir: Path, cache_dir: Path | None = None) -> Ccl:
+    """The newest CCL available: the reference copy in the data directory, or a copy the eCFR
+    updater cached (a later eCFR date wins; on the same date the cached copy, which has item
+    paragraphs for every category). An unreadable cached copy is skipped with a warning."""
+    reference = read_ccl_file(data_dir / CCL_FILE)
+    best, skipped = reference, []
+    for path in sorted(cache_dir.glob(CACHE_PATTERN)) if cache_dir is not None and cache_dir.is_dir() else []:
+        try:
+            cached = read_ccl_file(path)
+        except CclFormatError as exc:
+            skipped.append(f"cached CCL {path.name} ignored: {exc}")
+            continue
+        if cached.issue_date >= best.issue_date:
+            best = cached
+    if skipped:
+        log.warning("%s", "; ".join(skipped))
+        best = Ccl(
+            version=best.version,
+            issue_date=best.issue_date,
+            source=best.source,
+            entries=best.entries,
+            missing_referenced=best.missing_referenced,
+            warnings=(*skipped, *best.warnings),
+        )
+    return best
+
+
+def ccl_version(issue_date: str, raw: bytes) -> str:
+    return f"ecfr-{issue_date}+sha256:{hashlib.sha256(raw).hexdigest()[:12]}"
+
+
+def read_ccl_file(path: Path) -> Ccl:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise CclFormatError(f"cannot read the Commerce Control List at {path}: {exc}") from exc
+    return parse_ccl_bytes(raw, source=str(path))
+
+
+def parse_ccl_bytes(raw: bytes, *, source: str) -> Ccl:
     try:
         document = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CclFormatError(f"{path}: invalid JSON: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CclFormatError(f"{source}: invalid JSON: {exc}") from exc
     issue_date = document.get("ecfrIssueDate") if isinstance(document, dict) else None
-    if not isinstance(issue_date, str):
-        raise CclFormatError(f"{path}: 'ecfrIssueDate' is missing; is this the eCFR Part 774 JSON?")
-    version = f"ecfr-{issue_date}+sha256:{hashlib.sha256(raw).hexdigest()[:12]}"
-    return parse_ccl(document, version=version, source=str(path))
+    if not isinstance(issue_date, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", issue_date):
+        raise CclFormatError(f"{source}: 'ecfrIssueDate' is missing; is this the eCFR Part 774 JSON?")
+    return parse_ccl(document, version=ccl_version(issue_date, raw), source=source)
 
 
 def parse_ccl(document: Mapping[str, Any], *, version: str, source: str) -> Ccl:
@@ -175,12 +216,13 @@ def _entry(raw: object, *, where: str, warnings: list[str]) -> CclEntry:
     exceptions = tuple(
         _license_exception(eccn, symbol, text) for symbol, text in flags.items() if isinstance(text, str)
     )
-    paragraph_texts: dict[str, str] = {}
+    labelled: list[tuple[str, str | None, str]] = []
     for item in raw.get("items") or []:
-        # Categories 1, 3, 4 and 5 only; nested sub-lists restart at "a", so the first text wins.
-        paragraph, text = item.get("paragraph"), _text(item.get("text"))
-        if item.get("kind") == "item" and isinstance(paragraph, str) and text:
-            paragraph_texts.setdefault(paragraph, text)
+        text = _text(item.get("text")) if isinstance(item, dict) else None
+        if isinstance(item, dict) and text:
+            paragraph = item.get("paragraph")
+            labelled.append((str(item.get("kind")), paragraph if isinstance(paragraph, str) else None, text))
+    paragraph_texts = {".".join(path): text for path, text in item_sequence(labelled)}
     return CclEntry(
         eccn=eccn,
         heading=heading,
@@ -192,6 +234,92 @@ def _entry(raw: object, *, where: str, warnings: list[str]) -> CclEntry:
         itar_pointer=itar_pointer,
         paragraph_texts=paragraph_texts,
     )
+
+
+_PathKey = tuple[tuple[int, int | str], ...]
+
+
+def _path_key(path: ParagraphPath) -> _PathKey:
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in path)
+
+
+# Text that opens a note's own lettered list: "5A002.a does not control any of the following items
+# ...", "For the purposes of 3A001.a.5.b:", "Details of items must be accessible ... any of the
+# following:". A definition that ends in a full stop ("For the purposes of 5A002.b, a 'cryptographic
+# activation token' is ...") opens no list.
+_NOTE_OPENER = re.compile(r":\s*$|\bdoes\s+not\s+(?:control|apply)\b", re.I)
+_PARAGRAPH_PATH = re.compile(r"[a-z](?:\.(?:[a-z]|\d{1,3}))*")
+# A run that follows a note opener is read as the note's own list when it competes with other runs.
+_NOTE_RUN_WEIGHT = 0.3
+
+
+@dataclass(slots=True)
+class _Run:
+    """Paragraphs in increasing order; `resumes_after` is set on a note's run: where the entry's
+    list stopped before the note."""
+
+    weight: float
+    resumes_after: _PathKey | None
+    items: list[tuple[ParagraphPath, str]] = field(default_factory=list)
+    last: _PathKey = ()
+
+
+def item_sequence(items: Iterable[tuple[str, str | None, str]]) -> list[tuple[ParagraphPath, str]]:
+    """The entry's own item paragraphs among everything the source labels with a designator.
+
+    `items` are (kind, paragraph, text) in document order, kind `item`, `note` (numbered) or `text`.
+    Notes carry lettered lists of their own ("a. For conventional DACs ...") and the licence section
+    of 1C350 has one before the items, so a designator alone does not make an item. The items form
+    one list whose paragraph paths strictly increase through the entry (a, a.1, a.1.a, ..., b, ...).
+    The lettered text is cut into runs of increasing paths (a new run at every restart and after
+    every note opener); the entry's items are the chain of runs, in order and still increasing, with
+    the most paragraphs - a run that restarts right after a note opener counting for less, so that
+    5A002's long list of exclusions ("5A002.a does not control ...: a. smart cards ... j.") loses to
+    the items a.1 ... a.4 and b ... e it interrupts.
+    """
+    runs: list[_Run] = []
+    after_note = False
+    for kind, paragraph, text in items:
+        if kind != "item" or paragraph is None:
+            if kind in ("note", "text") and _NOTE_OPENER.search(text):
+                after_note = True
+            continue
+        if not _PARAGRAPH_PATH.fullmatch(paragraph.lower()):
+            continue
+        path = tuple(paragraph.lower().split("."))
+        key = _path_key(path)
+        current = runs[-1] if runs else None
+        if current is None or key <= current.last:
+            # Only a restart after a note opener looks like the note's own list; a run that goes on
+            # from where the last one stopped ("c" after "b") is the entry's list resumed.
+            if after_note and current is not None:
+                stopped = current.resumes_after if current.resumes_after is not None else current.last
+                runs.append(_Run(_NOTE_RUN_WEIGHT, stopped))
+            else:
+                runs.append(_Run(1.0, None))
+        elif current.resumes_after is not None and key > current.resumes_after:
+            # Inside a note's list, the first paragraph past where the entry's list stopped may be
+            # the entry's list resumed (5A001: ".d.4, note a-c, .e") or the note going on (5A002:
+            # "note a.2, b, c"): a run of its own, still counted as a note, lets the longest chain
+            # decide.
+            runs.append(_Run(current.weight, None))
+        after_note = False
+        runs[-1].items.append((path, text))
+        runs[-1].last = key
+    best: list[float] = []
+    previous: list[int] = []
+    for index, run in enumerate(runs):
+        first = _path_key(run.items[0][0])
+        options = [(best[i], i) for i in range(index) if runs[i].last < first]
+        score, before = max(options, default=(0.0, -1))
+        best.append(score + run.weight * len(run.items))
+        previous.append(before)
+    chain: list[int] = []
+    cursor = max(range(len(runs)), key=lambda i: (best[i], i), default=-1)
+    while cursor >= 0:
+        chain.append(cursor)
+        cursor = previous[cursor]
+    return [item for index in reversed(chain) for item in runs[index].items]
 
 
 def _reason_codes(text: str | None) -> tuple[str, ...]:

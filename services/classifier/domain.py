@@ -243,14 +243,16 @@ def item_controls(entry: CclEntry, eccn: ParsedEccn) -> ItemControls:
     """The rows of the License Requirements table that apply to `eccn`, and what follows from them.
 
     An ECCN without a paragraph gets every row (it may be any paragraph). `.y` of a 600-series or
-    9x515 entry gets only rows that name it or the entire entry, never a conditional row.
+    9x515 entry is controlled for AT only: it gets the AT rows and the rows that name `.y` itself
+    (the RS pointer of 15 CFR 742.6(a)(7) for China, Russia and Venezuela), never an entire-entry
+    or conditional NS/RS/MT/UN row - whether or not the table repeats "except .y".
     """
     path = eccn.paragraphs
     y_at_only = entry.y_paragraphs_at_only and path[:1] == ("y",)
     applicable = tuple(
         row
         for row in entry.license_requirements
-        if row.scope.covers(path) and not (y_at_only and row.scope.kind == "conditional")
+        if row.scope.covers(path) and (not y_at_only or row.reason == "AT" or row.scope.kind == "paragraphs")
     )
     # Reasons of the entry's "Reason for Control" line without a table row (CW, SS, ...) are kept:
     # the Country Chart table is not where those controls are determined (e.g. 15 CFR 742.18 for CW).
@@ -292,7 +294,8 @@ def canonical_eccn(ccl: Ccl, value: str) -> str:
 
 # --- classification of order lines -----------------------------------------------------------
 
-Suggester = Callable[[str], list[EccnSuggestion]]
+# (description, HS code or None) -> ranked suggestions; never a classification.
+Suggester = Callable[[str, str | None], list[EccnSuggestion]]
 
 
 def classify_line(
@@ -305,11 +308,13 @@ def classify_line(
     catalog_eccn: str | None,
     catalog_version: str | None,
     suggest: Suggester,
+    hs_code: str | None = None,
 ) -> LineClassification:
     """The ECCN of one line and what the CCL says about it.
 
     The ERP's ECCN is used when present; the compliance-owned catalog wins when both give one and
-    they differ (the difference is reported). Neither: unclassified, with suggestions.
+    they differ (the difference is reported). Neither: unclassified, with suggestions - which
+    never classify: the line stays unclassified until someone confirms an ECCN in the catalog.
     """
     found = {"line_no": line_no, "sku": sku, "erp_eccn": erp_eccn, "catalog_eccn": catalog_eccn}
     if erp_eccn is not None:
@@ -329,7 +334,7 @@ def classify_line(
             "eccn": None,
             "source": "none",
             "status": "unclassified",
-            "suggestions": suggest(description),
+            "suggestions": suggest(description, hs_code),
         }
     )
 
@@ -391,6 +396,7 @@ def classify_lines(
                 catalog_eccn=catalog.get(line.sku),
                 catalog_version=catalog_version,
                 suggest=suggest,
+                hs_code=line.hs_code,
             )
             for line in lines
         ],

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.classifier.catalog import CatalogSnapshot
-from services.classifier.domain import Ccl, Suggester, classify_lines
+from services.classifier.domain import classify_lines
+from services.classifier.reference import ReferenceData
 from shared.events import TOPIC_CLASSIFIED, ClassifiedOrder, SubmittedOrder, derived_event_id, envelope_dump
 from shared.kafka import Incoming, Outgoing, decode_json
 from shared.logging import log_context
@@ -22,22 +23,23 @@ log = logging.getLogger("exportwatch.classifier")
 @dataclass(frozen=True)
 class ClassifierHandler:
     settings: Settings
-    ccl: Ccl
-    # The catalog snapshot current at the time of the call (refreshed by the API after writes);
-    # its version is stamped on the output, so a re-delivery after a catalog change is explainable.
+    # The CCL and suggestion index in force (swapped whole by an eCFR update) and the catalog
+    # snapshot current at the time of the call (refreshed by the API after writes); both versions
+    # are stamped on the output, so a re-delivery after an update is explainable.
+    reference: Callable[[], ReferenceData]
     catalog: Callable[[], CatalogSnapshot]
-    suggest: Suggester
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         order = SubmittedOrder.model_validate(decode_json(message))
         with log_context(order_id=order.order_id, event_id=order.event_id_str):
+            reference = self.reference()
             snapshot = self.catalog()
             classification = classify_lines(
-                self.ccl,
+                reference.ccl,
                 order.lines,
                 catalog=snapshot.eccn_by_sku,
                 catalog_version=snapshot.version,
-                suggest=self.suggest,
+                suggest=reference.suggestions.suggest,
             )
             classified = ClassifiedOrder(
                 event_id=derived_event_id(order.event_id_str, SERVICE),

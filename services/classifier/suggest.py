@@ -1,111 +1,231 @@
-"""Ranked ECCN suggestions for a line nobody has classified: which CCL texts share its words.
+"""Ranked ECCN suggestions for a line nobody has classified: which control-list texts fit it best.
 
-Pure and deterministic. A suggestion is a lead for a classifier (a person), never a classification:
-its score is the share of the description's words, weighted by how rare they are on the CCL
-(inverse document frequency), that the entry's heading or item paragraph contains.
+Pure and deterministic. A suggestion is a lead for a classifier (a person), never a classification.
+
+What is ranked: every CCL entry, by its heading and by each item paragraph read with the paragraphs
+above it and the entries it names; for paragraphs the loaded CCL has no text for (the reference copy
+has item text only for categories 1, 3, 4 and 5, and lost some first paragraphs), the paragraphs of
+the EU Annex I entry with the same number (Wassenaar items share their numbers; eu_annex.py). Ranking is Okapi BM25 over terms normalised by
+`vocabulary` (spelling, units such as µm/μm and GHz, abbreviations), with the description expanded
+by the CCL's own words for what it names and by its HS heading's subject, and two priors the ECCN
+grammar gives: software is product group D, technology E, everything else A-C; the HS heading's
+usual CCL categories (HS 8542 -> 3A). An entry's score is its best text's; each entry is suggested
+once, at the paragraph whose text matched.
+
+EAR99 is suggested too - with a fixed score, so it ranks above every entry that matched worse: a
+description no CCL text fits well is most likely an item no ECCN describes (15 CFR 734.3(c)).
+Scores are BM25 divided by the query's own ceiling, so they lie in [0, 1] and compare across lines.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from unidecode import unidecode
-
-from services.classifier.domain import Ccl
+from services.classifier.domain import EAR99, EAR99_HEADING, Ccl, ParsedEccn, parse_eccn
+from services.classifier.eu_annex import EuAnnex
+from services.classifier.vocabulary import expansions, hs_hint, is_civil, product_group_hint, terms
 from shared.events import EccnSuggestion
 
-_STOPWORDS = frozenset(
-    """a an and are as at be been by for from has have in into is it its not of on or other such than
-    that the their therefor thereof these this those to under which with within without follows see
-    list item items controlled specially designed entry entries eccn n e s""".split()
-)
-_MATCHED_TEXT_LIMIT = 240
+_REFERENCE = re.compile(r"\b(\d[A-E]\d{3})((?:\.(?:[a-z]|\d{1,3}))*)")
 
-
-def terms(text: str) -> list[str]:
-    words = re.findall(r"[a-z0-9]+", unidecode(text).lower())
-    return [_stem(w) for w in words if w not in _STOPWORDS and len(w) > 1 and not w.isdigit()]
-
-
-def _stem(word: str) -> str:
-    # Just enough to meet "cameras"/"camera", "imaging"/"image", "switches"/"switch".
-    if len(word) > 4 and word.endswith("ies"):
-        word = word[:-3] + "y"
-    elif len(word) > 5 and word.endswith("ing"):
-        word = word[:-3]
-    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    if len(word) > 4 and word.endswith("e"):
-        word = word[:-1]
-    return word
+K1 = 1.2
+B = 0.75
+# Query terms from the description weigh 1; the CCL words its abbreviations and product words
+# stand for a little less; the HS heading's subject less again (it names a class of goods).
+EXPANSION_WEIGHT = 0.6
+HS_WEIGHT = 0.4
+# Product group the description does not point to (a commodity line against a software entry).
+OTHER_GROUP_FACTOR = 0.35
+# An entry in a CCL category the HS heading usually falls under.
+HS_GROUP_FACTOR = 1.3
+UNKNOWN_TERM_SHARE = 0.5
+# EAR99's place in the ranking: above every entry whose text matched worse than this.
+EAR99_SCORE = 0.12
+MATCHED_TEXT_LIMIT = 240
+MAX_REFERENCES = 3
+# A description of a civil, commercial or consumer item: the CCL's x9xx entries (AT-only catch-alls
+# such as 9A991 civil aircraft, 7A994, 5A992) are where such versions are usually listed.
+CIVIL_FACTOR = 1.3
+DEFAULT_LIMIT = 5
 
 
 @dataclass(frozen=True, slots=True)
-class _Document:
-    eccn: str
-    text: str
-    terms: frozenset[str]
+class _Text:
+    eccn: str  # entry, or entry and paragraph: "3A001", "3A001.a.7"
+    entry: str
+    matched_text: str
+    source: str  # "ccl" or "eu_annex_i"
 
 
 class SuggestionIndex:
-    """Headings of every CCL entry, and item paragraphs where the CCL copy has them (categories
-    1, 3, 4, 5), each read together with its entry's heading."""
+    """BM25 postings over the CCL's headings and item paragraphs (and the EU Annex I paragraphs the
+    CCL copy lacks)."""
 
-    def __init__(self, documents: Iterable[_Document], headings: Mapping[str, str]) -> None:
-        self._documents = tuple(documents)
+    def __init__(self, texts: Iterable[tuple[_Text, list[str]]], headings: Mapping[str, str]) -> None:
+        self._texts: list[_Text] = []
+        lengths: list[int] = []
+        postings: dict[str, list[tuple[int, int]]] = {}
+        for index, (text, words) in enumerate(texts):
+            self._texts.append(text)
+            lengths.append(len(words))
+            for term, count in Counter(words).items():
+                postings.setdefault(term, []).append((index, count))
+        count = max(len(self._texts), 1)
+        average = (sum(lengths) / count) or 1.0
+        self._norm = [K1 * (1 - B + B * length / average) for length in lengths]
+        self._postings = postings
+        # BM25's idf, kept positive for terms in more than half the texts (Lucene's form).
+        self._idf = {
+            term: math.log(1 + (count - len(docs) + 0.5) / (len(docs) + 0.5))
+            for term, docs in postings.items()
+        }
+        self._max_idf = max(self._idf.values(), default=1.0)
         self._headings = dict(headings)
-        self._postings: dict[str, list[int]] = {}
-        for index, document in enumerate(self._documents):
-            for term in document.terms:
-                self._postings.setdefault(term, []).append(index)
-        count = max(len(self._documents), 1)
-        self._idf = {term: math.log(1 + count / len(docs)) for term, docs in self._postings.items()}
-        self._unknown_idf = math.log(1 + count)
 
     @classmethod
-    def build(cls, ccl: Ccl) -> SuggestionIndex:
-        documents: list[_Document] = []
+    def build(cls, ccl: Ccl, eu_annex: EuAnnex | None = None) -> SuggestionIndex:
+        texts: list[tuple[_Text, list[str]]] = []
+
+        def referred(eccn: str, text: str) -> list[str]:
+            # "Equipment not controlled by 5A002", "containing integrated circuits ... 3A090.a": an
+            # entry defined by another one is about the same kind of item, so the text it names is
+            # read with it (the catch-all x9xx entries get the words of the entries they complement).
+            found: list[str] = []
+            for name, path in _REFERENCE.findall(text)[:MAX_REFERENCES]:
+                other = ccl.entries.get(name)
+                if name == eccn or other is None:
+                    continue
+                paragraph = other.paragraph_texts.get(path.lstrip(".")) if path else None
+                found += terms(paragraph or other.heading)
+            return found
+
         for entry in ccl.entries.values():
-            heading_terms = frozenset(terms(entry.heading))
-            documents.append(_Document(entry.eccn, entry.heading, heading_terms))
-            for paragraph, text in entry.paragraph_texts.items():
-                documents.append(
-                    _Document(f"{entry.eccn}.{paragraph}", text, heading_terms | frozenset(terms(text)))
+            if entry.itar_pointer:
+                continue  # points to the USML: nothing the EAR classifies
+            heading_terms = terms(entry.heading) + referred(entry.eccn, entry.heading)
+            texts.append((_Text(entry.eccn, entry.eccn, entry.heading, "ccl"), heading_terms))
+            paragraphs: dict[str, str] = dict(entry.paragraph_texts)
+            sources = dict.fromkeys(paragraphs, "ccl")
+            eu_entry = eu_annex.entries.get(entry.eccn) if eu_annex is not None else None
+            # EU text fills the paragraphs the CCL copy lacks: all of them for categories 0, 2, 6-9,
+            # and e.g. 1C210.a, which the reference copy lost with its "Items:" line.
+            for paragraph, text in eu_entry.paragraph_texts.items() if eu_entry else ():
+                if paragraph not in paragraphs:
+                    paragraphs[paragraph], sources[paragraph] = text, "eu_annex_i"
+            for paragraph, text in paragraphs.items():
+                if _reserved(text):
+                    continue
+                path = paragraph.split(".")
+                ancestors = [paragraphs.get(".".join(path[:depth])) for depth in range(1, len(path))]
+                words = [word for above in ancestors if above for word in terms(above)]
+                words += terms(text) + referred(entry.eccn, text) + heading_terms
+                parent = next((above for above in reversed(ancestors) if above), None)
+                shown = f"{parent} … {text}" if parent and len(text) < 80 else text
+                texts.append(
+                    (_Text(f"{entry.eccn}.{paragraph}", entry.eccn, shown, sources[paragraph]), words)
                 )
-        return cls(documents, {eccn: entry.heading for eccn, entry in ccl.entries.items()})
+        return cls(texts, {eccn: entry.heading for eccn, entry in ccl.entries.items()})
 
     def __len__(self) -> int:
-        return len(self._documents)
+        return len(self._texts)
 
-    def suggest(self, description: str, *, limit: int = 3, min_score: float = 0.25) -> list[EccnSuggestion]:
-        query = frozenset(terms(description))
-        if not query:
+    def suggest(
+        self, description: str, hs_code: str | None = None, *, limit: int = DEFAULT_LIMIT
+    ) -> list[EccnSuggestion]:
+        own = terms(description)
+        if not own:
             return []
-        weight = {term: self._idf.get(term, self._unknown_idf) for term in query}
-        total = sum(weight.values())
-        candidates = {index for term in query for index in self._postings.get(term, ())}
-        ranked: list[tuple[float, int, str, int]] = []
-        for index in candidates:
-            document = self._documents[index]
-            score = sum(weight[term] for term in query & document.terms) / total
-            # Higher score first; among equals the shorter (more specific) text, then the code.
-            ranked.append((-score, len(document.terms), document.eccn, index))
-        ranked.sort()
+        weights: dict[str, float] = {}
+        for term in own:
+            weights[term] = 1.0
+        for term in expansions(description):
+            weights.setdefault(term, EXPANSION_WEIGHT)
+        hs_terms, hs_groups = hs_hint(hs_code)
+        for term in hs_terms:
+            weights.setdefault(term, HS_WEIGHT)
+        known = {term: weight * self._idf[term] for term, weight in weights.items() if term in self._idf}
+        # The ceiling counts the description's words no control-list text uses (brand names, but
+        # also "shirt", "chair") at half the rarest term's weight: the more of a description the
+        # lists do not speak of, the lower every score, and the sooner EAR99 ranks first.
+        unknown = sum(1 for term in set(own) if term not in self._idf)
+        ceiling = (sum(known.values()) + UNKNOWN_TERM_SHARE * self._max_idf * unknown) * (K1 + 1)
+        group = product_group_hint(description)
+        civil = is_civil(description)
+        best: dict[str, tuple[float, int]] = {}
+        scores: dict[int, float] = {}
+        for term, weighted_idf in known.items():
+            for index, count in self._postings[term]:
+                scores[index] = scores.get(index, 0.0) + weighted_idf * count * (K1 + 1) / (
+                    count + self._norm[index]
+                )
+        for index, score in scores.items():
+            entry = self._texts[index].entry
+            if entry[1] not in (group or "ABC"):
+                score *= OTHER_GROUP_FACTOR
+            if hs_groups and entry.startswith(hs_groups):
+                score *= HS_GROUP_FACTOR
+            if civil and entry[2] == "9":
+                score *= CIVIL_FACTOR
+            found = best.get(entry)
+            # The higher score; among equals the shorter code (the entry before its paragraphs).
+            if (
+                found is None
+                or score > found[0]
+                or (score == found[0] and len(self._texts[index].eccn) < len(self._texts[found[1]].eccn))
+            ):
+                best[entry] = (score, index)
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
         suggestions: list[EccnSuggestion] = []
-        seen: set[str] = set()
-        for negative_score, _, eccn, index in ranked:
-            score = round(-negative_score, 3)
-            if score < min_score or len(suggestions) == limit:
+        ear99_placed = False
+        for entry, (score, index) in ranked:
+            normalised = min(round(score / ceiling, 3), 1.0) if ceiling else 0.0
+            if not ear99_placed and normalised < EAR99_SCORE:
+                suggestions.append(_ear99())
+                ear99_placed = True
+            if len(suggestions) == limit:
                 break
-            if eccn in seen:
-                continue
-            seen.add(eccn)
-            text = self._documents[index].text
-            if len(text) > _MATCHED_TEXT_LIMIT:
-                text = text[: _MATCHED_TEXT_LIMIT - 1] + "…"
-            heading = self._headings[eccn.split(".", 1)[0]]
-            suggestions.append(EccnSuggestion(eccn=eccn, score=score, heading=heading, matched_text=text))
+            text = self._texts[index]
+            suggestions.append(
+                EccnSuggestion(
+                    eccn=text.eccn,
+                    score=normalised,
+                    heading=self._headings[entry],
+                    matched_text=_clip(text.matched_text),
+                    source=text.source,
+                )
+            )
+            if len(suggestions) == limit:
+                break
+        if not ear99_placed and len(suggestions) < limit:
+            suggestions.append(_ear99())
         return suggestions
+
+
+def _ear99() -> EccnSuggestion:
+    return EccnSuggestion(
+        eccn=EAR99,
+        score=EAR99_SCORE,
+        heading=EAR99_HEADING,
+        matched_text="No CCL text matches the description better than this score: the item may be "
+        "EAR99 (subject to the EAR, not on the Commerce Control List).",
+        source="none",
+    )
+
+
+def _reserved(text: str) -> bool:
+    plain = text.strip().lower()
+    return plain.endswith("[reserved]") or plain in ("not used;", "not used", "[reserved];")
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MATCHED_TEXT_LIMIT else text[: MATCHED_TEXT_LIMIT - 1] + "…"
+
+
+def suggestion_entry(suggestion: EccnSuggestion) -> str:
+    """The base ECCN of a suggestion ("3A001" for "3A001.a.7", "EAR99")."""
+    parsed = parse_eccn(suggestion.eccn)
+    return parsed.base if isinstance(parsed, ParsedEccn) else suggestion.eccn

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, cast
+from typing import Annotated, Literal, cast
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -24,6 +24,7 @@ from services.records.schemas import (
     DeadLetterOut,
     OrderOut,
     OrderSummary,
+    ReferenceEventOut,
     ReviewRequest,
     StatsOut,
     TrailOut,
@@ -159,6 +160,20 @@ async def list_dead_letters(
 ) -> list[DeadLetterOut]:
     letters = await repository.list_dead_letters(session=session, limit=limit, offset=offset)
     return [DeadLetterOut.of(letter) for letter in letters]
+
+
+ReferenceKind = Literal["list_updated", "clearance", "clearance_revoked"]
+
+
+@router.get(
+    "/reference-events",
+    summary="List version changes and screening clearances, newest first (the audit side of screening)",
+)
+async def list_reference_events(
+    session: SessionDep, kind: ReferenceKind | None = None, limit: Limit = 50, offset: Offset = 0
+) -> list[ReferenceEventOut]:
+    events = await repository.list_reference_events(session=session, kind=kind, limit=limit, offset=offset)
+    return [ReferenceEventOut.of(event) for event in events]
 
 
 @router.get("/stats", summary="Orders per current decision, reviews and dead letters")

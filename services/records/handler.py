@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -20,17 +21,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.records import repository
 from services.records.models import ID_LENGTH
 from shared.events import (
+    EXPORTWATCH_NS,
     TOPIC_CLASSIFIED,
+    TOPIC_CLEARANCES,
     TOPIC_DEADLETTER,
     TOPIC_DECIDED,
+    TOPIC_LISTS_UPDATED,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
     TOPIC_SUBMITTED,
     ClassifiedOrder,
     DeadLetter,
     DecidedOrder,
+    ListsUpdated,
     ReviewedOrder,
     ScreenedOrder,
+    ScreeningClearance,
     SubmittedOrder,
 )
 from shared.kafka import Incoming, Outgoing, PoisonMessage, decode_json, describe_validation_error
@@ -62,8 +68,14 @@ class RecordsHandler:
         self._sessionmaker = sessionmaker
         self._models = {settings.topic(topic): model for topic, model in _MODELS.items()}
         self._submitted_topic = settings.topic(TOPIC_SUBMITTED)
+        self._reference: dict[str, tuple[str, type[ListsUpdated | ScreeningClearance]]] = {
+            settings.topic(TOPIC_LISTS_UPDATED): ("list_updated", ListsUpdated),
+            settings.topic(TOPIC_CLEARANCES): ("clearance", ScreeningClearance),
+        }
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
+        if message.topic in self._reference:
+            return await self._record_reference(message)
         if message.topic not in self._models:
             raise PoisonMessage("UnknownTopic", f"records does not consume topic {message.topic!r}")
         stage, model = self._models[message.topic]
@@ -106,6 +118,39 @@ class RecordsHandler:
             STEPS.labels(stage, "recorded" if new else "duplicate").inc()
             if not new:
                 log.info("%s event already recorded; redelivery ignored", stage)
+        return []
+
+    async def _record_reference(self, message: Incoming) -> list[Outgoing]:
+        """List updates and clearances are not order steps but belong to the audit trail: who
+        cleared which hit, when, and which list versions came and went. The clearances topic is
+        compacted (only the latest per key survives there), so records keeps every one."""
+        kind, model = self._reference[message.topic]
+        key = message.key.decode("utf-8", "replace") if message.key is not None else None
+        payload: dict[str, Any] | None = None
+        if message.value is None and model is ScreeningClearance:
+            # A tombstone on a clearance key revokes the clearance: record the revocation itself.
+            kind = "clearance_revoked"
+            event_id = str(
+                uuid.uuid5(EXPORTWATCH_NS, f"revoked:{message.topic}:{message.partition}:{message.offset}")
+            )
+        else:
+            payload = decode_json(message)
+            event_id = str(model.model_validate(payload).event_id)  # ValidationError -> dead letter
+            if len(event_id) > ID_LENGTH:
+                raise PoisonMessage("UnstorableEvent", f"event_id: longer than {ID_LENGTH} characters")
+        async with self._sessionmaker() as session, session.begin():
+            new = await repository.record_reference_event(
+                session=session,
+                event_id=event_id,
+                kind=kind,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=key,
+                raw=message.value or b"",
+                payload=payload,
+            )
+        STEPS.labels(kind, "recorded" if new else "duplicate").inc()
         return []
 
 

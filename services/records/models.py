@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 STAGES = ("submitted", "classified", "screened", "decided", "reviewed")
+REFERENCE_KINDS = ("list_updated", "clearance", "clearance_revoked")
 
 # Ids are bounded so that they fit a btree index on PostgreSQL; the handler refuses longer ones.
 ID_LENGTH = 128
@@ -144,6 +145,29 @@ class StoredDeadLetter(Base):
     payload_b64: Mapped[str] = mapped_column(Text)
     key_b64: Mapped[str | None] = mapped_column(Text)
     failed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class ReferenceEvent(Base):
+    """An event about the reference data rather than an order: a list version change
+    (`lists.updated.v1`) or a reviewer's clearance of a screening hit (`screening.clearances.v1`),
+    kept for the audit trail in full, since the clearances topic itself is compacted."""
+
+    __tablename__ = "reference_events"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({', '.join(repr(k) for k in REFERENCE_KINDS)})", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    kind: Mapped[str] = mapped_column(String(24), index=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    payload_raw: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 

@@ -15,6 +15,7 @@ different instances can hold them. Two rules keep that safe on SQLite and Postgr
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +39,7 @@ from services.records.domain import (
     payload_digest,
     verify_chain,
 )
-from services.records.models import Base, Order, StoredDeadLetter, TrailStep
+from services.records.models import Base, Order, ReferenceEvent, StoredDeadLetter, TrailStep
 from shared.events import (
     ClassifiedOrder,
     DeadLetter,
@@ -159,6 +160,38 @@ async def record_dead_letter(*, session: AsyncSession, letter: DeadLetter) -> bo
             received_at=datetime.now(UTC),
         )
         .returning(StoredDeadLetter.id)
+    )
+    return inserted.scalar_one_or_none() is not None
+
+
+async def record_reference_event(
+    *,
+    session: AsyncSession,
+    event_id: str,
+    kind: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: str | None,
+    raw: bytes,
+    payload: dict[str, Any] | None,
+) -> bool:
+    """Keep a list-update or clearance event once per event_id; False if already recorded."""
+    inserted = await session.execute(
+        _insert_if_absent(session, ReferenceEvent, "event_id")
+        .values(
+            event_id=event_id,
+            kind=kind,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            payload=payload,
+            payload_raw=raw,
+            payload_sha256=hashlib.sha256(raw).hexdigest(),
+            received_at=datetime.now(UTC),
+        )
+        .returning(ReferenceEvent.id)
     )
     return inserted.scalar_one_or_none() is not None
 
@@ -359,6 +392,15 @@ async def get_trail(*, session: AsyncSession, order_id: str) -> Trail | None:
         for s in steps
     ]
     return Trail(order_id=order_id, steps=steps, problems=verify_chain(links))
+
+
+async def list_reference_events(
+    *, session: AsyncSession, kind: str | None, limit: int, offset: int
+) -> list[ReferenceEvent]:
+    query = select(ReferenceEvent).order_by(ReferenceEvent.received_at.desc(), ReferenceEvent.id.desc())
+    if kind is not None:
+        query = query.where(ReferenceEvent.kind == kind)
+    return list(await session.scalars(query.limit(limit).offset(offset)))
 
 
 async def get_dead_letter(*, session: AsyncSession, event_id: str) -> StoredDeadLetter | None:

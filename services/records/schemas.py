@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.records.models import Order, StoredDeadLetter, TrailStep
+from services.records.models import Order, ReferenceEvent, StoredDeadLetter, TrailStep
 from services.records.repository import OrderDetail, Stats, Trail
 from shared.events import Decision, LongText, Text
 
@@ -206,4 +206,30 @@ class StatsOut(BaseModel):
             decisions=stats.decisions,
             reviewed=stats.reviewed,
             dead_letters=stats.dead_letters,
+        )
+
+
+class ReferenceEventOut(BaseModel):
+    event_id: str
+    kind: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    payload: dict[str, Any] | None
+    payload_sha256: str
+    received_at: datetime
+
+    @classmethod
+    def of(cls, event: ReferenceEvent) -> ReferenceEventOut:
+        return cls(
+            event_id=event.event_id,
+            kind=event.kind,
+            topic=event.topic,
+            partition=event.partition,
+            offset=event.offset,
+            key=event.key,
+            payload=event.payload,
+            payload_sha256=event.payload_sha256,
+            received_at=event.received_at,
         )

@@ -1,49 +1,57 @@
-"""HTTP: ad-hoc screening of one name, and what the loaded lists are."""
+"""HTTP: ad-hoc screening of one name or a batch, what the loaded lists are, list updates for
+on-call, and reviewers' clearances ("not a match")."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.screening.domain import EntryType, ListCatalog, Screener, normalise_name
-from shared.events import CountryCode, ListEffect, PartyMatch, ScreenedList, Text
+from services.screening.clearances import clearance_name, message_key
+from services.screening.domain import EntryType, normalise_name
+from services.screening.registry import ListSnapshot, ScreeningRuntime, UpdateOutcome
+from shared.events import (
+    TOPIC_CLEARANCES,
+    ClearedMatch,
+    CountryCode,
+    ListEffect,
+    LongText,
+    PartyMatch,
+    ScreenedList,
+    ScreeningClearance,
+    Text,
+    envelope_dump,
+)
+from shared.kafka import Outgoing
 
 router = APIRouter(tags=["screening"])
+
+MAX_BATCH = 1000
 
 
 @dataclass
 class ScreeningState:
     """Filled by the app's lifespan once the lists are loaded and indexed."""
 
-    catalog: ListCatalog | None = None
-    screener: Screener | None = None
+    runtime: ScreeningRuntime | None = None
 
 
-def get_state(request: Request) -> ScreeningState:
+def get_runtime(request: Request) -> ScreeningRuntime:
     state: ScreeningState = request.app.state.screening
-    if state.catalog is None or state.screener is None:
+    if state.runtime is None:
         raise HTTPException(status_code=503, detail="screening lists are not loaded yet")
-    return state
+    return state.runtime
 
 
-StateDep = Annotated[ScreeningState, Depends(get_state)]
+RuntimeDep = Annotated[ScreeningRuntime, Depends(get_runtime)]
 
 
-def get_screener(state: StateDep) -> Screener:
-    assert state.screener is not None  # get_state answered 503 otherwise
-    return state.screener
-
-
-def get_catalog(state: StateDep) -> ListCatalog:
-    assert state.catalog is not None
-    return state.catalog
-
-
-ScreenerDep = Annotated[Screener, Depends(get_screener)]
-CatalogDep = Annotated[ListCatalog, Depends(get_catalog)]
+# --- screening -----------------------------------------------------------------------------------
 
 
 class ScreenRequest(BaseModel):
@@ -52,7 +60,7 @@ class ScreenRequest(BaseModel):
     name: Text
     country: CountryCode | None = None
     type: EntryType | None = None
-    # Recorded with the request; not scored: the loaded lists carry countries, not street addresses.
+    # Supporting evidence: a place shared with one of the entry's addresses.
     address: Text | None = None
 
     @field_validator("name")
@@ -63,17 +71,87 @@ class ScreenRequest(BaseModel):
         return value
 
 
-class ScreenResponse(BaseModel):
+class ScreenedName(BaseModel):
     name: str
     normalised_tokens: list[str]
     country: str | None
     type: EntryType | None
     address: str | None
+    matches: list[PartyMatch]
+    cleared_matches: list[ClearedMatch]
+
+
+class ScreenResponse(ScreenedName):
     policy_version: str
     review_threshold: float
     block_threshold: float
-    matches: list[PartyMatch]
+    lists_generation: int
     lists: list[ScreenedList]
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parties: Annotated[list[ScreenRequest], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class BatchResponse(BaseModel):
+    policy_version: str
+    review_threshold: float
+    block_threshold: float
+    lists_generation: int
+    lists: list[ScreenedList]
+    results: list[ScreenedName]
+
+
+def _screen_one(runtime: ScreeningRuntime, snapshot: ListSnapshot, request: ScreenRequest) -> ScreenedName:
+    answer = runtime.screen_name(snapshot, request.name, request.country, request.type, request.address)
+    return ScreenedName(
+        name=request.name,
+        normalised_tokens=list(normalise_name(request.name, entry_type=request.type)),
+        country=request.country,
+        type=request.type,
+        address=request.address,
+        matches=answer.matches,
+        cleared_matches=answer.cleared,
+    )
+
+
+@router.post("/screen", summary="Screen one name against every loaded list")
+async def screen(request: ScreenRequest, runtime: RuntimeDep) -> ScreenResponse:
+    snapshot = runtime.snapshot  # one snapshot for the whole answer, even if a swap happens meanwhile
+    policy = snapshot.policy
+    return ScreenResponse(
+        **_screen_one(runtime, snapshot, request).model_dump(),
+        policy_version=policy.version,
+        review_threshold=policy.review_threshold,
+        block_threshold=policy.block_threshold,
+        lists_generation=snapshot.generation,
+        lists=snapshot.screener.screened_lists(),
+    )
+
+
+@router.post("/screen/batch", summary=f"Screen up to {MAX_BATCH} names against every loaded list")
+async def screen_batch(request: BatchRequest, runtime: RuntimeDep) -> BatchResponse:
+    snapshot = runtime.snapshot
+    policy = snapshot.policy
+
+    def run() -> list[ScreenedName]:
+        return [_screen_one(runtime, snapshot, party) for party in request.parties]
+
+    # Up to a second of CPU for a full batch: off the event loop, so single screens and probes answer.
+    results = await asyncio.to_thread(run) if len(request.parties) > 20 else run()
+    return BatchResponse(
+        policy_version=policy.version,
+        review_threshold=policy.review_threshold,
+        block_threshold=policy.block_threshold,
+        lists_generation=snapshot.generation,
+        lists=snapshot.screener.screened_lists(),
+        results=results,
+    )
+
+
+# --- lists ---------------------------------------------------------------------------------------
 
 
 class ListOut(BaseModel):
@@ -90,18 +168,91 @@ class SourceOut(BaseModel):
     source_id: str
     kind: str
     folder: str
+    configured_folder: str
     files: list[str]
     version: str
     published: str | None
+    age_seconds: float
+    entries: int
+    aliases: int
     rows_read: int
+    rows_merged: int
     rows_skipped: int
     skipped_examples: list[str]
+    loaded_at: datetime
+    last_update_attempt_at: datetime | None
+    last_update_outcome: str
+    last_update_success_at: datetime | None
+    last_update_error: str | None
+    last_update_error_at: datetime | None
+    consecutive_update_failures: int
+    update_failures_total: int
     lists: list[ListOut]
 
 
 class ListsResponse(BaseModel):
     policy_version: str
+    lists_generation: int
+    indexed_at: datetime
+    index_build_seconds: float
+    changes_unpublished: int
     sources: list[SourceOut]
+
+
+@router.get("/lists", summary="Loaded list sources: versions, dates, age, counts, skipped rows, updates")
+async def lists(runtime: RuntimeDep) -> ListsResponse:
+    snapshot = runtime.snapshot
+    policy = snapshot.policy
+    sources = []
+    for loaded in snapshot.sources:
+        info = loaded.info
+        status = runtime.status[info.kind]
+        sources.append(
+            SourceOut(
+                source_id=info.source_id,
+                kind=info.kind,
+                folder=info.folder,
+                configured_folder=status.configured_folder,
+                files=list(info.files),
+                version=info.version,
+                published=info.published,
+                age_seconds=round(runtime.age_seconds(info.kind), 1),
+                entries=len(loaded.entries),
+                aliases=sum(x.aliases for x in info.lists),
+                rows_read=info.rows_read,
+                rows_merged=loaded.rows_merged,
+                rows_skipped=info.rows_skipped,
+                skipped_examples=list(info.skipped_examples),
+                loaded_at=status.loaded_at,
+                last_update_attempt_at=status.last_attempt_at,
+                last_update_outcome=status.last_outcome,
+                last_update_success_at=status.last_success_at,
+                last_update_error=status.last_error,
+                last_update_error_at=status.last_error_at,
+                consecutive_update_failures=status.consecutive_failures,
+                update_failures_total=status.failures_total,
+                lists=[
+                    ListOut(
+                        list_id=x.list_id,
+                        name=x.name,
+                        version=x.version,
+                        published=x.published,
+                        entries=x.entries,
+                        aliases=x.aliases,
+                        effect=policy.effect(x.list_id),
+                    )
+                    for x in info.lists
+                ],
+            )
+        )
+    return ListsResponse(
+        policy_version=policy.version,
+        lists_generation=snapshot.generation,
+        indexed_at=snapshot.built_at,
+        index_build_seconds=round(snapshot.build_seconds, 3),
+        changes_unpublished=len(runtime.unpublished),
+        sources=sources,
+    )
 
 
 class EntryRecord(BaseModel):
@@ -110,75 +261,30 @@ class EntryRecord(BaseModel):
     list_version: str
     published: str | None
     effect: ListEffect
+    content_version: str
     name: str
     aliases: list[str]
+    weak_aliases: list[str]
     type: EntryType | None
     programs: list[str]
     countries: list[str]
+    addresses: list[str]
     details: dict[str, str]
 
 
 class EntryResponse(BaseModel):
     list_id: str
     entry_id: str
+    entry_version: str
     records: list[EntryRecord]
-
-
-@router.post("/screen", summary="Screen one name against every loaded list")
-async def screen(request: ScreenRequest, screener: ScreenerDep) -> ScreenResponse:
-    policy = screener.policy
-    return ScreenResponse(
-        name=request.name,
-        normalised_tokens=list(normalise_name(request.name, entry_type=request.type)),
-        country=request.country,
-        type=request.type,
-        address=request.address,
-        policy_version=policy.version,
-        review_threshold=policy.review_threshold,
-        block_threshold=policy.block_threshold,
-        matches=screener.screen_name(request.name, request.country, request.type),
-        lists=screener.screened_lists(),
-    )
-
-
-@router.get("/lists", summary="Loaded list sources: versions, dates, counts, skipped rows, effects")
-async def lists(catalog: CatalogDep, screener: ScreenerDep) -> ListsResponse:
-    policy = screener.policy
-    return ListsResponse(
-        policy_version=policy.version,
-        sources=[
-            SourceOut(
-                source_id=source.source_id,
-                kind=source.kind,
-                folder=source.folder,
-                files=list(source.files),
-                version=source.version,
-                published=source.published,
-                rows_read=source.rows_read,
-                rows_skipped=source.rows_skipped,
-                skipped_examples=list(source.skipped_examples),
-                lists=[
-                    ListOut(
-                        list_id=info.list_id,
-                        name=info.name,
-                        version=info.version,
-                        published=info.published,
-                        entries=info.entries,
-                        aliases=info.aliases,
-                        effect=policy.effect(info.list_id),
-                    )
-                    for info in source.lists
-                ],
-            )
-            for source in catalog.sources
-        ],
-    )
 
 
 @router.get(
     "/lists/{list_id}/entries/{entry_id}", summary="One list entry, from every source that carries it"
 )
-async def entry(list_id: str, entry_id: str, catalog: CatalogDep, screener: ScreenerDep) -> EntryResponse:
+async def entry(list_id: str, entry_id: str, runtime: RuntimeDep) -> EntryResponse:
+    snapshot = runtime.snapshot
+    catalog = snapshot.catalog
     if list_id not in catalog.list_ids():
         raise HTTPException(
             status_code=404, detail=f"list_id {list_id!r} is not loaded; loaded: {sorted(catalog.list_ids())}"
@@ -190,20 +296,178 @@ async def entry(list_id: str, entry_id: str, catalog: CatalogDep, screener: Scre
     return EntryResponse(
         list_id=list_id,
         entry_id=entry_id,
+        entry_version=snapshot.entry_versions[(list_id, entry_id)],
         records=[
             EntryRecord(
                 source_id=e.source_id,
                 list_name=infos[(e.source_id, list_id)].name,
                 list_version=infos[(e.source_id, list_id)].version,
                 published=infos[(e.source_id, list_id)].published,
-                effect=screener.policy.effect(list_id),
+                effect=snapshot.policy.effect(list_id),
+                content_version=e.content_version,
                 name=e.name,
                 aliases=list(e.aliases),
+                weak_aliases=list(e.weak_aliases),
                 type=e.entry_type,
                 programs=list(e.programs),
                 countries=list(e.countries),
+                addresses=list(e.addresses),
                 details=dict(e.details),
             )
             for e in found
         ],
     )
+
+
+class UpdateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[str] | None = Field(
+        default=None, description="kinds to update; default: every loaded source"
+    )
+
+
+class UpdateOut(BaseModel):
+    source: str
+    outcome: str
+    old_version: str | None
+    new_version: str | None
+    published: str | None
+    entries: int | None
+    added: int
+    changed: int
+    removed: int
+    error: str | None
+
+    @classmethod
+    def of(cls, outcome: UpdateOutcome) -> UpdateOut:
+        return cls(**outcome.__dict__)
+
+
+class UpdateResponse(BaseModel):
+    lists_generation: int
+    outcomes: list[UpdateOut]
+
+
+@router.post(
+    "/lists/update",
+    summary="Fetch the lists from their publishers, verify, swap while serving (on-call)",
+)
+async def update_lists(runtime: RuntimeDep, request: UpdateRequest | None = None) -> UpdateResponse:
+    loaded = [s.info.kind for s in runtime.snapshot.sources]
+    kinds = request.sources if request is not None and request.sources else loaded
+    unknown = [k for k in kinds if k not in loaded]
+    if unknown:
+        raise HTTPException(
+            status_code=422,
+            detail=[
+                {
+                    "loc": ["body", "sources"],
+                    "msg": f"{unknown[0]!r} is not a loaded source; loaded: {loaded}",
+                    "type": "value_error",
+                }
+            ],
+        )
+    outcomes = await runtime.update_lists(kinds)
+    return UpdateResponse(
+        lists_generation=runtime.snapshot.generation, outcomes=[UpdateOut.of(o) for o in outcomes]
+    )
+
+
+# --- clearances ----------------------------------------------------------------------------------
+
+
+class ClearanceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    party_name: Text
+    list_id: Annotated[str, Field(min_length=1, max_length=32)]
+    entry_id: Annotated[str, Field(min_length=1, max_length=200)]
+    entry_version: Annotated[str, Field(min_length=1, max_length=80)] | None = Field(
+        default=None,
+        description="the entry version the reviewer saw (a hit's entry_version); default: current",
+    )
+    reviewer: Text
+    reason: LongText
+
+    @field_validator("party_name")
+    @classmethod
+    def _screenable(cls, value: str) -> str:
+        if not normalise_name(value):
+            raise ValueError(f"{value!r} has no letters or digits to screen")
+        return value
+
+
+class ClearanceOut(BaseModel):
+    key: str
+    clearance: ScreeningClearance
+    in_force: bool
+    current_entry_version: str | None
+    why_not_in_force: str | None
+
+
+@router.post(
+    "/clearances", status_code=202, summary="Clear a party name against one list entry (not a match)"
+)
+async def clear(request: ClearanceRequest, runtime: RuntimeDep) -> ClearanceOut:
+    snapshot = runtime.snapshot
+    current = snapshot.entry_versions.get((request.list_id, request.entry_id))
+    if request.list_id not in snapshot.catalog.list_ids():
+        raise HTTPException(status_code=404, detail=f"list_id {request.list_id!r} is not loaded")
+    if current is None:
+        raise HTTPException(
+            status_code=404, detail=f"entry_id {request.entry_id!r} is not on list {request.list_id!r}"
+        )
+    if request.entry_version is not None and request.entry_version != current:
+        raise HTTPException(
+            status_code=409,
+            detail=f"entry_version {request.entry_version!r}: the entry has changed since (now {current!r}); "
+            "screen the party again and review the current entry",
+        )
+    if runtime.publish is None:
+        raise HTTPException(
+            status_code=503, detail="the broker is not connected: clearances cannot be published"
+        )
+    clearance = ScreeningClearance(
+        event_id=str(uuid.uuid4()),
+        party_name=request.party_name,
+        normalised_name=clearance_name(request.party_name),
+        list_id=request.list_id,
+        entry_id=request.entry_id,
+        entry_version=current,
+        reviewer=request.reviewer,
+        reason=request.reason,
+        cleared_at=datetime.now(UTC),
+    )
+    key = message_key(clearance)
+    try:
+        await runtime.publish(
+            Outgoing(runtime.settings.topic(TOPIC_CLEARANCES), key, envelope_dump(clearance))
+        )
+    except Exception as exc:
+        raise HTTPException(status_code=503, detail=f"the clearance was not published: {exc}") from exc
+    # Every instance (this one too) reads it back from the topic; recording it here as well makes it
+    # effective on this instance at once.
+    runtime.clearances.put(key, clearance)
+    return ClearanceOut(
+        key=key, clearance=clearance, in_force=True, current_entry_version=current, why_not_in_force=None
+    )
+
+
+@router.get("/clearances", summary="Reviewers' clearances and whether each is still in force")
+async def clearances(
+    runtime: RuntimeDep, list_id: str | None = None, entry_id: str | None = None
+) -> list[ClearanceOut]:
+    states = runtime.clearances.states(runtime.snapshot.entry_versions)
+    return [
+        ClearanceOut(
+            key=s.key,
+            clearance=s.clearance,
+            in_force=s.in_force,
+            current_entry_version=s.current_entry_version,
+            why_not_in_force=s.why_not,
+        )
+        for s in states
+        if (list_id is None or s.clearance.list_id == list_id)
+        and (entry_id is None or s.clearance.entry_id == entry_id)
+    ]

@@ -1,30 +1,36 @@
 """Restricted-party screening: the pure core.
 
-Names from the lists and from orders are normalised the same way, candidates are retrieved from an
-inverted token index (so one query touches a few hundred names, not all of them), and each candidate
-is scored 0..1 with the evidence a compliance officer needs to judge the hit: which tokens were
-aligned with which similarity, which were left over, and whether the party's country agrees with
-the entry's. Thresholds and list effects come from the policy file; nothing here does I/O.
+Names from the lists and from orders are normalised the same way (`normalise`: transliteration,
+legal forms set apart, titles dropped), candidates are retrieved from an inverted token index that
+also knows typos, romanisation variants and Arabic-script skeletons (`index`), and each candidate is
+scored 0..1 by one-to-one token alignment weighted by how rare each token is (`scoring`), with the
+evidence a compliance officer needs to judge the hit: which tokens were aligned with which
+similarity, which were left over, whether the party's country and address agree with the entry's,
+and whether a company is set against a person or a vessel. Thresholds and list effects come from
+the policy file; nothing here does I/O.
 
-The `Matcher` protocol is the seam for a deeper matcher (phonetics, transliteration variants, dates
-of birth): `Screener` only needs `match()`.
+The `Matcher` protocol is the seam for another matcher: `Screener` only needs `match()`.
 """
 
 from __future__ import annotations
 
-import math
-import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
-from typing import Any, Literal, Protocol, get_args
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal, get_args
 
-from rapidfuzz import fuzz
-from rapidfuzz.distance import OSA, Indel, JaroWinkler
-from unidecode import unidecode
-
+from services.screening.index import Match, Matcher, NameQuery, TokenIndex
+from services.screening.normalise import analyse_name, normalise_name
+from services.screening.scoring import (
+    NOT_COMPANIES,
+    NameScore,
+    address_agreement,
+    apply_country,
+    apply_evidence,
+    score_names,
+    token_similarity,
+)
 from shared.events import (
     ListEffect,
     MatchEvidence,
@@ -35,6 +41,26 @@ from shared.events import (
     Screening,
     TokenPair,
 )
+
+__all__ = [
+    "EntryType",
+    "ListCatalog",
+    "ListEntry",
+    "ListInfo",
+    "Match",
+    "Matcher",
+    "NameQuery",
+    "NameScore",
+    "Screener",
+    "ScreeningPolicy",
+    "SourceInfo",
+    "TokenIndex",
+    "analyse_name",
+    "apply_country",
+    "normalise_name",
+    "score_names",
+    "token_similarity",
+]
 
 EntryType = Literal["individual", "entity", "vessel", "aircraft"]
 LIST_EFFECTS: tuple[str, ...] = get_args(ListEffect)
@@ -110,6 +136,14 @@ class ListEntry:
     programs: tuple[str, ...]
     countries: tuple[str, ...]
     details: tuple[tuple[str, str], ...] = ()
+    # Postal addresses as the list writes them, one string each (street, city, postcode, country).
+    addresses: tuple[str, ...] = ()
+    # The aliases (a subset of `aliases`) the publisher marks weak / low quality: OFAC "weak AKAs"
+    # (OFAC FAQ 122), UN QUALITY "Low", OFSI "Low quality".
+    weak_aliases: tuple[str, ...] = ()
+    # A hash of everything the list says about this entry (names, type, programmes, countries,
+    # addresses, details): tells a changed entry from an unchanged one across list versions.
+    content_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,369 +200,6 @@ class ListCatalog:
         return {info.list_id for info in self.lists}
 
 
-# --- normalisation -----------------------------------------------------------------------------
-
-# Company legal forms are dropped on both sides so that a form neither creates a match ("... LLC" vs
-# "... LLC") nor hides one ("ROSOBORONEXPORT OAO" vs "Rosoboronexport JSC"). Multi-word forms first.
-_LEGAL_FORM_PHRASES: tuple[tuple[str, ...], ...] = tuple(
-    tuple(phrase.split())
-    for phrase in (
-        "public joint stock company",
-        "closed joint stock company",
-        "open joint stock company",
-        "joint stock company",
-        "limited liability company",
-        "limited liability partnership",
-        "societe a responsabilite limitee",
-        "societe anonyme",
-        "obshchestvo s ogranichennoi otvetstvennostyu",
-        "obshchestvo s ogranichennoy otvetstvennostyu",
-        "publichnoe aktsionernoe obshchestvo",
-        "zakrytoe aktsionernoe obshchestvo",
-        "otkrytoe aktsionernoe obshchestvo",
-        "aktsionernoe obshchestvo",
-        "sdn bhd",
-        "private limited",
-    )
-)
-_PHRASES_BY_HEAD: dict[str, list[tuple[str, ...]]] = defaultdict(list)
-for _phrase in _LEGAL_FORM_PHRASES:
-    _PHRASES_BY_HEAD[_phrase[0]].append(_phrase)
-_LEGAL_FORMS = frozenset(
-    "gmbh mbh ag kg ug llc ltd limited co company corp corporation inc incorporated sa sarl sas srl spa "
-    "ooo oao zao pao pjsc ojsc cjsc jsc fze fzco fzc fzllc pvt plc llp bv nv pte pty bhd kk kft zrt "
-    "ltda lda".split()
-)
-# Titles carry no identity: "AL ZAWAHIRI, Dr. Ayman" is listed with one, an order usually without.
-_HONORIFICS = frozenset(
-    "mr mrs ms miss dr prof professor sir herr frau mme mlle sheikh shaykh sheik shaikh haji hajji".split()
-)
-_STOPWORDS = frozenset("the and of und".split())
-_DROPPED = _LEGAL_FORMS | _HONORIFICS | _STOPWORDS
-# Long legal-form words are recognised with one typo ("LIMITED LIABILITY COMPAYY"): left in place they
-# would be the only unmatched tokens of an otherwise exact name.
-_TYPO_TOLERANT_FORMS: tuple[str, ...] = tuple(
-    sorted(w for w in _LEGAL_FORMS | {w for p in _LEGAL_FORM_PHRASES for w in p} if len(w) >= 5)
-)
-
-_APOSTROPHES = re.compile(r"['`´’‘ʼ]")
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
-
-
-def _split(text: str) -> list[str]:
-    # NFKC folds full-width and compatibility forms; unidecode transliterates Cyrillic, Greek,
-    # Arabic, CJK and strips diacritics, so "ООО Ромашка" and "OOO Romashka" meet.
-    ascii_text = unidecode(unicodedata.normalize("NFKC", text)).casefold()
-    tokens = _NON_ALNUM.sub(" ", _APOSTROPHES.sub("", ascii_text)).split()
-    # Initials written with dots ("S.A.", "U.S.A.") become one token, as when written without.
-    merged: list[str] = []
-    run: list[str] = []
-    for token in [*tokens, ""]:
-        if len(token) == 1:
-            run.append(token)
-            continue
-        merged.extend(["".join(run)] if len(run) > 1 else run)
-        run = []
-        if token:
-            merged.append(token)
-    return merged
-
-
-@lru_cache(maxsize=65536)
-def _form_word(token: str) -> str:
-    """The legal-form word `token` is, allowing one typo in long words; else `token` itself."""
-    if token in _DROPPED or token in _TYPO_TOLERANT_FORMS or len(token) < 5:
-        return token
-    for form in _TYPO_TOLERANT_FORMS:
-        if abs(len(form) - len(token)) <= 1 and OSA.distance(form, token, score_cutoff=1) <= 1:
-            return form
-    return token
-
-
-def _drop_forms(tokens: list[str]) -> list[str]:
-    canonical = [_form_word(t) for t in tokens]
-    out: list[str] = []
-    i = 0
-    while i < len(tokens):
-        phrase = next(
-            (p for p in _PHRASES_BY_HEAD.get(canonical[i], ()) if tuple(canonical[i : i + len(p)]) == p), None
-        )
-        if phrase is not None:
-            i += len(phrase)
-            continue
-        if canonical[i] not in _DROPPED:
-            out.append(tokens[i])
-        i += 1
-    return out
-
-
-def normalise_name(name: str, *, entry_type: EntryType | None = None) -> tuple[str, ...]:
-    """Tokens that identify a name: transliterated, casefolded, without punctuation, legal forms,
-    titles or filler words. "LAST, First" (OFAC's form for individuals) becomes "first last".
-
-    A name made only of legal forms or filler words keeps its tokens, so it still matches itself.
-    """
-    head, comma, tail = name.partition(",")
-    tokens = _split(name)
-    if comma and "," not in tail and entry_type in (None, "individual"):
-        tail_tokens = _split(tail)
-        # "Siemens, AG" is a company with its form, not a surname; only reorder a real given name.
-        if any(_form_word(t) not in _LEGAL_FORMS for t in tail_tokens):
-            tokens = tail_tokens + _split(head)
-    kept = _drop_forms(tokens)
-    return tuple(kept or tokens)
-
-
-# --- scoring -----------------------------------------------------------------------------------
-
-TOKEN_PAIR_MIN = 0.8
-
-
-def token_similarity(query: str, listed: str) -> float:
-    """Jaro-Winkler for tokens one typo apart (it keeps "hazprom"/"gazprom" at 0.90, where an edit
-    ratio gives 0.86); beyond one edit the stricter Indel ratio caps it, because Jaro-Winkler rewards
-    a shared prefix ("siemens"/"siemensstadt" 0.92) and scattered shared letters ("acme"/"amen" 0.85).
-    """
-    if query == listed:
-        return 1.0
-    similarity = JaroWinkler.normalized_similarity(query, listed)
-    if OSA.distance(query, listed, score_cutoff=1) <= 1:
-        # Jaro matches letters greedily within a window, so a repeated letter can pull it down
-        # ("rystrobank"/"bystrobank" 0.86); one edit in n letters is never worth less than 1 - 1/n.
-        return max(similarity, 1 - 1 / max(len(query), len(listed)))
-    return min(similarity, Indel.normalized_similarity(query, listed))
-
-
-@dataclass(frozen=True)
-class NameScore:
-    score: float
-    pairs: tuple[tuple[str, str, float], ...]
-    unmatched_query: tuple[str, ...]
-    unmatched_listed: tuple[str, ...]
-
-
-def score_names(query: Sequence[str], listed: Sequence[str], weights: Mapping[str, float]) -> NameScore:
-    """One-to-one alignment of tokens, most similar pairs first; the score is the weighted share of
-    both names' tokens that are aligned, each pair counting with its similarity. Identical token
-    sets score 1.0; every token left over on either side lowers the score by its weight.
-
-    Tokens left over on both sides are joined and compared once more as one pair (`fuzz.ratio`), so
-    that a name written in more or fewer words than the listed one still aligns.
-    """
-    candidates = sorted(
-        (
-            (similarity, qi, li)
-            for qi, q in enumerate(query)
-            for li, token in enumerate(listed)
-            if (similarity := token_similarity(q, token)) >= TOKEN_PAIR_MIN
-        ),
-        key=lambda c: (-c[0], c[1], c[2]),
-    )
-    used_q: set[int] = set()
-    used_l: set[int] = set()
-    pairs: list[tuple[str, str, float]] = []
-    aligned = 0.0
-    for similarity, qi, li in candidates:
-        if qi in used_q or li in used_l:
-            continue
-        used_q.add(qi)
-        used_l.add(li)
-        pairs.append((query[qi], listed[li], round(similarity, 4)))
-        aligned += similarity * (token_weight(query[qi], weights) + token_weight(listed[li], weights))
-    unmatched_query = [t for i, t in enumerate(query) if i not in used_q]
-    unmatched_listed = [t for i, t in enumerate(listed) if i not in used_l]
-    if unmatched_query and unmatched_listed and len(unmatched_query) + len(unmatched_listed) > 2:
-        # Words split or joined differently ("ROSOBORON EXPORT" / "ROSOBORONEXPORT"): the leftovers
-        # of both sides, joined, are compared as one pair.
-        joined_query, joined_listed = "".join(unmatched_query), "".join(unmatched_listed)
-        similarity = fuzz.ratio(joined_query, joined_listed) / 100.0
-        if similarity >= TOKEN_PAIR_MIN:
-            pairs.append((" ".join(unmatched_query), " ".join(unmatched_listed), round(similarity, 4)))
-            aligned += similarity * sum(
-                token_weight(t, weights) for t in (*unmatched_query, *unmatched_listed)
-            )
-            unmatched_query, unmatched_listed = [], []
-    total = sum(token_weight(t, weights) for t in query) + sum(token_weight(t, weights) for t in listed)
-    return NameScore(
-        score=round(aligned / total, 4) if total else 0.0,
-        pairs=tuple(pairs),
-        unmatched_query=tuple(unmatched_query),
-        unmatched_listed=tuple(unmatched_listed),
-    )
-
-
-def token_weight(token: str, idf: Mapping[str, float]) -> float:
-    """How much a token identifies a name: its rarity on the lists (1.0 for a token not listed),
-    discounted for tokens under six letters, since initials and particles ("al", "fy") say little."""
-    return idf.get(token, 1.0) * min(1.0, (len(token) + 2) / 8)
-
-
-# Country agreement between the party and the entry moves a name score by this much, and only a name
-# score that already reaches the review threshold: a weak name match never becomes a hit through its
-# country. Only an exact name scores 1.0, and it does so whatever the country: listed parties trade
-# through addresses abroad, so a country mismatch is evidence for the reviewer to weigh with the rest
-# of the entry (OFAC FAQ 5, "compare the complete SDN entry"), not a reason to lower an exact name.
-COUNTRY_NUDGE = 0.02
-NEAR_EXACT = 0.99
-
-
-def apply_country(name_score: float, agreement: bool | None, review_threshold: float) -> float:
-    if agreement is None or name_score < review_threshold or name_score >= 1.0:
-        return name_score
-    if agreement:
-        return max(name_score, round(min(NEAR_EXACT, name_score + COUNTRY_NUDGE), 4))
-    return round(name_score - COUNTRY_NUDGE, 4)
-
-
-# --- matcher -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NameQuery:
-    name: str
-    tokens: tuple[str, ...]
-    country: str | None = None
-    entry_type: EntryType | None = None
-
-    @classmethod
-    def of(cls, name: str, country: str | None = None, entry_type: EntryType | None = None) -> NameQuery:
-        return cls(name, normalise_name(name, entry_type=entry_type), country, entry_type)
-
-
-@dataclass(frozen=True)
-class Match:
-    entry: ListEntry
-    matched_name: str
-    matched_alias: bool
-    name_score: NameScore
-    country_agreement: bool | None
-
-
-class Matcher(Protocol):
-    def match(self, query: NameQuery, *, min_score: float) -> list[Match]:
-        """Every entry whose best name scores at least `min_score`, one Match per entry."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class _IndexedName:
-    entry: int
-    text: str
-    alias: bool
-    tokens: tuple[str, ...]
-
-
-def _deletions(token: str) -> set[str]:
-    return {token[:i] + token[i + 1 :] for i in range(len(token))}
-
-
-@dataclass
-class TokenIndex:
-    """Inverted index over normalised name tokens, with a one-deletion neighbourhood per token
-    (SymSpell) so that a one-letter typo still retrieves the listed name without a scan."""
-
-    entries: list[ListEntry]
-    names: list[_IndexedName] = field(default_factory=list)
-    postings: dict[str, list[int]] = field(default_factory=dict)
-    compact: dict[str, list[int]] = field(default_factory=dict)
-    deletions: dict[str, list[str]] = field(default_factory=dict)
-    weights: dict[str, float] = field(default_factory=dict)
-
-    # A candidate must share at least this share of the query's token weight, and at most this many
-    # candidates are scored; both only bound the work, they do not decide a hit.
-    MIN_SHARED_WEIGHT = 0.5
-    MAX_CANDIDATES = 300
-    # Tokens this short have too many one-deletion neighbours to be worth looking up fuzzily.
-    MIN_FUZZY_LEN = 4
-
-    @classmethod
-    def build(cls, entries: Iterable[ListEntry]) -> TokenIndex:
-        index = cls(entries=list(entries))
-        postings: dict[str, list[int]] = defaultdict(list)
-        compact: dict[str, list[int]] = defaultdict(list)
-        # The SDN comes from two sources with mostly the same names: normalise each name once.
-        normalised: dict[tuple[str, EntryType | None], tuple[str, ...]] = {}
-        for entry_no, entry in enumerate(index.entries):
-            seen: set[tuple[str, ...]] = set()
-            for position, text in enumerate((entry.name, *entry.aliases)):
-                key = (text, entry.entry_type)
-                tokens = normalised.get(key)
-                if tokens is None:
-                    tokens = normalised[key] = normalise_name(text, entry_type=entry.entry_type)
-                if not tokens or tokens in seen:
-                    continue
-                seen.add(tokens)
-                name_no = len(index.names)
-                index.names.append(_IndexedName(entry_no, text, position > 0, tokens))
-                for token in set(tokens):
-                    postings[token].append(name_no)
-                compact["".join(tokens)].append(name_no)
-        deletions: dict[str, list[str]] = defaultdict(list)
-        for token in postings:
-            if len(token) >= cls.MIN_FUZZY_LEN:
-                for variant in _deletions(token):
-                    deletions[variant].append(token)
-        # Inverse document frequency, scaled to 1.0 for a token found once: a rare token ("ROSOBORONEXPORT")
-        # identifies a name more than a frequent one ("TRADING"), but never by less than a third.
-        total = len(index.names)
-        max_idf = math.log(1 + total)
-        index.weights = {
-            token: max(1 / 3, math.log(1 + total / len(names)) / max_idf) for token, names in postings.items()
-        }
-        index.postings = dict(postings)
-        index.compact = dict(compact)
-        index.deletions = dict(deletions)
-        return index
-
-    def neighbours(self, token: str) -> set[str]:
-        """Indexed tokens at most one insertion, deletion, substitution or transposition away."""
-        found = {token} if token in self.postings else set()
-        if len(token) < self.MIN_FUZZY_LEN:
-            return found
-        found.update(self.deletions.get(token, ()))
-        for variant in _deletions(token):
-            if variant in self.postings:
-                found.add(variant)
-            found.update(self.deletions.get(variant, ()))
-        return found
-
-    def candidates(self, query: NameQuery) -> list[int]:
-        shared: dict[int, float] = defaultdict(float)
-        query_weight = sum(token_weight(t, self.weights) for t in query.tokens)
-        for token in dict.fromkeys(query.tokens):
-            hit: set[int] = set()
-            for neighbour in self.neighbours(token):
-                hit.update(self.postings[neighbour])
-            weight = token_weight(token, self.weights) * query.tokens.count(token)
-            for name_no in hit:
-                shared[name_no] += weight
-        for name_no in self.compact.get("".join(query.tokens), ()):
-            shared[name_no] = query_weight
-        enough = self.MIN_SHARED_WEIGHT * query_weight
-        ranked = sorted((n for n, w in shared.items() if w >= enough), key=lambda n: (-shared[n], n))
-        return ranked[: self.MAX_CANDIDATES]
-
-    def match(self, query: NameQuery, *, min_score: float) -> list[Match]:
-        best: dict[int, Match] = {}
-        for name_no in self.candidates(query):
-            name = self.names[name_no]
-            entry = self.entries[name.entry]
-            if query.entry_type is not None and entry.entry_type not in (None, query.entry_type):
-                continue
-            scored = score_names(query.tokens, name.tokens, self.weights)
-            if scored.score < min_score:
-                continue
-            current = best.get(name.entry)
-            if current is None or scored.score > current.name_score.score:
-                agreement = (
-                    query.country in entry.countries
-                    if query.country is not None and entry.countries
-                    else None
-                )
-                best[name.entry] = Match(entry, name.text, name.alias, scored, agreement)
-        return [best[n] for n in sorted(best)]
-
-
 # --- screening: matcher + policy -> the event's screening section --------------------------------
 
 
@@ -560,21 +231,38 @@ class Screener:
         ]
 
     def screen_name(
-        self, name: str, country: str | None = None, entry_type: EntryType | None = None
+        self,
+        name: str,
+        country: str | None = None,
+        entry_type: EntryType | None = None,
+        address: str | None = None,
     ) -> list[PartyMatch]:
         """Matches at or above the review threshold, at most `max_matches_per_party`, best first,
         one per (list_id, entry_id) even when two sources carry the same entry."""
-        query = NameQuery.of(name, country, entry_type)
+        query = NameQuery.of(name, country, entry_type, address)
         review = self.policy.review_threshold
         infos = self._list_info
         best: dict[tuple[str, str], tuple[PartyMatch, str]] = {}
         for found in self.matcher.match(query, min_score=review):
-            score = apply_country(found.name_score.score, found.country_agreement, review)
+            entry = found.entry
+            address_evidence = address_agreement(address, entry.addresses)
+            score = apply_evidence(
+                found.name_score.score,
+                review_threshold=review,
+                country_agreement=found.country_agreement,
+                address_agreement=address_evidence[0] if address_evidence else None,
+                type_conflict=entry.entry_type if query.forms and entry.entry_type in NOT_COMPANIES else None,
+            )
+            if found.weak_alias:
+                # OFAC FAQ 122: a weak AKA is too broad to identify a party on its own; a match on
+                # one is a potential match for a reviewer, never an automatic block.
+                score = min(score, max(review, round(self.policy.block_threshold - 0.01, 4)))
             if score < review:
                 continue
-            entry = found.entry
             info = infos[(entry.source_id, entry.list_id)]
-            party_match = PartyMatch(
+            # Built from values this module made itself: no validation needed (model_construct is
+            # several times faster, and screening builds thousands of these per second).
+            party_match = PartyMatch.model_construct(
                 list_id=entry.list_id,
                 list_name=info.name,
                 list_version=info.version,
@@ -584,9 +272,10 @@ class Screener:
                 matched_alias=found.matched_alias,
                 score=score,
                 effect=self.policy.effect(entry.list_id),
-                evidence=MatchEvidence(
+                evidence=MatchEvidence.model_construct(
                     token_pairs=[
-                        TokenPair(query=q, listed=t, similarity=s) for q, t, s in found.name_score.pairs
+                        TokenPair.model_construct(query=q, listed=t, similarity=s)
+                        for q, t, s in found.name_score.pairs
                     ],
                     unmatched_query_tokens=list(found.name_score.unmatched_query),
                     unmatched_listed_tokens=list(found.name_score.unmatched_listed),
@@ -595,7 +284,13 @@ class Screener:
                     country_agreement=found.country_agreement,
                     entry_type=entry.entry_type,
                     programs=list(entry.programs),
+                    name_score=found.name_score.score,
+                    party_legal_forms=list(query.forms),
+                    weak_alias=found.weak_alias,
+                    address_agreement=address_evidence[0] if address_evidence else None,
+                    matched_address=address_evidence[1] if address_evidence else None,
                 ),
+                entry_version=entry.content_version or None,
             )
             key = (entry.list_id, entry.entry_id)
             # The same entry from two sources (the SDN from OFAC and from the CSL): keep the better
@@ -611,12 +306,13 @@ class Screener:
         return ordered[: self.policy.max_matches_per_party]
 
     def screen_parties(self, parties: Sequence[Party]) -> Screening:
-        screened: dict[tuple[str, str], list[PartyMatch]] = {}
+        screened: dict[tuple[str, str, str | None], list[PartyMatch]] = {}
         results: list[PartyScreening] = []
         for party in parties:
-            key = (party.name, party.country)
+            address = ", ".join(part for part in (party.address, party.city) if part) or None
+            key = (party.name, party.country, address)
             if key not in screened:
-                screened[key] = self.screen_name(party.name, party.country)
+                screened[key] = self.screen_name(party.name, party.country, address=address)
             results.append(
                 PartyScreening(role=party.role, name=party.name, country=party.country, matches=screened[key])
             )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from services.screening.domain import Screener
+from services.screening.registry import ScreeningRuntime
 from shared.events import (
     TOPIC_SCREENED,
     ClassifiedOrder,
     ScreenedOrder,
+    Screening,
     derived_event_id,
     envelope_dump,
 )
@@ -18,11 +20,22 @@ STAGE = "screening"
 
 
 class ScreeningHandler:
-    """Deterministic for the same input, policy and list versions: no clock, no randomness."""
+    """Deterministic for the same input, policy, list versions and clearances: no clock, no randomness.
 
-    def __init__(self, settings: Settings, screener: Screener) -> None:
+    `screening` is the service's runtime (current lists, swapped by updates, and clearances) or, in
+    tests and benchmarks, a bare `Screener`."""
+
+    def __init__(self, settings: Settings, screening: Screener | ScreeningRuntime) -> None:
         self.settings = settings
-        self.screener = screener
+        self.screening = screening
+
+    async def _screen(self, classified: ClassifiedOrder) -> Screening:
+        if isinstance(self.screening, Screener):
+            return self.screening.screen_parties(classified.order.parties)
+        # An order screened before the clearances published earlier are read would be held for a
+        # match a reviewer has already cleared.
+        await self.screening.clearances_loaded()
+        return self.screening.screen_parties(classified.order.parties)
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         # A ValidationError here is the runner's cue to dead-letter the message.
@@ -35,7 +48,7 @@ class ScreeningHandler:
                 produced_by=STAGE,
                 order=classified.order,
                 classification=classified.classification,
-                screening=self.screener.screen_parties(classified.order.parties),
+                screening=await self._screen(classified),
             )
         return [
             Outgoing(

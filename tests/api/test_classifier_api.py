@@ -15,9 +15,11 @@ from tests import classifier_support as support
 
 @pytest.fixture(scope="module")
 async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
-    database = tmp_path_factory.mktemp("classifier") / "catalog.db"
+    folder = tmp_path_factory.mktemp("classifier")
     settings = Settings(
-        catalog_database_url=f"sqlite+aiosqlite:///{database}", catalog_seed_csv=support.SEED_CSV
+        catalog_database_url=f"sqlite+aiosqlite:///{folder / 'catalog.db'}",
+        catalog_seed_csv=support.SEED_CSV,
+        ccl_cache_dir=folder / "ccl",  # empty: the reference copy, whatever var/ccl holds
     )
     app = create_app(settings, start_kafka=False)
     async with app.router.lifespan_context(app):
@@ -48,11 +50,23 @@ async def test_classify_prefers_the_catalog_over_a_disagreeing_erp_eccn(client: 
 
 async def test_classify_without_any_eccn_suggests_candidates(client: httpx.AsyncClient) -> None:
     response = await client.post(
-        "/classify", json={"description": "Capacitance manometer pressure transducer"}
+        "/classify", json={"description": "Capacitance manometer pressure transducer", "hs_code": "9026.20"}
     )
     line = response.json()
     assert (line["status"], line["source"], line["eccn"]) == ("unclassified", "none", None)
-    assert line["suggestions"][0]["eccn"] == "2B230"
+    first = line["suggestions"][0]
+    assert first["eccn"].split(".")[0] == "2B230" and first["source"] in ("ccl", "eu_annex_i")
+    assert {"eccn", "score", "heading", "matched_text", "source"} <= set(first)
+    assert len(line["suggestions"]) <= 5 and line["ccl_version"] == support.ccl().version
+
+
+async def test_classify_uses_the_hs_code_to_rank(client: httpx.AsyncClient) -> None:
+    async def first(hs_code: str) -> str:
+        body = {"description": "Sensor assembly", "hs_code": hs_code}
+        return str((await client.post("/classify", json=body)).json()["suggestions"][0]["eccn"])
+
+    assert (await first("8525.89")).startswith("6A003")
+    assert (await first("9014.20")).startswith("7A")
 
 
 async def test_classify_reports_an_invalid_erp_eccn(client: httpx.AsyncClient) -> None:
@@ -77,6 +91,21 @@ async def test_eccn_lookup_shows_the_rows_that_apply_to_the_paragraph(client: ht
     applies = {row["country_chart_column"]: row["applies"] for row in body["license_requirements"]}
     assert applies == {"NS1": False, "RS1": False, "FC1": False, None: True, "AT1": True}
     assert body["related_controls"].startswith("(1) See USML Category I")
+
+
+async def test_eccn_lookup_gives_paragraph_text_from_the_ccl_or_else_the_eu_annex(
+    client: httpx.AsyncClient,
+) -> None:
+    fpga = (await client.get("/eccn/3A001.a.7")).json()
+    assert (fpga["paragraph_text_source"], fpga["paragraph_text"]) == (
+        "ccl",
+        "'Field programmable logic devices' having any of the following:",
+    )
+    # Category 6 has no item text in the reference CCL: the EU entry of the same number, labelled.
+    camera = (await client.get("/eccn/6A003.b.4.b")).json()
+    assert camera["paragraph_text_source"] == "eu_annex_i"
+    assert camera["paragraph_text"].startswith('Incorporating "focal plane arrays"')
+    assert (await client.get("/eccn/6A003")).json()["paragraph_text"] is None
 
 
 async def test_eccn_lookup_of_ear99_explains_it_is_not_listed(client: httpx.AsyncClient) -> None:
@@ -144,6 +173,88 @@ async def test_csv_import_is_all_or_nothing(client: httpx.AsyncClient) -> None:
 async def test_ccl_status_reports_version_counts_and_data_warnings(client: httpx.AsyncClient) -> None:
     body = (await client.get("/ccl")).json()
     assert body["version"] == support.ccl().version
+    assert body["eu_annex_version"] == support.eu_annex().version
+    assert body["suggestion_texts"] == len(support.suggestions())
     assert body["entries"] == 633 and sum(body["entries_by_category"].values()) == 633
     assert "0A002" in body["itar_pointer_entries"]
     assert any(w.startswith("3A004: referenced by 3E001") for w in body["warnings"])
+
+
+async def test_products_are_listed_by_entry_or_paragraph(client: httpx.AsyncClient) -> None:
+    by_entry = (await client.get("/products", params={"eccn": "5a992"})).json()
+    assert {p["sku"] for p in by_entry} >= {"NS-2448", "LAP-14"}
+    assert all(p["eccn"].startswith("5A992") for p in by_entry)
+    assert [p["sku"] for p in (await client.get("/products", params={"eccn": "6A003.b.4"})).json()] == [
+        "TC-640"
+    ]
+    assert (await client.get("/products", params={"eccn": "6A003.c"})).json() == []
+    assert len((await client.get("/products")).json()) >= 15
+
+
+async def test_listing_by_a_malformed_eccn_is_refused_naming_the_parameter(client: httpx.AsyncClient) -> None:
+    response = await client.get("/products", params={"eccn": "6A0O3"})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["input"]) == (["query", "eccn"], "6A0O3")
+
+
+async def test_reference_documents_are_kept_per_version(client: httpx.AsyncClient) -> None:
+    url = "/products/API-DOC-1"
+    body = {"eccn": "3A001.a.7", "classified_by": "J. Brandt", "reference_documents": ["CCATS G123456"]}
+    assert (await client.put(url, json=body)).status_code == 201
+    # The same ECCN with another document is a change: a new version.
+    more = {**body, "reference_documents": ["CCATS G123456", "Data sheet DS890 rev 1.4"]}
+    assert (await client.put(url, json=more)).json()["version"] == 2
+    history = (await client.get(url + "/history")).json()
+    assert [v["reference_documents"] for v in history] == [
+        ["CCATS G123456"],
+        ["CCATS G123456", "Data sheet DS890 rev 1.4"],
+    ]
+    empty = await client.put(url, json={**body, "reference_documents": [" "]})
+    assert empty.status_code == 422
+    assert empty.json()["detail"][0]["loc"][:2] == ["body", "reference_documents"]
+
+
+async def test_export_is_csv_that_imports_back_to_the_same_catalog(
+    client: httpx.AsyncClient, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    await client.put(
+        "/products/API-EXP-1",
+        json={"eccn": "7A994", "classified_by": "J. Brandt", "rationale": "GNSS, 'COCOM' limits",
+              "reference_documents": ["u-blox statement ; 2026", "Data sheet"]},
+    )  # fmt: skip
+    exported = await client.get("/products/export")
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    snapshot = (await client.get("/ccl")).json()["catalog_version"]
+    assert exported.headers["x-catalog-version"] == snapshot
+    text = exported.text
+    assert (
+        text.splitlines()[0] == "sku,eccn,classified_by,rationale,reference_documents,version,classified_at"
+    )
+
+    folder = tmp_path_factory.mktemp("reimport")
+    fresh = create_app(
+        Settings(catalog_database_url=f"sqlite+aiosqlite:///{folder / 'c.db'}", ccl_cache_dir=folder / "ccl"),
+        start_kafka=False,
+    )
+    async with fresh.router.lifespan_context(fresh):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fresh), base_url="http://t") as other:
+            imported = await other.post(
+                "/products/import", content=text, headers={"content-type": "text/csv"}
+            )
+            assert imported.status_code == 200, imported.text
+            again = (await other.get("/products/API-EXP-1")).json()
+            assert again["rationale"] == "GNSS, 'COCOM' limits"
+            original = {p["sku"]: p["eccn"] for p in (await client.get("/products")).json()}
+            copied = {p["sku"]: p["eccn"] for p in (await other.get("/products")).json()}
+            assert copied == original
+
+
+async def test_history_export_has_every_version(client: httpx.AsyncClient) -> None:
+    url = "/products/API-HIST-1"
+    await client.put(url, json={"eccn": "EAR99", "classified_by": "A. Keller"})
+    await client.put(url, json={"eccn": "2B230", "classified_by": "A. Keller"})
+    rows = (await client.get("/products/export", params={"history": "true"})).text.splitlines()
+    assert [r.split(",")[5] for r in rows if r.startswith("API-HIST-1,")] == ["1", "2"]
+    current = (await client.get("/products/export")).text.splitlines()
+    assert [r.split(",")[1] for r in current if r.startswith("API-HIST-1,")] == ["2B230"]

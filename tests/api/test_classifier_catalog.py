@@ -11,11 +11,11 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.classifier import catalog
-from services.classifier.catalog import CatalogImportError, CatalogProductRow
+from services.classifier.catalog import CatalogImportError, CatalogProductRow, CatalogStore
 from services.classifier.domain import canonical_eccn
 from shared.db import make_engine, make_sessionmaker
 from tests import classifier_support as support
@@ -137,3 +137,71 @@ async def test_csv_import_with_one_bad_row_stores_nothing_and_names_each_problem
 async def test_csv_without_the_required_columns_is_refused(session: AsyncSession) -> None:
     with pytest.raises(CatalogImportError, match="missing column"):
         await catalog.import_csv(session, "sku,code\nA,EAR99\n", validate_eccn=str, classified_at=T0)
+
+
+async def test_reference_documents_are_a_part_of_the_version(session: AsyncSession, sku: str) -> None:
+    first, _ = await catalog.put(
+        session, sku=sku, eccn="5A002.a", classified_by="M. Ortiz", rationale=None, classified_at=T0,
+        reference_documents=["CCATS G178812"],
+    )  # fmt: skip
+    again, created = await catalog.put(
+        session, sku=sku, eccn="5A002.a", classified_by="M. Ortiz", rationale=None, classified_at=T0,
+        reference_documents=["CCATS G178812"],
+    )  # fmt: skip
+    assert (again, created) == (first, False)
+    second, created = await catalog.put(
+        session, sku=sku, eccn="5A002.a", classified_by="M. Ortiz", rationale=None, classified_at=T0,
+        reference_documents=["CCATS G178812", "ENC annual self-classification report 2026"],
+    )  # fmt: skip
+    assert (second.version, created) == (2, True)
+    assert [p.reference_documents for p in await catalog.history(session, sku)] == [
+        ("CCATS G178812",),
+        ("CCATS G178812", "ENC annual self-classification report 2026"),
+    ]
+
+
+async def test_csv_round_trip_keeps_documents_and_refuses_bad_ones(session: AsyncSession, sku: str) -> None:
+    validate = partial(canonical_eccn, support.ccl())
+    text = (
+        "sku,eccn,classified_by,rationale,reference_documents\n"
+        f'{sku}-A,3A001.a.7,J. Brandt,"FPGA, >700 I/O",CCATS G1 ; Data sheet DS890\n'
+    )
+    await catalog.import_csv(session, text, validate_eccn=validate, classified_at=T0)
+    [product] = [p for p in await catalog.all_versions(session) if p.sku == f"{sku}-A"]
+    assert product.reference_documents == ("CCATS G1", "Data sheet DS890")
+    exported = catalog.products_csv([product])
+    again = await catalog.import_csv(session, exported, validate_eccn=validate, classified_at=T0)
+    assert again.unchanged == [f"{sku}-A"]  # the export reads back as the same version
+
+    too_long = f"sku,eccn,classified_by,reference_documents\n{sku}-B,EAR99,A. Keller,{'x' * 600}\n"
+    with pytest.raises(CatalogImportError, match=rf"line 2: reference_documents for sku '{sku}-B'"):
+        await catalog.import_csv(session, too_long, validate_eccn=validate, classified_at=T0)
+
+
+async def test_a_catalog_table_from_before_reference_documents_is_upgraded_in_place(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "CREATE TABLE catalog_products (id INTEGER PRIMARY KEY, sku VARCHAR(128), version INTEGER, "
+                "eccn VARCHAR(40), classified_by VARCHAR(256), classified_at DATETIME, rationale TEXT)"
+            )
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO catalog_products (sku, version, eccn, classified_by, classified_at) "
+                "VALUES ('OLD-1', 1, 'EAR99', 'A. Keller', '2026-01-02 03:04:05')"
+            )
+        )
+    store = CatalogStore(engine)
+    await store.open()
+    try:
+        old = await store.get_current("OLD-1")
+        assert old is not None and (old.eccn, old.reference_documents) == ("EAR99", ())
+        new, created = await store.put(
+            sku="OLD-1", eccn="EAR99", classified_by="A. Keller", rationale=None, classified_at=T0,
+            reference_documents=["Packing list"],
+        )  # fmt: skip
+        assert (new.version, created) == (2, True)
+    finally:
+        await store.close()

@@ -289,3 +289,53 @@ async def test_replaying_without_kafka_is_503_and_publishes_nothing(records: Rec
     [letter] = (await records.client.get("/deadletters")).json()
     response = await records.client.post(f"/deadletters/{letter['event_id']}/replay")
     assert response.status_code == 503
+
+
+async def test_list_updates_and_clearances_are_kept_for_the_audit_including_revocations(
+    records: Records,
+) -> None:
+    import json as _json
+
+    from shared.events import TOPIC_CLEARANCES, TOPIC_LISTS_UPDATED
+
+    update = {
+        "schema": "list.updated.v1",
+        "event_id": "0b7c1d8e-0000-4000-8000-000000000001",
+        "source": "csl",
+        "list_id": "EL",
+        "list_name": "Entity List",
+        "old_version": "sha256:aaaaaaaaaaaa",
+        "new_version": "sha256:bbbbbbbbbbbb",
+        "entries": 3421,
+        "added": ["x-1"],
+        "updated_at": "2026-11-30T12:00:00Z",
+    }
+    clearance = {
+        "schema": "screening.clearance.v1",
+        "event_id": "0b7c1d8e-0000-4000-8000-000000000002",
+        "party_name": "Delta Logistics GmbH",
+        "normalised_name": "delta logistics",
+        "list_id": "DPL",
+        "entry_id": "DELTA-LOGISTICS-GMBH",
+        "entry_version": "sha256:cccccccccccc",
+        "reviewer": "a.compliance",
+        "reason": "Different company: registered in Hamburg since 1998, no link to the denied person",
+        "cleared_at": "2026-11-30T12:05:00Z",
+    }
+    key = b"DPL:DELTA-LOGISTICS-GMBH:delta logistics"
+    for offset, (topic, value) in enumerate(
+        [
+            (TOPIC_LISTS_UPDATED, _json.dumps(update).encode()),
+            (TOPIC_CLEARANCES, _json.dumps(clearance).encode()),
+        ]
+    ):
+        await records.handler(Incoming(topic, 0, offset, key, value, 0))
+        await records.handler(Incoming(topic, 0, offset, key, value, 0))  # redelivery: kept once
+    await records.handler(Incoming(TOPIC_CLEARANCES, 0, 2, key, None, 0))  # tombstone: revoked
+
+    events = (await records.client.get("/reference-events")).json()
+    assert sorted(e["kind"] for e in events) == ["clearance", "clearance_revoked", "list_updated"]
+    [cleared] = (await records.client.get("/reference-events", params={"kind": "clearance"})).json()
+    assert cleared["payload"]["reviewer"] == "a.compliance" and cleared["key"] == key.decode()
+    bad = await records.client.get("/reference-events", params={"kind": "everything"})
+    assert bad.status_code == 422

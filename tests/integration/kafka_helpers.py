@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.kafka.broker import create_topics
-from shared.events import ALL_TOPICS
+from shared.events import ALL_TOPICS, TOPIC_CONFIGS
 
 
 def unique_prefix() -> str:
@@ -20,7 +20,11 @@ def unique_prefix() -> str:
 
 
 async def create_prefixed_topics(bootstrap: str, prefix: str, partitions: int = 3) -> None:
-    await create_topics(bootstrap, {f"{prefix}{t}": partitions for t in ALL_TOPICS})
+    await create_topics(
+        bootstrap,
+        {f"{prefix}{t}": partitions for t in ALL_TOPICS},
+        configs={f"{prefix}{t}": config for t, config in TOPIC_CONFIGS.items()},
+    )
 
 
 async def publish(bootstrap: str, topic: str, messages: list[tuple[str, bytes]]) -> None:

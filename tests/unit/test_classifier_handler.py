@@ -1,8 +1,11 @@
-"""orders.submitted.v1 in, orders.classified.v1 out: deterministic, keyed by order, bad input refused."""
+"""orders.submitted.v1 in, orders.classified.v1 out: deterministic, keyed by order, bad input refused;
+stamped with the CCL version in force; an unclassified line reaches risk's HOLD with its suggestions."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,10 +13,14 @@ from pydantic import ValidationError
 
 from services.classifier.catalog import CatalogSnapshot
 from services.classifier.handler import ClassifierHandler
+from services.risk.domain import RiskPolicy, decide
+from services.risk.refdata import load_reference_data as load_risk_data
 from shared.events import TOPIC_CLASSIFIED, ClassifiedOrder, derived_event_id
 from shared.kafka import Incoming, PoisonMessage
+from shared.policy import load_policy
 from shared.settings import Settings
 from tests import classifier_support as support
+from tests import risk_samples
 
 SNAPSHOT = CatalogSnapshot(products={}, eccn_by_sku={"TC-640": "6A003.b.4.b"}, version="1-skus+sha256:abc")
 
@@ -21,10 +28,7 @@ SNAPSHOT = CatalogSnapshot(products={}, eccn_by_sku={"TC-640": "6A003.b.4.b"}, v
 @pytest.fixture(scope="module")
 def handler() -> ClassifierHandler:
     return ClassifierHandler(
-        settings=Settings(topic_prefix="t1."),
-        ccl=support.ccl(),
-        catalog=lambda: SNAPSHOT,
-        suggest=support.suggestions().suggest,
+        settings=Settings(topic_prefix="t1."), reference=support.reference, catalog=lambda: SNAPSHOT
     )
 
 
@@ -76,3 +80,48 @@ async def test_order_breaking_the_input_contract_fails_validation(handler: Class
     bad["lines"][0]["quantity"] = 0
     with pytest.raises(ValidationError, match="quantity"):
         await handler(incoming(encoded(bad)))
+
+
+async def test_unclassified_line_and_erp_catalog_disagreement_are_held_by_risk_with_evidence(
+    handler: ClassifierHandler, data_dir: Path
+) -> None:
+    # The contract between the two services: the classifier's suggestions, unchanged, are the
+    # evidence of risk's UNCLASSIFIED_ITEM reason, and the line's HOLD names the best of them.
+    [out] = await handler(incoming(encoded(ORDER)))
+    event = ClassifiedOrder.model_validate_json(out.value)
+    unclassified = event.classification.lines[2]
+    assert unclassified.status == "unclassified" and unclassified.suggestions
+
+    policy = RiskPolicy.from_policy(load_policy(Settings().policy_file))
+    decision = decide(
+        event.order,
+        event.classification,
+        risk_samples.screening(event.order),
+        load_risk_data(data_dir),
+        policy,
+    )
+    [reason] = [r for r in decision.reasons if r.code == "UNCLASSIFIED_ITEM"]
+    assert decision.decision == "HOLD" and reason.line_no == 3
+    # Line 1: the ERP says EAR99, the catalog 6A003.b.4.b - the disagreement is a reason too.
+    [discrepancy] = [r for r in decision.reasons if r.code == "ECCN_DISCREPANCY"]
+    assert discrepancy.line_no == 1 and discrepancy.severity == "HOLD"
+    assert (discrepancy.evidence["erp_eccn"], discrepancy.evidence["eccn_used"]) == ("EAR99", "6A003.b.4.b")
+    assert reason.evidence["suggestions"] == [s.model_dump() for s in unclassified.suggestions]
+    assert unclassified.suggestions[0].eccn in reason.message
+
+
+async def test_a_swapped_ccl_is_stamped_on_the_next_order() -> None:
+    # The handler reads the reference data per order: an eCFR update in between changes the
+    # version stamped on the output, never half of an order.
+    current = {"reference": support.reference()}
+    swapping = ClassifierHandler(
+        settings=Settings(topic_prefix="t1."),
+        reference=lambda: current["reference"],
+        catalog=lambda: SNAPSHOT,
+    )
+    before = ClassifiedOrder.model_validate_json((await swapping(incoming(encoded(ORDER))))[0].value)
+    renamed = replace(support.ccl(), version="ecfr-2026-09-24+sha256:000000000000")
+    current["reference"] = replace(support.reference(), ccl=renamed)
+    after = ClassifiedOrder.model_validate_json((await swapping(incoming(encoded(ORDER))))[0].value)
+    assert before.classification.ccl_version == support.ccl().version
+    assert after.classification.ccl_version == "ecfr-2026-09-24+sha256:000000000000"

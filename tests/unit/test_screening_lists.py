@@ -152,6 +152,9 @@ def test_csl_entries_keep_their_source_list_identity(csl_folder: Path) -> None:
     denied = by_list["DPL"]
     assert (denied.name, denied.aliases) == ("Cho Yan Nathan", ("Nathan Man Man",))
     assert denied.countries == ("HK", "CN")  # "street, city, ..., CC" items and "PRC"
+    assert denied.addresses == ("1 Main St, Hong Kong, HK",)
+    # The DPL has no ids: the name's slug, as the BIS file's loader gives it, so the two copies meet.
+    assert denied.entry_id == "CHO-YAN-NATHAN"
 
 
 def test_csl_unknown_list_and_nameless_rows_are_skipped_and_counted(csl_folder: Path) -> None:
@@ -208,3 +211,25 @@ def test_sources_setting_is_parsed_and_bad_values_name_the_setting(tmp_path: Pat
         parse_sources("screening/us_ofac_sdn/2023-12-28")
     with pytest.raises(ListFormatError, match="cannot read"):
         load_sources(tmp_path, "csl:screening/missing/2026-07-31")
+    with pytest.raises(ValueError, match="kind 'csl' is named twice"):
+        parse_sources("csl:screening/us_trade_csl/2022-05-06,csl:screening/us_trade_csl/2026-07-31")
+
+
+def test_every_entry_carries_a_content_version_that_changes_with_its_content(ofac_folder: Path) -> None:
+    before = {e.entry_id: e.content_version for e in load_ofac_sdn(ofac_folder, "ofac_sdn").entries}
+    (ofac_folder / "alt.csv").write_bytes(ALT.replace(b"NATIONAL BANK OF CUBA", b"BANCO NACIONAL"))
+    after = {e.entry_id: e.content_version for e in load_ofac_sdn(ofac_folder, "ofac_sdn").entries}
+
+    assert all(len(v) == 16 for v in before.values())
+    assert before["306"] != after["306"]  # its alias changed
+    assert before["7157"] == after["7157"] and before["15036"] == after["15036"]
+
+
+def test_ofac_comments_overflow_is_appended_to_the_remarks(ofac_folder: Path) -> None:
+    (ofac_folder / "sdn_comments.csv").write_bytes(b'306," Linked To: BANCO X."\r\n4711,"orphan"\r\n\x1a')
+    loaded = load_ofac_sdn(ofac_folder, "ofac_sdn")
+
+    bank = next(e for e in loaded.entries if e.entry_id == "306")
+    assert dict(bank.details)["remarks"] == "a.k.a. 'BNC'. Linked To: BANCO X."
+    assert loaded.info.files == ("sdn.csv", "alt.csv", "add.csv", "sdn_comments.csv")
+    assert "sdn_comments.csv:2: ent_num '4711' is not in sdn.csv" in loaded.info.skipped_examples

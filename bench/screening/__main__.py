@@ -1,0 +1,454 @@
+"""`python -m bench screening`: accuracy and speed of the screening matcher on all configured lists,
+against a watchman-style baseline run in the same process on the same queries.
+
+Accuracy: the labelled set of bench/screening/labelled.py (positives: listed names perturbed, each
+with the entry it must find; negatives: unlisted real-world names from `faker`). A positive is found
+when the entry it came from (or another entry listing the same name) is among the party's matches
+at or above the threshold, the matches capped at the policy's `max_matches_per_party` as in
+production. A negative is a false hit when it has any match at or above the threshold.
+
+Speed: in a fresh child process pinned to one core: load and index every configured list, then
+screen names never seen before (a second labelled set with another seed) through `Screener`, one
+party at a time, as the service does; then the baseline on a sample of the same names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing
+import os
+import random
+import resource
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import write_results
+from bench.screening.baseline import PRUNE, WatchmanStyle
+from bench.screening.labelled import (
+    KINDS,
+    SEED,
+    Negative,
+    Positive,
+    negative_set,
+    negatives,
+    positives,
+    script_of,
+)
+
+THRESHOLDS = (0.8, 0.82, 0.84, 0.86, 0.88, 0.9, 0.92, 0.95)
+FLOOR = 0.75  # matches are collected down to this score, then counted at each threshold
+
+
+def _rss_mb() -> dict[str, float]:
+    status = Path("/proc/self/status").read_text().splitlines()
+    values = {line.split(":")[0]: line.split()[1] for line in status if line.startswith(("VmRSS", "VmHWM"))}
+    return {"rss_mb": int(values["VmRSS"]) / 1024, "peak_rss_mb": int(values["VmHWM"]) / 1024}
+
+
+def _load(settings: Any) -> tuple[Any, Any, float]:
+    from services.screening.app import load_screening
+
+    started = time.perf_counter()
+    catalog, screener = load_screening(settings)
+    return catalog, screener, time.perf_counter() - started
+
+
+# --- accuracy -------------------------------------------------------------------------------------
+
+Hits = list[tuple[tuple[str, str], float]]  # (list_id, entry_id), score; best first, capped
+
+
+def _ours(screener: Any) -> Callable[[str], Hits]:
+    from services.screening.domain import Screener
+
+    wide = Screener(
+        screener.matcher, dataclasses.replace(screener.policy, review_threshold=FLOOR), screener.lists
+    )
+
+    def run(query: str) -> Hits:
+        return [((m.list_id, m.entry_id), m.score) for m in wide.screen_name(query)]
+
+    return run
+
+
+def _baseline(index: WatchmanStyle, cap: int) -> Callable[[str], Hits]:
+    def run(query: str) -> Hits:
+        found: dict[tuple[str, str], float] = {}
+        for entry, score in index.match(query, min_score=PRUNE):
+            key = (entry.list_id, entry.entry_id)
+            found[key] = max(score, found.get(key, 0.0))
+        ranked = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
+        return ranked[:cap]
+
+    return run
+
+
+def _evaluate(
+    run: Callable[[str], Hits], pos: Sequence[Positive], neg: Sequence[Negative]
+) -> tuple[list[Hits], list[Hits], float]:
+    started = time.perf_counter()
+    pos_hits = [run(p.query) for p in pos]
+    neg_hits = [run(n.query) for n in neg]
+    return pos_hits, neg_hits, time.perf_counter() - started
+
+
+def _figures(
+    pos: Sequence[Positive],
+    neg: Sequence[Negative],
+    pos_hits: Sequence[Hits],
+    neg_hits: Sequence[Hits],
+    threshold: float,
+) -> dict[str, Any]:
+    found_by_kind: dict[str, list[bool]] = defaultdict(list)
+    alerts = true_alerts = 0
+    for positive, hits in zip(pos, pos_hits, strict=True):
+        above = [key for key, score in hits if score >= threshold]
+        found = any(key in positive.acceptable for key in above)
+        found_by_kind[positive.kind].append(found)
+        alerts += bool(above)
+        true_alerts += found
+    false_by_script: dict[str, list[bool]] = defaultdict(list)
+    false_by_kind: dict[str, list[bool]] = defaultdict(list)
+    for negative, hits in zip(neg, neg_hits, strict=True):
+        hit = any(score >= threshold for _, score in hits)
+        false_by_script[script_of(negative.query)].append(hit)
+        false_by_kind[negative.kind].append(hit)
+        alerts += hit
+    recalled = sum(sum(v) for v in found_by_kind.values())
+    false_hits = sum(sum(v) for v in false_by_script.values())
+    return {
+        "threshold": threshold,
+        "recall": recalled / len(pos),
+        "recall_excluding_exact": sum(sum(v) for k, v in found_by_kind.items() if k != "exact")
+        / sum(len(v) for k, v in found_by_kind.items() if k != "exact"),
+        "recall_by_kind": {k: sum(v) / len(v) for k, v in sorted(found_by_kind.items(), key=_kind_order)},
+        "positives_by_kind": {k: len(v) for k, v in sorted(found_by_kind.items(), key=_kind_order)},
+        "false_hit_rate": false_hits / len(neg),
+        "false_hits": false_hits,
+        "false_hit_rate_by_script": {k: sum(v) / len(v) for k, v in sorted(false_by_script.items())},
+        "negatives_by_script": {k: len(v) for k, v in sorted(false_by_script.items())},
+        "false_hit_rate_by_kind": {k: sum(v) / len(v) for k, v in sorted(false_by_kind.items())},
+        "precision": true_alerts / alerts if alerts else 1.0,
+    }
+
+
+def _kind_order(item: tuple[str, Any]) -> int:
+    return KINDS.index(item[0])
+
+
+def _false_hit_examples(
+    neg: Sequence[Negative], neg_hits: Sequence[Hits], threshold: float, catalog: Any, limit: int = 25
+) -> list[dict[str, Any]]:
+    out = []
+    for negative, hits in zip(neg, neg_hits, strict=True):
+        above = [(key, score) for key, score in hits if score >= threshold]
+        if above:
+            (list_id, entry_id), score = above[0]
+            entry = catalog.entries[(list_id, entry_id)][0]
+            out.append(
+                {
+                    "query": negative.query,
+                    "locale": negative.locale,
+                    "list_id": list_id,
+                    "entry_id": entry_id,
+                    "entry_name": entry.name,
+                    "score": score,
+                }
+            )
+    return out[:limit]
+
+
+def _missed_examples(
+    pos: Sequence[Positive], pos_hits: Sequence[Hits], threshold: float, per_kind: int = 4
+) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for positive, hits in zip(pos, pos_hits, strict=True):
+        if len(out[positive.kind]) >= per_kind:
+            continue
+        best = max((s for k, s in hits if k in positive.acceptable), default=None)
+        if best is None or best < threshold:
+            out[positive.kind].append(
+                {"query": positive.query, "source": positive.source_name, "best_score": best}
+            )
+    return {k: v for k, v in out.items() if v}
+
+
+def _equal_false_hit_threshold(
+    pos: Sequence[Positive],
+    neg: Sequence[Negative],
+    pos_hits: Sequence[Hits],
+    neg_hits: Sequence[Hits],
+    rate: float,
+) -> dict[str, Any]:
+    """The baseline's lowest threshold (0.005 steps from PRUNE) whose false-hit rate is at most `rate`."""
+    threshold = PRUNE
+    while threshold <= 1.0:
+        figures = _figures(pos, neg, pos_hits, neg_hits, round(threshold, 3))
+        if figures["false_hit_rate"] <= rate:
+            return figures
+        threshold += 0.005
+    return _figures(pos, neg, pos_hits, neg_hits, 1.0)
+
+
+# --- speed (child process) -------------------------------------------------------------------------
+
+
+def _speed_child(queries: list[str], baseline_sample: int, out: Any) -> None:
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    except (AttributeError, OSError):
+        pass
+    from services.screening.index import TokenIndex
+    from shared.settings import Settings
+
+    _catalog, screener, load_seconds = _load(Settings())
+    after_load = _rss_mb()
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for query in queries:
+        t0 = time.perf_counter_ns()
+        screener.screen_name(query)
+        latencies.append((time.perf_counter_ns() - t0) / 1e6)
+    first_seconds = time.perf_counter() - started
+    repeat: list[float] = []
+    started = time.perf_counter()
+    for query in queries:
+        t0 = time.perf_counter_ns()
+        screener.screen_name(query)
+        repeat.append((time.perf_counter_ns() - t0) / 1e6)
+    repeat_seconds = time.perf_counter() - started
+    after_screening = _rss_mb()
+    entries = screener.matcher.entries
+    started = time.perf_counter()
+    TokenIndex.build(entries)
+    index_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    baseline = WatchmanStyle.build(entries)
+    baseline_build = time.perf_counter() - started
+    run = _baseline(baseline, screener.policy.max_matches_per_party)
+    sample = queries[:baseline_sample]
+    started = time.perf_counter()
+    for query in sample:
+        run(query)
+    baseline_seconds = time.perf_counter() - started
+    ours_on_sample = sum(latencies[: len(sample)]) / 1000
+
+    def quantile(values: list[float], q: float) -> float:
+        return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1]
+
+    out.put(
+        {
+            "cpu_affinity": sorted(os.sched_getaffinity(0)),
+            "lists": [
+                {"list_id": i.list_id, "source": i.source_id, "entries": i.entries, "aliases": i.aliases}
+                for i in screener.lists
+            ],
+            "entries": len(entries),
+            "names_indexed": len(screener.matcher.names),
+            "distinct_names": len(screener.matcher.groups),
+            "load_and_index_seconds": round(load_seconds, 2),
+            "index_build_seconds": round(index_seconds, 2),
+            "rss_after_load_mb": round(after_load["rss_mb"], 1),
+            "peak_rss_mb": round(after_screening["peak_rss_mb"], 1),
+            "queries": len(queries),
+            "first_sight": {
+                "parties_per_second": round(len(queries) / first_seconds),
+                "p50_ms": round(quantile(latencies, 0.5), 3),
+                "p99_ms": round(quantile(latencies, 0.99), 3),
+                "max_ms": round(max(latencies), 3),
+            },
+            "repeat": {
+                "parties_per_second": round(len(queries) / repeat_seconds),
+                "p50_ms": round(quantile(repeat, 0.5), 3),
+                "p99_ms": round(quantile(repeat, 0.99), 3),
+            },
+            "baseline": {
+                "index_build_seconds": round(baseline_build, 2),
+                "queries": len(sample),
+                "parties_per_second": round(len(sample) / baseline_seconds, 1),
+                "speed_ratio_ours_over_baseline": round(baseline_seconds / ours_on_sample, 1),
+            },
+        }
+    )
+
+
+def _speed(queries: list[str], baseline_sample: int) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    child = context.Process(target=_speed_child, args=(queries, baseline_sample, out))
+    child.start()
+    result: dict[str, Any] = out.get(timeout=600)
+    child.join(timeout=60)
+    return result
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
+    lines.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
+    return "\n".join(lines)
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench screening")
+    parser.add_argument("--sources", type=int, default=700, help="listed names to perturb")
+    parser.add_argument("--negatives", type=int, default=6000)
+    parser.add_argument("--speed-queries", type=int, default=5000)
+    parser.add_argument("--baseline-speed-sample", type=int, default=500)
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-baseline", action="store_true", help="(tuning only) no baseline accuracy")
+    args = parser.parse_args(argv)
+
+    from shared.settings import Settings
+
+    begun = time.perf_counter()
+    catalog, screener, load_seconds = _load(Settings())
+    index = screener.matcher
+    policy = screener.policy
+    print(f"lists loaded and indexed in {load_seconds:.1f}s: {len(index.names)} names", flush=True)
+
+    started = time.perf_counter()
+    pos = positives(index, sources=args.sources)
+    negative_names = negative_set(index, count=args.negatives)
+    neg = negative_names.negatives
+    labelled_seconds = time.perf_counter() - started
+    print(f"labelled set: {len(pos)} positives, {len(neg)} negatives ({labelled_seconds:.1f}s)", flush=True)
+
+    ours_pos, ours_neg, ours_seconds = _evaluate(_ours(screener), pos, neg)
+    print(f"ours: {len(pos) + len(neg)} queries in {ours_seconds:.1f}s", flush=True)
+    started = time.perf_counter()
+    if args.skip_baseline:
+        base_pos, base_neg = [[] for _ in pos], [[] for _ in neg]
+    else:
+        baseline = WatchmanStyle.build(index.entries)
+        base_pos, base_neg, _ = _evaluate(_baseline(baseline, policy.max_matches_per_party), pos, neg)
+        del baseline
+    base_seconds = time.perf_counter() - started
+    print(f"baseline: {len(pos) + len(neg)} queries in {base_seconds:.1f}s", flush=True)
+
+    review = policy.review_threshold
+    ours = _figures(pos, neg, ours_pos, ours_neg, review)
+    run_ours = _ours(screener)
+    shortened = negative_names.shortened_listed
+    shortened_hits = sum(any(score >= review for _, score in run_ours(n.query)) for n in shortened)
+    base_same = _figures(pos, neg, base_pos, base_neg, review)
+    base_equal = _equal_false_hit_threshold(pos, neg, base_pos, base_neg, ours["false_hit_rate"])
+    curve = {
+        "ours": [
+            {
+                k: v
+                for k, v in _figures(pos, neg, ours_pos, ours_neg, t).items()
+                if not k.endswith("by_script")
+            }
+            for t in THRESHOLDS
+        ],
+        "baseline": [
+            {
+                k: v
+                for k, v in _figures(pos, neg, base_pos, base_neg, t).items()
+                if not k.endswith("by_script")
+            }
+            for t in THRESHOLDS
+        ],
+    }
+
+    speed: dict[str, Any] | None = None
+    if not args.skip_speed:
+        rng = random.Random(SEED + 1)
+        fresh_pos = positives(index, sources=max(1, args.speed_queries // 20), seed=SEED + 1)
+        fresh_neg = negatives(index, count=args.speed_queries, seed=SEED + 1)
+        # Mostly innocent parties, as in production, with one listed name in five.
+        mix = [n.query for n in fresh_neg][: args.speed_queries * 4 // 5]
+        mix += [p.query for p in fresh_pos][: args.speed_queries - len(mix)]
+        rng.shuffle(mix)
+        speed = _speed(mix, args.baseline_speed_sample)
+
+    results = {
+        "policy_version": policy.version,
+        "review_threshold": review,
+        "block_threshold": policy.block_threshold,
+        "max_matches_per_party": policy.max_matches_per_party,
+        "labelled_set": {
+            "seed": SEED,
+            "positives": len(pos),
+            "source_names": args.sources,
+            "negatives": len(neg),
+            "negative_locales": sorted({n.locale for n in neg}),
+            "generated_names_left_out": negative_names.left_out,
+            "shortened_listed_names": {
+                "count": len(shortened),
+                "hit_rate_at_review": shortened_hits / len(shortened) if shortened else None,
+                "examples": [n.query for n in shortened[:10]],
+            },
+        },
+        "ours": ours,
+        "baseline_at_review_threshold": base_same,
+        "baseline_at_equal_false_hit_rate": base_equal,
+        "curve": curve,
+        "ours_false_hits": _false_hit_examples(neg, ours_neg, review, catalog),
+        "ours_missed": _missed_examples(pos, ours_pos, review),
+        "baseline_false_hits": _false_hit_examples(neg, base_neg, review, catalog, limit=10),
+        "accuracy_seconds": {"ours": round(ours_seconds, 1), "baseline": round(base_seconds, 1)},
+        "speed": speed,
+        "bench_seconds": round(time.perf_counter() - begun, 1),
+        "bench_process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    path = write_results("screening", results)
+
+    rows = [("kind", "positives", "recall (ours)", f"recall (baseline @ {review})",
+             f"recall (baseline @ {base_equal['threshold']})")]  # fmt: skip
+    for kind in ours["recall_by_kind"]:
+        rows.append(
+            (
+                kind,
+                str(ours["positives_by_kind"][kind]),
+                _pct(ours["recall_by_kind"][kind]),
+                _pct(base_same["recall_by_kind"][kind]),
+                _pct(base_equal["recall_by_kind"][kind]),
+            )
+        )
+    rows.append(
+        ("all", str(len(pos)), _pct(ours["recall"]), _pct(base_same["recall"]), _pct(base_equal["recall"]))
+    )
+    rows.append(("false hits", str(len(neg)), _pct(ours["false_hit_rate"]), _pct(base_same["false_hit_rate"]),
+                 _pct(base_equal["false_hit_rate"])))  # fmt: skip
+    rows.append(
+        (
+            "precision",
+            "",
+            _pct(ours["precision"]),
+            _pct(base_same["precision"]),
+            _pct(base_equal["precision"]),
+        )
+    )
+    print(_table(rows))
+    if speed is not None:
+        first = speed["first_sight"]
+        print(
+            f"\nspeed (one core, {speed['entries']} entries / {speed['names_indexed']} names): "
+            f"{first['parties_per_second']} parties/s, p50 {first['p50_ms']} ms, p99 {first['p99_ms']} ms "
+            f"(repeat names: {speed['repeat']['parties_per_second']}/s); load+index "
+            f"{speed['load_and_index_seconds']}s, index build {speed['index_build_seconds']}s, "
+            f"peak RSS {speed['peak_rss_mb']} MB; baseline {speed['baseline']['parties_per_second']}/s "
+            f"(ours x{speed['baseline']['speed_ratio_ours_over_baseline']})"
+        )
+    print(f"\nresults: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,519 @@
+"""Candidate retrieval and scoring over every listed name and alias.
+
+Names are indexed by their normalised tokens; equal names from several entries or sources are one
+group, scored once. A query token finds the listed tokens it may stand for by dictionary lookups,
+never a scan:
+
+- the token itself (and, for a syllable read from a Chinese character, the same syllable);
+- every token one insertion, deletion, substitution or transposition away (a SymSpell deletion
+  index): typos;
+- its romanisation key (`romanisation_key`; for keys of seven letters or more also every key one
+  edit away): romanisation variants ("yevgeniy"/"evgenii", "mohammed"/"muhammad");
+- for a token written in Arabic script, its consonant skeleton (`skeleton`).
+The neighbours of every listed token are computed when the index is built; those of other tokens
+when a query first brings them, then kept.
+
+Only the groups that hold the query's most informative tokens are gathered (a token every match
+must hold, or the rarest first until those left could not make a match), groups too heavy to reach
+the threshold are cut off by their total weight, and the rest are bounded from above before any is
+aligned: a query aligns a handful of names out of ~100,000.
+
+Nothing here does I/O; the caches only remember earlier answers.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import TYPE_CHECKING, Protocol
+
+from rapidfuzz.distance import Indel
+
+from services.screening.normalise import (
+    ABJAD_MARK,
+    HAN_MARK,
+    analyse_name,
+    display_token,
+    romanisation_key,
+    skeleton,
+)
+from services.screening.scoring import (
+    TOKEN_PAIR_MIN,
+    UNMATCHED_LISTED_COST,
+    UNMATCHED_QUERY_COST,
+    NameScore,
+    align,
+    generic_factor,
+    length_factor,
+    similar_tokens,
+    strict_similarity,
+    token_similarity,
+)
+
+if TYPE_CHECKING:
+    from services.screening.domain import EntryType, ListEntry
+
+
+# A name with one informative word is compared letter by letter (see `strict_similarity`).
+STRICT_SINGLE_WORD = True
+
+
+@dataclass(frozen=True)
+class NameQuery:
+    name: str
+    tokens: tuple[str, ...]
+    country: str | None = None
+    entry_type: EntryType | None = None
+    # Canonical legal forms written with the name ("llc", "jsc", ...): kept apart from `tokens`, so
+    # that they neither make nor break a match, and used as evidence that the party is a company.
+    forms: tuple[str, ...] = ()
+    address: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        country: str | None = None,
+        entry_type: EntryType | None = None,
+        address: str | None = None,
+    ) -> NameQuery:
+        analysed = analyse_name(
+            name, entity=entry_type != "individual", reorder=entry_type in (None, "individual")
+        )
+        return cls(name, analysed.tokens, country, entry_type, analysed.forms, address)
+
+
+@dataclass(frozen=True)
+class Match:
+    entry: ListEntry
+    matched_name: str
+    matched_alias: bool
+    name_score: NameScore
+    country_agreement: bool | None
+    # The publisher marks the matched alias weak or low quality (OFAC FAQ 122).
+    weak_alias: bool = False
+
+
+class Matcher(Protocol):
+    def match(self, query: NameQuery, *, min_score: float) -> list[Match]:
+        """Every entry whose best name scores at least `min_score`, one Match per entry."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedName:
+    """One name or alias of one entry."""
+
+    entry: int
+    text: str
+    alias: bool
+    tokens: tuple[str, ...]
+    group: int
+    weak: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGroup:
+    """A distinct normalised name, shared by every entry and source that lists it: scored once."""
+
+    tokens: tuple[str, ...]
+    weights: tuple[float, ...]
+    total: float
+    token_set: frozenset[str]
+    names: tuple[int, ...]
+
+
+def _deletions(token: str) -> set[str]:
+    return {token[:i] + token[i + 1 :] for i in range(len(token))}
+
+
+@dataclass
+class TokenIndex:
+    """Inverted index over normalised name tokens; see the module docstring."""
+
+    entries: list[ListEntry]
+    names: list[IndexedName] = field(default_factory=list)
+    groups: list[TokenGroup] = field(default_factory=list)
+    # token -> groups holding it, ordered by the group's total weight (short names first)
+    postings: dict[str, list[int]] = field(default_factory=dict)
+    # idf of each listed token, 1/3 .. 1.0
+    weights: dict[str, float] = field(default_factory=dict)
+    keys: dict[str, list[str]] = field(default_factory=dict)
+    key_deletions: dict[str, list[str]] = field(default_factory=dict)
+    deletions: dict[str, list[str]] = field(default_factory=dict)
+    skeletons: dict[str, list[str]] = field(default_factory=dict)
+    compact: dict[str, list[int]] = field(default_factory=dict)
+    _group_totals: list[float] = field(default_factory=list)
+    # Neighbours of every listed token, computed at build; of other tokens, as queries bring them.
+    _listed_neighbours: dict[str, dict[str, float]] = field(default_factory=dict)
+    _neighbour_cache: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    # A candidate must hold query tokens carrying at least this share of the query's weight, and at
+    # most this many candidates are aligned; both only bound the work, they do not decide a hit.
+    MIN_SHARED_WEIGHT = 0.5
+    MAX_CANDIDATES = 200
+    MAX_VARIANTS = 4
+    MAX_RESPACED = 20
+    # Tokens and keys this short have too many one-edit neighbours to be worth looking up fuzzily.
+    MIN_FUZZY_KEY = 7
+    MIN_FUZZY_TOKEN = 4
+    NEIGHBOUR_CACHE = 200_000
+
+    @classmethod
+    def build(cls, entries: Iterable[ListEntry]) -> TokenIndex:
+        index = cls(entries=list(entries))
+        group_of: dict[tuple[str, ...], int] = {}
+        members: list[list[int]] = []
+        analysed_cache: dict[tuple[str, bool, bool], tuple[str, ...]] = {}
+        for entry_no, entry in enumerate(index.entries):
+            entity = entry.entry_type != "individual"
+            reorder = entry.entry_type in (None, "individual")
+            weak = set(entry.weak_aliases)
+            seen: set[tuple[str, ...]] = set()
+            for position, text in enumerate((entry.name, *entry.aliases)):
+                key = (text, entity, reorder)
+                tokens = analysed_cache.get(key)
+                if tokens is None:
+                    tokens = analysed_cache[key] = analyse_name(text, entity=entity, reorder=reorder).tokens
+                if not tokens or tokens in seen:
+                    continue
+                seen.add(tokens)
+                group = group_of.get(tokens)
+                if group is None:
+                    group = group_of[tokens] = len(members)
+                    members.append([])
+                name_no = len(index.names)
+                members[group].append(name_no)
+                index.names.append(IndexedName(entry_no, text, position > 0, tokens, group, text in weak))
+        analyse_name.cache_clear()  # the listed names will not be asked for again
+
+        token_tuples = list(group_of)
+        document_frequency: dict[str, int] = defaultdict(int)
+        for tokens in token_tuples:
+            for token in set(tokens):
+                document_frequency[token] += 1
+        # Inverse document frequency, scaled to 1.0 for a token found once: a rare token
+        # ("ROSOBORONEXPORT") identifies a name more than a frequent one ("TRADING"), but never by
+        # less than a third.
+        total = len(token_tuples)
+        max_idf = math.log(1 + total)
+        index.weights = {
+            token: max(1 / 3, math.log(1 + total / count) / max_idf)
+            for token, count in document_frequency.items()
+        }
+        postings: dict[str, list[int]] = defaultdict(list)
+        compact: dict[str, list[int]] = defaultdict(list)
+        for group, tokens in enumerate(token_tuples):
+            weights = tuple(index.token_weight(t) for t in tokens)
+            index.groups.append(
+                TokenGroup(tokens, weights, sum(weights), frozenset(tokens), tuple(members[group]))
+            )
+            for token in dict.fromkeys(tokens):
+                postings[token].append(group)
+            if len(tokens) > 1:
+                compact["".join(display_token(t) for t in tokens)].append(group)
+        index._group_totals = [g.total for g in index.groups]
+        totals = index._group_totals
+        index.postings = {t: sorted(groups, key=totals.__getitem__) for t, groups in postings.items()}
+        index.compact = dict(compact)
+
+        keys: dict[str, list[str]] = defaultdict(list)
+        skeletons: dict[str, list[str]] = defaultdict(list)
+        # Spelling keys and skeletons are computed here once per listed token (and stay cached).
+        for token in index.postings:
+            if token.startswith(ABJAD_MARK):
+                skeletons[skeleton(token)].append(token)
+                continue
+            if token.isalpha():
+                keys[romanisation_key(token)].append(token)
+                if len(skel := skeleton(token)) >= 2:
+                    skeletons[skel].append(token)
+        key_deletions: dict[str, list[str]] = defaultdict(list)
+        for spelling in keys:
+            if len(spelling) >= cls.MIN_FUZZY_KEY:
+                for variant in _deletions(spelling):
+                    key_deletions[variant].append(spelling)
+        deletions: dict[str, list[str]] = defaultdict(list)
+        for token in index.postings:
+            if len(token) >= cls.MIN_FUZZY_TOKEN and token.isalpha():
+                for variant in _deletions(token):
+                    deletions[variant].append(token)
+        index.keys = dict(keys)
+        index.key_deletions = dict(key_deletions)
+        index.deletions = dict(deletions)
+        index.skeletons = dict(skeletons)
+        # Names on orders are mostly made of words the lists also use: their neighbours are
+        # looked up, not computed, at screening time.
+        index._listed_neighbours = {token: index._find_neighbours(token) for token in index.postings}
+        return index
+
+    def token_weight(self, token: str) -> float:
+        return self.weights.get(token, 1.0) * length_factor(token) * generic_factor(token)
+
+    # --- retrieval ------------------------------------------------------------------------------
+
+    def neighbours(self, token: str) -> dict[str, float]:
+        """Listed tokens `token` may stand for, with their similarity (at least TOKEN_PAIR_MIN)."""
+        cached = self._listed_neighbours.get(token) or self._neighbour_cache.get(token)
+        if cached is not None:
+            return cached
+        similar = self._find_neighbours(token)
+        if len(self._neighbour_cache) >= self.NEIGHBOUR_CACHE:
+            self._neighbour_cache.clear()
+        self._neighbour_cache[token] = similar
+        return similar
+
+    def _find_neighbours(self, token: str) -> dict[str, float]:
+        found: set[str] = set()
+        if token in self.postings:
+            found.add(token)
+        # A syllable read from a Chinese character and the same syllable in Latin letters.
+        if token.startswith(HAN_MARK):
+            if token[1:] in self.postings:
+                found.add(token[1:])
+        elif HAN_MARK + token in self.postings:
+            found.add(HAN_MARK + token)
+        if token.startswith(ABJAD_MARK):
+            skel = skeleton(token)
+            if len(skel) >= 2:
+                found.update(self.skeletons.get(skel, ()))
+        elif token.isalpha():
+            # One insertion, deletion, substitution or transposition away (SymSpell)...
+            if len(token) >= self.MIN_FUZZY_TOKEN:
+                found.update(self.deletions.get(token, ()))
+                variants = _deletions(token)
+                found.update(self.postings.keys() & variants)
+                for variant in self.deletions.keys() & variants:
+                    found.update(self.deletions[variant])
+            # ... or one edit away in romanisation key: another spelling of the same sound.
+            key = romanisation_key(token)
+            near_keys = {key}
+            if len(key) >= self.MIN_FUZZY_KEY:
+                near_keys.update(self.key_deletions.get(key, ()))
+                variants = _deletions(key)
+                near_keys.update(self.keys.keys() & variants)
+                for variant in self.key_deletions.keys() & variants:
+                    near_keys.update(self.key_deletions[variant])
+            for near in near_keys:
+                found.update(self.keys.get(near, ()))
+        return similar_tokens(token, list(found))
+
+    def _length_limit(self, query_weight: float, query_tokens: int, min_score: float) -> float:
+        """The heaviest listed name that can still reach `min_score`: with every query token aligned
+        perfectly to a listed token of weight at most 1, a listed name of total weight T scores at
+        most (W + m) / (W + m + c (T - m)), c being UNMATCHED_LISTED_COST."""
+        if min_score <= 0:
+            return math.inf
+        slack = (1 - min_score) * (query_weight + query_tokens) / (min_score * UNMATCHED_LISTED_COST)
+        return query_tokens + slack
+
+    def query_weight(self, token: str, near: Mapping[str, float]) -> float:
+        """A listed token weighs as listed; a token not listed (a typo, another spelling, a word in
+        Arabic script) as the most frequent of the listed tokens it most likely stands for; a token
+        like nothing listed the most."""
+        idf = self.weights.get(token)
+        if idf is not None:
+            return idf * length_factor(token) * generic_factor(token)
+        if near:
+            best = max(near.values())
+            return length_factor(token) * min(
+                self.weights[t] * generic_factor(t) for t, s in near.items() if s >= best - 0.02
+            )
+        return length_factor(token)
+
+    def candidates(self, query: NameQuery, min_score: float = TOKEN_PAIR_MIN) -> list[int]:
+        """Groups (distinct listed names) worth aligning with the query, most promising first."""
+        return [group for group, _ in self._candidates(query, min_score)]
+
+    def _respaced(self, tokens: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """The query's tokens, and the same with two adjacent words written as one listed word
+        ("ROSOBORON EXPORT") or one word written as two listed words ("DENATANKERS")."""
+        variants = [tokens]
+        for i in range(len(tokens) - 1):
+            first, second = tokens[i], tokens[i + 1]
+            if first.isalpha() and second.isalpha() and first + second in self.postings:
+                variants.append((*tokens[:i], first + second, *tokens[i + 2 :]))
+        for i, token in enumerate(tokens):
+            if len(token) >= 6 and token.isalpha() and token not in self.postings:
+                for cut in range(3, len(token) - 2):
+                    head, tail = token[:cut], token[cut:]
+                    if head in self.postings and tail in self.postings:
+                        variants.append((*tokens[:i], head, tail, *tokens[i + 1 :]))
+        return variants[: self.MAX_VARIANTS]
+
+    def _candidates(self, query: NameQuery, min_score: float) -> list[tuple[int, float]]:
+        if not query.tokens:
+            return []
+        ranked: dict[int, float] = {}
+        self._retrieve(query.tokens, min_score, ranked)
+        # A listed name written in more or fewer words than the query: the groups that hold the
+        # joined or split words exactly (the alignment then joins them back).
+        for tokens in self._respaced(query.tokens)[1:]:
+            respelled = [t for t in tokens if t not in query.tokens]
+            if not respelled:
+                continue
+            holding = set(self.postings[respelled[0]]).intersection(
+                *(self.postings[t] for t in respelled[1:])
+            )
+            if len(holding) <= self.MAX_RESPACED:
+                for group in holding:
+                    ranked[group] = 1.0
+        whole = "".join(display_token(t) for t in query.tokens)
+        for group in self.compact.get(whole, ()):
+            ranked[group] = 1.0
+        ordered = sorted(ranked.items(), key=lambda c: (-c[1], c[0]))
+        return ordered[: self.MAX_CANDIDATES]
+
+    def _retrieve(self, tokens: tuple[str, ...], min_score: float, ranked: dict[int, float]) -> None:
+        weight: dict[str, float] = defaultdict(float)
+        neighbours: dict[str, dict[str, float]] = {}
+        for token in tokens:
+            near = neighbours.get(token)
+            if near is None:
+                near = neighbours[token] = self.neighbours(token)
+            weight[token] += self.query_weight(token, near)
+        query_weight = sum(weight.values())
+        limit = self._length_limit(query_weight, len(tokens), min_score)
+        totals = self._group_totals
+
+        # A group of total weight T scores at most (S + T) / (S + c (W - S) + T), S being the weight
+        # of the query tokens it holds a neighbour of and c UNMATCHED_QUERY_COST; with T at most
+        # `limit`, it must hold at least `needed`.
+        cost = UNMATCHED_QUERY_COST
+        needed = max(
+            self.MIN_SHARED_WEIGHT * query_weight,
+            (min_score * cost * query_weight - (1 - min_score) * limit) / (1 - min_score + min_score * cost),
+        )
+        volume = {t: sum(len(self.postings[n]) for n in near) for t, near in neighbours.items()}
+        mandatory = [t for t in weight if query_weight - weight[t] < needed and neighbours[t]]
+        if mandatory:
+            # Every candidate holds each of these: gather from the one with the fewest postings.
+            sources = [min(mandatory, key=volume.__getitem__)]
+        else:
+            # The most informative tokens first, until those left could not carry a match alone.
+            sources = []
+            remaining = query_weight
+            for token in sorted(weight, key=lambda t: (-weight[t], t)):
+                sources.append(token)
+                remaining -= weight[token]
+                if remaining < needed:
+                    break
+        lists: list[list[int]] = []
+        for token in sources:
+            for listed in neighbours[token]:
+                posting = self.postings[listed]
+                cut = bisect_right(posting, limit, key=totals.__getitem__)
+                lists.append(posting if cut == len(posting) else posting[:cut])
+        found: set[int] = set().union(*lists)
+
+        groups = self.groups
+
+        def holding(token: str, among: set[int]) -> Iterable[int]:
+            """The groups of `among` that hold a neighbour of `token`: by set intersection in C
+            when its postings are few, else by asking each group."""
+            near = neighbours[token]
+            if volume[token] <= 4 * len(among) + 64:
+                return among.intersection(chain.from_iterable(self.postings[n] for n in near))
+            frozen = frozenset(near)
+            return [g for g in among if not frozen.isdisjoint(groups[g].token_set)]
+
+        base = 0.0
+        for token in mandatory:
+            if found and not (len(sources) == 1 and token == sources[0]):
+                found = set(holding(token, found))
+            base += weight[token]
+        shared: dict[int, float] = dict.fromkeys(found, base)
+        for token, token_weight in weight.items():
+            if token in mandatory or not neighbours[token] or not found:
+                continue
+            if len(sources) == 1 and token == sources[0]:
+                for group_no in found:
+                    shared[group_no] += token_weight
+                continue
+            for group_no in holding(token, found):
+                shared[group_no] += token_weight
+        matchable: set[str] = set().union(*(neighbours[t] for t in weight))
+        for group_no, shared_weight in shared.items():
+            if shared_weight < needed:
+                continue
+            group = groups[group_no]
+            # Every query token with a neighbour here aligned perfectly, and so every listed token
+            # that is such a neighbour; the other listed tokens are left over.
+            listed_total = totals[group_no]
+            reachable = sum(w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable)
+            bound = (shared_weight + reachable) / (
+                shared_weight
+                + cost * (query_weight - shared_weight)
+                + reachable
+                + UNMATCHED_LISTED_COST * (listed_total - reachable)
+            )
+            if bound >= min_score and bound > ranked.get(group_no, 0.0):
+                ranked[group_no] = bound
+
+    # --- scoring --------------------------------------------------------------------------------
+
+    def match(self, query: NameQuery, *, min_score: float) -> list[Match]:
+        ranked = self._candidates(query, min_score)
+        if not ranked:
+            return []
+        neighbours = {t: self.neighbours(t) for t in query.tokens}
+        query_weights = [self.query_weight(t, neighbours[t]) for t in query.tokens]
+        computed: dict[tuple[str, str], float] = {}
+        # A name with one informative word carries little evidence: that word must be spelled
+        # right to the letter, bar one slip in a long word or another romanisation of it.
+        informative = [t for t in query.tokens if len(display_token(t)) >= 3 and generic_factor(t) == 1.0]
+        strict = informative[0] if len(informative) == 1 and STRICT_SINGLE_WORD else None
+
+        def known(q: str, listed: str) -> float:
+            value = neighbours[q].get(listed, 0.0)
+            return strict_similarity(q, listed, value) if q == strict and value < 1.0 else value
+
+        def exact(q: str, listed: str) -> float:
+            pair = (q, listed)
+            value = computed.get(pair)
+            if value is None:
+                # Most leftover pairs share little: Indel in C says so before the full comparison.
+                if Indel.normalized_similarity(q, listed, score_cutoff=0.5) == 0.0:
+                    value = 0.0
+                else:
+                    value = token_similarity(q, listed)
+                    if q == strict and value < 1.0:
+                        value = strict_similarity(q, listed, value)
+                computed[pair] = value
+            return value
+
+        best: dict[int, Match] = {}
+        for group_no, _ in ranked:
+            group = self.groups[group_no]
+            scored = align(query.tokens, query_weights, group.tokens, group.weights, known, exact)
+            if scored.score < min_score:
+                continue
+            for name_no in group.names:
+                self._keep_best(best, query, name_no, scored)
+        return [best[n] for n in sorted(best)]
+
+    def _keep_best(self, best: dict[int, Match], query: NameQuery, name_no: int, scored: NameScore) -> None:
+        name = self.names[name_no]
+        entry = self.entries[name.entry]
+        if query.entry_type is not None and entry.entry_type not in (None, query.entry_type):
+            return
+        current = best.get(name.entry)
+        # The better score; on a tie the entry's own name before an alias, a strong alias before a weak one.
+        if current is not None and (
+            current.name_score.score,
+            not current.matched_alias,
+            not current.weak_alias,
+        ) >= (
+            scored.score,
+            not name.alias,
+            not name.weak,
+        ):
+            return
+        agreement = (
+            query.country in entry.countries if query.country is not None and entry.countries else None
+        )
+        best[name.entry] = Match(entry, name.text, name.alias, scored, agreement, name.weak)

@@ -1,0 +1,512 @@
+"""Name normalisation for screening: the same function for listed names and for party names.
+
+A name becomes a tuple of identifying tokens: NFKC, transliterated into ASCII (own tables for
+Cyrillic, Greek and Arabic/Persian, `unidecode` for every other script), case-folded, without
+diacritics, punctuation, titles or filler words. Company legal forms are recognised across
+languages (GmbH, Aktiengesellschaft, OOO, ООО, ZAO, PJSC, Co. Ltd, S.A. de C.V., Şirketi, FZE, ...)
+and set apart with a canonical form, so that a form neither creates a match nor hides one.
+"LAST, First" (OFAC's form for individuals) becomes "first last".
+
+Words written in Arabic script carry no short vowels: "محمد" is "mhmd" whether the person writes
+Muhammad, Mohamed or Mohammad. Such tokens are marked (`ABJAD_MARK`) and compared through their
+consonant skeletons (`skeleton`) rather than letter by letter.
+
+Pure functions, no I/O; the caches only remember earlier answers.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz.distance import OSA
+from unidecode import unidecode
+
+# --- transliteration ---------------------------------------------------------------------------
+
+# Russian, Ukrainian, Belarusian, Bulgarian, Serbian/Macedonian and Kazakh letters, romanised the
+# way the US lists spell them (BGN/PCGN: "Yevgeniy", "Obshchestvo", "Otvetstvennostyu"); unidecode
+# writes "Evgenii" and "otvetstvennost'iu" instead.
+_CYRILLIC = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z",
+    "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",
+    "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
+    "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
+    "є": "ye", "і": "i", "ї": "yi", "ґ": "g", "ў": "w",
+    "ђ": "dj", "ј": "j", "љ": "lj", "њ": "nj", "ћ": "c", "џ": "dz", "ѓ": "gj", "ќ": "kj", "ѕ": "dz",
+    "ә": "a", "ғ": "g", "қ": "k", "ң": "n", "ө": "o", "ұ": "u", "ү": "u", "һ": "h",
+}  # fmt: skip
+# BGN/PCGN writes е and ё as "ye"/"yo" at the start of a word and after a vowel or a sign.
+_CYRILLIC_IOTATED = {"е": "ye", "ё": "yo"}
+_CYRILLIC_VOWELS = frozenset("аеёиоуыэюяєіїъь")
+
+# Modern Greek, close to ELOT 743 (the romanisation of Greek passports): "Δημήτρης" is "dimitris",
+# where unidecode's classical table writes "demetres". Greek has no b, d, j or h: foreign names are
+# written with μπ, ντ, τζ and χ ("Τζαμπούρ" is "Jabur", "Λάντεν" is "Laden"), and the lists hold
+# foreign names, so those are read as b, d, j and kh (a Greek "Λαμπράκης" reads "labrakis", one
+# letter from "Lambrakis").
+_GREEK_DIGRAPHS = (
+    ("ου", "ou"), ("αι", "ai"), ("ει", "ei"), ("οι", "oi"), ("αυ", "av"), ("ευ", "ev"),
+    ("γγ", "ng"), ("γκ", "gk"), ("μπ", "b"), ("ντ", "d"), ("τσ", "ts"), ("τζ", "j"),
+)  # fmt: skip
+_GREEK = {
+    "α": "a", "β": "v", "γ": "g", "δ": "d", "ε": "e", "ζ": "z", "η": "i", "θ": "th", "ι": "i",
+    "κ": "k", "λ": "l", "μ": "m", "ν": "n", "ξ": "x", "ο": "o", "π": "p", "ρ": "r", "σ": "s",
+    "ς": "s", "τ": "t", "υ": "y", "φ": "f", "χ": "kh", "ψ": "ps", "ω": "o",
+}  # fmt: skip
+
+# Arabic and Persian letters, consonantal (Arabic script writes no short vowels). Long vowels are
+# written with alif, waw and ya, which romanise as "a", "w"/"u" and "y"/"i": kept as consonants
+# here and folded away by `skeleton`.
+_ARABIC = {
+    "ا": "a", "أ": "a", "إ": "i", "آ": "a", "ٱ": "a", "ب": "b", "ت": "t", "ث": "th", "ج": "j",
+    "ح": "h", "خ": "kh", "د": "d", "ذ": "dh", "ر": "r", "ز": "z", "س": "s", "ش": "sh", "ص": "s",
+    "ض": "d", "ط": "t", "ظ": "z", "ع": "", "غ": "gh", "ف": "f", "ق": "q", "ك": "k", "ل": "l",
+    "م": "m", "ن": "n", "ه": "h", "ة": "a", "و": "w", "ي": "y", "ى": "a", "ء": "", "ؤ": "",
+    "ئ": "", "پ": "p", "چ": "ch", "ژ": "zh", "گ": "g", "ک": "k", "ی": "y", "ۀ": "h", "ہ": "h",
+    "ے": "y", "ٹ": "t", "ڈ": "d", "ڑ": "r", "ں": "n",
+    # Vowel signs, when a name is written with them (Quranic or pedagogical spelling).
+    "\u064e": "a", "\u064f": "u", "\u0650": "i", "\u064b": "", "\u064c": "", "\u064d": "",
+    "\u0651": "", "\u0652": "", "\u0670": "a", "\u0640": "",
+}  # fmt: skip
+_ARABIC_ARTICLE = "ال"
+# Titles written in Arabic script ("the professor", "the sheikh", "Mr", "Mrs", "Dr", "Hajji").
+_ARABIC_TITLES = frozenset(
+    "الأستاذ الأستاذة الاستاذ الاستاذة السيد السيدة الدكتور الدكتورة الشيخ الحاج السید سید آقای خانم دکتر مهندس".split()
+)
+
+ABJAD_MARK = "~"
+"""Prefix of a token transliterated from Arabic script: its short vowels are unknown."""
+
+HAN_MARK = "^"
+"""Prefix of a syllable read from a Chinese character: the character is exact, so is the syllable
+("王" is "wang", never "yang"); such tokens match only their very spelling."""
+
+
+def _is_arabic(ch: str) -> bool:
+    code = ord(ch)
+    return 0x0600 <= code <= 0x06FF or 0x0750 <= code <= 0x077F or 0xFB50 <= code <= 0xFEFF
+
+
+def _is_cyrillic(ch: str) -> bool:
+    return 0x0400 <= ord(ch) <= 0x052F
+
+
+def _is_han(ch: str) -> bool:
+    code = ord(ch)
+    return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xF900 <= code <= 0xFAFF
+
+
+def _is_greek(ch: str) -> bool:
+    return 0x0370 <= ord(ch) <= 0x03FF or 0x1F00 <= ord(ch) <= 0x1FFF
+
+
+def _cyrillic_word(word: str) -> str:
+    out: list[str] = []
+    previous = ""
+    for ch in word:
+        if ch in _CYRILLIC_IOTATED and (not previous or previous in _CYRILLIC_VOWELS):
+            out.append(_CYRILLIC_IOTATED[ch])
+        else:
+            out.append(_CYRILLIC.get(ch, ch))
+        previous = ch
+    return "".join(out)
+
+
+def _greek_word(word: str) -> str:
+    # Accents and diaeresis carry stress, not sound, in romanisation.
+    bare = "".join(c for c in unicodedata.normalize("NFD", word) if not unicodedata.combining(c))
+    for digraph, latin in _GREEK_DIGRAPHS:
+        bare = bare.replace(digraph, latin)
+    # At the start of a word γκ is g ("Γκάτσος" is "Gatsos").
+    for digraph, initial in (("gk", "g"),):
+        if bare.startswith(digraph):
+            bare = initial + bare[2:]
+    return "".join(_GREEK.get(c, c) for c in bare.replace("gk", "g"))
+
+
+def _arabic_words(word: str) -> list[str]:
+    """One written Arabic word -> tokens: the article "al" apart, then the consonantal rest."""
+    if word in _ARABIC_TITLES:
+        return []
+    tokens: list[str] = []
+    if word.startswith(_ARABIC_ARTICLE) and len(word) > 3:
+        tokens.append("al")
+        word = word[2:]
+    latin = "".join(_ARABIC.get(c, c if not _is_arabic(c) else "") for c in word)
+    if latin:
+        tokens.append(ABJAD_MARK + latin)
+    return tokens
+
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def _transliterate(text: str) -> list[str]:
+    """Lower-case ASCII words (joined letters and digits), script by script."""
+    words: list[str] = []
+    for word in _WORD.findall(text):
+        first = word[0]
+        if word.isascii():
+            words.append(word)
+        elif _is_arabic(first):
+            words.extend(_arabic_words(word))
+        elif _is_cyrillic(first):
+            words.extend(_WORD.findall(unidecode(_cyrillic_word(word))))
+        elif _is_greek(first):
+            words.extend(_WORD.findall(unidecode(_greek_word(word))))
+        elif _is_han(first):
+            words.extend(HAN_MARK + syllable for syllable in _WORD.findall(unidecode(word).casefold()))
+        else:
+            # Latin with diacritics, CJK, Hangul, Devanagari, Hebrew, ...: unidecode's tables.
+            words.extend(_WORD.findall(unidecode(word).casefold()))
+    return words
+
+
+# --- tokenising --------------------------------------------------------------------------------
+
+_APOSTROPHES = re.compile(r"['`´’‘ʼ]")
+
+
+_DOTTED = re.compile(r"(?<!\w)(?:[^\W\d_]\.){2,}")
+# Legal forms written onto the name without a space ("MERCURYLLC", "CHARSOLIMITED", "JSCNIIGRAFIT"):
+# no word of three letters or more ends (or begins) so.
+_GLUED = re.compile(
+    r"([a-z]{3,}?)(llc|ltd|ltda|limited|gmbh|ojsc|pjsc|cjsc|jsc|oao|ooo|zao|fzco|fze|dmcc|plc|corp|corporation|company)"
+)
+_GLUED_FIRST = re.compile(r"(llc|ooo|oao|zao|jsc|ojsc|pjsc|cjsc)([a-z]{3,})")
+
+
+def split_words(text: str) -> list[str]:
+    """Casefolded ASCII tokens of `text`; initials written with dots are one token ("S.A." -> "sa",
+    "U.S.A." -> "usa"), a legal form glued to the name is split off ("MERCURYLLC")."""
+    if text.isascii():
+        # Most names: nothing to compose, fold or transliterate.
+        folded = text.lower().replace("'", "").replace("`", "")
+    else:
+        # Casefolding the Turkish dotted capital I leaves a combining dot above ("İ" -> "i̇").
+        folded = _APOSTROPHES.sub("", unicodedata.normalize("NFKC", text).casefold().replace("\u0307", ""))
+    if "." in folded:
+        folded = _DOTTED.sub(lambda m: m.group(0).replace(".", "") + " ", folded)
+    tokens: list[str] = []
+    for token in _WORD.findall(folded) if folded.isascii() else _transliterate(folded):
+        glued = (_GLUED.fullmatch(token) or _GLUED_FIRST.fullmatch(token)) if len(token) >= 6 else None
+        if glued is not None:
+            tokens.extend(glued.groups())
+        else:
+            tokens.append(token)
+    return tokens
+
+
+# --- legal forms, titles, filler words -----------------------------------------------------------
+
+# Each legal form, as it is written (after transliteration and tokenising), and the canonical
+# form it stands for. Multi-word forms are matched as phrases, longest first.
+_LEGAL_FORMS: dict[str, tuple[str, ...]] = {
+    "llc": (
+        "llc", "l l c", "limited liability company", "limited liability co", "ooo", "tov", "too",
+        "obshchestvo s ogranichennoy otvetstvennostyu", "obshchestvo s ogranichennoi otvetstvennostyu",
+        "obshchestvo s ogranichennoj otvetstvennostju", "obshestvo s ogranichennoy otvetstvennostyu",
+        "tovarystvo z obmezhenoyu vidpovidalnistyu", "tovarishchestvo s ogranichennoy otvetstvennostyu",
+        "sp z oo", "sp zoo", "spzoo", "sro", "spol sro", "doo", "eood", "ood", "kft", "mchj", "mchj xk",
+        "cong ty tnhh", "tnhh", "cong ty trach nhiem huu han",
+    ),
+    "llp": ("llp", "limited liability partnership", "lp", "limited partnership"),
+    "jsc": (
+        "jsc", "ojsc", "cjsc", "pjsc", "ao", "oao", "zao", "pao", "nao", "rao", "pat", "prat", "vat", "zat",
+        "joint stock company", "joint stock co", "jointstock company", "open joint stock company",
+        "closed joint stock company", "public joint stock company", "non public joint stock company",
+        "aktsionernoe obshchestvo", "aktsionernoye obshchestvo", "otkrytoe aktsionernoe obshchestvo",
+        "otkrytoye aktsionernoye obshchestvo", "zakrytoe aktsionernoe obshchestvo",
+        "zakrytoye aktsionernoye obshchestvo", "publichnoe aktsionernoe obshchestvo",
+        "publichnoye aktsionernoye obshchestvo", "nepublichnoe aktsionernoe obshchestvo",
+        "aktsionerne tovarystvo", "publichne aktsionerne tovarystvo", "pryvatne aktsionerne tovarystvo",
+        "as", "a s", "ad", "ead", "zrt", "nyrt", "rt", "ab", "asa", "oy", "oyj", "hf",
+        "anonim sirketi", "anonim sirket", "cong ty co phan", "ctcp",
+    ),
+    "ag": ("ag", "aktiengesellschaft", "kgaa", "se"),
+    "gmbh": ("gmbh", "mbh", "gesellschaft mit beschrankter haftung", "ges m b h", "gesmbh", "ug"),
+    "kg": ("kg", "ohg", "gbr", "ek", "gmbh co kg", "gmbh and co kg", "gmbh co", "co kg", "kommanditgesellschaft"),
+    "ltd": (
+        "ltd", "limited", "co ltd", "company ltd", "co limited", "company limited", "corp ltd",
+        "ltd co", "plc", "public limited company", "pte ltd", "pte", "pty ltd", "pty", "pvt ltd",
+        "pvt", "private limited", "private ltd", "pvt limited", "private limited company",
+        "ltd sti", "limited sirketi", "ltd sirketi", "sti", "sdn bhd", "bhd", "berhad", "sendirian berhad",
+        "ltda", "lda", "limitada", "yugen kaisha", "yk", "youxian gongsi", "you xian gong si",
+        "gufen youxian gongsi", "gu fen you xian gong si", "co", "company", "kompaniya", "~shrka",
+        "cong ty",
+    ),
+    "inc": ("inc", "incorporated", "corp", "corporation", "kk", "kabushiki kaisha", "kabushikigaisha", "gk",
+            "godo kaisha", "zhu shi hui she", "jusikhoesa", "jusighoesa", "chusik hoesa", "yuhan hoesa", "yuhanhoesa"),
+    "sa": (
+        "sa", "s a", "sociedad anonima", "societe anonyme", "sociedade anonima", "societa per azioni",
+        "spa", "sal", "sae", "saa", "sac", "sacv", "sa de cv", "s a de c v", "sapi de cv", "sab de cv",
+        "s de rl de cv", "s de rl", "de cv", "cv", "ca", "compania anonima", "nv", "naamloze vennootschap",
+        "ae", "anonymi etaireia",
+    ),
+    "sarl": (
+        "sarl", "societe a responsabilite limitee", "eurl", "sas", "sasu", "srl", "sl", "slu",
+        "sociedad limitada", "societa a responsabilita limitata", "bv", "besloten vennootschap", "bvba",
+        "aps", "epe",
+    ),
+    "fze": (
+        "fze", "fzco", "fzc", "fz llc", "fzllc", "fz co", "free zone establishment", "free zone company",
+        "dmcc", "fzd",
+    ),
+    "pt": ("pt", "tbk", "pt tbk"),
+    "gp": ("gp", "general partnership", "snc", "sp k", "spk"),
+    "ip": ("individual entrepreneur", "chp", "fop", "ip"),
+}  # fmt: skip
+
+# Forms that are also ordinary short words or name parts ("AS", "AB", "SE", "CO", "CA", "PT", "AO",
+# "EG", "IP", "AD"): a form only where companies write it, first or last, or beside another form.
+_AMBIGUOUS_FORMS = frozenset(
+    "as ab ad ae ag ao ca co cv eg ek gk gp hf ip kg kk lp nv oy pt rt se sl sa sal sac sae ug yk "
+    "pat vat zat too tov fop chp pte pty pvt".split()
+)
+
+# Titles and honorifics carry no identity: "AL ZAWAHIRI, Dr. Ayman" is listed with one, an order
+# usually without. Generational suffixes and degrees likewise.
+_HONORIFICS = frozenset(
+    "mr mrs ms miss mx dr prof professor sir dame herr frau mme mlle "
+    "sheikh shaykh sheik shaikh cheikh haji hajji hadji alhaj alhajj mullah mulla maulvi maulana "
+    "ing dipl mag mba phd jr sr esq rev".split()
+)
+_STOPWORDS = frozenset("the and of und et y".split())
+_ABJAD_TITLE_SKELETONS = frozenset({"hj", "$x"})
+
+GENERIC_WORDS = frozenset(
+    """trading trade traders group international intl holding holdings industrial industries industry
+    enterprise enterprises services service technology technologies tech systems system solutions global
+    general investment investments development management engineering import export imports exports
+    commercial commerce manufacturing logistics shipping products supply supplies equipment electronics
+    electronic consulting consultants partners associates center centre factory plant institute research
+    sciences science united national trust fund foundation organization organisation association agency
+    office department branch network energy resources corporate business world worldwide overseas
+    marketing distribution construction transport projects project materials mechanical machinery
+    machine machines chemical chemicals marine maritime aviation aerospace mining metals metal steel
+    capital finance financial exchange security defense defence military nuclear special society
+    concern central foreign unitary federal state public private joint stock scientific production
+    industrial manufacturing import exports electric electrical power motors motor automotive auto
+    pharmaceutical pharma medical health food foods agro agricultural textile textiles fashion media
+    communications telecom software computer computers digital data information design creative
+    consultancy advisory partners properties property real estate realty building buildings
+    construction contracting contractors engineers oil gas petroleum petrochemical fuel fuels shipping
+    ships ship vessels line lines airlines air cargo freight express tours travel tourism hotel hotels
+    bank banking insurance assets asset ventures venture capital co operative cooperative union
+    alliance council committee bureau agency authority ministry university college school academy
+    institute laboratory laboratories lab labs studio studios store stores shop market markets mart
+    export importers distributors supplier suppliers wholesale retail commodities goods products""".split()
+)
+"""Words of company names everywhere: they say what a company does, not which one it is."""
+_DROPPED = _HONORIFICS | _STOPWORDS
+
+
+def _abjad_title(token: str) -> bool:
+    # "Haji" and "Sheikh" written in Arabic script: a title, as in Latin letters.
+    return token.startswith(ABJAD_MARK) and skeleton(token) in _ABJAD_TITLE_SKELETONS
+
+
+def _phrases() -> dict[str, list[tuple[tuple[str, ...], str]]]:
+    by_head: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+    for canonical, written in _LEGAL_FORMS.items():
+        for phrase in written:
+            words = tuple(phrase.split())
+            by_head[words[0]].append((words, canonical))
+    for options in by_head.values():
+        options.sort(key=lambda option: -len(option[0]))
+    return dict(by_head)
+
+
+_PHRASES_BY_HEAD = _phrases()
+_FORM_WORDS = frozenset(word for phrases in _LEGAL_FORMS.values() for p in phrases for word in p.split())
+_STANDALONE_FORMS = frozenset(p for phrases in _LEGAL_FORMS.values() for p in phrases if " " not in p)
+LEGAL_FORM_WORDS = _FORM_WORDS
+# Abbreviations no name is spelled like: recognised with one typo even at four letters ("OSJC").
+_ABBREVIATIONS = frozenset("ojsc pjsc cjsc gmbh kgaa bvba fzco fzllc mchj spzoo".split())
+# Form words are recognised with one typo ("LIMITED LIABILITY COMPAYY", "JOINT STOKC COMPANY"): left
+# in place they would be the only unmatched tokens of an otherwise exact name. A word that is a form
+# on its own needs six letters for that ("Lida" is a name, not "LTDA"); a word that is a form only
+# within a phrase four, since the whole phrase must then follow.
+_TYPO_TOLERANT = tuple(
+    sorted(
+        w
+        for w in _FORM_WORDS
+        if len(w) >= 6
+        or (len(w) >= 4 and w.isalpha() and (w not in _STANDALONE_FORMS or w in _ABBREVIATIONS))
+    )
+)
+
+
+_TYPO_TOLERANT_BY_LENGTH: dict[int, list[str]] = defaultdict(list)
+for _form in _TYPO_TOLERANT:
+    _TYPO_TOLERANT_BY_LENGTH[len(_form)].append(_form)
+
+
+@lru_cache(maxsize=65536)
+def _form_words(token: str) -> frozenset[str]:
+    """The legal-form words `token` may be: itself, or those one typo away (see _TYPO_TOLERANT)."""
+    if token in _FORM_WORDS:
+        return frozenset({token})
+    if token.startswith(HAN_MARK):
+        return frozenset({token[1:]}) if token[1:] in _FORM_WORDS else frozenset()
+    if len(token) < 3 or not token.isalpha():
+        return frozenset()
+    return frozenset(
+        form
+        for length in (len(token) - 1, len(token), len(token) + 1)
+        for form in _TYPO_TOLERANT_BY_LENGTH.get(length, ())
+        if OSA.distance(form, token, score_cutoff=1) <= 1
+    )
+
+
+def _is_form_word(token: str) -> bool:
+    return bool(_form_words(token))
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysedName:
+    """A name taken apart: the tokens that identify it, and the legal forms written with it."""
+
+    tokens: tuple[str, ...]
+    forms: tuple[str, ...] = ()
+
+
+def _take_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
+    candidates = [_form_words(t) for t in tokens]
+    if not any(candidates):
+        return tokens, []
+    spans: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(tokens):
+        found = max(
+            (
+                (words, form)
+                for head in candidates[i]
+                for words, form in _PHRASES_BY_HEAD.get(head, ())
+                if i + len(words) <= len(tokens)
+                and all(word in candidates[i + k] for k, word in enumerate(words))
+            ),
+            key=lambda option: len(option[0]),
+            default=None,
+        )
+        if found is None:
+            i += 1
+            continue
+        words, form = found
+        spans.append((i, i + len(words), form))
+        i += len(words)
+    # An ambiguous form counts only at either end of the name or next to another form (the
+    # "CO" of "CO., LTD.", the "KG" of "GMBH & CO. KG"); a form never takes the whole name.
+    accepted: list[tuple[int, int, str]] = []
+    last = len(tokens)
+    for n, (start, end, form) in enumerate(spans):
+        single = end - start == 1 and tokens[start] in _AMBIGUOUS_FORMS
+        touching = (n > 0 and spans[n - 1][1] == start) or (n + 1 < len(spans) and spans[n + 1][0] == end)
+        if not single or start == 0 or end == last or touching:
+            accepted.append((start, end, form))
+    covered = {i for start, end, _ in accepted for i in range(start, end)}
+    kept = [t for i, t in enumerate(tokens) if i not in covered]
+    if not kept:
+        return tokens, []
+    return kept, list(dict.fromkeys(form for _, _, form in accepted))
+
+
+@lru_cache(maxsize=131072)
+def analyse_name(name: str, *, entity: bool = True, reorder: bool = True) -> AnalysedName:
+    """Identifying tokens and legal forms of a name.
+
+    `entity=False` (a listed individual) keeps every token: "AO, Ming" is a person, not a form.
+    `reorder` turns "LAST, First" into "first last" for names that may be individuals.
+    A name made only of titles, filler words or forms keeps its tokens, so it still matches itself.
+    """
+    head, comma, tail = name.partition(",")
+    if comma and "," not in tail:
+        head_tokens, tail_tokens = split_words(head), split_words(tail)
+        # "Siemens, AG" is a company with its form, not a surname; only reorder a real given name.
+        if reorder and any(not _is_form_word(t) for t in tail_tokens):
+            tokens = tail_tokens + head_tokens
+        else:
+            tokens = head_tokens + tail_tokens
+    else:
+        tokens = split_words(name)
+    kept = [t for t in tokens if t not in _DROPPED and (t[0] != ABJAD_MARK or not _abjad_title(t))] or tokens
+    if not entity:
+        return AnalysedName(tuple(kept))
+    identifying, forms = _take_forms(kept)
+    return AnalysedName(tuple(identifying), tuple(forms))
+
+
+def normalise_name(name: str, *, entry_type: str | None = None) -> tuple[str, ...]:
+    """Tokens that identify a name: transliterated, casefolded, without punctuation, legal forms,
+    titles or filler words; "LAST, First" becomes "first last"."""
+    analysed = analyse_name(
+        name, entity=entry_type != "individual", reorder=entry_type in (None, "individual")
+    )
+    return tuple(display_token(t) for t in analysed.tokens)
+
+
+def display_token(token: str) -> str:
+    return token[1:] if token.startswith((ABJAD_MARK, HAN_MARK)) else token
+
+
+# --- keys for retrieval and comparison -----------------------------------------------------------
+
+# Spellings that different romanisations give the same sound: "Yevgeniy"/"Evgenii",
+# "Youssef"/"Yusuf", "Aleksandr"/"Alexander", "Khalil"/"Halil", "Ivanoff"/"Ivanov". Applied in
+# order, then repeated letters collapse.
+_SPELLING_RULES = (
+    ("ca", "ka"), ("co", "ko"), ("cu", "ku"), ("shch", "s"), ("sch", "s"), ("tch", "c"), ("dzh", "j"), ("dj", "j"), ("zh", "j"), ("sh", "s"),
+    ("ch", "c"), ("kh", "h"), ("gh", "g"), ("ph", "f"), ("th", "t"), ("dh", "d"), ("ck", "k"),
+    ("ts", "c"), ("tz", "c"), ("cz", "c"), ("sz", "s"), ("q", "k"), ("w", "v"), ("ks", "x"),
+    ("ou", "u"), ("oo", "u"), ("ee", "i"), ("iy", "i"), ("ii", "i"), ("yi", "i"), ("ey", "ei"),
+)  # fmt: skip
+_VOWELS = str.maketrans("eiouy", "aaaaa")
+_RUSSIAN_ENDING = re.compile(r"(?<=\w{3})([oe])(?:ff|w)$")
+_REPEATS = re.compile(r"(.)\1+")
+
+
+@lru_cache(maxsize=262144)
+def spelling(token: str) -> str:
+    """A Latin token respelled so that romanisation variants of one sound coincide, vowels kept:
+    "yevgeniy" and "evgenii" are both "evgeni", "youssef" is "yusef", "ivanoff" is "ivanof"."""
+    # A leading "ye"/"yu" is often written without its glide ("Yevgeniy"/"Evgeniy").
+    respelled = token[1:] if len(token) > 3 and token[0] == "y" and token[1] in "aeiou" else token
+    # Russian -ov/-ev written the German or French way ("Ivanow", "Tupoleff").
+    respelled = _RUSSIAN_ENDING.sub(r"\1v", respelled)
+    for written, spoken in _SPELLING_RULES:
+        if written in respelled:
+            respelled = respelled.replace(written, spoken)
+    return _REPEATS.sub(r"\1", respelled)
+
+
+@lru_cache(maxsize=262144)
+def romanisation_key(token: str) -> str:
+    """`spelling` with every vowel the same: "mohammed" and "muhammad" are both "mahamad"."""
+    return _REPEATS.sub(r"\1", spelling(token).translate(_VOWELS))
+
+
+# "tsh" is how Arabic script writes "ch" (تش); ج is "j" or, in Egypt, "g".
+_SKELETON_RULES = (
+    ("shch", "$"), ("tsh", "c"), ("sh", "$"), ("kh", "x"), ("gh", "8"), ("th", "0"), ("dh", "9"),
+    ("ch", "c"), ("q", "k"), ("g", "j"),
+)  # fmt: skip
+_SKELETON_DROP = re.compile(r"(?<=.)[aeiouyw]|^[aeiou]")
+
+
+@lru_cache(maxsize=262144)
+def skeleton(token: str) -> str:
+    """The consonants of a token as Arabic script writes them: "muhammad", "mohamed" and "mhmd"
+    (from "محمد") all give "mhmd". Long vowels and glides after the first letter are dropped too,
+    since romanisations write them as vowels ("yusuf") or as letters ("ywsf")."""
+    bare = _SKELETON_DROP.sub("", token[1:] if token.startswith(ABJAD_MARK) else token)
+    # Digraphs after the vowels are gone, so that "t-h" of "tahir" and "طاهر" read alike.
+    for written, letter in _SKELETON_RULES:
+        if written in bare:
+            bare = bare.replace(written, letter)
+    bare = _REPEATS.sub(r"\1", bare)
+    # A final -ah is ta marbuta (ة), written without its h: "Fatimah"/"فاطمة", "Sanaullah"/"سنلة".
+    return bare[:-1] if len(bare) > 2 and bare.endswith("h") else bare

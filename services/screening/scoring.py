@@ -1,0 +1,479 @@
+"""Name scoring for screening: token similarity, token weights and one-to-one token alignment.
+
+A score says how much of both names' information is aligned: every token carries a weight (its
+rarity on the lists, discounted for short tokens), every aligned pair counts with its similarity,
+every token left over costs its weight. Identical token sets score exactly 1.0, in any order.
+
+Pure functions; no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
+
+from services.screening.normalise import (
+    ABJAD_MARK,
+    GENERIC_WORDS,
+    HAN_MARK,
+    display_token,
+    romanisation_key,
+    skeleton,
+    spelling,
+    split_words,
+)
+
+TOKEN_PAIR_MIN = 0.8
+"""Two tokens less similar than this are not aligned at all."""
+
+SHORT_TOKEN = 4
+"""Tokens of this many letters or fewer are compared letter by letter, not by Jaro-Winkler."""
+
+SHORT_ONE_EDIT = 0.8
+"""A short token one slip from another ("luis"/"lusi", "kwon"/"kwof") is at least this similar."""
+
+ROMANISATION_MAX = 0.95
+"""Two romanisations of one name ("yevgeniy"/"evgenii") align at most this well: only the same
+spelling is certain."""
+
+ABJAD_SIMILARITY = 0.92
+"""A token written in Arabic script aligns with a romanised one at most this well: its short vowels
+are unknown, so the best such name match is a potential match for review, never a certain one."""
+
+UNMATCHED_LISTED_COST = 0.5
+"""Share of its weight that a listed token left unmatched costs. Lists spell names in full
+(patronymics, second given names, "... Trading Company"); orders often shorten them."""
+
+UNMATCHED_QUERY_COST = 0.8
+"""Share of its weight that a party's token the list lacks costs: it says the party may be someone
+else."""
+
+
+def _edit_similarity(query: str, listed: str) -> float:
+    """Jaro-Winkler for tokens one edit apart (it keeps "hazprom"/"gazprom" at 0.90, where an edit
+    ratio gives 0.86), for tokens of five letters or more; beyond one edit the share of letters
+    spelled right caps it, because Jaro-Winkler rewards a shared prefix ("siemens"/"siemensstadt"
+    0.92) and scattered shared letters ("acme"/"amen", "angela"/"rangel")."""
+    longest = max(len(query), len(listed))
+    edits = OSA.distance(query, listed)
+    letters = 1 - edits / longest
+    if min(len(query), len(listed)) <= SHORT_TOKEN:
+        # In a word of four letters or fewer one slip is a quarter of it ("peng"/"teng", "jin"/"jing").
+        return max(letters, SHORT_ONE_EDIT) if edits == 1 else letters
+    similarity = JaroWinkler.normalized_similarity(query, listed)
+    if edits <= 1:
+        # Jaro matches letters greedily within a window, so a repeated letter can pull it down
+        # ("rystrobank"/"bystrobank" 0.86); one edit in n letters is never worth less than 1 - 1/n.
+        return max(similarity, letters)
+    return min(similarity, letters)
+
+
+def romanisation_similarity(query: str, listed: str) -> float:
+    """How close two Latin tokens are as romanisations: an edit distance in which a different vowel
+    costs half a letter (the mean of the distances between their `spelling`s, vowels kept, and
+    between their `romanisation_key`s, vowels alike), after respelling digraphs that stand for one
+    sound. "mohammed"/"muhammad" 0.88, "youssef"/"yusuf" 0.90, "hussein"/"hassan" 0.75."""
+    spelled_q, spelled_l = spelling(query), spelling(listed)
+    longest = max(len(spelled_q), len(spelled_l))
+    if not longest:
+        return 0.0
+    if min(len(query), len(listed)) <= SHORT_TOKEN and spelled_q != spelled_l:
+        # In a short word another vowel is another name ("pin"/"pan", "jing"/"zhang"), unless the
+        # two are one spelling written two ways ("yuri"/"iurii").
+        return 0.0
+    cost = Levenshtein.distance(spelled_q, spelled_l) + Levenshtein.distance(
+        romanisation_key(query), romanisation_key(listed)
+    )
+    return min(ROMANISATION_MAX, 1 - 0.5 * cost / longest)
+
+
+def token_similarity(query: str, listed: str) -> float:
+    """0..1; 1.0 only for equal tokens. Numbers match only exactly (a vessel's IMO number, "Plant
+    No. 5"); tokens written in Arabic script through their consonant skeletons."""
+    if query == listed:
+        return 1.0
+    if query.startswith(HAN_MARK) or listed.startswith(HAN_MARK):
+        return 1.0 if display_token(query) == display_token(listed) else 0.0
+    if query.startswith(ABJAD_MARK) or listed.startswith(ABJAD_MARK):
+        query_skeleton, listed_skeleton = skeleton(query), skeleton(listed)
+        if query_skeleton == listed_skeleton:
+            # Two consonants are shared by many names ("ishaq", "shuwayki"): the words must also be
+            # about as long.
+            if len(query_skeleton) <= 2 and abs(len(display_token(query)) - len(display_token(listed))) > 2:
+                return 0.0
+            return ABJAD_SIMILARITY
+        if min(len(query_skeleton), len(listed_skeleton)) < 5:
+            return 0.0  # a skeleton of four consonants is most of a name: one off is another name
+        return ABJAD_SIMILARITY * (
+            1 - OSA.distance(query_skeleton, listed_skeleton) / max(len(query_skeleton), len(listed_skeleton))
+        )
+    if not (query.isalpha() and listed.isalpha()):
+        return 0.0
+    return max(_edit_similarity(query, listed), romanisation_similarity(query, listed))
+
+
+GENERIC_WEIGHT = 0.5
+"""Weight factor of a generic word of company names ("trading", "group", "international")."""
+
+
+def generic_factor(token: str) -> float:
+    """GENERIC_WEIGHT for a generic word of company names ("trading", "group"), else 1."""
+    return GENERIC_WEIGHT if token in GENERIC_WORDS else 1.0
+
+
+def strict_similarity(query: str, listed: str, similarity: float) -> float:
+    """`similarity` held to the share of letters spelled right (one slip in five letters is 0.8),
+    unless the two spell one sound in two romanisations ("khalil"/"halil"): for a name of one
+    informative word, where Jaro-Winkler's reward for a shared beginning ("horak"/"horae" 0.92) or a
+    vowel read another way ("horak"/"hirak") would be all the evidence."""
+    if (
+        query.startswith(ABJAD_MARK)
+        or listed.startswith(ABJAD_MARK)
+        or not (query.isalpha() and listed.isalpha())
+    ):
+        return similarity
+    letters = 1 - OSA.distance(query, listed) / max(len(query), len(listed))
+    if spelling(query) == spelling(listed) and min(len(query), len(listed)) > SHORT_TOKEN:
+        return min(similarity, max(letters, ROMANISATION_MAX))
+    return min(similarity, letters)
+
+
+def similar_tokens(query: str, listed: Sequence[str], minimum: float = TOKEN_PAIR_MIN) -> dict[str, float]:
+    """`token_similarity` of `query` with each of `listed`, kept where at least `minimum`: the same
+    figures, with the distances computed for all of `listed` at once (in C)."""
+    if not listed:
+        return {}
+    if query.startswith(ABJAD_MARK) or not query.isalpha():
+        return {t: s for t in listed if (s := token_similarity(query, t)) >= minimum}
+    # Two passes in C keep the few that may reach `minimum`: by Jaro-Winkler (an edit-based figure
+    # is at most it, bar one edit in a long word, which Jaro-Winkler then rates higher still), or
+    # by romanisation key (a variant costs at least half a letter per key edit, twice over).
+    alpha = [t for t in listed if t.isalpha()]
+    spelled_query = spelling(query)
+    key_query = romanisation_key(query)
+    allowed = int((1 - minimum) * (len(spelled_query) + 2) + 1e-9)
+    if len(alpha) <= 12:
+        plausible: Iterable[int] = range(len(alpha))
+    else:
+        plausible = _plausible(query, key_query, alpha, minimum, allowed)
+    out: dict[str, float] = {}
+    for i in plausible:
+        token = alpha[i]
+        if token == query:
+            out[token] = 1.0
+            continue
+        edits = OSA.distance(query, token)
+        letters = 1 - edits / (len(query) if len(query) > len(token) else len(token))
+        if len(query) <= SHORT_TOKEN or len(token) <= SHORT_TOKEN:
+            similarity = max(letters, SHORT_ONE_EDIT) if edits == 1 else letters
+        else:
+            jaro_winkler = JaroWinkler.normalized_similarity(query, token)
+            if edits <= 1:
+                similarity = jaro_winkler if jaro_winkler > letters else letters
+            else:
+                similarity = jaro_winkler if jaro_winkler < letters else letters
+        if similarity < ROMANISATION_MAX and (
+            (len(query) > SHORT_TOKEN and len(token) > SHORT_TOKEN) or spelling(token) == spelled_query
+        ):
+            key_edits = Levenshtein.distance(key_query, romanisation_key(token), score_cutoff=allowed)
+            if key_edits <= allowed:
+                spelled = spelling(token)
+                longest = len(spelled_query) if len(spelled_query) > len(spelled) else len(spelled)
+                variant = 1 - 0.5 * (Levenshtein.distance(spelled_query, spelled) + key_edits) / longest
+                if variant > similarity:
+                    similarity = variant if variant < ROMANISATION_MAX else ROMANISATION_MAX
+        if similarity >= minimum:
+            out[token] = similarity
+    return out
+
+
+def _plausible(query: str, key_query: str, alpha: list[str], minimum: float, allowed: int) -> set[int]:
+    plausible = {
+        i
+        for _, _, i in process.extract(
+            query, alpha, scorer=JaroWinkler.normalized_similarity, score_cutoff=minimum - 0.01, limit=None
+        )
+    }
+    plausible.update(
+        i
+        for _, _, i in process.extract(
+            key_query,
+            [romanisation_key(t) for t in alpha],
+            scorer=Levenshtein.distance,
+            score_cutoff=allowed,
+            limit=None,
+        )
+    )
+    return plausible
+
+
+def length_factor(token: str) -> float:
+    """Tokens under six letters say less: initials and particles ("al", "fy", "de")."""
+    return min(1.0, (len(display_token(token)) + 2) / 8)
+
+
+def token_weight(token: str, idf: Mapping[str, float]) -> float:
+    """How much a token identifies a name: its rarity on the lists (1.0 for a token not listed),
+    discounted by `length_factor` and `generic_factor`."""
+    return idf.get(token, 1.0) * length_factor(token) * generic_factor(token)
+
+
+@dataclass(frozen=True, slots=True)
+class NameScore:
+    score: float
+    pairs: tuple[tuple[str, str, float], ...]
+    unmatched_query: tuple[str, ...]
+    unmatched_listed: tuple[str, ...]
+
+
+def align(
+    query: Sequence[str],
+    query_weights: Sequence[float],
+    listed: Sequence[str],
+    listed_weights: Sequence[float],
+    similarity: Callable[[str, str], float],
+    leftover_similarity: Callable[[str, str], float] | None = None,
+) -> NameScore:
+    """One-to-one alignment of tokens, most similar pairs first; the score is the weighted share of
+    both names' tokens that are aligned, each pair counting with its similarity. Identical token
+    multisets score 1.0; every token left over lowers the score by a share of its weight:
+    `UNMATCHED_QUERY_COST` for the party's, `UNMATCHED_LISTED_COST` for the list's (all of it, and
+    without the generic-word discount, when the party's name aligns only one informative word).
+
+    `similarity` may know only the likely pairs (the index's neighbours); `leftover_similarity`
+    then compares the tokens left over on both sides once more. A word written as two, or two words
+    written as one ("MELNICHE NKO", "AZATFERDINANDOVICH"), align as one pair.
+    """
+    compare_leftovers = leftover_similarity or similarity
+    # (query positions, listed positions, similarity); positions are runs of adjacent tokens
+    pairs: list[tuple[tuple[int, ...], tuple[int, ...], float]] = []
+    used_q: set[int] = set()
+    used_l: set[int] = set()
+
+    def pair_greedily(
+        compare: Callable[[str, str], float], rows: Iterable[int], columns: Sequence[int]
+    ) -> None:
+        candidates: list[tuple[float, int, int]] = []
+        for qi in rows:
+            q = query[qi]
+            for li in columns:
+                pair_similarity = compare(q, listed[li])
+                if pair_similarity >= TOKEN_PAIR_MIN:
+                    candidates.append((pair_similarity, qi, li))
+        candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+        for pair_similarity, qi, li in candidates:
+            if qi in used_q or li in used_l:
+                continue
+            used_q.add(qi)
+            used_l.add(li)
+            pairs.append(((qi,), (li,), pair_similarity))
+
+    pair_greedily(similarity, range(len(query)), range(len(listed)))
+    if len(used_q) < len(query) and len(used_l) < len(listed):
+        pair_greedily(
+            compare_leftovers,
+            [qi for qi in range(len(query)) if qi not in used_q],
+            [li for li in range(len(listed)) if li not in used_l],
+        )
+    left_over_both = len(used_q) < len(query) and len(used_l) < len(listed)
+    if left_over_both or (
+        (len(used_q) < len(query) or len(used_l) < len(listed)) and any(p[2] < 1.0 for p in pairs)
+    ):
+        _join_split_words(query, listed, pairs, used_q, used_l, compare_leftovers)
+
+    aligned = sum(
+        s * (sum(query_weights[i] for i in qs) + sum(listed_weights[i] for i in ls)) for qs, ls, s in pairs
+    )
+    left_q = [qi for qi in range(len(query)) if qi not in used_q]
+    left_l = [li for li in range(len(listed)) if li not in used_l]
+    # A listed name shortened by an order ("Khalid Qaddour" for "Khalid Ahmed Qaddour") keeps two
+    # informative words at least; one word found in a longer listed name is weak evidence, and the
+    # listed words it leaves over count in full.
+    informative = sum(
+        1
+        for qs, _, _ in pairs
+        for i in qs
+        if len(display_token(query[i])) >= 3 and generic_factor(query[i]) == 1.0
+    )
+    if informative >= 2:
+        listed_left_over = UNMATCHED_LISTED_COST * sum(listed_weights[li] for li in left_l)
+    else:
+        # Nor is a generic word left over then a detail: "WAGNER" is not "WAGNER GROUP".
+        listed_left_over = sum(listed_weights[li] / generic_factor(listed[li]) for li in left_l)
+    total = (
+        sum(query_weights[qi] for qi in used_q)
+        + UNMATCHED_QUERY_COST * sum(query_weights[qi] for qi in left_q)
+        + sum(listed_weights[li] for li in used_l)
+        + listed_left_over
+    )
+    pairs.sort(key=lambda p: p[0][0])
+    return NameScore(
+        score=round(min(1.0, aligned / total), 4) if total else 0.0,
+        pairs=tuple(
+            (
+                " ".join(display_token(query[i]) for i in qs),
+                " ".join(display_token(listed[i]) for i in ls),
+                round(s, 4),
+            )
+            for qs, ls, s in pairs
+        ),
+        unmatched_query=tuple(display_token(query[i]) for i in left_q),
+        unmatched_listed=tuple(display_token(listed[i]) for i in left_l),
+    )
+
+
+def _join_split_words(
+    query: Sequence[str],
+    listed: Sequence[str],
+    pairs: list[tuple[tuple[int, ...], tuple[int, ...], float]],
+    used_q: set[int],
+    used_l: set[int],
+    compare: Callable[[str, str], float],
+) -> None:
+    """Words written together on one side and apart on the other ("MELNICHE NKO"/"MELNICHENKO",
+    "ANDREYIGOREVICH"/"ANDREY IGOREVICH") align as one pair: unaligned neighbours, written
+    together, are compared with unaligned words of the other side, and aligned pairs grow by an
+    unaligned neighbour when the words written together match better."""
+
+    def joined(tokens: Sequence[str], positions: Sequence[int]) -> str:
+        return "".join(display_token(tokens[i]) for i in positions)
+
+    def similarity(query_positions: Sequence[int], listed_positions: Sequence[int]) -> float:
+        q, words = joined(query, query_positions), joined(listed, listed_positions)
+        if q == words:
+            return 1.0
+        if abs(len(q) - len(words)) > 0.25 * max(len(q), len(words)):
+            return 0.0
+        return compare(q, words)
+
+    # Seed: two adjacent unaligned words of one side against one unaligned word of the other.
+    for side_q in (True, False):
+        tokens, used, other_tokens, other_used = (
+            (query, used_q, listed, used_l) if side_q else (listed, used_l, query, used_q)
+        )
+        for i in range(len(tokens) - 1):
+            if i in used or i + 1 in used:
+                continue
+            best: tuple[float, int] | None = None
+            for j in range(len(other_tokens)):
+                if j in other_used:
+                    continue
+                value = similarity((i, i + 1), (j,)) if side_q else similarity((j,), (i, i + 1))
+                if value >= TOKEN_PAIR_MIN and (best is None or value > best[0]):
+                    best = (value, j)
+            if best is not None:
+                value, j = best
+                pairs.append(((i, i + 1), (j,), value) if side_q else ((j,), (i, i + 1), value))
+                used.update((i, i + 1))
+                other_used.add(j)
+    # Grow: an aligned pair takes in an unaligned neighbour when that matches better.
+    grown = True
+    while grown:
+        grown = False
+        for n, (qs, ls, current) in enumerate(pairs):
+            if current >= 1.0:
+                continue
+            options: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+            for extra in (qs[0] - 1, qs[-1] + 1):
+                if 0 <= extra < len(query) and extra not in used_q:
+                    options.append((tuple(sorted((*qs, extra))), ls))
+            for extra in (ls[0] - 1, ls[-1] + 1):
+                if 0 <= extra < len(listed) and extra not in used_l:
+                    options.append((qs, tuple(sorted((*ls, extra)))))
+            for new_qs, new_ls in options:
+                value = similarity(new_qs, new_ls)
+                if value > current:
+                    pairs[n] = (new_qs, new_ls, value)
+                    used_q.update(new_qs)
+                    used_l.update(new_ls)
+                    grown = True
+                    break
+            if grown:
+                break
+
+
+def score_names(query: Sequence[str], listed: Sequence[str], weights: Mapping[str, float]) -> NameScore:
+    """`align` with token weights from `weights` (inverse document frequencies) and
+    `token_similarity`: the reference the index's faster path agrees with."""
+    return align(
+        query,
+        [token_weight(t, weights) for t in query],
+        listed,
+        [token_weight(t, weights) for t in listed],
+        token_similarity,
+    )
+
+
+# Country agreement between the party and the entry moves a name score by this much, and only a name
+# score that already reaches the review threshold: a weak name match never becomes a hit through its
+# country. Only an exact name scores 1.0, and it does so whatever the country: listed parties trade
+# through addresses abroad, so a country mismatch is evidence for the reviewer to weigh with the rest
+# of the entry (OFAC FAQ 5, "compare the complete SDN entry"), not a reason to lower an exact name.
+COUNTRY_NUDGE = 0.02
+NEAR_EXACT = 0.99
+
+
+def apply_country(name_score: float, agreement: bool | None, review_threshold: float) -> float:
+    if agreement is None or name_score < review_threshold or name_score >= 1.0:
+        return name_score
+    if agreement:
+        return max(name_score, round(min(NEAR_EXACT, name_score + COUNTRY_NUDGE), 4))
+    return round(name_score - COUNTRY_NUDGE, 4)
+
+
+ADDRESS_NUDGE = 0.02
+# A party written with a legal form ("... LLC") is a company. It is not a vessel or an aircraft
+# (their owners and operators are listed as entries of their own); it may be a company named after,
+# or owned by, a listed individual, so that conflict weighs less.
+TYPE_CONFLICT_PENALTY = {"individual": 0.03, "vessel": 0.1, "aircraft": 0.1}
+NOT_COMPANIES = frozenset(TYPE_CONFLICT_PENALTY)
+"""Entry types a party written with a legal form cannot be."""
+
+
+def apply_evidence(
+    name_score: float,
+    *,
+    review_threshold: float,
+    country_agreement: bool | None,
+    address_agreement: bool | None = None,
+    type_conflict: str | None = None,
+) -> float:
+    """The name score moved by the supporting evidence, which never makes a weak name a hit nor
+    lowers an exact one: the country (`apply_country`), an address that names the same place
+    (closer), a party written as a company against an entry of type `type_conflict` (an
+    individual, vessel or aircraft: further)."""
+    score = apply_country(name_score, country_agreement, review_threshold)
+    if name_score < review_threshold or name_score >= 1.0:
+        return score
+    if address_agreement:
+        score = max(score, round(min(NEAR_EXACT, score + ADDRESS_NUDGE), 4))
+    if type_conflict is not None:
+        score = round(score - TYPE_CONFLICT_PENALTY.get(type_conflict, 0.0), 4)
+    return score
+
+
+# Words every address has; they say nothing about where it is.
+_ADDRESS_WORDS = frozenset(
+    "street st str strasse road rd avenue ave av building bldg floor fl no number office room box po "
+    "district city province region area zone industrial park block lane house unit suite tower center "
+    "centre plaza square km apt apartment flat village town main north south east west new".split()
+)
+
+
+def address_agreement(party_address: str | None, entry_addresses: Sequence[str]) -> tuple[bool, str] | None:
+    """Whether the party's address names a place one of the entry's addresses names (a city, a
+    district, a street), and which address; None when either side has no address."""
+    if not party_address or not entry_addresses:
+        return None
+    party_words = {w for w in split_words(party_address) if len(w) >= 3 and w.isalpha()} - _ADDRESS_WORDS
+    if not party_words:
+        return None
+    best: tuple[int, str] | None = None
+    for address in entry_addresses:
+        shared = len(party_words.intersection(split_words(address)))
+        if shared and (best is None or shared > best[0]):
+            best = (shared, address)
+    return (True, best[1]) if best is not None else (False, entry_addresses[0])
