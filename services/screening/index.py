@@ -28,7 +28,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Protocol
 
 from rapidfuzz.distance import Indel
@@ -148,9 +148,14 @@ class TokenIndex:
     skeletons: dict[str, list[str]] = field(default_factory=dict)
     compact: dict[str, list[int]] = field(default_factory=dict)
     _group_totals: list[float] = field(default_factory=list)
+    # The total weight of each group of a token's postings, in posting order (for bisection)
+    _posting_totals: dict[str, list[float]] = field(default_factory=dict)
     # Neighbours of every listed token, computed at build; of other tokens, as queries bring them.
     _listed_neighbours: dict[str, dict[str, float]] = field(default_factory=dict)
     _neighbour_cache: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Per query token, derived from its neighbours only: groups holding one, and its query weight.
+    _volumes: dict[str, int] = field(default_factory=dict)
+    _query_weights: dict[str, float] = field(default_factory=dict)
 
     # A candidate must hold query tokens carrying at least this share of the query's weight, and at
     # most this many candidates are aligned; both only bound the work, they do not decide a hit.
@@ -219,6 +224,7 @@ class TokenIndex:
         index._group_totals = [g.total for g in index.groups]
         totals = index._group_totals
         index.postings = {t: sorted(groups, key=totals.__getitem__) for t, groups in postings.items()}
+        index._posting_totals = {t: [totals[g] for g in groups] for t, groups in index.postings.items()}
         index.compact = dict(compact)
 
         keys: dict[str, list[str]] = defaultdict(list)
@@ -311,7 +317,26 @@ class TokenIndex:
         slack = (1 - min_score) * (query_weight + query_tokens) / (min_score * UNMATCHED_LISTED_COST)
         return query_tokens + slack
 
+    def _volume(self, token: str, near: Mapping[str, float]) -> int:
+        """How many groups hold a neighbour of `token` (remembered with the neighbours)."""
+        volume = self._volumes.get(token)
+        if volume is None:
+            if len(self._volumes) >= self.NEIGHBOUR_CACHE:
+                self._volumes.clear()
+            postings = self.postings
+            volume = self._volumes[token] = sum(len(postings[n]) for n in near)
+        return volume
+
     def query_weight(self, token: str, near: Mapping[str, float]) -> float:
+        cached = self._query_weights.get(token)
+        if cached is not None:
+            return cached
+        if len(self._query_weights) >= self.NEIGHBOUR_CACHE:
+            self._query_weights.clear()
+        weight = self._query_weights[token] = self._query_weight(token, near)
+        return weight
+
+    def _query_weight(self, token: str, near: Mapping[str, float]) -> float:
         """A listed token weighs as listed; a token not listed (a typo, another spelling, a word in
         Arabic script) as the most frequent of the listed tokens it most likely stands for; a token
         like nothing listed the most."""
@@ -388,7 +413,7 @@ class TokenIndex:
             self.MIN_SHARED_WEIGHT * query_weight,
             (min_score * cost * query_weight - (1 - min_score) * limit) / (1 - min_score + min_score * cost),
         )
-        volume = {t: sum(len(self.postings[n]) for n in near) for t, near in neighbours.items()}
+        volume = {t: self._volume(t, near) for t, near in neighbours.items()}
         mandatory = [t for t in weight if query_weight - weight[t] < needed and neighbours[t]]
         if mandatory:
             # Every candidate holds each of these: gather from the one with the fewest postings.
@@ -402,13 +427,13 @@ class TokenIndex:
                 remaining -= weight[token]
                 if remaining < needed:
                     break
-        lists: list[list[int]] = []
+        found: set[int] = set()
+        postings, posting_totals = self.postings, self._posting_totals
         for token in sources:
             for listed in neighbours[token]:
-                posting = self.postings[listed]
-                cut = bisect_right(posting, limit, key=totals.__getitem__)
-                lists.append(posting if cut == len(posting) else posting[:cut])
-        found: set[int] = set().union(*lists)
+                posting = postings[listed]
+                cut = bisect_right(posting_totals[listed], limit)
+                found.update(posting if cut == len(posting) else islice(posting, cut))
 
         groups = self.groups
 
@@ -440,11 +465,19 @@ class TokenIndex:
         for group_no, shared_weight in shared.items():
             if shared_weight < needed:
                 continue
+            # The bound below grows with the reachable weight, at most the group's total: a group
+            # that fails with all of it reachable fails (the margin only absorbs rounding).
+            listed_total = totals[group_no]
+            unshared = shared_weight + cost * (query_weight - shared_weight)
+            if shared_weight + listed_total < min_score * (unshared + listed_total) * (1 - 1e-9):
+                continue
             group = groups[group_no]
             # Every query token with a neighbour here aligned perfectly, and so every listed token
             # that is such a neighbour; the other listed tokens are left over.
-            listed_total = totals[group_no]
-            reachable = sum(w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable)
+            if group.token_set <= matchable:
+                reachable = listed_total
+            else:
+                reachable = sum(w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable)
             bound = (shared_weight + reachable) / (
                 shared_weight
                 + cost * (query_weight - shared_weight)
