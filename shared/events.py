@@ -98,6 +98,12 @@ def _decimal_string(value: str) -> str:
     return value
 
 
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{value.isoformat()!r} has no time zone; use e.g. '2026-11-30T12:00:00Z'")
+    return value
+
+
 def _text(value: str) -> str:
     value = unicodedata.normalize("NFC", value).strip()
     if not value:
@@ -108,6 +114,8 @@ def _text(value: str) -> str:
 
 
 CountryCode = Annotated[str, AfterValidator(_country)]
+# A point in time the sender states: it must say its time zone (ordering amendments depends on it).
+Timestamp = Annotated[datetime, AfterValidator(_aware)]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
 DecimalString = Annotated[str, AfterValidator(_decimal_string)]
 Text = Annotated[str, Field(max_length=512), AfterValidator(_text)]
@@ -191,7 +199,7 @@ class SubmittedOrder(_AsReceived):
     schema_: Literal["order.submitted.v1"] = Field(alias="schema")
     event_id: uuid.UUID
     order_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
-    occurred_at: datetime
+    occurred_at: Timestamp
     source: Text
     ship_from_country: CountryCode
     destination_country: CountryCode
@@ -201,13 +209,6 @@ class SubmittedOrder(_AsReceived):
     transit_countries: list[CountryCode] | None = None
     payment_terms: Text | None = None
     incoterms: Text | None = None
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError(f"{value.isoformat()!r} has no time zone; use e.g. '2026-11-30T12:00:00Z'")
-        return value
 
     @model_validator(mode="after")
     def _roles_and_lines(self) -> SubmittedOrder:
@@ -478,14 +479,7 @@ class ScreeningClearance(BaseModel):
     entry_version: Annotated[str, Field(min_length=1, max_length=80)]
     reviewer: Text
     reason: LongText
-    cleared_at: datetime
-
-    @field_validator("cleared_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError(f"{value.isoformat()!r} has no time zone; use e.g. '2026-11-30T12:00:00Z'")
-        return value
+    cleared_at: Timestamp
 
     @property
     def key(self) -> str:

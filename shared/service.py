@@ -13,13 +13,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 
 from shared import metrics
 from shared.kafka import ConsumerRunner, Handler, Outgoing, make_producer, start_with_retry
-from shared.settings import Settings
+from shared.logging import configure_logging
+from shared.settings import Settings, load_settings
 
 log = logging.getLogger("exportwatch.service")
 
@@ -97,7 +99,7 @@ class KafkaStage:
         return ok and self.producer_started, detail
 
 
-def add_ops_routes(app: FastAPI, service: str, readiness: Callable[[], tuple[bool, dict[str, Any]]]) -> None:
+def add_ops_routes(app: FastAPI, service: str, readiness: ReadinessCheck) -> None:
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
@@ -111,3 +113,11 @@ def add_ops_routes(app: FastAPI, service: str, readiness: Callable[[], tuple[boo
     async def metrics_endpoint() -> Response:
         body, content_type = metrics.render()
         return Response(content=body, media_type=content_type)
+
+
+def run_service(service: str, create_app: Callable[[Settings], FastAPI]) -> None:
+    """`python -m services.<name>`: settings from the environment, JSON logs, uvicorn."""
+    settings = load_settings(service)
+    configure_logging(service, settings.log_level)
+    # log_config=None: uvicorn keeps the JSON handler configured above instead of its own.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)

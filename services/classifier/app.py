@@ -13,7 +13,6 @@ from functools import partial
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
 from services.classifier.api import ClassifierRuntime, router
@@ -24,8 +23,7 @@ from services.classifier.handler import SERVICE, ClassifierHandler
 from services.classifier.reference import ReferenceData, load_reference_data
 from shared.db import make_engine
 from shared.events import TOPIC_SUBMITTED
-from shared.logging import configure_logging
-from shared.service import KafkaStage, add_ops_routes
+from shared.service import KafkaStage, add_ops_routes, run_service
 from shared.settings import REPO_ROOT, Settings, load_settings
 
 log = logging.getLogger("exportwatch.classifier")
@@ -140,6 +138,4 @@ def create_app(
 
 
 def main() -> None:
-    settings = load_settings(SERVICE)
-    configure_logging(SERVICE, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    run_service(SERVICE, create_app)

@@ -40,6 +40,7 @@ import httpx
 
 from services.classifier.ccl import CACHE_PATTERN, CclFormatError, parse_ccl_bytes
 from services.classifier.domain import REASONS_FOR_CONTROL, Ccl
+from shared.http import download
 
 ECFR_API_URL = "https://www.ecfr.gov/api/versioner/v1"
 TITLE = 15
@@ -88,19 +89,8 @@ def api_client(
 
 
 async def _get(client: httpx.AsyncClient, path: str, params: Mapping[str, str] | None = None) -> bytes:
-    url = f"{client.base_url}{path}"
-    try:
-        async with client.stream("GET", path, params=params) as response:
-            if response.status_code != 200:
-                raise EcfrError(f"GET {url}: HTTP {response.status_code}")
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body.extend(chunk)
-                if len(body) > MAX_XML_BYTES:
-                    raise EcfrError(f"GET {url}: more than {MAX_XML_BYTES} bytes; refused")
-            return bytes(body)
-    except httpx.HTTPError as exc:
-        raise EcfrError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
+    body, _ = await download(client, path, max_bytes=MAX_XML_BYTES, params=params, error=EcfrError)
+    return body
 
 
 def _json(raw: bytes, what: str) -> Any:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,8 +17,7 @@ from services.records.handler import RecordsHandler
 from services.records.models import create_schema
 from shared.db import make_engine, make_sessionmaker
 from shared.events import ALL_TOPICS
-from shared.logging import configure_logging
-from shared.service import KafkaStage, add_ops_routes
+from shared.service import KafkaStage, add_ops_routes, run_service
 from shared.settings import Settings, load_settings
 
 SERVICE = "records"
@@ -91,6 +89,4 @@ def create_app(settings: Settings | None = None, *, start_kafka: bool = True) ->
 
 
 def main() -> None:
-    settings = load_settings(SERVICE)
-    configure_logging(SERVICE, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    run_service(SERVICE, create_app)

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
 from services.risk.api import RiskRuntime, router
@@ -17,9 +16,8 @@ from services.risk.domain import RiskPolicy
 from services.risk.handler import SERVICE, RiskHandler
 from services.risk.refdata import load_reference_data
 from shared.events import TOPIC_SCREENED
-from shared.logging import configure_logging
 from shared.policy import load_policy
-from shared.service import KafkaStage, add_ops_routes
+from shared.service import KafkaStage, add_ops_routes, run_service
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("exportwatch.risk")
@@ -91,6 +89,4 @@ def create_app(settings: Settings | None = None, *, start_kafka: bool = True) ->
 
 
 def main() -> None:
-    settings = load_settings(SERVICE)
-    configure_logging(SERVICE, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    run_service(SERVICE, create_app)

@@ -21,14 +21,13 @@ Kinds of rule:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shared.events import Classification, Reason, SubmittedOrder
-
-KINDS = ("end_use_terms", "end_use_undisclosed", "forwarder_as_consignee", "routing", "payment_terms")
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,9 @@ class RedFlagRule:
     terms: tuple[str, ...] = ()
     country_groups: tuple[str, ...] = ()
 
+    @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
+        """Built once per rule, not per order: the terms as whole words, longest first."""
         words = sorted(self.terms, key=len, reverse=True)
         return re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
 
@@ -121,7 +122,7 @@ Evidence = dict[str, Any] | None
 def _end_use_terms(order: SubmittedOrder, _c: Classification, rule: RedFlagRule, _g: Any) -> Evidence:
     if not order.end_use:
         return None
-    found = sorted({m.group(1).casefold() for m in rule.pattern().finditer(order.end_use)})
+    found = sorted({m.group(1).casefold() for m in rule.pattern.finditer(order.end_use)})
     if not found:
         return None
     return {
@@ -162,7 +163,7 @@ def _forwarder_as_consignee(
             "consignee": consignee.name,
         }
     found = (
-        sorted({m.group(1).casefold() for m in rule.pattern().finditer(consignee.name)}) if rule.terms else []
+        sorted({m.group(1).casefold() for m in rule.pattern.finditer(consignee.name)}) if rule.terms else []
     )
     if found:
         return {
@@ -208,7 +209,7 @@ def _routing(
 def _payment_terms(order: SubmittedOrder, _c: Classification, rule: RedFlagRule, _g: Any) -> Evidence:
     if not order.payment_terms:
         return None
-    found = sorted({m.group(1).casefold() for m in rule.pattern().finditer(order.payment_terms)})
+    found = sorted({m.group(1).casefold() for m in rule.pattern.finditer(order.payment_terms)})
     if not found:
         return None
     return {
@@ -225,3 +226,4 @@ _CHECKS: dict[str, Callable[..., Evidence]] = {
     "routing": _routing,
     "payment_terms": _payment_terms,
 }
+KINDS = tuple(_CHECKS)

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
 from services.screening.api import ScreeningState, router
@@ -21,8 +20,7 @@ from services.screening.handler import ScreeningHandler
 from services.screening.registry import ListSnapshot, ScreeningRuntime, SourceStatus, load_initial
 from shared.events import TOPIC_CLASSIFIED, TOPIC_DEADLETTER
 from shared.kafka import Incoming, dead_letter_for
-from shared.logging import configure_logging
-from shared.service import KafkaStage, add_ops_routes
+from shared.service import KafkaStage, add_ops_routes, run_service
 from shared.settings import Settings, load_settings
 
 SERVICE = "screening"
@@ -129,6 +127,4 @@ def create_app(
 
 
 def main() -> None:
-    settings = load_settings(SERVICE)
-    configure_logging(SERVICE, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    run_service(SERVICE, create_app)

@@ -22,7 +22,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -371,24 +371,7 @@ def new_entry(
         addresses=_distinct(addresses),
         weak_aliases=tuple(a for a in _distinct(weak_aliases) if a in alias_tuple),
     )
-    return _with_version(entry)
-
-
-def _with_version(entry: ListEntry) -> ListEntry:
-    return ListEntry(
-        source_id=entry.source_id,
-        list_id=entry.list_id,
-        entry_id=entry.entry_id,
-        name=entry.name,
-        aliases=entry.aliases,
-        entry_type=entry.entry_type,
-        programs=entry.programs,
-        countries=entry.countries,
-        details=entry.details,
-        addresses=entry.addresses,
-        weak_aliases=entry.weak_aliases,
-        content_version=entry_content_version(entry),
-    )
+    return replace(entry, content_version=entry_content_version(entry))
 
 
 def _finish(

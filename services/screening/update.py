@@ -41,6 +41,7 @@ from services.screening.lists import (
     load_source,
     parse_sources,
 )
+from shared.http import download
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("exportwatch.screening.update")
@@ -122,18 +123,6 @@ def make_client(settings: Settings, transport: httpx.AsyncBaseTransport | None =
     )
 
 
-async def _download(client: httpx.AsyncClient, url: str) -> tuple[bytes, httpx.Headers]:
-    async with client.stream("GET", url) as response:
-        if response.status_code != 200:
-            raise UpdateError(f"GET {url}: HTTP {response.status_code}")
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body.extend(chunk)
-            if len(body) > MAX_FILE_BYTES:
-                raise UpdateError(f"GET {url}: larger than {MAX_FILE_BYTES} bytes; refused")
-        return bytes(body), response.headers
-
-
 def _last_modified(headers: httpx.Headers) -> str | None:
     value = headers.get("last-modified")
     if not value:
@@ -157,11 +146,9 @@ async def fetch_source(
         for official in published_file.urls:
             url = mirrored(official, base_url)
             try:
-                body, headers = await _download(client, url)
-            except (httpx.HTTPError, UpdateError) as exc:
-                errors.append(
-                    str(exc) if isinstance(exc, UpdateError) else f"GET {url}: {type(exc).__name__}: {exc}"
-                )
+                body, headers = await download(client, url, max_bytes=MAX_FILE_BYTES, error=UpdateError)
+            except UpdateError as exc:
+                errors.append(str(exc))
                 continue
             blobs[published_file.name] = body
             files[published_file.name] = {

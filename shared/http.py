@@ -1,0 +1,39 @@
+"""Bounded downloads of publishers' files (lists, the eCFR): one way to fetch, for every updater."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+
+
+class DownloadError(Exception):
+    """A GET failed: HTTP status, transport error, or a body over its size limit; names the URL."""
+
+
+async def download(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int,
+    params: Mapping[str, str] | None = None,
+    error: type[Exception] = DownloadError,
+) -> tuple[bytes, httpx.Headers]:
+    """GET `url` (relative to the client's base URL, if any) and return body and headers.
+
+    The body is streamed and refused past `max_bytes`, so a wrong or hostile URL cannot exhaust
+    memory. Every failure raises `error` with a message that starts `GET <url>:`.
+    """
+    shown = str(client.base_url.join(url)) if str(client.base_url) else url
+    try:
+        async with client.stream("GET", url, params=params) as response:
+            if response.status_code != 200:
+                raise error(f"GET {shown}: HTTP {response.status_code}")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body.extend(chunk)
+                if len(body) > max_bytes:
+                    raise error(f"GET {shown}: larger than {max_bytes} bytes; refused")
+            return bytes(body), response.headers
+    except httpx.HTTPError as exc:
+        raise error(f"GET {shown}: {type(exc).__name__}: {exc}") from exc
