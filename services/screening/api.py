@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.screening.clearances import clearance_name, message_key
 from services.screening.domain import EntryType, normalise_name
@@ -32,6 +32,16 @@ from shared.kafka import Outgoing
 router = APIRouter(tags=["screening"])
 
 MAX_BATCH = 1000
+
+
+def _screenable(value: str) -> str:
+    if not normalise_name(value):
+        raise ValueError(f"{value!r} has no letters or digits to screen")
+    return value
+
+
+# A party name that leaves something to screen once punctuation and legal forms are set aside.
+ScreenableName = Annotated[Text, AfterValidator(_screenable)]
 
 
 @dataclass
@@ -57,18 +67,11 @@ RuntimeDep = Annotated[ScreeningRuntime, Depends(get_runtime)]
 class ScreenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Text
+    name: ScreenableName
     country: CountryCode | None = None
     type: EntryType | None = None
     # Supporting evidence: a place shared with one of the entry's addresses.
     address: Text | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _screenable(cls, value: str) -> str:
-        if not normalise_name(value):
-            raise ValueError(f"{value!r} has no letters or digits to screen")
-        return value
 
 
 class ScreenedName(BaseModel):
@@ -380,7 +383,7 @@ async def update_lists(runtime: RuntimeDep, request: UpdateRequest | None = None
 class ClearanceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    party_name: Text
+    party_name: ScreenableName
     list_id: Annotated[str, Field(min_length=1, max_length=32)]
     entry_id: Annotated[str, Field(min_length=1, max_length=200)]
     entry_version: Annotated[str, Field(min_length=1, max_length=80)] | None = Field(
@@ -389,13 +392,6 @@ class ClearanceRequest(BaseModel):
     )
     reviewer: Text
     reason: LongText
-
-    @field_validator("party_name")
-    @classmethod
-    def _screenable(cls, value: str) -> str:
-        if not normalise_name(value):
-            raise ValueError(f"{value!r} has no letters or digits to screen")
-        return value
 
 
 class ClearanceOut(BaseModel):
