@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from rapidfuzz.distance import JaroWinkler
+
 from services.screening.domain import ListEntry
 from services.screening.index import TokenIndex
 from services.screening.normalise import (
@@ -344,7 +346,8 @@ def to_greek(name: str) -> str:
     return " ".join(w[:-1] + "ς" if w.endswith("σ") else w for w in rendered)
 
 
-_TO_PERSIAN = (("ch", "چ"), ("zh", "ژ"), ("p", "پ"), ("g", "گ"), ("v", "و"))
+# Digraphs first: "gh" is غ in Persian as in Arabic, never گ followed by ه.
+_TO_PERSIAN = (("ch", "چ"), ("zh", "ژ"), ("gh", "غ"), ("p", "پ"), ("g", "گ"), ("v", "و"))
 
 
 def _arabic_word(word: str, persian: bool = False) -> str:
@@ -560,6 +563,11 @@ def negative_set(index: TokenIndex, *, count: int, seed: int = SEED) -> Negative
     from faker import Faker  # a bench dependency only
 
     listed = {tuple(sorted(display_token(t) for t in g.tokens)) for g in index.groups}
+    listed_specific = {tuple(sorted(w for w in name if w not in GENERIC_WORDS)) for name in listed} - {()}
+    by_prefix: dict[str, list[str]] = {}
+    for token in index.postings:
+        if token.isalpha() and len(token) >= 3:
+            by_prefix.setdefault(token[:2], []).append(token)
     listed_skeletons = {tuple(sorted(skeleton(t) for t in g.tokens)) for g in index.groups}
     fakers = {}
     for n, locale in enumerate(NEGATIVE_LOCALES):
@@ -589,14 +597,45 @@ def negative_set(index: TokenIndex, *, count: int, seed: int = SEED) -> Negative
             left_out["same Arabic-script skeleton as a listed name"] += 1
             continue
         plain = [display_token(t) for t in tokens]
+        if tuple(sorted(w for w in plain if w not in GENERIC_WORDS)) in listed_specific:
+            left_out["equal to a listed name, generic words aside"] += 1
+            continue
         if len(set(plain)) >= 2 and all(t in index.postings for t in plain):
             holders = set(index.postings[plain[0]]).intersection(*(index.postings[t] for t in plain[1:]))
             if holders:
                 left_out["a listed name written shorter"] += 1
                 shortened.append(Negative(name, locale, kind))
                 continue
+        if len(set(plain)) >= 2 and _spelled_like_listed(index, plain, by_prefix):
+            left_out["a listed name (or part of one) spelled another way"] += 1
+            continue
         out.append(Negative(name, locale, kind))
     return NegativeSet(out, dict(left_out), shortened)
+
+
+SPELLING_VARIANT_JW = 0.93
+"""Jaro-Winkler at or above which two words are taken as one name spelled two ways when deciding
+whether a generated name is clearly unlisted ("Aleksander"/"Aleksandr", "Natalia"/"Natalya",
+"Rodriguez"/"Rodriquez"); the bench's own criterion, not the matcher's."""
+
+
+def _spelled_like_listed(index: TokenIndex, words: Sequence[str], by_prefix: dict[str, list[str]]) -> bool:
+    """Whether one listed name holds every word of `words`, each exactly or spelled another way
+    ("Aleksander Stepanov" for "STEPANOV, Aleksandr Mikhailovich"): not a clear non-match."""
+    holders: set[int] | None = None
+    for word in dict.fromkeys(words):
+        if not word.isalpha() or len(word) < 3:
+            return False
+        variants = [
+            t
+            for t in by_prefix.get(word[:2], ())
+            if t == word or JaroWinkler.normalized_similarity(word, t) >= SPELLING_VARIANT_JW
+        ]
+        groups = {g for t in variants for g in index.postings[t]}
+        holders = groups if holders is None else holders & groups
+        if not holders:
+            return False
+    return bool(holders)
 
 
 def script_of(text: str) -> str:

@@ -35,9 +35,12 @@ from rapidfuzz.distance import Indel
 
 from services.screening.normalise import (
     ABJAD_MARK,
+    GREEK_MARK,
     HAN_MARK,
+    STOPWORDS,
     analyse_name,
     display_token,
+    greek_key,
     romanisation_key,
     skeleton,
 )
@@ -52,6 +55,7 @@ from services.screening.scoring import (
     similar_tokens,
     strict_similarity,
     token_similarity,
+    unmatched_query_cost,
 )
 
 if TYPE_CHECKING:
@@ -146,6 +150,7 @@ class TokenIndex:
     key_deletions: dict[str, list[str]] = field(default_factory=dict)
     deletions: dict[str, list[str]] = field(default_factory=dict)
     skeletons: dict[str, list[str]] = field(default_factory=dict)
+    greek_keys: dict[str, list[str]] = field(default_factory=dict)
     compact: dict[str, list[int]] = field(default_factory=dict)
     _group_totals: list[float] = field(default_factory=list)
     # The total weight of each group of a token's postings, in posting order (for bisection)
@@ -229,6 +234,7 @@ class TokenIndex:
 
         keys: dict[str, list[str]] = defaultdict(list)
         skeletons: dict[str, list[str]] = defaultdict(list)
+        greek_keys: dict[str, list[str]] = defaultdict(list)
         # Spelling keys and skeletons are computed here once per listed token (and stay cached).
         for token in index.postings:
             if token.startswith(ABJAD_MARK):
@@ -236,7 +242,8 @@ class TokenIndex:
                 continue
             if token.isalpha():
                 keys[romanisation_key(token)].append(token)
-                if len(skel := skeleton(token)) >= 2:
+                greek_keys[greek_key(token)].append(token)
+                if skel := skeleton(token):
                     skeletons[skel].append(token)
         key_deletions: dict[str, list[str]] = defaultdict(list)
         for spelling in keys:
@@ -252,6 +259,7 @@ class TokenIndex:
         index.key_deletions = dict(key_deletions)
         index.deletions = dict(deletions)
         index.skeletons = dict(skeletons)
+        index.greek_keys = dict(greek_keys)
         # Names on orders are mostly made of words the lists also use: their neighbours are
         # looked up, not computed, at screening time.
         index._listed_neighbours = {token: index._find_neighbours(token) for token in index.postings}
@@ -283,13 +291,18 @@ class TokenIndex:
                 found.add(token[1:])
         elif HAN_MARK + token in self.postings:
             found.add(HAN_MARK + token)
-        if token.startswith(ABJAD_MARK):
-            skel = skeleton(token)
-            if len(skel) >= 2:
-                found.update(self.skeletons.get(skel, ()))
+        if token.startswith(GREEK_MARK):
+            # Its romanised letters, as a Latin token, and every listed word Greek writes alike.
+            found.update(self._find_neighbours(token[1:]))
+            found.update(self.greek_keys.get(greek_key(token), ()))
+        elif token.startswith(ABJAD_MARK):
+            found.update(self.skeletons.get(skeleton(token), ()))
         elif token.isalpha():
             # One insertion, deletion, substitution or transposition away (SymSpell)...
-            if len(token) >= self.MIN_FUZZY_TOKEN:
+            if len(token) == self.MIN_FUZZY_TOKEN - 1:
+                # A four-letter listed word with a letter left out ("BNG" for "BONG").
+                found.update(self.deletions.get(token, ()))
+            elif len(token) >= self.MIN_FUZZY_TOKEN:
                 found.update(self.deletions.get(token, ()))
                 variants = _deletions(token)
                 found.update(self.postings.keys() & variants)
@@ -362,6 +375,9 @@ class TokenIndex:
             first, second = tokens[i], tokens[i + 1]
             if first.isalpha() and second.isalpha() and first + second in self.postings:
                 variants.append((*tokens[:i], first + second, *tokens[i + 2 :]))
+        glued = self._unglued(tokens)
+        if glued is not None:
+            variants.append(glued)
         for i, token in enumerate(tokens):
             if len(token) >= 6 and token.isalpha() and token not in self.postings:
                 for cut in range(3, len(token) - 2):
@@ -369,6 +385,39 @@ class TokenIndex:
                     if head in self.postings and tail in self.postings:
                         variants.append((*tokens[:i], head, tail, *tokens[i + 1 :]))
         return variants[: self.MAX_VARIANTS]
+
+    _GLUED_STOPWORDS = ("the", "and", "for", "of")
+
+    def _unglued(self, tokens: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The query's tokens with a filler word written onto a word taken off ("OFIRAQ",
+        "theRussian", "ANDTRANSPORT", "FORTHE"): the lists drop filler words, so the word matches
+        without it. Only for words the lists do not hold whose rest they do."""
+        out: list[str] = []
+        changed = False
+        for token in tokens:
+            rest = token
+            if token.isalpha() and token not in self.postings:
+                for _ in range(2):
+                    for word in self._GLUED_STOPWORDS:
+                        if rest.startswith(word) and (
+                            rest[len(word) :] in self.postings or rest[len(word) :] in STOPWORDS
+                        ):
+                            rest = rest[len(word) :]
+                            break
+                        if rest.endswith(word) and (
+                            rest[: -len(word)] in self.postings or rest[: -len(word)] in STOPWORDS
+                        ):
+                            rest = rest[: -len(word)]
+                            break
+                    if rest in STOPWORDS or rest in self.postings:
+                        break
+            if rest != token:
+                changed = True
+                if rest and rest not in STOPWORDS:
+                    out.append(rest)
+            else:
+                out.append(token)
+        return tuple(out) if changed and out else None
 
     def _candidates(self, query: NameQuery, min_score: float) -> list[tuple[int, float]]:
         if not query.tokens:
@@ -387,6 +436,9 @@ class TokenIndex:
             if len(holding) <= self.MAX_RESPACED:
                 for group in holding:
                     ranked[group] = 1.0
+            else:
+                # A common word ("ENGINEER ING"): gathered as if the query were written so.
+                self._retrieve(tokens, min_score, ranked)
         whole = "".join(display_token(t) for t in query.tokens)
         for group in self.compact.get(whole, ()):
             ranked[group] = 1.0
@@ -408,7 +460,11 @@ class TokenIndex:
         # A group of total weight T scores at most (S + T) / (S + c (W - S) + T), S being the weight
         # of the query tokens it holds a neighbour of and c UNMATCHED_QUERY_COST; with T at most
         # `limit`, it must hold at least `needed`.
-        cost = UNMATCHED_QUERY_COST
+        # What an unheld query token costs, per unit of its weight: the least of the query's tokens.
+        cost = min(
+            (unmatched_query_cost(t, w, self.weights.get(t)) / w for t, w in weight.items() if w > 0),
+            default=UNMATCHED_QUERY_COST,
+        )
         needed = max(
             self.MIN_SHARED_WEIGHT * query_weight,
             (min_score * cost * query_weight - (1 - min_score) * limit) / (1 - min_score + min_score * cost),
@@ -495,6 +551,10 @@ class TokenIndex:
             return []
         neighbours = {t: self.neighbours(t) for t in query.tokens}
         query_weights = [self.query_weight(t, neighbours[t]) for t in query.tokens]
+        query_costs = [
+            unmatched_query_cost(t, w, self.weights.get(t))
+            for t, w in zip(query.tokens, query_weights, strict=True)
+        ]
         computed: dict[tuple[str, str], float] = {}
         # A name with one informative word carries little evidence: that word must be spelled
         # right to the letter, bar one slip in a long word or another romanisation of it.
@@ -503,7 +563,9 @@ class TokenIndex:
 
         def known(q: str, listed: str) -> float:
             value = neighbours[q].get(listed, 0.0)
-            return strict_similarity(q, listed, value) if q == strict and value < 1.0 else value
+            if q == strict and value < 1.0:
+                return strict_similarity(q, listed, value, query_listed=q in self.postings)
+            return value
 
         def exact(q: str, listed: str) -> float:
             pair = (q, listed)
@@ -515,14 +577,33 @@ class TokenIndex:
                 else:
                     value = token_similarity(q, listed)
                     if q == strict and value < 1.0:
-                        value = strict_similarity(q, listed, value)
+                        value = strict_similarity(q, listed, value, query_listed=q in self.postings)
                 computed[pair] = value
             return value
+
+        # A filler word written onto a word ("OFIRAQ"): the name without it is aligned as well.
+        unglued = self._unglued(query.tokens)
+        if unglued is not None:
+            for t in unglued:
+                neighbours.setdefault(t, self.neighbours(t))
+            unglued_weights = [self.query_weight(t, neighbours[t]) for t in unglued]
+            unglued_costs = [
+                unmatched_query_cost(t, w, self.weights.get(t))
+                for t, w in zip(unglued, unglued_weights, strict=True)
+            ]
 
         best: dict[int, Match] = {}
         for group_no, _ in ranked:
             group = self.groups[group_no]
-            scored = align(query.tokens, query_weights, group.tokens, group.weights, known, exact)
+            scored = align(
+                query.tokens, query_weights, group.tokens, group.weights, known, exact, query_costs
+            )
+            if unglued is not None:
+                respaced = align(
+                    unglued, unglued_weights, group.tokens, group.weights, known, exact, unglued_costs
+                )
+                if respaced.score > scored.score:
+                    scored = respaced
             if scored.score < min_score:
                 continue
             for name_no in group.names:

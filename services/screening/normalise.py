@@ -50,7 +50,7 @@ _CYRILLIC_VOWELS = frozenset("аеёиоуыэюяєіїъь")
 # letter from "Lambrakis").
 _GREEK_DIGRAPHS = (
     ("ου", "ou"), ("αι", "ai"), ("ει", "ei"), ("οι", "oi"), ("αυ", "av"), ("ευ", "ev"),
-    ("γγ", "ng"), ("γκ", "gk"), ("μπ", "b"), ("ντ", "d"), ("τσ", "ts"), ("τζ", "j"),
+    ("γγ", "ng"), ("γκ", "gk"), ("μπ", "b"), ("ντζ", "nj"), ("ντ", "d"), ("τσ", "ts"), ("τζ", "j"),
 )  # fmt: skip
 _GREEK = {
     "α": "a", "β": "v", "γ": "g", "δ": "d", "ε": "e", "ζ": "z", "η": "i", "θ": "th", "ι": "i",
@@ -80,6 +80,10 @@ _ARABIC_TITLES = frozenset(
 
 ABJAD_MARK = "~"
 """Prefix of a token transliterated from Arabic script: its short vowels are unknown."""
+
+GREEK_MARK = "="
+"""Prefix of a token transliterated from Greek script. Greek has no b, d, j, h or sh: foreign names
+are written with μπ, ντ, τζ, χ and σ, so such a token is also compared through `greek_key`."""
 
 HAN_MARK = "^"
 """Prefix of a syllable read from a Chinese character: the character is exact, so is the syllable
@@ -136,7 +140,13 @@ def _arabic_words(word: str) -> list[str]:
     if word.startswith(_ARABIC_ARTICLE) and len(word) > 3:
         tokens.append("al")
         word = word[2:]
-    latin = "".join(_ARABIC.get(c, c if not _is_arabic(c) else "") for c in word)
+    # A final ه after two letters or more is mostly a vowel ("Odeh" عوده, "Zadeh" زاده, "Mahdieh"
+    # مهدیه): read "e", so that it does not join the letter before it into a digraph ("dh").
+    final_vowel = len(word) >= 3 and word[-1] == "ه"
+    latin = "".join(
+        _ARABIC.get(c, c if not _is_arabic(c) else "") for c in (word[:-1] if final_vowel else word)
+    )
+    latin += "e" if final_vowel else ""
     if latin:
         tokens.append(ABJAD_MARK + latin)
     return tokens
@@ -157,7 +167,7 @@ def _transliterate(text: str) -> list[str]:
         elif _is_cyrillic(first):
             words.extend(_WORD.findall(unidecode(_cyrillic_word(word))))
         elif _is_greek(first):
-            words.extend(_WORD.findall(unidecode(_greek_word(word))))
+            words.extend(GREEK_MARK + w for w in _WORD.findall(unidecode(_greek_word(word))))
         elif _is_han(first):
             words.extend(HAN_MARK + syllable for syllable in _WORD.findall(unidecode(word).casefold()))
         else:
@@ -198,7 +208,7 @@ def split_words(text: str) -> list[str]:
             tokens.extend(glued.groups())
         else:
             tokens.append(token)
-    return tokens
+    return _respace_forms(tokens) if len(tokens) > 1 or (tokens and len(tokens[0]) >= 8) else tokens
 
 
 # --- legal forms, titles, filler words -----------------------------------------------------------
@@ -276,7 +286,8 @@ _HONORIFICS = frozenset(
     "ing dipl mag mba phd jr sr esq rev".split()
 )
 _STOPWORDS = frozenset("the and of und et y".split())
-_ABJAD_TITLE_SKELETONS = frozenset({"hj", "$x"})
+STOPWORDS = _STOPWORDS
+_ABJAD_TITLE_SKELETONS = frozenset({"hj", "$5"})
 
 GENERIC_WORDS = frozenset(
     """trading trade traders group international intl holding holdings industrial industries industry
@@ -303,6 +314,28 @@ GENERIC_WORDS = frozenset(
 )
 """Words of company names everywhere: they say what a company does, not which one it is."""
 _DROPPED = _HONORIFICS | _STOPWORDS
+
+
+# Titles of five letters or more are recognised with one slip ("Sheih", "Shmaykh", "Schaykh"),
+# four-letter ones with two letters swapped ("Hjai"); written in Greek script, as Greek spells them.
+_LONG_HONORIFICS = ("sheikh", "shaykh", "shaikh", "cheikh", "sheik", "hajji", "hadji", "alhaj", "alhajj",
+                    "maulvi", "maulana", "professor")  # fmt: skip
+_SHORT_HONORIFICS = tuple(h for h in _HONORIFICS if len(h) == 4)
+
+
+@lru_cache(maxsize=65536)
+def _is_title(token: str) -> bool:
+    if token in _HONORIFICS:
+        return True
+    if token.startswith(GREEK_MARK):
+        return greek_key(token) in _GREEK_HONORIFICS
+    if not token.isalpha() or len(token) < 4:
+        return False
+    if len(token) == 4:
+        return any(sorted(token) == sorted(h) and OSA.distance(token, h) == 1 for h in _SHORT_HONORIFICS)
+    return any(OSA.distance(token, h, score_cutoff=1) <= 1 for h in _LONG_HONORIFICS) or (
+        spelling(token) in _SPELLED_HONORIFICS
+    )
 
 
 def _abjad_title(token: str) -> bool:
@@ -346,13 +379,66 @@ for _form in _TYPO_TOLERANT:
     _TYPO_TOLERANT_BY_LENGTH[len(_form)].append(_form)
 
 
+# Form words that no name holds as a part: split off when written onto a name ("COMPANYMORDOV",
+# "OBSHCHESTVOBELARUSKALIY", "LIMITEDLIABILITY"). Shorter ones ("stock", "joint", "public") only
+# beside another form word ("JOINTSTOCK"), so that "STOCKHOLM" stays one word.
+_GLUABLE_FORMS = frozenset(
+    w for w in _FORM_WORDS if w.isalpha() and (len(w) >= 9 or (w in _STANDALONE_FORMS and len(w) >= 7))
+)
+_GLUABLE_BY_LENGTH = sorted({len(w) for w in _GLUABLE_FORMS}, reverse=True)
+_LONG_FORM_WORDS = frozenset(w for w in _FORM_WORDS if w.isalpha() and len(w) >= 6)
+
+
+def _split_glued_form(token: str) -> tuple[str, str] | None:
+    if len(token) < 8 or not token.isalpha() or token in _FORM_WORDS:
+        return None
+    for cut in range(1, len(token)):
+        head, tail = token[:cut], token[cut:]
+        if head in _FORM_WORDS and tail in _FORM_WORDS:
+            return head, tail
+    for length in _GLUABLE_BY_LENGTH:
+        if len(token) - length < 3:
+            continue
+        if token[:length] in _GLUABLE_FORMS:
+            return token[:length], token[length:]
+        if token[-length:] in _GLUABLE_FORMS:
+            return token[:-length], token[-length:]
+    return None
+
+
+def _respace_forms(tokens: list[str]) -> list[str]:
+    """Legal-form words written with the wrong spacing: two pieces of one form word joined back
+    ("LIA BILITY", "CORPO RATION"), a form word glued to a name or to another form split off."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if i + 1 < len(tokens):
+            joined = token + tokens[i + 1]
+            if joined in _LONG_FORM_WORDS and (token not in _FORM_WORDS or tokens[i + 1] not in _FORM_WORDS):
+                out.append(joined)
+                i += 2
+                continue
+        split = _split_glued_form(token)
+        if split is None:
+            out.append(token)
+        else:
+            out.extend(part for part in split if part)
+        i += 1
+    return out
+
+
 @lru_cache(maxsize=65536)
 def _form_words(token: str) -> frozenset[str]:
     """The legal-form words `token` may be: itself, or those one typo away (see _TYPO_TOLERANT)."""
     if token in _FORM_WORDS:
         return frozenset({token})
-    if token.startswith(HAN_MARK):
-        return frozenset({token[1:]}) if token[1:] in _FORM_WORDS else frozenset()
+    if token.startswith((HAN_MARK, GREEK_MARK)):
+        return (
+            _form_words(token[1:])
+            if token[0] == GREEK_MARK
+            else (frozenset({token[1:]}) if token[1:] in _FORM_WORDS else frozenset())
+        )
     if len(token) < 3 or not token.isalpha():
         return frozenset()
     return frozenset(
@@ -433,7 +519,14 @@ def analyse_name(name: str, *, entity: bool = True, reorder: bool = True) -> Ana
             tokens = head_tokens + tail_tokens
     else:
         tokens = split_words(name)
-    kept = [t for t in tokens if t not in _DROPPED and (t[0] != ABJAD_MARK or not _abjad_title(t))] or tokens
+    kept = [
+        t
+        for t in tokens
+        if t not in _STOPWORDS
+        and not _is_title(t)
+        and (t[0] != ABJAD_MARK or not _abjad_title(t))
+        and (t[0] != GREEK_MARK or t[1:] not in _STOPWORDS)
+    ] or tokens
     if not entity:
         return AnalysedName(tuple(kept))
     identifying, forms = _take_forms(kept)
@@ -450,7 +543,7 @@ def normalise_name(name: str, *, entry_type: str | None = None) -> tuple[str, ..
 
 
 def display_token(token: str) -> str:
-    return token[1:] if token.startswith((ABJAD_MARK, HAN_MARK)) else token
+    return token[1:] if token.startswith((ABJAD_MARK, HAN_MARK, GREEK_MARK)) else token
 
 
 # --- keys for retrieval and comparison -----------------------------------------------------------
@@ -465,6 +558,7 @@ _SPELLING_RULES = (
     ("ou", "u"), ("oo", "u"), ("ee", "i"), ("iy", "i"), ("ii", "i"), ("yi", "i"), ("ey", "ei"),
 )  # fmt: skip
 _VOWELS = str.maketrans("eiouy", "aaaaa")
+_HARD_C = re.compile(r"c(?![ehiyz])")
 _RUSSIAN_ENDING = re.compile(r"(?<=\w{3})([oe])(?:ff|w)$")
 _REPEATS = re.compile(r"(.)\1+")
 
@@ -477,6 +571,10 @@ def spelling(token: str) -> str:
     respelled = token[1:] if len(token) > 3 and token[0] == "y" and token[1] in "aeiou" else token
     # Russian -ov/-ev written the German or French way ("Ivanow", "Tupoleff").
     respelled = _RUSSIAN_ENDING.sub(r"\1v", respelled)
+    # A hard c is k ("IFC"/"ИФК", "ELECTRONICS"/"ЕЛЕКТРОНИКС", "Marc"/"Mark"); c before e, i or y is
+    # not, and ch, cz are digraphs.
+    if "c" in respelled:
+        respelled = _HARD_C.sub("k", respelled)
     for written, spoken in _SPELLING_RULES:
         if written in respelled:
             respelled = respelled.replace(written, spoken)
@@ -490,11 +588,15 @@ def romanisation_key(token: str) -> str:
 
 
 # "tsh" is how Arabic script writes "ch" (تش); ج is "j" or, in Egypt, "g".
+# Arabic script has no c, p, v or x: it writes them with ك, ب, ف and كس ("Dominic" is "دومينيك",
+# "Pawlowska" "باولوسكا", "Sarvar" "سرفر").
 _SKELETON_RULES = (
-    ("shch", "$"), ("tsh", "c"), ("sh", "$"), ("kh", "x"), ("gh", "8"), ("th", "0"), ("dh", "9"),
-    ("ch", "c"), ("q", "k"), ("g", "j"),
+    ("shch", "$"), ("tsh", "7"), ("sh", "$"), ("kh", "5"), ("gh", "8"), ("th", "0"), ("dh", "9"),
+    ("ch", "7"), ("c", "k"), ("q", "k"), ("g", "j"), ("x", "ks"), ("p", "b"), ("v", "f"),
 )  # fmt: skip
 _SKELETON_DROP = re.compile(r"(?<=.)[aeiouyw]|^[aeiou]")
+# A final -ah/-eh is ta marbuta or a final vowel (ة/ه), not a consonant: "Ubaydah" is "عبيدة".
+_FINAL_VOWEL_H = re.compile(r"(?<=..[aeiou])h$")
 
 
 @lru_cache(maxsize=262144)
@@ -502,7 +604,8 @@ def skeleton(token: str) -> str:
     """The consonants of a token as Arabic script writes them: "muhammad", "mohamed" and "mhmd"
     (from "محمد") all give "mhmd". Long vowels and glides after the first letter are dropped too,
     since romanisations write them as vowels ("yusuf") or as letters ("ywsf")."""
-    bare = _SKELETON_DROP.sub("", token[1:] if token.startswith(ABJAD_MARK) else token)
+    bare = token[1:] if token.startswith(ABJAD_MARK) else _FINAL_VOWEL_H.sub("", token)
+    bare = _SKELETON_DROP.sub("", bare)
     # Digraphs after the vowels are gone, so that "t-h" of "tahir" and "طاهر" read alike.
     for written, letter in _SKELETON_RULES:
         if written in bare:
@@ -510,3 +613,48 @@ def skeleton(token: str) -> str:
     bare = _REPEATS.sub(r"\1", bare)
     # A final -ah is ta marbuta (ة), written without its h: "Fatimah"/"فاطمة", "Sanaullah"/"سنلة".
     return bare[:-1] if len(bare) > 2 and bare.endswith("h") else bare
+
+
+# How Greek writes the sounds it lacks, and how Latin spellings of one sound fold together: "nt"/"nd"
+# and "d" (ντ), "mp"/"mb" and "b" (μπ), "j"/"dj"/"tz" (τζ), "h"/"kh"/"ch" (χ), "sh" and "s" (σ),
+# "c"/"q" and "k" (κ), "w" and "v" (β), "y" and "i" (ι).
+_GREEK_KEY_RULES = (
+    ("kh", "h"), ("sch", "s"), ("ch", "h"), ("sh", "s"), ("ph", "f"), ("gh", "g"), ("ck", "k"),
+    ("c", "k"), ("q", "k"), ("nt", "d"), ("nd", "d"), ("mp", "b"), ("mb", "b"), ("dzh", "j"),
+    ("dj", "j"), ("tz", "j"), ("dz", "j"), ("ks", "x"), ("ou", "u"), ("w", "v"), ("y", "i"),
+)  # fmt: skip
+
+
+@lru_cache(maxsize=262144)
+def greek_key(token: str) -> str:
+    """A Latin token (or a Greek one, transliterated) as Greek would write it: "panteleev" and
+    "παντελεεβ" are both "padeleev", "valentinovich" and "βαλεντινοβιχ" "valedinovih", "shakur"
+    and "σακουρ" or "σχακουρ" "sakur"."""
+    key = token[1:] if token.startswith(GREEK_MARK) else token
+    for written, letter in _GREEK_KEY_RULES:
+        if written in key:
+            key = key.replace(written, letter)
+    return _REPEATS.sub(r"\1", key)
+
+
+_GREEK_HONORIFICS = frozenset(greek_key(h) for h in _HONORIFICS if len(h) >= 4)
+_SPELLED_HONORIFICS = frozenset(spelling(h) for h in _HONORIFICS if len(h) >= 5)
+
+
+_VOWEL_CLASS = str.maketrans("aeiouywv", "AYYWWYWW")
+
+
+@lru_cache(maxsize=262144)
+def sounds(token: str, digraphs: bool = True) -> str:
+    """A token's letters as Arabic script writes them, vowels kept as the long vowel each would be
+        written with (ا "A"; و "W" for o, u, w and, in Persian, v; ي "Y" for e, i, y), consonants as in
+        `skeleton`: "ayoubi" and "الأيوبي" are both "AYWbY", "haucore" is "hAWkWrY". Without `digraphs`
+    two letters stay two ("dh" of "دهي", Dahi, is not ذ)."""
+    letters = display_token(token)
+    if not token.startswith(ABJAD_MARK):
+        letters = _FINAL_VOWEL_H.sub("", letters)
+    letters = letters.translate(_VOWEL_CLASS)
+    for written, letter in _SKELETON_RULES:
+        if written in letters and (digraphs or len(written) == 1):
+            letters = letters.replace(written, letter)
+    return _REPEATS.sub(r"\1", letters)

@@ -18,10 +18,13 @@ from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 from services.screening.normalise import (
     ABJAD_MARK,
     GENERIC_WORDS,
+    GREEK_MARK,
     HAN_MARK,
     display_token,
+    greek_key,
     romanisation_key,
     skeleton,
+    sounds,
     spelling,
     split_words,
 )
@@ -43,13 +46,28 @@ ABJAD_SIMILARITY = 0.92
 """A token written in Arabic script aligns with a romanised one at most this well: its short vowels
 are unknown, so the best such name match is a potential match for review, never a certain one."""
 
-UNMATCHED_LISTED_COST = 0.5
+UNMATCHED_LISTED_COST = 0.45
 """Share of its weight that a listed token left unmatched costs. Lists spell names in full
 (patronymics, second given names, "... Trading Company"); orders often shorten them."""
 
 UNMATCHED_QUERY_COST = 0.8
 """Share of its weight that a party's token the list lacks costs: it says the party may be someone
 else."""
+
+
+COMMON_WORD_DISCOUNT = 0.7
+"""Share of `UNMATCHED_QUERY_COST` waived for a party's word as frequent on the lists as can be
+(a given name, "trading", a city): such a word says little about who the party is not."""
+
+
+def unmatched_query_cost(token: str, weight: float, idf: float | None) -> float:
+    """What a party's token the list lacks costs: `UNMATCHED_QUERY_COST` of its weight for a word
+    the lists hold rarely, down to (1 - COMMON_WORD_DISCOUNT) of that for the most frequent (`idf`
+    its rarity on the lists); a word the lists never hold costs as the rarest would, whatever
+    listed word it resembles."""
+    if idf is None:
+        return UNMATCHED_QUERY_COST * max(weight, length_factor(token) * generic_factor(token))
+    return UNMATCHED_QUERY_COST * (1 - COMMON_WORD_DISCOUNT * (1 - idf)) * weight
 
 
 def _edit_similarity(query: str, listed: str) -> float:
@@ -90,6 +108,39 @@ def romanisation_similarity(query: str, listed: str) -> float:
     return min(ROMANISATION_MAX, 1 - 0.5 * cost / longest)
 
 
+def _written_vowels_agree(query: str, listed: str) -> bool:
+    """Whether the long vowels a word in Arabic script writes are all heard, in place, in the other
+    token: "الأيوبي" (al-Ayyubi) is not "Pouya", "الحكير" (al-Hukair) not "Haucore", though their
+    consonants agree. Arabic script leaves out short vowels, so the romanised token may hold more;
+    an initial alif stands for any vowel."""
+    if query.startswith(ABJAD_MARK) == listed.startswith(ABJAD_MARK):
+        return True
+    written, heard = (query, listed) if query.startswith(ABJAD_MARK) else (listed, query)
+    heard_letters = sounds(heard)
+    for written_letters in dict.fromkeys((sounds(written), sounds(written, digraphs=False))):
+        heard_rest = heard_letters
+        if written_letters[:1] == "A":
+            written_letters = written_letters[1:]
+            heard_rest = heard_letters[1:] if heard_letters[:1] in ("A", "W", "Y") else heard_letters
+        remaining = iter(heard_rest)
+        if all(letter in remaining for letter in written_letters):
+            return True
+    return False
+
+
+def _abjad_lengths_agree(query: str, listed: str) -> bool:
+    """Whether two tokens of one short skeleton are about as long as one name: a word in Arabic
+    script leaves its short vowels out, so a romanisation of it is up to about twice as long
+    ("مس"/"musse", "اتلة"/"ataullah"), never shorter by more than a letter."""
+    query_length, listed_length = len(display_token(query)), len(display_token(listed))
+    if query.startswith(ABJAD_MARK) == listed.startswith(ABJAD_MARK):
+        return abs(query_length - listed_length) <= 1
+    written, romanised = (
+        (query_length, listed_length) if query.startswith(ABJAD_MARK) else (listed_length, query_length)
+    )
+    return written - 1 <= romanised <= 2 * written + 1
+
+
 def token_similarity(query: str, listed: str) -> float:
     """0..1; 1.0 only for equal tokens. Numbers match only exactly (a vessel's IMO number, "Plant
     No. 5"); tokens written in Arabic script through their consonant skeletons."""
@@ -102,7 +153,9 @@ def token_similarity(query: str, listed: str) -> float:
         if query_skeleton == listed_skeleton:
             # Two consonants are shared by many names ("ishaq", "shuwayki"): the words must also be
             # about as long.
-            if len(query_skeleton) <= 2 and abs(len(display_token(query)) - len(display_token(listed))) > 2:
+            if len(query_skeleton) <= 2 and not _abjad_lengths_agree(query, listed):
+                return 0.0
+            if len(query_skeleton) <= 3 and not _written_vowels_agree(query, listed):
                 return 0.0
             return ABJAD_SIMILARITY
         if min(len(query_skeleton), len(listed_skeleton)) < 5:
@@ -110,9 +163,39 @@ def token_similarity(query: str, listed: str) -> float:
         return ABJAD_SIMILARITY * (
             1 - OSA.distance(query_skeleton, listed_skeleton) / max(len(query_skeleton), len(listed_skeleton))
         )
+    if query.startswith(GREEK_MARK) or listed.startswith(GREEK_MARK):
+        return _greek_similarity(query, listed)
     if not (query.isalpha() and listed.isalpha()):
         return 0.0
     return max(_edit_similarity(query, listed), romanisation_similarity(query, listed))
+
+
+GREEK_MAX = ROMANISATION_MAX
+"""A token written in Greek script aligns with a Latin one at most this well: Greek spells foreign
+sounds its own way (μπ for b, ντ for d or nt, χ for h, kh or ch), so only the same script is certain."""
+
+
+def _greek_similarity(query: str, listed: str) -> float:
+    """The better of two readings: the Greek token's letters as romanised (`token_similarity` of the
+    plain spellings) and both tokens as Greek would write them (`greek_key`), where one letter off
+    in n costs 1/n as in an edit distance."""
+    plain_query, plain_listed = display_token(query), display_token(listed)
+    if plain_query == plain_listed:
+        return GREEK_MAX
+    plain = (
+        token_similarity(plain_query, plain_listed)
+        if plain_query.isalpha() and plain_listed.isalpha()
+        else 0.0
+    )
+    key_query, key_listed = greek_key(query), greek_key(listed)
+    longest = max(len(key_query), len(key_listed))
+    if key_query == key_listed:
+        keyed = 1.0
+    elif min(len(key_query), len(key_listed)) <= SHORT_TOKEN:
+        keyed = 0.0  # in a short word another letter is another name
+    else:
+        keyed = 1 - OSA.distance(key_query, key_listed) / longest
+    return min(GREEK_MAX, max(plain, keyed))
 
 
 GENERIC_WEIGHT = 0.5
@@ -124,21 +207,34 @@ def generic_factor(token: str) -> float:
     return GENERIC_WEIGHT if token in GENERIC_WORDS else 1.0
 
 
-def strict_similarity(query: str, listed: str, similarity: float) -> float:
+def strict_similarity(query: str, listed: str, similarity: float, *, query_listed: bool = False) -> float:
     """`similarity` held to the share of letters spelled right (one slip in five letters is 0.8),
     unless the two spell one sound in two romanisations ("khalil"/"halil"): for a name of one
     informative word, where Jaro-Winkler's reward for a shared beginning ("horak"/"horae" 0.92) or a
-    vowel read another way ("horak"/"hirak") would be all the evidence."""
-    if (
-        query.startswith(ABJAD_MARK)
-        or listed.startswith(ABJAD_MARK)
-        or not (query.isalpha() and listed.isalpha())
-    ):
-        return similarity
-    letters = 1 - OSA.distance(query, listed) / max(len(query), len(listed))
+    vowel read another way ("horak"/"hirak") would be all the evidence.
+
+    A slip is read as a typo (`STRICT_ONE_SLIP`) only in a word the lists do not hold: a party word
+    the lists hold (`query_listed`: "MARTINS", "RIVERA") is another listed name, read as itself."""
+    if not (query.isalpha() and listed.isalpha()):
+        return similarity  # Arabic or Greek script, numbers: compared their own way
+    edits = OSA.distance(query, listed)
+    letters = 1 - edits / max(len(query), len(listed))
     if spelling(query) == spelling(listed) and min(len(query), len(listed)) > SHORT_TOKEN:
         return min(similarity, max(letters, ROMANISATION_MAX))
-    return min(similarity, letters)
+    if edits == 1 and max(len(query), len(listed)) >= STRICT_LONG_WORD and not query_listed:
+        return min(similarity, max(letters, STRICT_ONE_SLIP))
+    return min(similarity, letters * LISTED_SLIP if query_listed else letters)
+
+
+LISTED_SLIP = 0.97
+"""Factor on the share of letters spelled right when the party's word is itself a listed word."""
+
+
+STRICT_LONG_WORD = 6
+STRICT_ONE_SLIP = 0.85
+"""One slip (a letter wrong, missing, added or two swapped) in a word of six letters or more
+("HENGAF"/"HENGAM", "SRTEAM"/"STREAM") is a typo a reviewer must see: it scores this, just over
+the review threshold, where 1 - 1/6 would leave it under."""
 
 
 def similar_tokens(query: str, listed: Sequence[str], minimum: float = TOKEN_PAIR_MIN) -> dict[str, float]:
@@ -236,12 +332,16 @@ def align(
     listed_weights: Sequence[float],
     similarity: Callable[[str, str], float],
     leftover_similarity: Callable[[str, str], float] | None = None,
+    query_costs: Sequence[float] | None = None,
 ) -> NameScore:
     """One-to-one alignment of tokens, most similar pairs first; the score is the weighted share of
     both names' tokens that are aligned, each pair counting with its similarity. Identical token
     multisets score 1.0; every token left over lowers the score by a share of its weight:
     `UNMATCHED_QUERY_COST` for the party's, `UNMATCHED_LISTED_COST` for the list's (all of it, and
     without the generic-word discount, when the party's name aligns only one informative word).
+
+    `query_costs` are what each party's token costs when left over (`unmatched_query_cost`;
+    `UNMATCHED_QUERY_COST` of its weight when not given).
 
     `similarity` may know only the likely pairs (the index's neighbours); `leftover_similarity`
     then compares the tokens left over on both sides once more. A word written as two, or two words
@@ -305,7 +405,11 @@ def align(
         listed_left_over = sum(listed_weights[li] / generic_factor(listed[li]) for li in left_l)
     total = (
         sum(query_weights[qi] for qi in used_q)
-        + UNMATCHED_QUERY_COST * sum(query_weights[qi] for qi in left_q)
+        + (
+            sum(query_costs[qi] for qi in left_q)
+            if query_costs is not None
+            else UNMATCHED_QUERY_COST * sum(query_weights[qi] for qi in left_q)
+        )
         + sum(listed_weights[li] for li in used_l)
         + listed_left_over
     )
@@ -398,12 +502,16 @@ def _join_split_words(
 def score_names(query: Sequence[str], listed: Sequence[str], weights: Mapping[str, float]) -> NameScore:
     """`align` with token weights from `weights` (inverse document frequencies) and
     `token_similarity`: the reference the index's faster path agrees with."""
+    query_weights = [token_weight(t, weights) for t in query]
     return align(
         query,
-        [token_weight(t, weights) for t in query],
+        query_weights,
         listed,
         [token_weight(t, weights) for t in listed],
         token_similarity,
+        query_costs=[
+            unmatched_query_cost(t, w, weights.get(t)) for t, w in zip(query, query_weights, strict=True)
+        ],
     )
 
 
@@ -428,7 +536,7 @@ ADDRESS_NUDGE = 0.02
 # A party written with a legal form ("... LLC") is a company. It is not a vessel or an aircraft
 # (their owners and operators are listed as entries of their own); it may be a company named after,
 # or owned by, a listed individual, so that conflict weighs less.
-TYPE_CONFLICT_PENALTY = {"individual": 0.03, "vessel": 0.1, "aircraft": 0.1}
+TYPE_CONFLICT_PENALTY = {"individual": 0.03, "vessel": 0.15, "aircraft": 0.15}
 NOT_COMPANIES = frozenset(TYPE_CONFLICT_PENALTY)
 """Entry types a party written with a legal form cannot be."""
 
