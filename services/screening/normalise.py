@@ -331,11 +331,19 @@ def _is_title(token: str) -> bool:
         return greek_key(token) in _GREEK_HONORIFICS
     if not token.isalpha() or len(token) < 4:
         return False
-    if len(token) == 4:
-        return any(sorted(token) == sorted(h) and OSA.distance(token, h) == 1 for h in _SHORT_HONORIFICS)
-    return any(OSA.distance(token, h, score_cutoff=1) <= 1 for h in _LONG_HONORIFICS) or (
-        spelling(token) in _SPELLED_HONORIFICS
-    )
+    return token in _TITLE_SLIPS or (len(token) >= 5 and spelling(token) in _SPELLED_HONORIFICS)
+
+
+def _slips(word: str, *, swaps_only: bool = False) -> set[str]:
+    """Every string one slip from `word`: two letters swapped, or (unless `swaps_only`) a letter
+    left out, added or changed."""
+    out = {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
+    if not swaps_only:
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        out.update(word[:i] + word[i + 1 :] for i in range(len(word)))
+        out.update(word[:i] + c + word[i:] for i in range(len(word) + 1) for c in letters)
+        out.update(word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in letters)
+    return out
 
 
 def _abjad_title(token: str) -> bool:
@@ -638,6 +646,13 @@ def greek_key(token: str) -> str:
 
 
 _GREEK_HONORIFICS = frozenset(greek_key(h) for h in _HONORIFICS if len(h) >= 4)
+_TITLE_SLIPS = frozenset(
+    slip
+    for titles, swaps_only in ((_LONG_HONORIFICS, False), (_SHORT_HONORIFICS, True))
+    for title in titles
+    for slip in _slips(title, swaps_only=swaps_only)
+    if len(slip) >= (4 if swaps_only else 5)
+)
 _SPELLED_HONORIFICS = frozenset(spelling(h) for h in _HONORIFICS if len(h) >= 5)
 
 
