@@ -23,6 +23,7 @@ Nothing here does I/O; the caches only remember earlier answers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from bisect import bisect_right
 from collections import defaultdict
@@ -45,6 +46,7 @@ from services.screening.normalise import (
     skeleton,
 )
 from services.screening.scoring import (
+    ROMANISATION_MAX,
     TOKEN_PAIR_MIN,
     UNMATCHED_LISTED_COST,
     UNMATCHED_QUERY_COST,
@@ -387,11 +389,13 @@ class TokenIndex:
         return variants[: self.MAX_VARIANTS]
 
     _GLUED_STOPWORDS = ("the", "and", "for", "of")
+    MIN_UNGLUED = 5
 
     def _unglued(self, tokens: tuple[str, ...]) -> tuple[str, ...] | None:
         """The query's tokens with a filler word written onto a word taken off ("OFIRAQ",
         "theRussian", "ANDTRANSPORT", "FORTHE"): the lists drop filler words, so the word matches
-        without it. Only for words the lists do not hold whose rest they do."""
+        without it. Only for words the lists do not hold whose rest, five letters or more, they do
+        ("Ofelia", "Ivanof" and "Andreas" stay whole)."""
         out: list[str] = []
         changed = False
         for token in tokens:
@@ -399,13 +403,14 @@ class TokenIndex:
             if token.isalpha() and token not in self.postings:
                 for _ in range(2):
                     for word in self._GLUED_STOPWORDS:
+                        head, tail = rest[len(word) :], rest[: -len(word)]
                         if rest.startswith(word) and (
-                            rest[len(word) :] in self.postings or rest[len(word) :] in STOPWORDS
+                            (len(head) >= self.MIN_UNGLUED and head in self.postings) or head in STOPWORDS
                         ):
-                            rest = rest[len(word) :]
+                            rest = head
                             break
                         if rest.endswith(word) and (
-                            rest[: -len(word)] in self.postings or rest[: -len(word)] in STOPWORDS
+                            (len(tail) >= self.MIN_UNGLUED and tail in self.postings) or tail in STOPWORDS
                         ):
                             rest = rest[: -len(word)]
                             break
@@ -602,8 +607,9 @@ class TokenIndex:
                 respaced = align(
                     unglued, unglued_weights, group.tokens, group.weights, known, exact, unglued_costs
                 )
-                if respaced.score > scored.score:
-                    scored = respaced
+                # A guess at the spacing is never certain: at most a romanisation's score.
+                if min(respaced.score, ROMANISATION_MAX) > scored.score:
+                    scored = dataclasses.replace(respaced, score=min(respaced.score, ROMANISATION_MAX))
             if scored.score < min_score:
                 continue
             for name_no in group.names:

@@ -336,12 +336,14 @@ def _is_title(token: str) -> bool:
 
 def _slips(word: str, *, swaps_only: bool = False) -> set[str]:
     """Every string one slip from `word`: two letters swapped, or (unless `swaps_only`) a letter
-    left out, added or changed."""
+    left out, added inside or changed."""
     out = {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
     if not swaps_only:
         letters = "abcdefghijklmnopqrstuvwxyz"
         out.update(word[:i] + word[i + 1 :] for i in range(len(word)))
-        out.update(word[:i] + c + word[i:] for i in range(len(word) + 1) for c in letters)
+        # A letter added inside the word only: added at either end it may make another name
+        # ("Sheikhi", "Hajja").
+        out.update(word[:i] + c + word[i:] for i in range(1, len(word)) for c in letters)
         out.update(word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in letters)
     return out
 
