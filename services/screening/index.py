@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, islice
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from rapidfuzz.distance import Indel
 
@@ -129,8 +129,17 @@ class TokenGroup:
     tokens: tuple[str, ...]
     weights: tuple[float, ...]
     total: float
-    token_set: frozenset[str]
     names: tuple[int, ...]
+
+
+_T = TypeVar("_T")
+
+
+def _frozen(lists: dict[str, list[_T]]) -> dict[str, tuple[_T, ...]]:
+    """`lists` with tuples for lists (smaller), emptied as it goes."""
+    frozen = {key: tuple(values) for key, values in lists.items()}
+    lists.clear()
+    return frozen
 
 
 def _deletions(token: str) -> set[str]:
@@ -148,12 +157,13 @@ class TokenIndex:
     postings: dict[str, list[int]] = field(default_factory=dict)
     # idf of each listed token, 1/3 .. 1.0
     weights: dict[str, float] = field(default_factory=dict)
-    keys: dict[str, list[str]] = field(default_factory=dict)
-    key_deletions: dict[str, list[str]] = field(default_factory=dict)
-    deletions: dict[str, list[str]] = field(default_factory=dict)
-    skeletons: dict[str, list[str]] = field(default_factory=dict)
-    greek_keys: dict[str, list[str]] = field(default_factory=dict)
-    compact: dict[str, list[int]] = field(default_factory=dict)
+    # (tuples, not lists: hundreds of thousands of them, never changed once built)
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    key_deletions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    deletions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    skeletons: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    greek_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    compact: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _group_totals: list[float] = field(default_factory=list)
     # The total weight of each group of a token's postings, in posting order (for bisection)
     _posting_totals: dict[str, list[float]] = field(default_factory=dict)
@@ -202,8 +212,12 @@ class TokenIndex:
                 members[group].append(name_no)
                 index.names.append(IndexedName(entry_no, text, position > 0, tokens, group, text in weak))
         analyse_name.cache_clear()  # the listed names will not be asked for again
+        # What only the build needs goes as soon as it is used: a list update builds the new
+        # index beside the one still serving.
+        del analysed_cache
 
         token_tuples = list(group_of)
+        del group_of
         document_frequency: dict[str, int] = defaultdict(int)
         for tokens in token_tuples:
             for token in set(tokens):
@@ -221,18 +235,18 @@ class TokenIndex:
         compact: dict[str, list[int]] = defaultdict(list)
         for group, tokens in enumerate(token_tuples):
             weights = tuple(index.token_weight(t) for t in tokens)
-            index.groups.append(
-                TokenGroup(tokens, weights, sum(weights), frozenset(tokens), tuple(members[group]))
-            )
+            index.groups.append(TokenGroup(tokens, weights, sum(weights), tuple(members[group])))
             for token in dict.fromkeys(tokens):
                 postings[token].append(group)
             if len(tokens) > 1:
                 compact["".join(display_token(t) for t in tokens)].append(group)
+        del members, token_tuples, document_frequency
         index._group_totals = [g.total for g in index.groups]
         totals = index._group_totals
         index.postings = {t: sorted(groups, key=totals.__getitem__) for t, groups in postings.items()}
+        del postings
         index._posting_totals = {t: [totals[g] for g in groups] for t, groups in index.postings.items()}
-        index.compact = dict(compact)
+        index.compact = _frozen(compact)
 
         keys: dict[str, list[str]] = defaultdict(list)
         skeletons: dict[str, list[str]] = defaultdict(list)
@@ -257,11 +271,11 @@ class TokenIndex:
             if len(token) >= cls.MIN_FUZZY_TOKEN and token.isalpha():
                 for variant in _deletions(token):
                     deletions[variant].append(token)
-        index.keys = dict(keys)
-        index.key_deletions = dict(key_deletions)
-        index.deletions = dict(deletions)
-        index.skeletons = dict(skeletons)
-        index.greek_keys = dict(greek_keys)
+        index.keys = _frozen(keys)
+        index.key_deletions = _frozen(key_deletions)
+        index.deletions = _frozen(deletions)
+        index.skeletons = _frozen(skeletons)
+        index.greek_keys = _frozen(greek_keys)
         # Names on orders are mostly made of words the lists also use: their neighbours are
         # looked up, not computed, at screening time.
         index._listed_neighbours = {token: index._find_neighbours(token) for token in index.postings}
@@ -505,7 +519,7 @@ class TokenIndex:
             if volume[token] <= 4 * len(among) + 64:
                 return among.intersection(chain.from_iterable(self.postings[n] for n in near))
             frozen = frozenset(near)
-            return [g for g in among if not frozen.isdisjoint(groups[g].token_set)]
+            return [g for g in among if not frozen.isdisjoint(groups[g].tokens)]
 
         base = 0.0
         for token in mandatory:
@@ -535,7 +549,7 @@ class TokenIndex:
             group = groups[group_no]
             # Every query token with a neighbour here aligned perfectly, and so every listed token
             # that is such a neighbour; the other listed tokens are left over.
-            if group.token_set <= matchable:
+            if matchable.issuperset(group.tokens):
                 reachable = listed_total
             else:
                 reachable = sum(w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable)
