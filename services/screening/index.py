@@ -165,8 +165,6 @@ class TokenIndex:
     greek_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     compact: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _group_totals: list[float] = field(default_factory=list)
-    # The total weight of each group of a token's postings, in posting order (for bisection)
-    _posting_totals: dict[str, list[float]] = field(default_factory=dict)
     # Neighbours of every listed token, computed at build; of other tokens, as queries bring them.
     _listed_neighbours: dict[str, dict[str, float]] = field(default_factory=dict)
     _neighbour_cache: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -245,7 +243,6 @@ class TokenIndex:
         totals = index._group_totals
         index.postings = {t: sorted(groups, key=totals.__getitem__) for t, groups in postings.items()}
         del postings
-        index._posting_totals = {t: [totals[g] for g in groups] for t, groups in index.postings.items()}
         index.compact = _frozen(compact)
 
         keys: dict[str, list[str]] = defaultdict(list)
@@ -503,11 +500,11 @@ class TokenIndex:
                 if remaining < needed:
                     break
         found: set[int] = set()
-        postings, posting_totals = self.postings, self._posting_totals
+        postings, group_total = self.postings, self._group_totals.__getitem__
         for token in sources:
             for listed in neighbours[token]:
                 posting = postings[listed]
-                cut = bisect_right(posting_totals[listed], limit)
+                cut = bisect_right(posting, limit, key=group_total)
                 found.update(posting if cut == len(posting) else islice(posting, cut))
 
         groups = self.groups
