@@ -234,6 +234,7 @@ def _speed_child(queries: list[str], baseline_sample: int, out: Any) -> None:
 
     from services.screening.registry import load_initial
 
+    screener.matcher.trim_caches()  # as the service does before building the next index
     swapped, _ = load_initial(Settings(), now=datetime.now(UTC))
     swap_peak = _rss_mb()["peak_rss_mb"]
     del swapped

@@ -278,6 +278,16 @@ class TokenIndex:
         index._listed_neighbours = {token: index._find_neighbours(token) for token in index.postings}
         return index
 
+    def trim_caches(self) -> int:
+        """Forget the neighbours and weights remembered for words the lists do not hold (about
+        400 bytes a word, up to NEIGHBOUR_CACHE words): before a list update builds the next index
+        beside this one. Answers stay the same; only their first computation comes back."""
+        remembered = len(self._neighbour_cache)
+        self._neighbour_cache.clear()
+        self._volumes.clear()
+        self._query_weights.clear()
+        return remembered
+
     def token_weight(self, token: str) -> float:
         return self.weights.get(token, 1.0) * length_factor(token) * generic_factor(token)
 

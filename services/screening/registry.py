@@ -441,6 +441,10 @@ class ScreeningRuntime:
     ) -> dict[str, UpdateOutcome]:
         sources = [fetched[s.info.kind][1] if s.info.kind in fetched else s for s in current.sources]
         now = self.clock()
+        # The next index is built beside the serving one: the serving one's caches go first, so
+        # that the two together stay within the memory budget (docs/benchmarks.md).
+        if isinstance(current.screener.matcher, TokenIndex):
+            current.screener.matcher.trim_caches()
         try:
             snapshot = await asyncio.to_thread(
                 build_snapshot, sources, current.policy, generation=current.generation + 1, now=now

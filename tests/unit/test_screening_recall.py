@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.screening.domain import Screener, ScreeningPolicy, analyse_name, token_similarity
+from services.screening.domain import Screener, ScreeningPolicy, TokenIndex, analyse_name, token_similarity
 from services.screening.normalise import greek_key, skeleton, sounds
 from services.screening.scoring import (
     COMMON_WORD_DISCOUNT,
@@ -192,3 +192,13 @@ def test_a_name_found_by_respacing_is_never_certain(screener: Screener) -> None:
 @pytest.mark.parametrize("innocent", ["Tauber GmbH", "Rivera Ltd", "ليم الأيوبي", "الشايع PLC"])
 def test_near_names_the_lists_do_not_hold_are_no_hit(screener: Screener, innocent: str) -> None:
     assert screener.screen_name(innocent) == []
+
+
+def test_trimming_the_caches_before_a_list_update_changes_no_answer(screener: Screener) -> None:
+    names = ["Bavaud Consulting", "Jiangsu Hengrui Trading", "ολεγ παντελεεβ", "Hines Ltd"]
+    before = [[(m.list_id, m.entry_id, m.score) for m in screener.screen_name(n)] for n in names]
+    index = screener.matcher
+    assert isinstance(index, TokenIndex)
+    assert index.trim_caches() > 0
+    assert not index._neighbour_cache and not index._volumes and not index._query_weights
+    assert [[(m.list_id, m.entry_id, m.score) for m in screener.screen_name(n)] for n in names] == before
