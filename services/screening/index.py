@@ -388,19 +388,19 @@ class TokenIndex:
 
     def candidates(self, query: NameQuery, min_score: float = TOKEN_PAIR_MIN) -> list[int]:
         """Groups (distinct listed names) worth aligning with the query, most promising first."""
-        return [group for group, _ in self._candidates(query, min_score)]
+        return [group for group, _ in self._candidates(query, min_score, self._unglued(query.tokens))]
 
-    def _respaced(self, tokens: tuple[str, ...]) -> list[tuple[str, ...]]:
+    def _respaced(self, tokens: tuple[str, ...], unglued: tuple[str, ...] | None) -> list[tuple[str, ...]]:
         """The query's tokens, and the same with two adjacent words written as one listed word
-        ("ROSOBORON EXPORT") or one word written as two listed words ("DENATANKERS")."""
+        ("ROSOBORON EXPORT"), with a filler word taken off a word (`unglued`, see `_unglued`), or
+        with one word written as two listed words ("DENATANKERS")."""
         variants = [tokens]
         for i in range(len(tokens) - 1):
             first, second = tokens[i], tokens[i + 1]
             if first.isalpha() and second.isalpha() and first + second in self.postings:
                 variants.append((*tokens[:i], first + second, *tokens[i + 2 :]))
-        glued = self._unglued(tokens)
-        if glued is not None:
-            variants.append(glued)
+        if unglued is not None:
+            variants.append(unglued)
         for i, token in enumerate(tokens):
             if len(token) >= 6 and token.isalpha() and token not in self.postings:
                 for cut in range(3, len(token) - 2):
@@ -412,8 +412,22 @@ class TokenIndex:
     _GLUED_STOPWORDS = ("the", "and", "for", "of")
     MIN_UNGLUED = 5
 
+    def _filler_off(self, word: str) -> str | None:
+        """`word` without a filler word written at its start or end, where what remains is a filler
+        word or a listed word of MIN_UNGLUED letters or more."""
+        for filler in self._GLUED_STOPWORDS:
+            for written, rest in (
+                (word.startswith(filler), word[len(filler) :]),
+                (word.endswith(filler), word[: -len(filler)]),
+            ):
+                if written and (
+                    rest in STOPWORDS or (len(rest) >= self.MIN_UNGLUED and rest in self.postings)
+                ):
+                    return rest
+        return None
+
     def _unglued(self, tokens: tuple[str, ...]) -> tuple[str, ...] | None:
-        """The query's tokens with a filler word written onto a word taken off ("OFIRAQ",
+        """The query's tokens with a filler word written onto a word taken off ("OFHUMANITY",
         "theRussian", "ANDTRANSPORT", "FORTHE"): the lists drop filler words, so the word matches
         without it. Only for words the lists do not hold whose rest, five letters or more, they do
         ("Ofelia", "Ivanof" and "Andreas" stay whole)."""
@@ -422,19 +436,12 @@ class TokenIndex:
         for token in tokens:
             rest = token
             if token.isalpha() and token not in self.postings:
+                # At most two filler words ("FORTHE"), until a filler or listed word remains.
                 for _ in range(2):
-                    for word in self._GLUED_STOPWORDS:
-                        head, tail = rest[len(word) :], rest[: -len(word)]
-                        if rest.startswith(word) and (
-                            (len(head) >= self.MIN_UNGLUED and head in self.postings) or head in STOPWORDS
-                        ):
-                            rest = head
-                            break
-                        if rest.endswith(word) and (
-                            (len(tail) >= self.MIN_UNGLUED and tail in self.postings) or tail in STOPWORDS
-                        ):
-                            rest = rest[: -len(word)]
-                            break
+                    shorter = self._filler_off(rest)
+                    if shorter is None:
+                        break
+                    rest = shorter
                     if rest in STOPWORDS or rest in self.postings:
                         break
             if rest != token:
@@ -445,14 +452,16 @@ class TokenIndex:
                 out.append(token)
         return tuple(out) if changed and out else None
 
-    def _candidates(self, query: NameQuery, min_score: float) -> list[tuple[int, float]]:
+    def _candidates(
+        self, query: NameQuery, min_score: float, unglued: tuple[str, ...] | None
+    ) -> list[tuple[int, float]]:
         if not query.tokens:
             return []
         ranked: dict[int, float] = {}
         self._retrieve(query.tokens, min_score, ranked)
         # A listed name written in more or fewer words than the query: the groups that hold the
         # joined or split words exactly (the alignment then joins them back).
-        for tokens in self._respaced(query.tokens)[1:]:
+        for tokens in self._respaced(query.tokens, unglued)[1:]:
             respelled = [t for t in tokens if t not in query.tokens]
             if not respelled:
                 continue
@@ -572,15 +581,23 @@ class TokenIndex:
     # --- scoring --------------------------------------------------------------------------------
 
     def match(self, query: NameQuery, *, min_score: float) -> list[Match]:
-        ranked = self._candidates(query, min_score)
+        # A filler word written onto a word ("OFHUMANITY"): the name without it is aligned as well.
+        unglued = self._unglued(query.tokens)
+        ranked = self._candidates(query, min_score, unglued)
         if not ranked:
             return []
-        neighbours = {t: self.neighbours(t) for t in query.tokens}
-        query_weights = [self.query_weight(t, neighbours[t]) for t in query.tokens]
-        query_costs = [
-            unmatched_query_cost(t, w, self.weights.get(t))
-            for t, w in zip(query.tokens, query_weights, strict=True)
-        ]
+        neighbours = {t: self.neighbours(t) for t in (*query.tokens, *(unglued or ()))}
+
+        def weights_and_costs(tokens: tuple[str, ...]) -> tuple[list[float], list[float]]:
+            weights = [self.query_weight(t, neighbours[t]) for t in tokens]
+            costs = [
+                unmatched_query_cost(t, w, self.weights.get(t)) for t, w in zip(tokens, weights, strict=True)
+            ]
+            return weights, costs
+
+        query_weights, query_costs = weights_and_costs(query.tokens)
+        if unglued is not None:
+            unglued_weights, unglued_costs = weights_and_costs(unglued)
         computed: dict[tuple[str, str], float] = {}
         # A name with one informative word carries little evidence: that word must be spelled
         # right to the letter, bar one slip in a long word or another romanisation of it.
@@ -606,17 +623,6 @@ class TokenIndex:
                         value = strict_similarity(q, listed, value, query_listed=q in self.postings)
                 computed[pair] = value
             return value
-
-        # A filler word written onto a word ("OFIRAQ"): the name without it is aligned as well.
-        unglued = self._unglued(query.tokens)
-        if unglued is not None:
-            for t in unglued:
-                neighbours.setdefault(t, self.neighbours(t))
-            unglued_weights = [self.query_weight(t, neighbours[t]) for t in unglued]
-            unglued_costs = [
-                unmatched_query_cost(t, w, self.weights.get(t))
-                for t, w in zip(unglued, unglued_weights, strict=True)
-            ]
 
         best: dict[int, Match] = {}
         for group_no, _ in ranked:

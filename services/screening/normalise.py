@@ -324,11 +324,15 @@ _SHORT_HONORIFICS = tuple(h for h in _HONORIFICS if len(h) == 4)
 
 
 @lru_cache(maxsize=65536)
-def _is_title(token: str) -> bool:
-    if token in _HONORIFICS:
-        return True
+def _is_filler(token: str) -> bool:
+    """A filler word or a title: "the", "Dr", "Sheikh", a title with a slip ("Sheih", "Hjai") or
+    another romanisation ("Schaykh"), a title written in Arabic or Greek script."""
+    if token.startswith(ABJAD_MARK):
+        return skeleton(token) in _ABJAD_TITLE_SKELETONS
     if token.startswith(GREEK_MARK):
-        return greek_key(token) in _GREEK_HONORIFICS
+        return token[1:] in _STOPWORDS or greek_key(token) in _GREEK_HONORIFICS
+    if token in _DROPPED:
+        return True
     if not token.isalpha() or len(token) < 4:
         return False
     return token in _TITLE_SLIPS or (len(token) >= 5 and spelling(token) in _SPELLED_HONORIFICS)
@@ -346,11 +350,6 @@ def _slips(word: str, *, swaps_only: bool = False) -> set[str]:
         out.update(word[:i] + c + word[i:] for i in range(1, len(word)) for c in letters)
         out.update(word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in letters)
     return out
-
-
-def _abjad_title(token: str) -> bool:
-    # "Haji" and "Sheikh" written in Arabic script: a title, as in Latin letters.
-    return token.startswith(ABJAD_MARK) and skeleton(token) in _ABJAD_TITLE_SKELETONS
 
 
 def _phrases() -> dict[str, list[tuple[tuple[str, ...], str]]]:
@@ -443,12 +442,10 @@ def _form_words(token: str) -> frozenset[str]:
     """The legal-form words `token` may be: itself, or those one typo away (see _TYPO_TOLERANT)."""
     if token in _FORM_WORDS:
         return frozenset({token})
-    if token.startswith((HAN_MARK, GREEK_MARK)):
-        return (
-            _form_words(token[1:])
-            if token[0] == GREEK_MARK
-            else (frozenset({token[1:]}) if token[1:] in _FORM_WORDS else frozenset())
-        )
+    if token.startswith(GREEK_MARK):
+        return _form_words(token[1:])
+    if token.startswith(HAN_MARK):
+        return frozenset({token[1:]}) if token[1:] in _FORM_WORDS else frozenset()
     if len(token) < 3 or not token.isalpha():
         return frozenset()
     return frozenset(
@@ -529,14 +526,7 @@ def analyse_name(name: str, *, entity: bool = True, reorder: bool = True) -> Ana
             tokens = head_tokens + tail_tokens
     else:
         tokens = split_words(name)
-    kept = [
-        t
-        for t in tokens
-        if t not in _STOPWORDS
-        and not _is_title(t)
-        and (t[0] != ABJAD_MARK or not _abjad_title(t))
-        and (t[0] != GREEK_MARK or t[1:] not in _STOPWORDS)
-    ] or tokens
+    kept = [t for t in tokens if not _is_filler(t)] or tokens
     if not entity:
         return AnalysedName(tuple(kept))
     identifying, forms = _take_forms(kept)
@@ -573,6 +563,14 @@ _RUSSIAN_ENDING = re.compile(r"(?<=\w{3})([oe])(?:ff|w)$")
 _REPEATS = re.compile(r"(.)\1+")
 
 
+def _rewrite(text: str, rules: tuple[tuple[str, str], ...]) -> str:
+    """`text` with each rule's letters replaced, rule after rule."""
+    for written, replacement in rules:
+        if written in text:
+            text = text.replace(written, replacement)
+    return text
+
+
 @lru_cache(maxsize=262144)
 def spelling(token: str) -> str:
     """A Latin token respelled so that romanisation variants of one sound coincide, vowels kept:
@@ -585,10 +583,7 @@ def spelling(token: str) -> str:
     # not, and ch, cz are digraphs.
     if "c" in respelled:
         respelled = _HARD_C.sub("k", respelled)
-    for written, spoken in _SPELLING_RULES:
-        if written in respelled:
-            respelled = respelled.replace(written, spoken)
-    return _REPEATS.sub(r"\1", respelled)
+    return _REPEATS.sub(r"\1", _rewrite(respelled, _SPELLING_RULES))
 
 
 @lru_cache(maxsize=262144)
@@ -604,6 +599,7 @@ _SKELETON_RULES = (
     ("shch", "$"), ("tsh", "7"), ("sh", "$"), ("kh", "5"), ("gh", "8"), ("th", "0"), ("dh", "9"),
     ("ch", "7"), ("c", "k"), ("q", "k"), ("g", "j"), ("x", "ks"), ("p", "b"), ("v", "f"),
 )  # fmt: skip
+_SKELETON_LETTERS = tuple(rule for rule in _SKELETON_RULES if len(rule[0]) == 1)
 _SKELETON_DROP = re.compile(r"(?<=.)[aeiouyw]|^[aeiou]")
 # A final -ah/-eh is ta marbuta or a final vowel (ة/ه), not a consonant: "Ubaydah" is "عبيدة".
 _FINAL_VOWEL_H = re.compile(r"(?<=..[aeiou])h$")
@@ -617,10 +613,7 @@ def skeleton(token: str) -> str:
     bare = token[1:] if token.startswith(ABJAD_MARK) else _FINAL_VOWEL_H.sub("", token)
     bare = _SKELETON_DROP.sub("", bare)
     # Digraphs after the vowels are gone, so that "t-h" of "tahir" and "طاهر" read alike.
-    for written, letter in _SKELETON_RULES:
-        if written in bare:
-            bare = bare.replace(written, letter)
-    bare = _REPEATS.sub(r"\1", bare)
+    bare = _REPEATS.sub(r"\1", _rewrite(bare, _SKELETON_RULES))
     # A final -ah is ta marbuta (ة), written without its h: "Fatimah"/"فاطمة", "Sanaullah"/"سنلة".
     return bare[:-1] if len(bare) > 2 and bare.endswith("h") else bare
 
@@ -640,11 +633,9 @@ def greek_key(token: str) -> str:
     """A Latin token (or a Greek one, transliterated) as Greek would write it: "panteleev" and
     "παντελεεβ" are both "padeleev", "valentinovich" and "βαλεντινοβιχ" "valedinovih", "shakur"
     and "σακουρ" or "σχακουρ" "sakur"."""
-    key = token[1:] if token.startswith(GREEK_MARK) else token
-    for written, letter in _GREEK_KEY_RULES:
-        if written in key:
-            key = key.replace(written, letter)
-    return _REPEATS.sub(r"\1", key)
+    return _REPEATS.sub(
+        r"\1", _rewrite(token[1:] if token.startswith(GREEK_MARK) else token, _GREEK_KEY_RULES)
+    )
 
 
 _GREEK_HONORIFICS = frozenset(greek_key(h) for h in _HONORIFICS if len(h) >= 4)
@@ -664,14 +655,11 @@ _VOWEL_CLASS = str.maketrans("aeiouywv", "AYYWWYWW")
 @lru_cache(maxsize=262144)
 def sounds(token: str, digraphs: bool = True) -> str:
     """A token's letters as Arabic script writes them, vowels kept as the long vowel each would be
-        written with (ا "A"; و "W" for o, u, w and, in Persian, v; ي "Y" for e, i, y), consonants as in
-        `skeleton`: "ayoubi" and "الأيوبي" are both "AYWbY", "haucore" is "hAWkWrY". Without `digraphs`
+    written with (ا "A"; و "W" for o, u, w and, in Persian, v; ي "Y" for e, i, y), consonants as in
+    `skeleton`: "ayoubi" and "الأيوبي" are both "AYWbY", "haucore" is "hAWkWrY". Without `digraphs`
     two letters stay two ("dh" of "دهي", Dahi, is not ذ)."""
     letters = display_token(token)
     if not token.startswith(ABJAD_MARK):
         letters = _FINAL_VOWEL_H.sub("", letters)
-    letters = letters.translate(_VOWEL_CLASS)
-    for written, letter in _SKELETON_RULES:
-        if written in letters and (digraphs or len(written) == 1):
-            letters = letters.replace(written, letter)
+    letters = _rewrite(letters.translate(_VOWEL_CLASS), _SKELETON_RULES if digraphs else _SKELETON_LETTERS)
     return _REPEATS.sub(r"\1", letters)

@@ -108,14 +108,25 @@ def romanisation_similarity(query: str, listed: str) -> float:
     return min(ROMANISATION_MAX, 1 - 0.5 * cost / longest)
 
 
-def _written_vowels_agree(query: str, listed: str) -> bool:
-    """Whether the long vowels a word in Arabic script writes are all heard, in place, in the other
-    token: "الأيوبي" (al-Ayyubi) is not "Pouya", "الحكير" (al-Hukair) not "Haucore", though their
-    consonants agree. Arabic script leaves out short vowels, so the romanised token may hold more;
-    an initial alif stands for any vowel."""
+def _short_skeletons_agree(query: str, listed: str, consonants: int) -> bool:
+    """Whether two tokens of one skeleton of three consonants or fewer, shared by many names
+    ("ishaq", "shuwayki"), are one name. A word in Arabic script leaves its short vowels out:
+    - with two consonants or fewer, a romanisation of it is up to about twice as long ("مس"/"musse",
+      "اتلة"/"ataullah"), never shorter by more than a letter (two words in one script: as long
+      as each other, give or take a letter);
+    - the long vowels it writes must all be heard, in place, in the romanisation: "الأيوبي"
+      (al-Ayyubi) is not "Pouya", "الحكير" (al-Hukair) not "Haucore", though their consonants
+      agree; an initial alif stands for any vowel."""
+    query_length, listed_length = len(display_token(query)), len(display_token(listed))
     if query.startswith(ABJAD_MARK) == listed.startswith(ABJAD_MARK):
-        return True
+        return consonants > 2 or abs(query_length - listed_length) <= 1
     written, heard = (query, listed) if query.startswith(ABJAD_MARK) else (listed, query)
+    if consonants <= 2:
+        written_length, heard_length = (
+            (query_length, listed_length) if written is query else (listed_length, query_length)
+        )
+        if not written_length - 1 <= heard_length <= 2 * written_length + 1:
+            return False
     heard_letters = sounds(heard)
     for written_letters in dict.fromkeys((sounds(written), sounds(written, digraphs=False))):
         heard_rest = heard_letters
@@ -128,19 +139,6 @@ def _written_vowels_agree(query: str, listed: str) -> bool:
     return False
 
 
-def _abjad_lengths_agree(query: str, listed: str) -> bool:
-    """Whether two tokens of one short skeleton are about as long as one name: a word in Arabic
-    script leaves its short vowels out, so a romanisation of it is up to about twice as long
-    ("مس"/"musse", "اتلة"/"ataullah"), never shorter by more than a letter."""
-    query_length, listed_length = len(display_token(query)), len(display_token(listed))
-    if query.startswith(ABJAD_MARK) == listed.startswith(ABJAD_MARK):
-        return abs(query_length - listed_length) <= 1
-    written, romanised = (
-        (query_length, listed_length) if query.startswith(ABJAD_MARK) else (listed_length, query_length)
-    )
-    return written - 1 <= romanised <= 2 * written + 1
-
-
 def token_similarity(query: str, listed: str) -> float:
     """0..1; 1.0 only for equal tokens. Numbers match only exactly (a vessel's IMO number, "Plant
     No. 5"); tokens written in Arabic script through their consonant skeletons."""
@@ -151,11 +149,7 @@ def token_similarity(query: str, listed: str) -> float:
     if query.startswith(ABJAD_MARK) or listed.startswith(ABJAD_MARK):
         query_skeleton, listed_skeleton = skeleton(query), skeleton(listed)
         if query_skeleton == listed_skeleton:
-            # Two consonants are shared by many names ("ishaq", "shuwayki"): the words must also be
-            # about as long.
-            if len(query_skeleton) <= 2 and not _abjad_lengths_agree(query, listed):
-                return 0.0
-            if len(query_skeleton) <= 3 and not _written_vowels_agree(query, listed):
+            if len(query_skeleton) <= 3 and not _short_skeletons_agree(query, listed, len(query_skeleton)):
                 return 0.0
             return ABJAD_SIMILARITY
         if min(len(query_skeleton), len(listed_skeleton)) < 5:
