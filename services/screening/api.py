@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -107,6 +107,18 @@ class BatchResponse(BaseModel):
     results: list[ScreenedName]
 
 
+def _basis(snapshot: ListSnapshot) -> dict[str, Any]:
+    """What every screening answer states it was made on: the policy, its thresholds, the lists."""
+    policy = snapshot.policy
+    return {
+        "policy_version": policy.version,
+        "review_threshold": policy.review_threshold,
+        "block_threshold": policy.block_threshold,
+        "lists_generation": snapshot.generation,
+        "lists": snapshot.screener.screened_lists(),
+    }
+
+
 def _screen_one(runtime: ScreeningRuntime, snapshot: ListSnapshot, request: ScreenRequest) -> ScreenedName:
     answer = runtime.screen_name(snapshot, request.name, request.country, request.type, request.address)
     return ScreenedName(
@@ -123,35 +135,19 @@ def _screen_one(runtime: ScreeningRuntime, snapshot: ListSnapshot, request: Scre
 @router.post("/screen", summary="Screen one name against every loaded list")
 async def screen(request: ScreenRequest, runtime: RuntimeDep) -> ScreenResponse:
     snapshot = runtime.snapshot  # one snapshot for the whole answer, even if a swap happens meanwhile
-    policy = snapshot.policy
-    return ScreenResponse(
-        **_screen_one(runtime, snapshot, request).model_dump(),
-        policy_version=policy.version,
-        review_threshold=policy.review_threshold,
-        block_threshold=policy.block_threshold,
-        lists_generation=snapshot.generation,
-        lists=snapshot.screener.screened_lists(),
-    )
+    return ScreenResponse(**_screen_one(runtime, snapshot, request).model_dump(), **_basis(snapshot))
 
 
 @router.post("/screen/batch", summary=f"Screen up to {MAX_BATCH} names against every loaded list")
 async def screen_batch(request: BatchRequest, runtime: RuntimeDep) -> BatchResponse:
     snapshot = runtime.snapshot
-    policy = snapshot.policy
 
     def run() -> list[ScreenedName]:
         return [_screen_one(runtime, snapshot, party) for party in request.parties]
 
     # Up to a second of CPU for a full batch: off the event loop, so single screens and probes answer.
     results = await asyncio.to_thread(run) if len(request.parties) > 20 else run()
-    return BatchResponse(
-        policy_version=policy.version,
-        review_threshold=policy.review_threshold,
-        block_threshold=policy.block_threshold,
-        lists_generation=snapshot.generation,
-        lists=snapshot.screener.screened_lists(),
-        results=results,
-    )
+    return BatchResponse(**_basis(snapshot), results=results)
 
 
 # --- lists ---------------------------------------------------------------------------------------
