@@ -119,10 +119,13 @@ def red_flag_reasons(
 Evidence = dict[str, Any] | None
 
 
+def _terms(rule: RedFlagRule, text: str | None) -> list[str]:
+    """The rule's terms `text` names, case-folded, each once, sorted."""
+    return sorted({m.group(1).casefold() for m in rule.pattern.finditer(text)}) if text else []
+
+
 def _end_use_terms(order: SubmittedOrder, _c: Classification, rule: RedFlagRule, _g: Any) -> Evidence:
-    if not order.end_use:
-        return None
-    found = sorted({m.group(1).casefold() for m in rule.pattern.finditer(order.end_use)})
+    found = _terms(rule, order.end_use)
     if not found:
         return None
     return {
@@ -162,9 +165,7 @@ def _forwarder_as_consignee(
             "party_role": "ultimate_consignee",
             "consignee": consignee.name,
         }
-    found = (
-        sorted({m.group(1).casefold() for m in rule.pattern.finditer(consignee.name)}) if rule.terms else []
-    )
+    found = _terms(rule, consignee.name) if rule.terms else []
     if found:
         return {
             "finding": f"the ultimate consignee {consignee.name!r} looks like a forwarding firm ({', '.join(found)})",
@@ -207,9 +208,7 @@ def _routing(
 
 
 def _payment_terms(order: SubmittedOrder, _c: Classification, rule: RedFlagRule, _g: Any) -> Evidence:
-    if not order.payment_terms:
-        return None
-    found = sorted({m.group(1).casefold() for m in rule.pattern.finditer(order.payment_terms)})
+    found = _terms(rule, order.payment_terms)
     if not found:
         return None
     return {
