@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv jars postgres run test test-fast lint format bench clean distclean
+.PHONY: help venv native jars postgres run test test-fast lint format bench clean distclean
 
 help:
 	@echo "make run        whole pipeline on embedded defaults (local Kafka, SQLite), sample orders, records API on :8004"
@@ -14,6 +14,7 @@ help:
 	@echo "make test-fast  unit and API tests only (no broker, no PostgreSQL)"
 	@echo "make lint       ruff + mypy --strict"
 	@echo "make bench      benchmarks under bench/ (see docs/benchmarks.md)"
+	@echo "make native     compile the screening matcher with mypyc (run, test and bench do it first)"
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -24,13 +25,22 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The screening matcher compiled with mypyc, rebuilt when its sources change (deploy/native.py).
+NATIVE_SOURCES := $(addprefix services/screening/,normalise.py scoring.py index.py entries.py __init__.py)
+NATIVE := services/screening/native.json
+
+$(NATIVE): $(STAMP) $(NATIVE_SOURCES) deploy/native.py
+	$(PY) -m deploy.native build
+
+native: $(NATIVE)
+
 jars: venv
 	$(PY) -m deploy.kafka.broker fetch
 
 postgres: venv
 	$(PY) -m deploy.postgres.pg ensure
 
-run: venv jars
+run: venv native jars
 	$(PY) -m deploy.local.run
 
 lint: venv
@@ -38,24 +48,25 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared services deploy
 
-test: venv jars postgres lint
-	$(PY) -m tests.with_services -- $(PY) -m pytest -q -ra $(PYTEST_ARGS)
+test: venv native jars postgres lint
+	EXPORTWATCH_REQUIRE_NATIVE=1 $(PY) -m tests.with_services -- $(PY) -m pytest -q -ra $(PYTEST_ARGS)
 
-test-fast: venv
+test-fast: venv native
 	$(PY) -m pytest -q -ra tests/unit tests/api $(PYTEST_ARGS)
 
 format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: venv
+bench: venv native
 	$(PY) -m bench
 
-bench-%: venv
+bench-%: venv native
 	$(PY) -m bench $*
 
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache build
+	test ! -x $(PY) || $(PY) -m deploy.native clean
 
 distclean: clean
 	rm -rf $(VENV) .cache

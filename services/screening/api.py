@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from services.screening import MATCHER_BUILD
 from services.screening.clearances import clearance_name, message_key
 from services.screening.domain import EntryType, normalise_name
 from services.screening.registry import ListSnapshot, ScreeningRuntime, UpdateOutcome
@@ -191,6 +192,9 @@ class SourceOut(BaseModel):
 
 class ListsResponse(BaseModel):
     policy_version: str
+    # "compiled" (mypyc) or "interpreted", and why (see services/screening/__init__.py)
+    matcher_build: str
+    matcher_build_detail: str
     lists_generation: int
     indexed_at: datetime
     index_build_seconds: float
@@ -246,6 +250,8 @@ async def lists(runtime: RuntimeDep) -> ListsResponse:
         )
     return ListsResponse(
         policy_version=policy.version,
+        matcher_build=MATCHER_BUILD.build,
+        matcher_build_detail=MATCHER_BUILD.detail,
         lists_generation=snapshot.generation,
         indexed_at=snapshot.built_at,
         index_build_seconds=round(snapshot.build_seconds, 3),

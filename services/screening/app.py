@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from services.screening import MATCHER_BUILD
 from services.screening.api import ScreeningState, router
 from services.screening.clearances import ClearanceFeed
 from services.screening.domain import ListCatalog, Screener
@@ -69,6 +70,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal stage, feed
+        log.info("matcher build: %s (%s)", MATCHER_BUILD.build, MATCHER_BUILD.detail)
         # Loading takes seconds of CPU: off the event loop, so /healthz answers meanwhile.
         runtime = await asyncio.to_thread(load_runtime, settings, http_transport, lists)
         state.runtime = runtime

@@ -18,8 +18,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
+from services.screening.entries import EntryType, ListEntry
 from services.screening.index import Match, Matcher, NameQuery, TokenIndex
 from services.screening.normalise import analyse_name, normalise_name
 from services.screening.scoring import (
@@ -62,7 +63,6 @@ __all__ = [
     "token_similarity",
 ]
 
-EntryType = Literal["individual", "entity", "vessel", "aircraft"]
 LIST_EFFECTS: tuple[str, ...] = get_args(ListEffect)
 
 # --- policy ------------------------------------------------------------------------------------
@@ -121,29 +121,6 @@ class ScreeningPolicy:
 
 
 # --- reference data ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ListEntry:
-    """One party on one list, as its publisher lists it (names unnormalised)."""
-
-    source_id: str
-    list_id: str
-    entry_id: str
-    name: str
-    aliases: tuple[str, ...]
-    entry_type: EntryType | None
-    programs: tuple[str, ...]
-    countries: tuple[str, ...]
-    details: tuple[tuple[str, str], ...] = ()
-    # Postal addresses as the list writes them, one string each (street, city, postcode, country).
-    addresses: tuple[str, ...] = ()
-    # The aliases (a subset of `aliases`) the publisher marks weak / low quality: OFAC "weak AKAs"
-    # (OFAC FAQ 122), UN QUALITY "Low", OFSI "Low quality".
-    weak_aliases: tuple[str, ...] = ()
-    # A hash of everything the list says about this entry (names, type, programmes, countries,
-    # addresses, details): tells a changed entry from an unchanged one across list versions.
-    content_version: str = ""
 
 
 @dataclass(frozen=True)

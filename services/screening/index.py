@@ -30,10 +30,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, islice
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from rapidfuzz.distance import Indel
 
+from services.screening.entries import EntryType, ListEntry
 from services.screening.normalise import (
     ABJAD_MARK,
     GREEK_MARK,
@@ -60,12 +61,26 @@ from services.screening.scoring import (
     unmatched_query_cost,
 )
 
-if TYPE_CHECKING:
-    from services.screening.domain import EntryType, ListEntry
-
+# (Constants are `Final` and at module level: the compiled matcher reads them as C constants.)
 
 # A name with one informative word is compared letter by letter (see `strict_similarity`).
-STRICT_SINGLE_WORD = True
+STRICT_SINGLE_WORD: Final = True
+# A candidate must hold query tokens carrying at least this share of the query's weight, and at
+# most this many candidates are aligned; both only bound the work, they do not decide a hit.
+MIN_SHARED_WEIGHT: Final = 0.5
+MAX_CANDIDATES: Final = 200
+# Variants of the query's spacing looked up (`_respaced`), and how many groups a respelled word may
+# bring in directly.
+MAX_VARIANTS: Final = 4
+MAX_RESPACED: Final = 20
+# Tokens and keys this short have too many one-edit neighbours to be worth looking up fuzzily.
+MIN_FUZZY_KEY: Final = 7
+MIN_FUZZY_TOKEN: Final = 4
+# Unlisted words whose neighbours and weights are remembered (about 400 bytes a word).
+NEIGHBOUR_CACHE: Final = 200_000
+# Filler words taken off a word they are glued to (`_unglued`), when this much of a listed word remains.
+_GLUED_STOPWORDS: Final = ("the", "and", "for", "of")
+MIN_UNGLUED: Final = 5
 
 
 @dataclass(frozen=True)
@@ -172,17 +187,6 @@ class TokenIndex:
     _volumes: dict[str, int] = field(default_factory=dict)
     _query_weights: dict[str, float] = field(default_factory=dict)
 
-    # A candidate must hold query tokens carrying at least this share of the query's weight, and at
-    # most this many candidates are aligned; both only bound the work, they do not decide a hit.
-    MIN_SHARED_WEIGHT = 0.5
-    MAX_CANDIDATES = 200
-    MAX_VARIANTS = 4
-    MAX_RESPACED = 20
-    # Tokens and keys this short have too many one-edit neighbours to be worth looking up fuzzily.
-    MIN_FUZZY_KEY = 7
-    MIN_FUZZY_TOKEN = 4
-    NEIGHBOUR_CACHE = 200_000
-
     @classmethod
     def build(cls, entries: Iterable[ListEntry]) -> TokenIndex:
         index = cls(entries=list(entries))
@@ -233,7 +237,7 @@ class TokenIndex:
         compact: dict[str, list[int]] = defaultdict(list)
         for group, tokens in enumerate(token_tuples):
             weights = tuple(index.token_weight(t) for t in tokens)
-            index.groups.append(TokenGroup(tokens, weights, sum(weights), tuple(members[group])))
+            index.groups.append(TokenGroup(tokens, weights, sum(weights, 0.0), tuple(members[group])))
             for token in dict.fromkeys(tokens):
                 postings[token].append(group)
             if len(tokens) > 1:
@@ -260,12 +264,12 @@ class TokenIndex:
                     skeletons[skel].append(token)
         key_deletions: dict[str, list[str]] = defaultdict(list)
         for spelling in keys:
-            if len(spelling) >= cls.MIN_FUZZY_KEY:
+            if len(spelling) >= MIN_FUZZY_KEY:
                 for variant in _deletions(spelling):
                     key_deletions[variant].append(spelling)
         deletions: dict[str, list[str]] = defaultdict(list)
         for token in index.postings:
-            if len(token) >= cls.MIN_FUZZY_TOKEN and token.isalpha():
+            if len(token) >= MIN_FUZZY_TOKEN and token.isalpha():
                 for variant in _deletions(token):
                     deletions[variant].append(token)
         index.keys = _frozen(keys)
@@ -299,7 +303,7 @@ class TokenIndex:
         if cached is not None:
             return cached
         similar = self._find_neighbours(token)
-        if len(self._neighbour_cache) >= self.NEIGHBOUR_CACHE:
+        if len(self._neighbour_cache) >= NEIGHBOUR_CACHE:
             self._neighbour_cache.clear()
         self._neighbour_cache[token] = similar
         return similar
@@ -322,10 +326,10 @@ class TokenIndex:
             found.update(self.skeletons.get(skeleton(token), ()))
         elif token.isalpha():
             # One insertion, deletion, substitution or transposition away (SymSpell)...
-            if len(token) == self.MIN_FUZZY_TOKEN - 1:
+            if len(token) == MIN_FUZZY_TOKEN - 1:
                 # A four-letter listed word with a letter left out ("BNG" for "BONG").
                 found.update(self.deletions.get(token, ()))
-            elif len(token) >= self.MIN_FUZZY_TOKEN:
+            elif len(token) >= MIN_FUZZY_TOKEN:
                 found.update(self.deletions.get(token, ()))
                 variants = _deletions(token)
                 found.update(self.postings.keys() & variants)
@@ -334,7 +338,7 @@ class TokenIndex:
             # ... or one edit away in romanisation key: another spelling of the same sound.
             key = romanisation_key(token)
             near_keys = {key}
-            if len(key) >= self.MIN_FUZZY_KEY:
+            if len(key) >= MIN_FUZZY_KEY:
                 near_keys.update(self.key_deletions.get(key, ()))
                 variants = _deletions(key)
                 near_keys.update(self.keys.keys() & variants)
@@ -357,7 +361,7 @@ class TokenIndex:
         """How many groups hold a neighbour of `token` (remembered with the neighbours)."""
         volume = self._volumes.get(token)
         if volume is None:
-            if len(self._volumes) >= self.NEIGHBOUR_CACHE:
+            if len(self._volumes) >= NEIGHBOUR_CACHE:
                 self._volumes.clear()
             postings = self.postings
             volume = self._volumes[token] = sum(len(postings[n]) for n in near)
@@ -367,7 +371,7 @@ class TokenIndex:
         cached = self._query_weights.get(token)
         if cached is not None:
             return cached
-        if len(self._query_weights) >= self.NEIGHBOUR_CACHE:
+        if len(self._query_weights) >= NEIGHBOUR_CACHE:
             self._query_weights.clear()
         weight = self._query_weights[token] = self._query_weight(token, near)
         return weight
@@ -407,22 +411,17 @@ class TokenIndex:
                     head, tail = token[:cut], token[cut:]
                     if head in self.postings and tail in self.postings:
                         variants.append((*tokens[:i], head, tail, *tokens[i + 1 :]))
-        return variants[: self.MAX_VARIANTS]
-
-    _GLUED_STOPWORDS = ("the", "and", "for", "of")
-    MIN_UNGLUED = 5
+        return variants[:MAX_VARIANTS]
 
     def _filler_off(self, word: str) -> str | None:
         """`word` without a filler word written at its start or end, where what remains is a filler
         word or a listed word of MIN_UNGLUED letters or more."""
-        for filler in self._GLUED_STOPWORDS:
+        for filler in _GLUED_STOPWORDS:
             for written, rest in (
                 (word.startswith(filler), word[len(filler) :]),
                 (word.endswith(filler), word[: -len(filler)]),
             ):
-                if written and (
-                    rest in STOPWORDS or (len(rest) >= self.MIN_UNGLUED and rest in self.postings)
-                ):
+                if written and (rest in STOPWORDS or (len(rest) >= MIN_UNGLUED and rest in self.postings)):
                     return rest
         return None
 
@@ -468,7 +467,7 @@ class TokenIndex:
             holding = set(self.postings[respelled[0]]).intersection(
                 *(self.postings[t] for t in respelled[1:])
             )
-            if len(holding) <= self.MAX_RESPACED:
+            if len(holding) <= MAX_RESPACED:
                 for group in holding:
                     ranked[group] = 1.0
             else:
@@ -478,7 +477,7 @@ class TokenIndex:
         for group in self.compact.get(whole, ()):
             ranked[group] = 1.0
         ordered = sorted(ranked.items(), key=lambda c: (-c[1], c[0]))
-        return ordered[: self.MAX_CANDIDATES]
+        return ordered[:MAX_CANDIDATES]
 
     def _retrieve(self, tokens: tuple[str, ...], min_score: float, ranked: dict[int, float]) -> None:
         weight: dict[str, float] = defaultdict(float)
@@ -488,7 +487,7 @@ class TokenIndex:
             if near is None:
                 near = neighbours[token] = self.neighbours(token)
             weight[token] += self.query_weight(token, near)
-        query_weight = sum(weight.values())
+        query_weight = sum(weight.values(), 0.0)
         limit = self._length_limit(query_weight, len(tokens), min_score)
         totals = self._group_totals
 
@@ -501,7 +500,7 @@ class TokenIndex:
             default=UNMATCHED_QUERY_COST,
         )
         needed = max(
-            self.MIN_SHARED_WEIGHT * query_weight,
+            MIN_SHARED_WEIGHT * query_weight,
             (min_score * cost * query_weight - (1 - min_score) * limit) / (1 - min_score + min_score * cost),
         )
         volume = {t: self._volume(t, near) for t, near in neighbours.items()}
@@ -528,19 +527,10 @@ class TokenIndex:
 
         groups = self.groups
 
-        def holding(token: str, among: set[int]) -> Iterable[int]:
-            """The groups of `among` that hold a neighbour of `token`: by set intersection in C
-            when its postings are few, else by asking each group."""
-            near = neighbours[token]
-            if volume[token] <= 4 * len(among) + 64:
-                return among.intersection(chain.from_iterable(self.postings[n] for n in near))
-            frozen = frozenset(near)
-            return [g for g in among if not frozen.isdisjoint(groups[g].tokens)]
-
         base = 0.0
         for token in mandatory:
             if found and not (len(sources) == 1 and token == sources[0]):
-                found = set(holding(token, found))
+                found = set(self._holding(neighbours[token], volume[token], found))
             base += weight[token]
         shared: dict[int, float] = dict.fromkeys(found, base)
         for token, token_weight in weight.items():
@@ -550,7 +540,7 @@ class TokenIndex:
                 for group_no in found:
                     shared[group_no] += token_weight
                 continue
-            for group_no in holding(token, found):
+            for group_no in self._holding(neighbours[token], volume[token], found):
                 shared[group_no] += token_weight
         matchable: set[str] = set().union(*(neighbours[t] for t in weight))
         for group_no, shared_weight in shared.items():
@@ -568,7 +558,9 @@ class TokenIndex:
             if matchable.issuperset(group.tokens):
                 reachable = listed_total
             else:
-                reachable = sum(w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable)
+                reachable = sum(
+                    (w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable), 0.0
+                )
             bound = (shared_weight + reachable) / (
                 shared_weight
                 + cost * (query_weight - shared_weight)
@@ -577,6 +569,15 @@ class TokenIndex:
             )
             if bound >= min_score and bound > ranked.get(group_no, 0.0):
                 ranked[group_no] = bound
+
+    def _holding(self, near: dict[str, float], volume: int, among: set[int]) -> Iterable[int]:
+        """The groups of `among` that hold a listed token of `near`: by set intersection in C when
+        their postings are few (`volume`), else by asking each group."""
+        if volume <= 4 * len(among) + 64:
+            postings = self.postings
+            return among.intersection(chain.from_iterable(postings[n] for n in near))
+        groups = self.groups
+        return [g for g in among if not near.keys().isdisjoint(groups[g].tokens)]
 
     # --- scoring --------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Final
 
 from rapidfuzz.distance import OSA
 from unidecode import unidecode
@@ -30,7 +31,7 @@ from unidecode import unidecode
 # Russian, Ukrainian, Belarusian, Bulgarian, Serbian/Macedonian and Kazakh letters, romanised the
 # way the US lists spell them (BGN/PCGN: "Yevgeniy", "Obshchestvo", "Otvetstvennostyu"); unidecode
 # writes "Evgenii" and "otvetstvennost'iu" instead.
-_CYRILLIC = {
+_CYRILLIC: Final = {
     "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z",
     "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",
     "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
@@ -40,19 +41,19 @@ _CYRILLIC = {
     "ә": "a", "ғ": "g", "қ": "k", "ң": "n", "ө": "o", "ұ": "u", "ү": "u", "һ": "h",
 }  # fmt: skip
 # BGN/PCGN writes е and ё as "ye"/"yo" at the start of a word and after a vowel or a sign.
-_CYRILLIC_IOTATED = {"е": "ye", "ё": "yo"}
-_CYRILLIC_VOWELS = frozenset("аеёиоуыэюяєіїъь")
+_CYRILLIC_IOTATED: Final = {"е": "ye", "ё": "yo"}
+_CYRILLIC_VOWELS: Final = frozenset("аеёиоуыэюяєіїъь")
 
 # Modern Greek, close to ELOT 743 (the romanisation of Greek passports): "Δημήτρης" is "dimitris",
 # where unidecode's classical table writes "demetres". Greek has no b, d, j or h: foreign names are
 # written with μπ, ντ, τζ and χ ("Τζαμπούρ" is "Jabur", "Λάντεν" is "Laden"), and the lists hold
 # foreign names, so those are read as b, d, j and kh (a Greek "Λαμπράκης" reads "labrakis", one
 # letter from "Lambrakis").
-_GREEK_DIGRAPHS = (
+_GREEK_DIGRAPHS: Final = (
     ("ου", "ou"), ("αι", "ai"), ("ει", "ei"), ("οι", "oi"), ("αυ", "av"), ("ευ", "ev"),
     ("γγ", "ng"), ("γκ", "gk"), ("μπ", "b"), ("ντζ", "nj"), ("ντ", "d"), ("τσ", "ts"), ("τζ", "j"),
 )  # fmt: skip
-_GREEK = {
+_GREEK: Final = {
     "α": "a", "β": "v", "γ": "g", "δ": "d", "ε": "e", "ζ": "z", "η": "i", "θ": "th", "ι": "i",
     "κ": "k", "λ": "l", "μ": "m", "ν": "n", "ξ": "x", "ο": "o", "π": "p", "ρ": "r", "σ": "s",
     "ς": "s", "τ": "t", "υ": "y", "φ": "f", "χ": "kh", "ψ": "ps", "ω": "o",
@@ -61,7 +62,7 @@ _GREEK = {
 # Arabic and Persian letters, consonantal (Arabic script writes no short vowels). Long vowels are
 # written with alif, waw and ya, which romanise as "a", "w"/"u" and "y"/"i": kept as consonants
 # here and folded away by `skeleton`.
-_ARABIC = {
+_ARABIC: Final = {
     "ا": "a", "أ": "a", "إ": "i", "آ": "a", "ٱ": "a", "ب": "b", "ت": "t", "ث": "th", "ج": "j",
     "ح": "h", "خ": "kh", "د": "d", "ذ": "dh", "ر": "r", "ز": "z", "س": "s", "ش": "sh", "ص": "s",
     "ض": "d", "ط": "t", "ظ": "z", "ع": "", "غ": "gh", "ف": "f", "ق": "q", "ك": "k", "ل": "l",
@@ -72,20 +73,20 @@ _ARABIC = {
     "\u064e": "a", "\u064f": "u", "\u0650": "i", "\u064b": "", "\u064c": "", "\u064d": "",
     "\u0651": "", "\u0652": "", "\u0670": "a", "\u0640": "",
 }  # fmt: skip
-_ARABIC_ARTICLE = "ال"
+_ARABIC_ARTICLE: Final = "ال"
 # Titles written in Arabic script ("the professor", "the sheikh", "Mr", "Mrs", "Dr", "Hajji").
-_ARABIC_TITLES = frozenset(
+_ARABIC_TITLES: Final = frozenset(
     "الأستاذ الأستاذة الاستاذ الاستاذة السيد السيدة الدكتور الدكتورة الشيخ الحاج السید سید آقای خانم دکتر مهندس".split()
 )
 
-ABJAD_MARK = "~"
+ABJAD_MARK: Final = "~"
 """Prefix of a token transliterated from Arabic script: its short vowels are unknown."""
 
-GREEK_MARK = "="
+GREEK_MARK: Final = "="
 """Prefix of a token transliterated from Greek script. Greek has no b, d, j, h or sh: foreign names
 are written with μπ, ντ, τζ, χ and σ, so such a token is also compared through `greek_key`."""
 
-HAN_MARK = "^"
+HAN_MARK: Final = "^"
 """Prefix of a syllable read from a Chinese character: the character is exact, so is the syllable
 ("王" is "wang", never "yang"); such tokens match only their very spelling."""
 
@@ -152,7 +153,7 @@ def _arabic_words(word: str) -> list[str]:
     return tokens
 
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_WORD: Final = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def _transliterate(text: str) -> list[str]:
@@ -178,16 +179,16 @@ def _transliterate(text: str) -> list[str]:
 
 # --- tokenising --------------------------------------------------------------------------------
 
-_APOSTROPHES = re.compile(r"['`´’‘ʼ]")
+_APOSTROPHES: Final = re.compile(r"['`´’‘ʼ]")
 
 
-_DOTTED = re.compile(r"(?<!\w)(?:[^\W\d_]\.){2,}")
+_DOTTED: Final = re.compile(r"(?<!\w)(?:[^\W\d_]\.){2,}")
 # Legal forms written onto the name without a space ("MERCURYLLC", "CHARSOLIMITED", "JSCNIIGRAFIT"):
 # no word of three letters or more ends (or begins) so.
-_GLUED = re.compile(
+_GLUED: Final = re.compile(
     r"([a-z]{3,}?)(llc|ltd|ltda|limited|gmbh|ojsc|pjsc|cjsc|jsc|oao|ooo|zao|fzco|fze|dmcc|plc|corp|corporation|company)"
 )
-_GLUED_FIRST = re.compile(r"(llc|ooo|oao|zao|jsc|ojsc|pjsc|cjsc)([a-z]{3,})")
+_GLUED_FIRST: Final = re.compile(r"(llc|ooo|oao|zao|jsc|ojsc|pjsc|cjsc)([a-z]{3,})")
 
 
 def split_words(text: str) -> list[str]:
@@ -215,7 +216,7 @@ def split_words(text: str) -> list[str]:
 
 # Each legal form, as it is written (after transliteration and tokenising), and the canonical
 # form it stands for. Multi-word forms are matched as phrases, longest first.
-_LEGAL_FORMS: dict[str, tuple[str, ...]] = {
+_LEGAL_FORMS: Final[dict[str, tuple[str, ...]]] = {
     "llc": (
         "llc", "l l c", "limited liability company", "limited liability co", "ooo", "tov", "too",
         "obshchestvo s ogranichennoy otvetstvennostyu", "obshchestvo s ogranichennoi otvetstvennostyu",
@@ -273,23 +274,23 @@ _LEGAL_FORMS: dict[str, tuple[str, ...]] = {
 
 # Forms that are also ordinary short words or name parts ("AS", "AB", "SE", "CO", "CA", "PT", "AO",
 # "EG", "IP", "AD"): a form only where companies write it, first or last, or beside another form.
-_AMBIGUOUS_FORMS = frozenset(
+_AMBIGUOUS_FORMS: Final = frozenset(
     "as ab ad ae ag ao ca co cv eg ek gk gp hf ip kg kk lp nv oy pt rt se sl sa sal sac sae ug yk "
     "pat vat zat too tov fop chp pte pty pvt".split()
 )
 
 # Titles and honorifics carry no identity: "AL ZAWAHIRI, Dr. Ayman" is listed with one, an order
 # usually without. Generational suffixes and degrees likewise.
-_HONORIFICS = frozenset(
+_HONORIFICS: Final = frozenset(
     "mr mrs ms miss mx dr prof professor sir dame herr frau mme mlle "
     "sheikh shaykh sheik shaikh cheikh haji hajji hadji alhaj alhajj mullah mulla maulvi maulana "
     "ing dipl mag mba phd jr sr esq rev".split()
 )
-_STOPWORDS = frozenset("the and of und et y".split())
-STOPWORDS = _STOPWORDS
-_ABJAD_TITLE_SKELETONS = frozenset({"hj", "$5"})
+_STOPWORDS: Final = frozenset("the and of und et y".split())
+STOPWORDS: Final = _STOPWORDS
+_ABJAD_TITLE_SKELETONS: Final = frozenset({"hj", "$5"})
 
-GENERIC_WORDS = frozenset(
+GENERIC_WORDS: Final = frozenset(
     """trading trade traders group international intl holding holdings industrial industries industry
     enterprise enterprises services service technology technologies tech systems system solutions global
     general investment investments development management engineering import export imports exports
@@ -313,14 +314,14 @@ GENERIC_WORDS = frozenset(
     export importers distributors supplier suppliers wholesale retail commodities goods products""".split()
 )
 """Words of company names everywhere: they say what a company does, not which one it is."""
-_DROPPED = _HONORIFICS | _STOPWORDS
+_DROPPED: Final = _HONORIFICS | _STOPWORDS
 
 
 # Titles of five letters or more are recognised with one slip ("Sheih", "Shmaykh", "Schaykh"),
 # four-letter ones with two letters swapped ("Hjai"); written in Greek script, as Greek spells them.
-_LONG_HONORIFICS = ("sheikh", "shaykh", "shaikh", "cheikh", "sheik", "hajji", "hadji", "alhaj", "alhajj",
+_LONG_HONORIFICS: Final = ("sheikh", "shaykh", "shaikh", "cheikh", "sheik", "hajji", "hadji", "alhaj", "alhajj",
                     "maulvi", "maulana", "professor")  # fmt: skip
-_SHORT_HONORIFICS = tuple(h for h in _HONORIFICS if len(h) == 4)
+_SHORT_HONORIFICS: Final = tuple(h for h in _HONORIFICS if len(h) == 4)
 
 
 @lru_cache(maxsize=65536)
@@ -363,17 +364,19 @@ def _phrases() -> dict[str, list[tuple[tuple[str, ...], str]]]:
     return dict(by_head)
 
 
-_PHRASES_BY_HEAD = _phrases()
-_FORM_WORDS = frozenset(word for phrases in _LEGAL_FORMS.values() for p in phrases for word in p.split())
-_STANDALONE_FORMS = frozenset(p for phrases in _LEGAL_FORMS.values() for p in phrases if " " not in p)
-LEGAL_FORM_WORDS = _FORM_WORDS
+_PHRASES_BY_HEAD: Final = _phrases()
+_FORM_WORDS: Final = frozenset(
+    word for phrases in _LEGAL_FORMS.values() for p in phrases for word in p.split()
+)
+_STANDALONE_FORMS: Final = frozenset(p for phrases in _LEGAL_FORMS.values() for p in phrases if " " not in p)
+LEGAL_FORM_WORDS: Final = _FORM_WORDS
 # Abbreviations no name is spelled like: recognised with one typo even at four letters ("OSJC").
-_ABBREVIATIONS = frozenset("ojsc pjsc cjsc gmbh kgaa bvba fzco fzllc mchj spzoo".split())
+_ABBREVIATIONS: Final = frozenset("ojsc pjsc cjsc gmbh kgaa bvba fzco fzllc mchj spzoo".split())
 # Form words are recognised with one typo ("LIMITED LIABILITY COMPAYY", "JOINT STOKC COMPANY"): left
 # in place they would be the only unmatched tokens of an otherwise exact name. A word that is a form
 # on its own needs six letters for that ("Lida" is a name, not "LTDA"); a word that is a form only
 # within a phrase four, since the whole phrase must then follow.
-_TYPO_TOLERANT = tuple(
+_TYPO_TOLERANT: Final = tuple(
     sorted(
         w
         for w in _FORM_WORDS
@@ -383,7 +386,7 @@ _TYPO_TOLERANT = tuple(
 )
 
 
-_TYPO_TOLERANT_BY_LENGTH: dict[int, list[str]] = defaultdict(list)
+_TYPO_TOLERANT_BY_LENGTH: Final[dict[int, list[str]]] = defaultdict(list)
 for _form in _TYPO_TOLERANT:
     _TYPO_TOLERANT_BY_LENGTH[len(_form)].append(_form)
 
@@ -391,11 +394,11 @@ for _form in _TYPO_TOLERANT:
 # Form words that no name holds as a part: split off when written onto a name ("COMPANYMORDOV",
 # "OBSHCHESTVOBELARUSKALIY", "LIMITEDLIABILITY"). Shorter ones ("stock", "joint", "public") only
 # beside another form word ("JOINTSTOCK"), so that "STOCKHOLM" stays one word.
-_GLUABLE_FORMS = frozenset(
+_GLUABLE_FORMS: Final = frozenset(
     w for w in _FORM_WORDS if w.isalpha() and (len(w) >= 9 or (w in _STANDALONE_FORMS and len(w) >= 7))
 )
-_GLUABLE_BY_LENGTH = sorted({len(w) for w in _GLUABLE_FORMS}, reverse=True)
-_LONG_FORM_WORDS = frozenset(w for w in _FORM_WORDS if w.isalpha() and len(w) >= 6)
+_GLUABLE_BY_LENGTH: Final = sorted({len(w) for w in _GLUABLE_FORMS}, reverse=True)
+_LONG_FORM_WORDS: Final = frozenset(w for w in _FORM_WORDS if w.isalpha() and len(w) >= 6)
 
 
 def _split_glued_form(token: str) -> tuple[str, str] | None:
@@ -551,16 +554,16 @@ def display_token(token: str) -> str:
 # Spellings that different romanisations give the same sound: "Yevgeniy"/"Evgenii",
 # "Youssef"/"Yusuf", "Aleksandr"/"Alexander", "Khalil"/"Halil", "Ivanoff"/"Ivanov". Applied in
 # order, then repeated letters collapse.
-_SPELLING_RULES = (
+_SPELLING_RULES: Final = (
     ("ca", "ka"), ("co", "ko"), ("cu", "ku"), ("shch", "s"), ("sch", "s"), ("tch", "c"), ("dzh", "j"), ("dj", "j"), ("zh", "j"), ("sh", "s"),
     ("ch", "c"), ("kh", "h"), ("gh", "g"), ("ph", "f"), ("th", "t"), ("dh", "d"), ("ck", "k"),
     ("ts", "c"), ("tz", "c"), ("cz", "c"), ("sz", "s"), ("q", "k"), ("w", "v"), ("ks", "x"),
     ("ou", "u"), ("oo", "u"), ("ee", "i"), ("iy", "i"), ("ii", "i"), ("yi", "i"), ("ey", "ei"),
 )  # fmt: skip
-_VOWELS = str.maketrans("eiouy", "aaaaa")
-_HARD_C = re.compile(r"c(?![ehiyz])")
-_RUSSIAN_ENDING = re.compile(r"(?<=\w{3})([oe])(?:ff|w)$")
-_REPEATS = re.compile(r"(.)\1+")
+_VOWELS: Final = str.maketrans("eiouy", "aaaaa")
+_HARD_C: Final = re.compile(r"c(?![ehiyz])")
+_RUSSIAN_ENDING: Final = re.compile(r"(?<=\w{3})([oe])(?:ff|w)$")
+_REPEATS: Final = re.compile(r"(.)\1+")
 
 
 def _rewrite(text: str, rules: tuple[tuple[str, str], ...]) -> str:
@@ -595,14 +598,14 @@ def romanisation_key(token: str) -> str:
 # "tsh" is how Arabic script writes "ch" (تش); ج is "j" or, in Egypt, "g".
 # Arabic script has no c, p, v or x: it writes them with ك, ب, ف and كس ("Dominic" is "دومينيك",
 # "Pawlowska" "باولوسكا", "Sarvar" "سرفر").
-_SKELETON_RULES = (
+_SKELETON_RULES: Final = (
     ("shch", "$"), ("tsh", "7"), ("sh", "$"), ("kh", "5"), ("gh", "8"), ("th", "0"), ("dh", "9"),
     ("ch", "7"), ("c", "k"), ("q", "k"), ("g", "j"), ("x", "ks"), ("p", "b"), ("v", "f"),
 )  # fmt: skip
-_SKELETON_LETTERS = tuple(rule for rule in _SKELETON_RULES if len(rule[0]) == 1)
-_SKELETON_DROP = re.compile(r"(?<=.)[aeiouyw]|^[aeiou]")
+_SKELETON_LETTERS: Final = tuple(rule for rule in _SKELETON_RULES if len(rule[0]) == 1)
+_SKELETON_DROP: Final = re.compile(r"(?<=.)[aeiouyw]|^[aeiou]")
 # A final -ah/-eh is ta marbuta or a final vowel (ة/ه), not a consonant: "Ubaydah" is "عبيدة".
-_FINAL_VOWEL_H = re.compile(r"(?<=..[aeiou])h$")
+_FINAL_VOWEL_H: Final = re.compile(r"(?<=..[aeiou])h$")
 
 
 @lru_cache(maxsize=262144)
@@ -621,7 +624,7 @@ def skeleton(token: str) -> str:
 # How Greek writes the sounds it lacks, and how Latin spellings of one sound fold together: "nt"/"nd"
 # and "d" (ντ), "mp"/"mb" and "b" (μπ), "j"/"dj"/"tz" (τζ), "h"/"kh"/"ch" (χ), "sh" and "s" (σ),
 # "c"/"q" and "k" (κ), "w" and "v" (β), "y" and "i" (ι).
-_GREEK_KEY_RULES = (
+_GREEK_KEY_RULES: Final = (
     ("kh", "h"), ("sch", "s"), ("ch", "h"), ("sh", "s"), ("ph", "f"), ("gh", "g"), ("ck", "k"),
     ("c", "k"), ("q", "k"), ("nt", "d"), ("nd", "d"), ("mp", "b"), ("mb", "b"), ("dzh", "j"),
     ("dj", "j"), ("tz", "j"), ("dz", "j"), ("ks", "x"), ("ou", "u"), ("w", "v"), ("y", "i"),
@@ -638,18 +641,18 @@ def greek_key(token: str) -> str:
     )
 
 
-_GREEK_HONORIFICS = frozenset(greek_key(h) for h in _HONORIFICS if len(h) >= 4)
-_TITLE_SLIPS = frozenset(
+_GREEK_HONORIFICS: Final = frozenset(greek_key(h) for h in _HONORIFICS if len(h) >= 4)
+_TITLE_SLIPS: Final = frozenset(
     slip
     for titles, swaps_only in ((_LONG_HONORIFICS, False), (_SHORT_HONORIFICS, True))
     for title in titles
     for slip in _slips(title, swaps_only=swaps_only)
     if len(slip) >= (4 if swaps_only else 5)
 )
-_SPELLED_HONORIFICS = frozenset(spelling(h) for h in _HONORIFICS if len(h) >= 5)
+_SPELLED_HONORIFICS: Final = frozenset(spelling(h) for h in _HONORIFICS if len(h) >= 5)
 
 
-_VOWEL_CLASS = str.maketrans("aeiouywv", "AYYWWYWW")
+_VOWEL_CLASS: Final = str.maketrans("aeiouywv", "AYYWWYWW")
 
 
 @lru_cache(maxsize=262144)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
@@ -29,33 +30,33 @@ from services.screening.normalise import (
     split_words,
 )
 
-TOKEN_PAIR_MIN = 0.8
+TOKEN_PAIR_MIN: Final = 0.8
 """Two tokens less similar than this are not aligned at all."""
 
-SHORT_TOKEN = 4
+SHORT_TOKEN: Final = 4
 """Tokens of this many letters or fewer are compared letter by letter, not by Jaro-Winkler."""
 
-SHORT_ONE_EDIT = 0.8
+SHORT_ONE_EDIT: Final = 0.8
 """A short token one slip from another ("luis"/"lusi", "kwon"/"kwof") is at least this similar."""
 
-ROMANISATION_MAX = 0.95
+ROMANISATION_MAX: Final = 0.95
 """Two romanisations of one name ("yevgeniy"/"evgenii") align at most this well: only the same
 spelling is certain."""
 
-ABJAD_SIMILARITY = 0.92
+ABJAD_SIMILARITY: Final = 0.92
 """A token written in Arabic script aligns with a romanised one at most this well: its short vowels
 are unknown, so the best such name match is a potential match for review, never a certain one."""
 
-UNMATCHED_LISTED_COST = 0.45
+UNMATCHED_LISTED_COST: Final = 0.45
 """Share of its weight that a listed token left unmatched costs. Lists spell names in full
 (patronymics, second given names, "... Trading Company"); orders often shorten them."""
 
-UNMATCHED_QUERY_COST = 0.8
+UNMATCHED_QUERY_COST: Final = 0.8
 """Share of its weight that a party's token the list lacks costs: it says the party may be someone
 else."""
 
 
-COMMON_WORD_DISCOUNT = 0.7
+COMMON_WORD_DISCOUNT: Final = 0.7
 """Share of `UNMATCHED_QUERY_COST` waived for a party's word as frequent on the lists as can be
 (a given name, "trading", a city): such a word says little about who the party is not."""
 
@@ -164,7 +165,7 @@ def token_similarity(query: str, listed: str) -> float:
     return max(_edit_similarity(query, listed), romanisation_similarity(query, listed))
 
 
-GREEK_MAX = ROMANISATION_MAX
+GREEK_MAX: Final = ROMANISATION_MAX
 """A token written in Greek script aligns with a Latin one at most this well: Greek spells foreign
 sounds its own way (μπ for b, ντ for d or nt, χ for h, kh or ch), so only the same script is certain."""
 
@@ -192,7 +193,7 @@ def _greek_similarity(query: str, listed: str) -> float:
     return min(GREEK_MAX, max(plain, keyed))
 
 
-GENERIC_WEIGHT = 0.5
+GENERIC_WEIGHT: Final = 0.5
 """Weight factor of a generic word of company names ("trading", "group", "international")."""
 
 
@@ -220,12 +221,12 @@ def strict_similarity(query: str, listed: str, similarity: float, *, query_liste
     return min(similarity, letters * LISTED_SLIP if query_listed else letters)
 
 
-LISTED_SLIP = 0.97
+LISTED_SLIP: Final = 0.97
 """Factor on the share of letters spelled right when the party's word is itself a listed word."""
 
 
-STRICT_LONG_WORD = 6
-STRICT_ONE_SLIP = 0.85
+STRICT_LONG_WORD: Final = 6
+STRICT_ONE_SLIP: Final = 0.85
 """One slip (a letter wrong, missing, added or two swapped) in a word of six letters or more
 ("HENGAF"/"HENGAM", "SRTEAM"/"STREAM") is a typo a reviewer must see: it scores this, just over
 the review threshold, where 1 - 1/6 would leave it under."""
@@ -379,7 +380,11 @@ def align(
         _join_split_words(query, listed, pairs, used_q, used_l, compare_leftovers)
 
     aligned = sum(
-        s * (sum(query_weights[i] for i in qs) + sum(listed_weights[i] for i in ls)) for qs, ls, s in pairs
+        (
+            s * (sum((query_weights[i] for i in qs), 0.0) + sum((listed_weights[i] for i in ls), 0.0))
+            for qs, ls, s in pairs
+        ),
+        0.0,
     )
     left_q = [qi for qi in range(len(query)) if qi not in used_q]
     left_l = [li for li in range(len(listed)) if li not in used_l]
@@ -393,18 +398,18 @@ def align(
         if len(display_token(query[i])) >= 3 and generic_factor(query[i]) == 1.0
     )
     if informative >= 2:
-        listed_left_over = UNMATCHED_LISTED_COST * sum(listed_weights[li] for li in left_l)
+        listed_left_over = UNMATCHED_LISTED_COST * sum((listed_weights[li] for li in left_l), 0.0)
     else:
         # Nor is a generic word left over then a detail: "WAGNER" is not "WAGNER GROUP".
-        listed_left_over = sum(listed_weights[li] / generic_factor(listed[li]) for li in left_l)
+        listed_left_over = sum((listed_weights[li] / generic_factor(listed[li]) for li in left_l), 0.0)
     total = (
-        sum(query_weights[qi] for qi in used_q)
+        sum((query_weights[qi] for qi in used_q), 0.0)
         + (
-            sum(query_costs[qi] for qi in left_q)
+            sum((query_costs[qi] for qi in left_q), 0.0)
             if query_costs is not None
-            else UNMATCHED_QUERY_COST * sum(query_weights[qi] for qi in left_q)
+            else UNMATCHED_QUERY_COST * sum((query_weights[qi] for qi in left_q), 0.0)
         )
-        + sum(listed_weights[li] for li in used_l)
+        + sum((listed_weights[li] for li in used_l), 0.0)
         + listed_left_over
     )
     pairs.sort(key=lambda p: p[0][0])
@@ -514,8 +519,8 @@ def score_names(query: Sequence[str], listed: Sequence[str], weights: Mapping[st
 # country. Only an exact name scores 1.0, and it does so whatever the country: listed parties trade
 # through addresses abroad, so a country mismatch is evidence for the reviewer to weigh with the rest
 # of the entry (OFAC FAQ 5, "compare the complete SDN entry"), not a reason to lower an exact name.
-COUNTRY_NUDGE = 0.02
-NEAR_EXACT = 0.99
+COUNTRY_NUDGE: Final = 0.02
+NEAR_EXACT: Final = 0.99
 
 
 def apply_country(name_score: float, agreement: bool | None, review_threshold: float) -> float:
@@ -526,12 +531,12 @@ def apply_country(name_score: float, agreement: bool | None, review_threshold: f
     return round(name_score - COUNTRY_NUDGE, 4)
 
 
-ADDRESS_NUDGE = 0.02
+ADDRESS_NUDGE: Final = 0.02
 # A party written with a legal form ("... LLC") is a company. It is not a vessel or an aircraft
 # (their owners and operators are listed as entries of their own); it may be a company named after,
 # or owned by, a listed individual, so that conflict weighs less.
-TYPE_CONFLICT_PENALTY = {"individual": 0.03, "vessel": 0.15, "aircraft": 0.15}
-NOT_COMPANIES = frozenset(TYPE_CONFLICT_PENALTY)
+TYPE_CONFLICT_PENALTY: Final = {"individual": 0.03, "vessel": 0.15, "aircraft": 0.15}
+NOT_COMPANIES: Final = frozenset(TYPE_CONFLICT_PENALTY)
 """Entry types a party written with a legal form cannot be."""
 
 
@@ -558,7 +563,7 @@ def apply_evidence(
 
 
 # Words every address has; they say nothing about where it is.
-_ADDRESS_WORDS = frozenset(
+_ADDRESS_WORDS: Final = frozenset(
     "street st str strasse road rd avenue ave av building bldg floor fl no number office room box po "
     "district city province region area zone industrial park block lane house unit suite tower center "
     "centre plaza square km apt apartment flat village town main north south east west new".split()
