@@ -21,16 +21,35 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Final, TypeVar
 
 from rapidfuzz.distance import OSA
 from unidecode import unidecode
+
+_V = TypeVar("_V")
+
+# Answers remembered per word (a dict each, emptied when full; see `_remember`): every listed word
+# and the words orders bring.
+_MEMO_LIMIT: Final = 262_144
+
+
+def _remember(memo: dict[str, _V], token: str, value: _V, limit: int) -> _V:
+    """`value` remembered for `token` in `memo`, which is emptied when it holds `limit` answers: a
+    plain dict read by the compiled matcher in C, cheaper than an LRU cache's bookkeeping, and the
+    answers a workload needs come straight back."""
+    if len(memo) >= limit:
+        memo.clear()
+    memo[token] = value
+    return value
+
 
 # --- transliteration ---------------------------------------------------------------------------
 
 # Russian, Ukrainian, Belarusian, Bulgarian, Serbian/Macedonian and Kazakh letters, romanised the
 # way the US lists spell them (BGN/PCGN: "Yevgeniy", "Obshchestvo", "Otvetstvennostyu"); unidecode
 # writes "Evgenii" and "otvetstvennost'iu" instead.
+
+
 _CYRILLIC: Final = {
     "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z",
     "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",
@@ -324,10 +343,17 @@ _LONG_HONORIFICS: Final = ("sheikh", "shaykh", "shaikh", "cheikh", "sheik", "haj
 _SHORT_HONORIFICS: Final = tuple(h for h in _HONORIFICS if len(h) == 4)
 
 
-@lru_cache(maxsize=65536)
+_FILLERS: Final[dict[str, bool]] = {}
+
+
 def _is_filler(token: str) -> bool:
     """A filler word or a title: "the", "Dr", "Sheikh", a title with a slip ("Sheih", "Hjai") or
     another romanisation ("Schaykh"), a title written in Arabic or Greek script."""
+    known = _FILLERS.get(token)
+    return _remember(_FILLERS, token, _is_filler_of(token), _MEMO_LIMIT) if known is None else known
+
+
+def _is_filler_of(token: str) -> bool:
     if token.startswith(ABJAD_MARK):
         return skeleton(token) in _ABJAD_TITLE_SKELETONS
     if token.startswith(GREEK_MARK):
@@ -440,9 +466,16 @@ def _respace_forms(tokens: list[str]) -> list[str]:
     return out
 
 
-@lru_cache(maxsize=65536)
+_FORM_WORDS_OF: Final[dict[str, frozenset[str]]] = {}
+
+
 def _form_words(token: str) -> frozenset[str]:
     """The legal-form words `token` may be: itself, or those one typo away (see _TYPO_TOLERANT)."""
+    known = _FORM_WORDS_OF.get(token)
+    return _remember(_FORM_WORDS_OF, token, _form_words_of(token), _MEMO_LIMIT) if known is None else known
+
+
+def _form_words_of(token: str) -> frozenset[str]:
     if token in _FORM_WORDS:
         return frozenset({token})
     if token.startswith(GREEK_MARK):
@@ -574,10 +607,17 @@ def _rewrite(text: str, rules: tuple[tuple[str, str], ...]) -> str:
     return text
 
 
-@lru_cache(maxsize=262144)
+_SPELLINGS: Final[dict[str, str]] = {}
+
+
 def spelling(token: str) -> str:
     """A Latin token respelled so that romanisation variants of one sound coincide, vowels kept:
     "yevgeniy" and "evgenii" are both "evgeni", "youssef" is "yusef", "ivanoff" is "ivanof"."""
+    known = _SPELLINGS.get(token)
+    return _remember(_SPELLINGS, token, _spelling_of(token), _MEMO_LIMIT) if known is None else known
+
+
+def _spelling_of(token: str) -> str:
     # A leading "ye"/"yu" is often written without its glide ("Yevgeniy"/"Evgeniy").
     respelled = token[1:] if len(token) > 3 and token[0] == "y" and token[1] in "aeiou" else token
     # Russian -ov/-ev written the German or French way ("Ivanow", "Tupoleff").
@@ -589,9 +629,20 @@ def spelling(token: str) -> str:
     return _REPEATS.sub(r"\1", _rewrite(respelled, _SPELLING_RULES))
 
 
-@lru_cache(maxsize=262144)
+_ROMANISATION_KEYS: Final[dict[str, str]] = {}
+
+
 def romanisation_key(token: str) -> str:
     """`spelling` with every vowel the same: "mohammed" and "muhammad" are both "mahamad"."""
+    known = _ROMANISATION_KEYS.get(token)
+    return (
+        _remember(_ROMANISATION_KEYS, token, _romanisation_key_of(token), _MEMO_LIMIT)
+        if known is None
+        else known
+    )
+
+
+def _romanisation_key_of(token: str) -> str:
     return _REPEATS.sub(r"\1", spelling(token).translate(_VOWELS))
 
 
@@ -608,11 +659,18 @@ _SKELETON_DROP: Final = re.compile(r"(?<=.)[aeiouyw]|^[aeiou]")
 _FINAL_VOWEL_H: Final = re.compile(r"(?<=..[aeiou])h$")
 
 
-@lru_cache(maxsize=262144)
+_SKELETONS: Final[dict[str, str]] = {}
+
+
 def skeleton(token: str) -> str:
     """The consonants of a token as Arabic script writes them: "muhammad", "mohamed" and "mhmd"
     (from "محمد") all give "mhmd". Long vowels and glides after the first letter are dropped too,
     since romanisations write them as vowels ("yusuf") or as letters ("ywsf")."""
+    known = _SKELETONS.get(token)
+    return _remember(_SKELETONS, token, _skeleton_of(token), _MEMO_LIMIT) if known is None else known
+
+
+def _skeleton_of(token: str) -> str:
     bare = token[1:] if token.startswith(ABJAD_MARK) else _FINAL_VOWEL_H.sub("", token)
     bare = _SKELETON_DROP.sub("", bare)
     # Digraphs after the vowels are gone, so that "t-h" of "tahir" and "طاهر" read alike.
@@ -631,11 +689,18 @@ _GREEK_KEY_RULES: Final = (
 )  # fmt: skip
 
 
-@lru_cache(maxsize=262144)
+_GREEK_KEYS: Final[dict[str, str]] = {}
+
+
 def greek_key(token: str) -> str:
     """A Latin token (or a Greek one, transliterated) as Greek would write it: "panteleev" and
     "παντελεεβ" are both "padeleev", "valentinovich" and "βαλεντινοβιχ" "valedinovih", "shakur"
     and "σακουρ" or "σχακουρ" "sakur"."""
+    known = _GREEK_KEYS.get(token)
+    return _remember(_GREEK_KEYS, token, _greek_key_of(token), _MEMO_LIMIT) if known is None else known
+
+
+def _greek_key_of(token: str) -> str:
     return _REPEATS.sub(
         r"\1", _rewrite(token[1:] if token.startswith(GREEK_MARK) else token, _GREEK_KEY_RULES)
     )
