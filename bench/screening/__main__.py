@@ -10,6 +10,9 @@ production. A negative is a false hit when it has any match at or above the thre
 Speed: in a fresh child process pinned to one core: load and index every configured list, then
 screen names never seen before (a second labelled set with another seed) through `Screener`, one
 party at a time, as the service does; then the baseline on a sample of the same names.
+
+The matcher runs as the service would: compiled when `make native` built it from the current sources
+(`make bench` does first), interpreted with EXPORTWATCH_NATIVE=0; the results say which.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from bench.screening.labelled import (
     positives,
     script_of,
 )
+from services.screening import MATCHER_BUILD
 
 THRESHOLDS = (0.8, 0.82, 0.84, 0.86, 0.88, 0.9, 0.92, 0.95)
 # The calibration seed (thresholds and constants were chosen on it) and one never tuned on: ours is
@@ -437,6 +441,8 @@ def main(argv: list[str]) -> int:
         "baseline_false_hits": _false_hit_examples(neg, base_neg, review, catalog, limit=10),
         "accuracy_seconds": {"ours": round(ours_seconds, 1), "baseline": round(base_seconds, 1)},
         "speed": speed,
+        # "compiled" (mypyc, make native) or "interpreted" (EXPORTWATCH_NATIVE=0 or not built), and why
+        "matcher_build": {"build": MATCHER_BUILD.build, "detail": MATCHER_BUILD.detail},
         "bench_seconds": round(time.perf_counter() - begun, 1),
         "bench_process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -472,7 +478,8 @@ def main(argv: list[str]) -> int:
     if speed is not None:
         first = speed["first_sight"]
         print(
-            f"\nspeed (one core, {speed['entries']} entries / {speed['names_indexed']} names): "
+            f"\nspeed (one core, {MATCHER_BUILD.build} matcher, {speed['entries']} entries / "
+            f"{speed['names_indexed']} names): "
             f"{first['parties_per_second']} parties/s, p50 {first['p50_ms']} ms, p99 {first['p99_ms']} ms "
             f"(repeat names: {speed['repeat']['parties_per_second']}/s); load+index "
             f"{speed['load_and_index_seconds']}s, index build {speed['index_build_seconds']}s, "
