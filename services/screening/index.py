@@ -19,6 +19,9 @@ the threshold are cut off by their total weight, and the rest are bounded from a
 aligned: a query aligns a handful of names out of ~100,000.
 
 Nothing here does I/O; the caches only remember earlier answers.
+
+Compiled with mypyc when built (`make native`; see services/screening/__init__.py): sums of floats
+start at 0.0, since mypyc reads `sum()` of a generator as an int otherwise and fails at run time.
 """
 
 from __future__ import annotations

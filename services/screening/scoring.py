@@ -5,6 +5,9 @@ rarity on the lists, discounted for short tokens), every aligned pair counts wit
 every token left over costs its weight. Identical token sets score exactly 1.0, in any order.
 
 Pure functions; no I/O.
+
+Compiled with mypyc when built (`make native`; see services/screening/__init__.py): sums of floats
+start at 0.0, since mypyc reads `sum()` of a generator as an int otherwise and fails at run time.
 """
 
 from __future__ import annotations
