@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # The screening matcher compiled with mypyc, rebuilt when its sources change (deploy/native.py).
-NATIVE_SOURCES := $(addprefix services/screening/,normalise.py scoring.py index.py entries.py __init__.py)
+NATIVE_SOURCES := $(addprefix services/screening/,normalise.py scoring.py index.py domain.py entries.py __init__.py)
 NATIVE := services/screening/native.json
 
 $(NATIVE): $(STAMP) $(NATIVE_SOURCES) deploy/native.py

@@ -1,7 +1,8 @@
 """Compile the screening matcher with mypyc: `python -m deploy.native build | status | clean`.
 
-The matcher's pure-computation modules (services/screening/{normalise,scoring,index}.py) are
-compiled in place to C extensions beside their sources, with one shared library for the three, and
+The matcher and the screening rules (services/screening/{normalise,scoring,index,domain}.py, no
+I/O) are compiled in place to C extensions beside their sources, with one shared library for them
+all, and
 `services/screening/native.json` records the SHA-256 of each source they were built from. Python
 imports a compiled module ahead of its source; `services/screening/__init__.py` allows it only
 while every recorded digest matches the source beside it, so an edited source is never shadowed by
@@ -26,7 +27,7 @@ from services.screening import COMPILED_MODULES, MANIFEST_NAME, matcher_build, s
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = ROOT / "services" / "screening"
-# The name of the library the three share (services/screening/matcher__mypyc.*.so).
+# The name of the library they share (services/screening/matcher__mypyc.*.so).
 GROUP = "services.screening.matcher"
 
 

@@ -1,10 +1,10 @@
 """Screening service: every party of an order against the restricted-party and sanctions lists.
 
-The matcher's pure-computation modules (`normalise`, `scoring`, `index`) may be compiled with mypyc
-(`make native`, see deploy/native.py): the same source, the same answers, about a third faster. A
-compiled module is used only when it was built from the source beside it: `native.json` records
-each source's SHA-256 at build time. Otherwise, or with EXPORTWATCH_NATIVE=0, the sources are
-imported, all three together, and `MATCHER_BUILD` says which ran and why (the service logs it at
+The matcher and the screening rules (`normalise`, `scoring`, `index`, `domain`: no I/O) may be
+compiled with mypyc (`make native`, see deploy/native.py): the same source, the same answers, about
+a third faster. A compiled module is used only when it was built from the source beside it:
+`native.json` records each source's SHA-256 at build time. Otherwise, or with EXPORTWATCH_NATIVE=0, the sources are
+imported, all four together, and `MATCHER_BUILD` says which ran and why (the service logs it at
 start and `GET /lists` reports it).
 """
 
@@ -22,7 +22,7 @@ from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
-COMPILED_MODULES = ("normalise", "scoring", "index")
+COMPILED_MODULES = ("normalise", "scoring", "index", "domain")
 MANIFEST_NAME = "native.json"
 
 
