@@ -25,14 +25,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The screening matcher compiled with mypyc, rebuilt when its sources change (deploy/native.py).
-NATIVE_SOURCES := $(addprefix services/screening/,normalise.py scoring.py index.py domain.py entries.py __init__.py)
-NATIVE := services/screening/native.json
-
-$(NATIVE): $(STAMP) $(NATIVE_SOURCES) deploy/native.py
-	$(PY) -m deploy.native build
-
-native: $(NATIVE)
+# The screening matcher compiled with mypyc, rebuilt when a compiled module's source or mypy changed
+# (deploy/native.py compares the SHA-256 of each source with the one the build recorded).
+native: venv
+	$(PY) -m deploy.native ensure
 
 jars: venv
 	$(PY) -m deploy.kafka.broker fetch

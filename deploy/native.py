@@ -1,14 +1,15 @@
-"""Compile the screening matcher with mypyc: `python -m deploy.native build | status | clean`.
+"""Compile the screening matcher with mypyc: `python -m deploy.native ensure | build | status | clean`.
 
 The matcher and the screening rules (services/screening/{normalise,scoring,index,domain}.py, no
 I/O) are compiled in place to C extensions beside their sources, with one shared library for them
-all, and
-`services/screening/native.json` records the SHA-256 of each source they were built from. Python
-imports a compiled module ahead of its source; `services/screening/__init__.py` allows it only
+all, and `services/screening/native.json` records the SHA-256 of each source they were built from.
+Python imports a compiled module ahead of its source; `services/screening/__init__.py` allows it only
 while every recorded digest matches the source beside it, so an edited source is never shadowed by
 an old build. The compiled and the interpreted matcher give the same answers (a test compares them).
 
-`make native` runs `build` when a source changed; `make run`, `make test` and `make bench` do first.
+`ensure` builds only when the build in place would not be used (a source changed, a module is
+missing) or came from another mypy: `make native` runs it, and `make run`, `make test` and
+`make bench` run that first.
 """
 
 from __future__ import annotations
@@ -70,14 +71,27 @@ def build() -> None:
     print(f"compiled {', '.join(sources)} in {time.monotonic() - started:.0f} s ({state.detail})")
 
 
+def up_to_date() -> bool:
+    """Whether the build in place is used (whatever EXPORTWATCH_NATIVE says) and came from this mypy."""
+    if matcher_build(PACKAGE_DIR, environ={}).build != "compiled":
+        return False
+    manifest = json.loads((PACKAGE_DIR / MANIFEST_NAME).read_text(encoding="utf-8"))
+    return bool(manifest.get("mypy") == version("mypy"))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m deploy.native", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=("build", "status", "clean"))
+    parser.add_argument("command", choices=("ensure", "build", "status", "clean"))
     args = parser.parse_args(argv)
     # mypyc names the modules by their paths, relative to the checkout's root.
     if Path.cwd() != ROOT:
         raise SystemExit(f"run from the checkout's root ({ROOT})")
-    if args.command == "build":
+    if args.command == "ensure":
+        if up_to_date():
+            print(f"compiled matcher up to date ({matcher_build(PACKAGE_DIR, environ={}).detail})")
+        else:
+            build()
+    elif args.command == "build":
         build()
     elif args.command == "clean":
         clean()

@@ -164,6 +164,19 @@ def _deletions(token: str) -> set[str]:
     return {token[:i] + token[i + 1 :] for i in range(len(token))}
 
 
+def _one_edit_away(
+    word: str, words: Mapping[str, object], deletions: Mapping[str, tuple[str, ...]]
+) -> set[str]:
+    """The entries of `words` one insertion, deletion, substitution or transposition from `word`,
+    through `deletions` (each string one letter short of an entry -> those entries: SymSpell)."""
+    near = set(deletions.get(word, ()))
+    variants = _deletions(word)
+    near.update(words.keys() & variants)
+    for variant in deletions.keys() & variants:
+        near.update(deletions[variant])
+    return near
+
+
 @dataclass
 class TokenIndex:
     """Inverted index over normalised name tokens; see the module docstring."""
@@ -333,20 +346,12 @@ class TokenIndex:
                 # A four-letter listed word with a letter left out ("BNG" for "BONG").
                 found.update(self.deletions.get(token, ()))
             elif len(token) >= MIN_FUZZY_TOKEN:
-                found.update(self.deletions.get(token, ()))
-                variants = _deletions(token)
-                found.update(self.postings.keys() & variants)
-                for variant in self.deletions.keys() & variants:
-                    found.update(self.deletions[variant])
+                found.update(_one_edit_away(token, self.postings, self.deletions))
             # ... or one edit away in romanisation key: another spelling of the same sound.
             key = romanisation_key(token)
             near_keys = {key}
             if len(key) >= MIN_FUZZY_KEY:
-                near_keys.update(self.key_deletions.get(key, ()))
-                variants = _deletions(key)
-                near_keys.update(self.keys.keys() & variants)
-                for variant in self.key_deletions.keys() & variants:
-                    near_keys.update(self.key_deletions[variant])
+                near_keys.update(_one_edit_away(key, self.keys, self.key_deletions))
             for near in near_keys:
                 found.update(self.keys.get(near, ()))
         return similar_tokens(token, list(found))
