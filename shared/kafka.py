@@ -98,6 +98,9 @@ def describe_validation_error(exc: ValidationError, limit: int = 10) -> str:
 
 
 def dead_letter_for(message: Incoming, *, service: str, error_type: str, error: str, topic: str) -> Outgoing:
+    """The dead letter for `message`, counted in `exportwatch_events_deadlettered_total` (every dead
+    letter is made here: the consumer loop's and the screening clearance feed's)."""
+    metrics.DEAD_LETTERED.labels(service, message.topic, error_type).inc()
     # One dead letter per origin position: a redelivery produces the same event_id, deduplicated by records.
     event_id = str(
         uuid.uuid5(
@@ -328,7 +331,6 @@ class ConsumerRunner:
                 error_type,
                 error,
             )
-        metrics.DEAD_LETTERED.labels(self.service, message.topic, error_type).inc()
         return dead_letter_for(
             message, service=self.service, error_type=error_type, error=error, topic=self.deadletter_topic
         )

@@ -123,7 +123,6 @@ class ClearanceFeed:
         self.on_invalid = on_invalid
         self.topic = settings.topic(TOPIC_CLEARANCES)
         self.caught_up = asyncio.Event()
-        self.started = False
         self.records = 0
         self.invalid = 0
         self.last_poll = 0.0
@@ -145,6 +144,8 @@ class ClearanceFeed:
             "clearances_caught_up": self.caught_up.is_set(),
             "clearances_polling": polling,
             "clearances": len(self.book),
+            "clearance_messages_read": self.records,
+            "clearance_messages_invalid": self.invalid,
         }
         return self.caught_up.is_set() and polling, detail
 
@@ -176,7 +177,6 @@ class ClearanceFeed:
             backoff_max=self.settings.kafka_retry_backoff_max_s,
         ):
             return
-        self.started = True
         # Caught up = read everything that was on the topic when its partitions were first assigned.
         targets: dict[TopicPartition, int] | None = None
         try:
@@ -212,7 +212,6 @@ class ClearanceFeed:
         except KafkaError as exc:
             log.warning("clearance feed lost the broker: %s; reconnecting", exc)
         finally:
-            self.started = False
             await consumer.stop()
 
     @staticmethod

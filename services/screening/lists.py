@@ -183,18 +183,14 @@ def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
         yield reader.line_num, row
 
 
-def _us_date(value: str) -> str | None:
-    """MM/DD/YYYY (BIS) -> ISO date, or None."""
-    try:
-        return datetime.strptime(value.strip(), "%m/%d/%Y").date().isoformat()
-    except ValueError:
-        return None
+US_DATE = "%m/%d/%Y"  # BIS
+UK_DATE = "%d/%m/%Y"  # OFSI
 
 
-def _uk_date(value: str) -> str | None:
-    """DD/MM/YYYY (OFSI) -> ISO date, or None."""
+def _date(value: str, written: str) -> str | None:
+    """A date written so (`US_DATE`, `UK_DATE`) -> ISO date, or None."""
     try:
-        return datetime.strptime(value.strip(), "%d/%m/%Y").date().isoformat()
+        return datetime.strptime(value.strip(), written).date().isoformat()
     except ValueError:
         return None
 
@@ -714,10 +710,11 @@ def _csl_places(row: dict[str, str]) -> tuple[list[str], list[str]]:
     for item in (a.strip() for a in row.get("addresses", "").split(";")):
         if not item:
             continue
-        code = country_code(item) or country_code(item.rsplit(",", 1)[-1])
+        bare = country_code(item)
+        code = bare or country_code(item.rsplit(",", 1)[-1])
         if code is not None and code not in codes:
             codes.append(code)
-        if code is None or country_code(item) is None:  # more than a bare country
+        if bare is None:  # more than a bare country
             addresses.append(_address(*item.split(",")))
     for column in ("citizenships", "nationalities"):
         for value in row.get(column, "").split(";"):
@@ -904,8 +901,8 @@ def load_bis_dpl(folder: Path, source_id: str) -> LoadedSource:
         country = values["Country"]
         code = country_code(country) if country else None
         # Dates as BIS writes them (MM/DD/YYYY) in ISO form; a date that does not parse is kept as written.
-        effective = _us_date(values["Effective_Date"]) or values["Effective_Date"]
-        expiration = _us_date(values["Expiration_Date"]) or values["Expiration_Date"]
+        effective = _date(values["Effective_Date"], US_DATE) or values["Effective_Date"]
+        expiration = _date(values["Expiration_Date"], US_DATE) or values["Expiration_Date"]
         merged[entry_id].add(
             names=[name],
             countries=[code] if code else [],
@@ -1124,7 +1121,7 @@ def load_uk_ofsi(folder: Path, source_id: str) -> LoadedSource:
     texts, version = _read_files(folder, UK_FILES)
     text = texts["ConList.csv"]
     first, _, body = text.partition("\n")
-    stated = _uk_date(m.group(1)) if (m := _UK_LAST_UPDATED.match(first.strip())) else None
+    stated = _date(m.group(1), UK_DATE) if (m := _UK_LAST_UPDATED.match(first.strip())) else None
     if stated is None:
         raise ListFormatError(
             f"{folder / 'ConList.csv'}:1: expected 'Last Updated,DD/MM/YYYY', found {first[:60]!r}"
@@ -1181,8 +1178,8 @@ def load_uk_ofsi(folder: Path, source_id: str) -> LoadedSource:
             target.weak_aliases.append(name)
         country = values["Country"]
         countries = country_codes(country) if country else []
-        for column in ("Nationality",):
-            countries.extend(country_codes(values[column]) if values[column] else [])
+        if values["Nationality"]:
+            countries.extend(country_codes(values["Nationality"]))
         street = [values[f"Address {i}"] for i in range(1, 7)]
         address = _address(*street, values["Post/Zip Code"], country) if any(street) else ""
         sanctions_ref = m.group(1) if (m := _UK_REF.search(values["Other Information"])) else ""
@@ -1199,8 +1196,8 @@ def load_uk_ofsi(folder: Path, source_id: str) -> LoadedSource:
                 ("country_of_birth", values["Country of Birth"]),
                 ("nationality", values["Nationality"]),
                 ("position", values["Position"]),
-                ("listed_on", _uk_date(values["Listed On"]) or values["Listed On"]),
-                ("last_updated", _uk_date(values["Last Updated"]) or values["Last Updated"]),
+                ("listed_on", _date(values["Listed On"], UK_DATE) or values["Listed On"]),
+                ("last_updated", _date(values["Last Updated"], UK_DATE) or values["Last Updated"]),
                 ("other_information", values["Other Information"]),
             ],
         )
@@ -1227,13 +1224,4 @@ LOADERS: dict[str, Callable[[Path, str], LoadedSource]] = {
     "bis_dpl": load_bis_dpl,
     "un_sc": load_un_sc,
     "uk_ofsi": load_uk_ofsi,
-}
-# The files each kind consists of, as its publisher names them (the update command fetches these).
-SOURCE_FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "ofac_sdn": (OFAC_FILES, OFAC_OPTIONAL),
-    "ofac_non_sdn": (OFAC_NON_SDN_FILES, OFAC_NON_SDN_OPTIONAL),
-    "csl": (CSL_FILES, ()),
-    "bis_dpl": (DPL_FILES, ()),
-    "un_sc": (UN_FILES, ()),
-    "uk_ofsi": (UK_FILES, ()),
 }

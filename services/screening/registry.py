@@ -103,10 +103,6 @@ class ListSnapshot:
     def source(self, kind: str) -> LoadedSource | None:
         return next((s for s in self.sources if s.info.kind == kind), None)
 
-    @property
-    def versions(self) -> dict[str, str]:
-        return {s.info.kind: s.info.version for s in self.sources}
-
 
 def combined_version(versions: Iterable[str]) -> str:
     """One entry's version over the sources that carry it (the SDN comes from OFAC and the CSL): a
