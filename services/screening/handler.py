@@ -30,11 +30,10 @@ class ScreeningHandler:
         self.screening = screening
 
     async def _screen(self, classified: ClassifiedOrder) -> Screening:
-        if isinstance(self.screening, Screener):
-            return self.screening.screen_parties(classified.order.parties)
-        # An order screened before the clearances published earlier are read would be held for a
-        # match a reviewer has already cleared.
-        await self.screening.clearances_loaded()
+        if isinstance(self.screening, ScreeningRuntime):
+            # An order screened before the clearances published earlier are read would be held for
+            # a match a reviewer has already cleared.
+            await self.screening.clearances_loaded()
         return self.screening.screen_parties(classified.order.parties)
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:

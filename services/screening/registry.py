@@ -49,7 +49,6 @@ from shared.events import (
     ListsUpdated,
     Party,
     PartyMatch,
-    PartyScreening,
     Screening,
     envelope_dump,
 )
@@ -318,7 +317,13 @@ class ScreeningRuntime:
         """Matches of one name on `snapshot`, each stamped with its entry version (over every source
         that carries the entry); those a reviewer cleared for this name and entry version are set
         aside as `cleared`."""
-        found = snapshot.screener.screen_name(name, country, entry_type, address=address)
+        return self._set_aside(
+            snapshot, name, snapshot.screener.screen_name(name, country, entry_type, address=address)
+        )
+
+    def _set_aside(self, snapshot: ListSnapshot, name: str, found: Sequence[PartyMatch]) -> ScreenedName:
+        """`found` (the matches of `name`) stamped with their entry versions, the cleared ones apart,
+        the rest cut to the policy's limit."""
         name_key = clearance_name(name) if found and len(self.clearances) else None
         kept: list[PartyMatch] = []
         cleared: list[ClearedMatch] = []
@@ -347,31 +352,14 @@ class ScreeningRuntime:
     def screen_parties(self, parties: Sequence[Party]) -> Screening:
         """Every party of one order on one snapshot (the same lists for the whole order)."""
         snapshot = self.snapshot
-        policy = snapshot.policy
-        done: dict[tuple[str, str, str | None], ScreenedName] = {}
-        results = []
-        for party in parties:
-            address = ", ".join(part for part in (party.address, party.city) if part) or None
-            key = (party.name, party.country, address)
-            if key not in done:
-                done[key] = self.screen_name(snapshot, party.name, party.country, address=address)
-            answer = done[key]
-            results.append(
-                PartyScreening(
-                    role=party.role,
-                    name=party.name,
-                    country=party.country,
-                    matches=answer.matches,
-                    cleared_matches=answer.cleared,
-                )
+        screening = snapshot.screener.screen_parties(parties)
+        screened = []
+        for party in screening.parties:
+            answer = self._set_aside(snapshot, party.name, party.matches)
+            screened.append(
+                party.model_copy(update={"matches": answer.matches, "cleared_matches": answer.cleared})
             )
-        return Screening(
-            policy_version=policy.version,
-            review_threshold=policy.review_threshold,
-            block_threshold=policy.block_threshold,
-            lists=snapshot.screener.screened_lists(),
-            parties=results,
-        )
+        return screening.model_copy(update={"parties": screened})
 
     async def clearances_loaded(self) -> None:
         """Wait until every clearance published before start-up is known (no-op without a feed)."""
