@@ -35,12 +35,10 @@ from services.screening.lists import ListFormatError, LoadedSource, load_source,
 from services.screening.update import (
     UpdateError,
     accept,
-    discard,
     effective_folder,
-    fetch_source,
+    fetch_verified,
     make_client,
     reject,
-    verify_source,
 )
 from shared.events import (
     EXPORTWATCH_NS,
@@ -383,25 +381,15 @@ class ScreeningRuntime:
                 status = self.status[kind]
                 status.last_attempt_at = now
                 old = current.source(kind)
-                folder: Path | None = None
                 try:
-                    folder = await fetch_source(
-                        kind,
-                        client=client,
-                        cache_dir=self.settings.screening_cache_dir,
-                        base_url=self.settings.screening_update_base_url,
-                        now=now,
-                    )
-                    loaded = await asyncio.to_thread(
-                        verify_source, kind, folder, old, min_ratio=self.settings.screening_update_min_ratio
+                    folder, loaded = await fetch_verified(
+                        kind, client=client, settings=self.settings, current=old, now=now
                     )
                 except (UpdateError, ListFormatError, OSError) as exc:
-                    if folder is not None:
-                        await asyncio.to_thread(reject, folder, str(exc))
                     outcomes[kind] = self._failed(kind, old, str(exc))
                     continue
-                if old is not None and loaded.info.version == old.info.version:
-                    await asyncio.to_thread(discard, folder)
+                if folder is None:
+                    assert old is not None  # only a copy of the version in use is not kept
                     status.last_outcome, status.last_success_at = "unchanged", now
                     status.consecutive_failures = 0
                     LIST_UPDATES.labels(kind, "unchanged").inc()

@@ -243,6 +243,39 @@ def discard(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+async def fetch_verified(
+    kind: str,
+    *,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    current: LoadedSource | None,
+    now: datetime,
+) -> tuple[Path | None, LoadedSource]:
+    """A copy of `kind` fetched from its publisher, verified against `current`, and where it is kept;
+    None for where when it is the version in use (the copy is then discarded). A copy that fails is
+    kept as `.rejected` and the error (UpdateError, ListFormatError, OSError) raised to the caller."""
+    folder: Path | None = None
+    try:
+        folder = await fetch_source(
+            kind,
+            client=client,
+            cache_dir=settings.screening_cache_dir,
+            base_url=settings.screening_update_base_url,
+            now=now,
+        )
+        loaded = await asyncio.to_thread(
+            verify_source, kind, folder, current, min_ratio=settings.screening_update_min_ratio
+        )
+    except (UpdateError, ListFormatError, OSError) as exc:
+        if folder is not None:
+            await asyncio.to_thread(reject, folder, str(exc))
+        raise
+    if current is not None and loaded.info.version == current.info.version:
+        await asyncio.to_thread(discard, folder)
+        return None, loaded
+    return folder, loaded
+
+
 def _prune(kind_dir: Path) -> None:
     verified = sorted(p for p in kind_dir.iterdir() if p.is_dir() and "." not in p.name)
     for old in verified[:-KEEP_VERIFIED]:
@@ -313,25 +346,15 @@ async def fetch_and_verify(
                     current = await asyncio.to_thread(load_source, kind, folder)
                 except ListFormatError as exc:
                     log.warning("%s: the list in use does not load (%s); no size check against it", kind, exc)
-            fetched: Path | None = None
             try:
-                fetched = await fetch_source(
-                    kind,
-                    client=client,
-                    cache_dir=settings.screening_cache_dir,
-                    base_url=settings.screening_update_base_url,
-                    now=datetime.now(UTC),
-                )
-                loaded = await asyncio.to_thread(
-                    verify_source, kind, fetched, current, min_ratio=settings.screening_update_min_ratio
+                fetched, loaded = await fetch_verified(
+                    kind, client=client, settings=settings, current=current, now=datetime.now(UTC)
                 )
             except UpdateError as exc:
-                if fetched is not None:
-                    reject(fetched, str(exc))
                 reports.append(FetchReport(kind, "failed", None, None, None, None, str(exc)))
                 continue
-            if current is not None and loaded.info.version == current.info.version:
-                discard(fetched)
+            if fetched is None:
+                assert current is not None  # only a copy of the version in use is not kept
                 reports.append(
                     FetchReport(
                         kind,
