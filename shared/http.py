@@ -1,4 +1,7 @@
-"""Bounded downloads of publishers' files (lists, the eCFR): one way to fetch, for every updater."""
+"""Bounded downloads of publishers' files (lists, the eCFR): one way to fetch, for every updater.
+
+Failures raise the caller's own error class (`error=`), so each updater reports them as its own.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +10,19 @@ from collections.abc import Mapping
 import httpx
 
 
-class DownloadError(Exception):
-    """A GET failed: HTTP status, transport error, or a body over its size limit; names the URL."""
-
-
 async def download(
     client: httpx.AsyncClient,
     url: str,
     *,
     max_bytes: int,
     params: Mapping[str, str] | None = None,
-    error: type[Exception] = DownloadError,
+    error: type[Exception],
 ) -> tuple[bytes, httpx.Headers]:
     """GET `url` (relative to the client's base URL, if any) and return body and headers.
 
     The body is streamed and refused past `max_bytes`, so a wrong or hostile URL cannot exhaust
-    memory. Every failure raises `error` with a message that starts `GET <url>:`.
+    memory. Every failure (HTTP status, transport error, a body over `max_bytes`) raises `error`
+    with a message that starts `GET <url>:`.
     """
     shown = str(client.base_url.join(url)) if str(client.base_url) else url
     try:

@@ -13,13 +13,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal, cast
+from typing import Annotated, cast
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records import repository
+from services.records.models import ReferenceKind
 from services.records.schemas import (
     DeadLetterOut,
     OrderOut,
@@ -160,9 +161,6 @@ async def list_dead_letters(
 ) -> list[DeadLetterOut]:
     letters = await repository.list_dead_letters(session=session, limit=limit, offset=offset)
     return [DeadLetterOut.of(letter) for letter in letters]
-
-
-ReferenceKind = Literal["list_updated", "clearance", "clearance_revoked"]
 
 
 @router.get(

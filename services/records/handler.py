@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records import repository
-from services.records.models import ID_LENGTH
+from services.records.models import ID_LENGTH, ReferenceKind
 from shared.events import (
     EXPORTWATCH_NS,
     TOPIC_CLASSIFIED,
@@ -68,7 +68,7 @@ class RecordsHandler:
         self._sessionmaker = sessionmaker
         self._models = {settings.topic(topic): model for topic, model in _MODELS.items()}
         self._submitted_topic = settings.topic(TOPIC_SUBMITTED)
-        self._reference: dict[str, tuple[str, type[ListsUpdated | ScreeningClearance]]] = {
+        self._reference: dict[str, tuple[ReferenceKind, type[ListsUpdated | ScreeningClearance]]] = {
             settings.topic(TOPIC_LISTS_UPDATED): ("list_updated", ListsUpdated),
             settings.topic(TOPIC_CLEARANCES): ("clearance", ScreeningClearance),
         }
@@ -136,8 +136,13 @@ class RecordsHandler:
         else:
             payload = decode_json(message)
             event_id = str(model.model_validate(payload).event_id)  # ValidationError -> dead letter
-            if len(event_id) > ID_LENGTH:
-                raise PoisonMessage("UnstorableEvent", f"event_id: longer than {ID_LENGTH} characters")
+        # The same refusals as for order events; the key is stored too, tombstones included.
+        _require_storable_values(
+            ids={"event_id": event_id},
+            texts={"key": key} if key is not None else {},
+            moments={},
+            payload=payload,
+        )
         async with self._sessionmaker() as session, session.begin():
             new = await repository.record_reference_event(
                 session=session,
@@ -179,6 +184,14 @@ def _require_storable(event: RecordedEvent, payload: dict[str, Any]) -> None:
                 "key_b64": event.key_b64 or "",
             }
             moments = {"failed_at": event.failed_at}
+    _require_storable_values(ids, texts, moments, payload)
+
+
+def _require_storable_values(
+    ids: dict[str, str], texts: dict[str, str], moments: dict[str, datetime], payload: Any
+) -> None:
+    """The checks every stored event needs: ids that fit their column, no NUL in ids or text
+    columns, aware timestamps, and a payload PostgreSQL accepts as JSON."""
     for name, value in ids.items():
         if len(value) > ID_LENGTH:
             raise PoisonMessage(

@@ -13,7 +13,7 @@ Insert-if-absent is race-safe with several records instances: every natural key 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -33,7 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 STAGES = ("submitted", "classified", "screened", "decided", "reviewed")
-REFERENCE_KINDS = ("list_updated", "clearance", "clearance_revoked")
+ReferenceKind = Literal["list_updated", "clearance", "clearance_revoked"]
+REFERENCE_KINDS: tuple[str, ...] = get_args(ReferenceKind)
 
 # Ids are bounded so that they fit a btree index on PostgreSQL; the handler refuses longer ones.
 ID_LENGTH = 128

@@ -15,7 +15,6 @@ different instances can hold them. Two rules keep that safe on SQLite and Postgr
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +38,14 @@ from services.records.domain import (
     payload_digest,
     verify_chain,
 )
-from services.records.models import Base, Order, ReferenceEvent, StoredDeadLetter, TrailStep
+from services.records.models import (
+    Base,
+    Order,
+    ReferenceEvent,
+    ReferenceKind,
+    StoredDeadLetter,
+    TrailStep,
+)
 from shared.events import (
     ClassifiedOrder,
     DeadLetter,
@@ -168,7 +174,7 @@ async def record_reference_event(
     *,
     session: AsyncSession,
     event_id: str,
-    kind: str,
+    kind: ReferenceKind,
     topic: str,
     partition: int,
     offset: int,
@@ -188,7 +194,7 @@ async def record_reference_event(
             key=key,
             payload=payload,
             payload_raw=raw,
-            payload_sha256=hashlib.sha256(raw).hexdigest(),
+            payload_sha256=payload_digest(raw),
             received_at=datetime.now(UTC),
         )
         .returning(ReferenceEvent.id)
@@ -395,7 +401,7 @@ async def get_trail(*, session: AsyncSession, order_id: str) -> Trail | None:
 
 
 async def list_reference_events(
-    *, session: AsyncSession, kind: str | None, limit: int, offset: int
+    *, session: AsyncSession, kind: ReferenceKind | None, limit: int, offset: int
 ) -> list[ReferenceEvent]:
     query = select(ReferenceEvent).order_by(ReferenceEvent.received_at.desc(), ReferenceEvent.id.desc())
     if kind is not None:

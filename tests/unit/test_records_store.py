@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records import repository
 from services.records.handler import RecordsHandler
-from services.records.models import Order, StoredDeadLetter, TrailStep, create_schema
+from services.records.models import Order, ReferenceEvent, StoredDeadLetter, TrailStep, create_schema
 from shared.db import make_engine, make_sessionmaker
-from shared.events import SubmittedOrder
+from shared.events import TOPIC_CLEARANCES, TOPIC_LISTS_UPDATED, SubmittedOrder
 from shared.kafka import Incoming, PoisonMessage
 from shared.settings import load_settings
 from tests.records_support import (
@@ -324,6 +324,67 @@ async def test_invalid_event_on_internal_topic_is_a_dead_letter(handler: Records
     # A valid order that cannot be stored is not the classifier's to dead-letter: records does.
     with pytest.raises(PoisonMessage, match=r"erp_note: NaN"):
         await handler(message(order, raw=json.dumps(order | {"erp_note": float("nan")}).encode()))
+
+
+async def test_unstorable_reference_event_is_a_dead_letter(
+    handler: RecordsHandler, sessions: Sessions
+) -> None:
+    # Reference events are retried forever like order events: what PostgreSQL would refuse on
+    # every attempt must be refused before the write, or the partition stalls.
+    update = {
+        "schema": "list.updated.v1",
+        "event_id": "0b7c1d8e-0000-4000-8000-000000000011",
+        "source": "csl",
+        "list_id": "EL",
+        "list_name": "Entity List",
+        "old_version": "sha256:aaaaaaaaaaaa",
+        "new_version": "sha256:bbbbbbbbbbbb",
+        "entries": 3421,
+        "updated_at": "2026-11-30T12:00:00Z",
+    }
+    clearance = {
+        "schema": "screening.clearance.v1",
+        "event_id": "0b7c1d8e-0000-4000-8000-000000000012",
+        "party_name": "Delta Logistics GmbH",
+        "normalised_name": "delta logistics",
+        "list_id": "DPL",
+        "entry_id": "DELTA-LOGISTICS-GMBH",
+        "entry_version": "sha256:cccccccccccc",
+        "reviewer": "a.compliance",
+        "reason": "Different company",
+        "cleared_at": "2026-11-30T12:05:00Z",
+    }
+    key = b"DPL:DELTA-LOGISTICS-GMBH:delta logistics"
+
+    not_a_number = json.dumps(update | {"stats": {"ratio": float("nan")}}).encode()
+    with pytest.raises(PoisonMessage, match=r"stats.ratio: NaN") as caught:
+        await handler(Incoming(TOPIC_LISTS_UPDATED, 0, 1, b"EL", not_a_number, 0))
+    assert caught.value.error_type == "UnstorableEvent"
+
+    nul_id = json.dumps(clearance | {"event_id": "0b7c1d8e\x00"}).encode()
+    with pytest.raises(PoisonMessage, match=r"event_id: contains the NUL character") as caught:
+        await handler(Incoming(TOPIC_CLEARANCES, 0, 2, key, nul_id, 0))
+    assert caught.value.error_type == "UnstorableEvent"
+
+    # The key is stored as well, a revocation's (tombstone's) too.
+    with pytest.raises(PoisonMessage, match=r"key: contains the NUL character"):
+        await handler(Incoming(TOPIC_CLEARANCES, 0, 3, key + b"\x00", None, 0))
+
+    with pytest.raises(PoisonMessage, match=r"event_id: longer than 128 characters"):
+        await handler(
+            Incoming(
+                TOPIC_LISTS_UPDATED, 0, 4, b"EL", json.dumps(update | {"event_id": "e" * 129}).encode(), 0
+            )
+        )
+
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(ReferenceEvent)) == 0
+    # The same events, storable, are recorded.
+    await handler(Incoming(TOPIC_LISTS_UPDATED, 0, 5, b"EL", json.dumps(update).encode(), 0))
+    await handler(Incoming(TOPIC_CLEARANCES, 0, 6, key, json.dumps(clearance).encode(), 0))
+    await handler(Incoming(TOPIC_CLEARANCES, 0, 7, key, None, 0))
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(ReferenceEvent)) == 3
 
 
 async def test_concurrent_instances_record_each_event_once_in_one_chain(
