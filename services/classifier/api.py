@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, NoReturn
 
-import httpx
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from services.classifier.catalog import (
+    MAX_DOCUMENTS,
     CatalogConflict,
     CatalogImportError,
     CatalogProduct,
@@ -34,8 +34,10 @@ from services.classifier.domain import (
     classify_line,
     item_controls,
     parse_eccn,
+    within,
 )
 from services.classifier.ecfr import MIN_ENTRIES, REQUIRED_ENTRIES, EcfrError, api_client, update_ccl
+from services.classifier.eu_annex import paragraph_texts
 from services.classifier.reference import ReferenceData
 from shared.events import LineClassification, LongText, Text
 
@@ -57,8 +59,6 @@ class ClassifierRuntime:
     catalog: CatalogStore
     ecfr_api_url: str
     ccl_cache_dir: FilePath
-    # Tests pass a transport; None: the network.
-    ecfr_transport: httpx.AsyncBaseTransport | None = None
     # What a rebuilt CCL must have before it replaces the loaded one (ecfr.verify_document).
     update_min_entries: int = MIN_ENTRIES
     update_required_entries: tuple[str, ...] = REQUIRED_ENTRIES
@@ -176,7 +176,8 @@ async def eccn(code: Annotated[str, Path(max_length=40)], runtime: RuntimeDep) -
     parsed = parse_eccn(code)
     if isinstance(parsed, InvalidEccn):
         _unprocessable(["path", "code"], code, parsed.message)
-    ccl = runtime.ccl
+    reference = runtime.reference
+    ccl = reference.ccl
     if parsed.is_ear99:
         return EccnResponse(
             eccn=EAR99,
@@ -203,11 +204,8 @@ async def eccn(code: Annotated[str, Path(max_length=40)], runtime: RuntimeDep) -
             status.HTTP_404_NOT_FOUND, missing.message if isinstance(missing, InvalidEccn) else code
         )
     controls = item_controls(entry, parsed)
-    paragraph = ".".join(parsed.paragraphs)
-    text, text_source = entry.paragraph_texts.get(paragraph), "ccl"
-    eu_entry = runtime.reference.eu_annex.entries.get(entry.eccn) if runtime.reference.eu_annex else None
-    if text is None and paragraph and eu_entry is not None and paragraph in eu_entry.paragraph_texts:
-        text, text_source = eu_entry.paragraph_texts[paragraph], "eu_annex_i"
+    found = paragraph_texts(entry, reference.eu_annex).get(".".join(parsed.paragraphs))
+    text, text_source = found if found is not None else (None, None)
     return EccnResponse(
         eccn=parsed.code,
         entry=entry.eccn,
@@ -243,7 +241,7 @@ async def eccn(code: Annotated[str, Path(max_length=40)], runtime: RuntimeDep) -
         ],
         related_controls=entry.related_controls,
         paragraph_text=text,
-        paragraph_text_source=text_source if text is not None else None,
+        paragraph_text_source=text_source,
         ccl_version=ccl.version,
     )
 
@@ -257,7 +255,7 @@ class ProductIn(BaseModel):
     rationale: LongText | None = None
     reference_documents: list[Text] = Field(
         default_factory=list,
-        max_length=50,
+        max_length=MAX_DOCUMENTS,
         description="What the classification rests on: CCATS numbers, data sheets, manufacturer statements",
     )
 
@@ -316,7 +314,7 @@ def _within_eccn(code: str, wanted: ParsedEccn) -> bool:
     return (
         isinstance(parsed, ParsedEccn)
         and parsed.base == wanted.base
-        and parsed.paragraphs[: len(wanted.paragraphs)] == wanted.paragraphs
+        and within(parsed.paragraphs, wanted.paragraphs)
     )
 
 
@@ -492,7 +490,7 @@ async def ccl_update(runtime: RuntimeDep, body: Annotated[CclUpdateIn | None, Bo
     async with runtime.update_lock:
         previous = runtime.reference
         try:
-            async with api_client(runtime.ecfr_api_url, transport=runtime.ecfr_transport) as client:
+            async with api_client(runtime.ecfr_api_url) as client:
                 update = await update_ccl(
                     client,
                     runtime.ccl_cache_dir,

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import httpx
 from fastapi import FastAPI
 
 from services.classifier.api import ClassifierRuntime, router
@@ -58,11 +57,10 @@ def create_app(
     settings: Settings | None = None,
     *,
     start_kafka: bool = True,
-    ecfr_transport: httpx.AsyncBaseTransport | None = None,
     ccl_update_checks: tuple[int, tuple[str, ...]] = (MIN_ENTRIES, REQUIRED_ENTRIES),
 ) -> FastAPI:
-    """`ecfr_transport` and `ccl_update_checks` (minimum entries, entries that must be present in a
-    rebuilt CCL) exist for tests that serve a small Part 774."""
+    """`ccl_update_checks` (minimum entries, entries that must be present in a rebuilt CCL) exists
+    for tests that serve a small Part 774."""
     settings = settings or load_settings(SERVICE)
     stage: KafkaStage | None = None
 
@@ -82,7 +80,6 @@ def create_app(
             catalog=catalog,
             ecfr_api_url=settings.ecfr_api_url,
             ccl_cache_dir=settings.ccl_cache_dir,
-            ecfr_transport=ecfr_transport,
             update_min_entries=ccl_update_checks[0],
             update_required_entries=ccl_update_checks[1],
         )

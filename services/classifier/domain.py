@@ -123,7 +123,8 @@ def parse_eccn(value: str) -> ParsedEccn | InvalidEccn:
 # --- the CCL as loaded -----------------------------------------------------------------------
 
 
-def _within(path: ParagraphPath, ancestor: ParagraphPath) -> bool:
+def within(path: ParagraphPath, ancestor: ParagraphPath) -> bool:
+    """Whether `path` is `ancestor` or one of its sub-paragraphs (a.1.b is within a.1 and within ())."""
     return path[: len(ancestor)] == ancestor
 
 
@@ -145,10 +146,10 @@ class Scope:
 
     def covers(self, path: ParagraphPath) -> bool:
         if self.kind == "except":
-            return not any(_within(path, excluded) for excluded in self.paragraphs)
+            return not any(within(path, excluded) for excluded in self.paragraphs)
         if self.kind in ("paragraphs", "conditional") and self.paragraphs:
             # An ECCN given without (or with a shallower) paragraph may be the listed paragraph.
-            return any(_within(path, listed) or _within(listed, path) for listed in self.paragraphs)
+            return any(within(path, listed) or within(listed, path) for listed in self.paragraphs)
         return True
 
     def describe(self) -> str:

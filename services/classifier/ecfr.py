@@ -150,7 +150,7 @@ def _label(element: ET.Element) -> tuple[str, str] | None:
     children = list(element)
     if not children or children[0].tag not in ("I", "E", "B") or (element.text or "").strip():
         return None
-    label = _LABEL.match(" ".join("".join(children[0].itertext()).split()))
+    label = _LABEL.match(_text(children[0]))
     if label is None:
         return None
     return label[1].strip(), _tail_text(element, children[0])

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.classifier.domain import CclEntry
+
 EU_ANNEX_DIR = Path("controls") / "eu"
 EU_ANNEX_PATTERN = "eu_dual_use_annex_i_*.json"
 
@@ -46,6 +48,19 @@ class EuAnnex:
     version: str
     source: str
     entries: Mapping[str, EuEntry]
+
+
+def paragraph_texts(entry: CclEntry, eu_annex: EuAnnex | None) -> dict[str, tuple[str, str]]:
+    """Paragraph path -> (text, source) of a CCL entry: the CCL's own text ("ccl"), else the text of
+    the EU Annex I paragraph with the same number ("eu_annex_i"). The CCL's paragraphs come first, in
+    its order, then the EU paragraphs it lacks (all of them for categories 0, 2, 6-9 in the reference
+    copy, and e.g. 1C210.a, which it lost with its "Items:" line)."""
+    texts = {paragraph: (text, "ccl") for paragraph, text in entry.paragraph_texts.items()}
+    eu_entry = eu_annex.entries.get(entry.eccn) if eu_annex is not None else None
+    if eu_entry is not None:
+        for paragraph, text in eu_entry.paragraph_texts.items():
+            texts.setdefault(paragraph, (text, "eu_annex_i"))
+    return texts
 
 
 def load_eu_annex(data_dir: Path) -> EuAnnex:

@@ -29,13 +29,6 @@ class ReferenceData:
     def build(cls, ccl: Ccl, eu_annex: EuAnnex | None) -> ReferenceData:
         return cls(ccl=ccl, eu_annex=eu_annex, suggestions=SuggestionIndex.build(ccl, eu_annex))
 
-    @property
-    def versions(self) -> dict[str, str]:
-        found = {"ccl": self.ccl.version}
-        if self.eu_annex is not None:
-            found["eu_annex_i"] = self.eu_annex.version
-        return found
-
 
 def load_reference_data(data_dir: Path, ccl_cache_dir: Path | None) -> ReferenceData:
     """The newest CCL (reference copy or eCFR cache) and the EU Annex I; without the EU file the

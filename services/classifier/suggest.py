@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from services.classifier.domain import EAR99, EAR99_HEADING, Ccl, ParsedEccn, parse_eccn
-from services.classifier.eu_annex import EuAnnex
+from services.classifier.eu_annex import EuAnnex, paragraph_texts
 from services.classifier.vocabulary import expansions, hs_hint, is_civil, product_group_hint, terms
 from shared.events import EccnSuggestion
 
@@ -89,6 +89,15 @@ class SuggestionIndex:
     @classmethod
     def build(cls, ccl: Ccl, eu_annex: EuAnnex | None = None) -> SuggestionIndex:
         texts: list[tuple[_Text, list[str]]] = []
+        # The same text is read many times (a paragraph's ancestors with each of its children, the
+        # entries other texts name): each once per build. The lists are only read, never changed.
+        read: dict[str, list[str]] = {}
+
+        def words_of(text: str) -> list[str]:
+            found = read.get(text)
+            if found is None:
+                found = read[text] = terms(text)
+            return found
 
         def referred(eccn: str, text: str) -> list[str]:
             # "Equipment not controlled by 5A002", "containing integrated circuits ... 3A090.a": an
@@ -100,34 +109,27 @@ class SuggestionIndex:
                 if name == eccn or other is None:
                     continue
                 paragraph = other.paragraph_texts.get(path.lstrip(".")) if path else None
-                found += terms(paragraph or other.heading)
+                found += words_of(paragraph or other.heading)
             return found
 
         for entry in ccl.entries.values():
             if entry.itar_pointer:
                 continue  # points to the USML: nothing the EAR classifies
-            heading_terms = terms(entry.heading) + referred(entry.eccn, entry.heading)
+            heading_terms = words_of(entry.heading) + referred(entry.eccn, entry.heading)
             texts.append((_Text(entry.eccn, entry.eccn, entry.heading, "ccl"), heading_terms))
-            paragraphs: dict[str, str] = dict(entry.paragraph_texts)
-            sources = dict.fromkeys(paragraphs, "ccl")
-            eu_entry = eu_annex.entries.get(entry.eccn) if eu_annex is not None else None
-            # EU text fills the paragraphs the CCL copy lacks: all of them for categories 0, 2, 6-9,
-            # and e.g. 1C210.a, which the reference copy lost with its "Items:" line.
-            for paragraph, text in eu_entry.paragraph_texts.items() if eu_entry else ():
-                if paragraph not in paragraphs:
-                    paragraphs[paragraph], sources[paragraph] = text, "eu_annex_i"
-            for paragraph, text in paragraphs.items():
+            # EU text fills the paragraphs the CCL copy lacks (eu_annex.paragraph_texts).
+            sourced = paragraph_texts(entry, eu_annex)
+            paragraphs = {paragraph: text for paragraph, (text, _) in sourced.items()}
+            for paragraph, (text, source) in sourced.items():
                 if _reserved(text):
                     continue
                 path = paragraph.split(".")
                 ancestors = [paragraphs.get(".".join(path[:depth])) for depth in range(1, len(path))]
-                words = [word for above in ancestors if above for word in terms(above)]
-                words += terms(text) + referred(entry.eccn, text) + heading_terms
+                words = [word for above in ancestors if above for word in words_of(above)]
+                words += words_of(text) + referred(entry.eccn, text) + heading_terms
                 parent = next((above for above in reversed(ancestors) if above), None)
                 shown = f"{parent} … {text}" if parent and len(text) < 80 else text
-                texts.append(
-                    (_Text(f"{entry.eccn}.{paragraph}", entry.eccn, shown, sources[paragraph]), words)
-                )
+                texts.append((_Text(f"{entry.eccn}.{paragraph}", entry.eccn, shown, source), words))
         return cls(texts, {eccn: entry.heading for eccn, entry in ccl.entries.items()})
 
     def __len__(self) -> int:

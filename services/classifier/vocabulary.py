@@ -392,6 +392,9 @@ def terms(text: str) -> list[str]:
 
 _PHRASES = sorted(_EXPANSIONS, key=lambda key: -len(key))
 _PHRASE_PATTERN = re.compile(r"\b(?:" + "|".join(re.escape(key) for key in _PHRASES) + r")\b")
+# The terms of the constant texts, read once.
+_EXPANSION_TERMS = {key: terms_of_normalised(words) for key, words in _EXPANSIONS.items()}
+_HS_TERMS = {key: terms(subject) for key, (subject, _) in HS_HINTS.items()}
 
 
 def expansions(text: str) -> list[str]:
@@ -399,7 +402,7 @@ def expansions(text: str) -> list[str]:
     plain = normalise(text)
     found: list[str] = []
     for match in _PHRASE_PATTERN.finditer(plain):
-        found.extend(terms_of_normalised(_EXPANSIONS[match.group(0)]))
+        found.extend(_EXPANSION_TERMS[match.group(0)])
     return found
 
 
@@ -410,8 +413,7 @@ def hs_hint(hs_code: str | None) -> tuple[list[str], tuple[str, ...]]:
     digits = re.sub(r"\D", "", hs_code)
     for key in (digits[:4], digits[:2]):
         if key in HS_HINTS:
-            subject, groups = HS_HINTS[key]
-            return terms(subject), groups
+            return list(_HS_TERMS[key]), HS_HINTS[key][1]  # a copy: the caller owns its list
     return [], ()
 
 
