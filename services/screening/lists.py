@@ -493,18 +493,6 @@ def _is_eof_marker(row: list[str]) -> bool:
     return len(row) == 1 and row[0].strip() == "\x1a"
 
 
-@dataclass
-class _OfacEntry:
-    name: str
-    entry_type: EntryType
-    programs: tuple[str, ...]
-    details: list[tuple[str, str]]
-    aliases: list[str] = field(default_factory=list)
-    weak_aliases: list[str] = field(default_factory=list)
-    countries: list[str] = field(default_factory=list)
-    addresses: list[str] = field(default_factory=list)
-
-
 def _load_ofac_legacy(
     folder: Path,
     source_id: str,
@@ -519,7 +507,8 @@ def _load_ofac_legacy(
     texts, version = _read_files(folder, files, optional)
     skips = _Skips(source_id)
     rows_read = 0
-    entries: dict[str, _OfacEntry] = {}
+    entries: dict[str, _Merged] = {}
+    list_names: dict[str, str] = {}
     for line, row in _rows(texts[primary]):
         if not row or _is_eof_marker(row):
             continue
@@ -543,8 +532,15 @@ def _load_ofac_legacy(
             continue
         # Programs are written "IRAN] [SDGT] [IFSR" (the outer brackets are the field's own).
         programs = tuple(p.strip(" []") for p in (program or "").split("] [") if p.strip(" []"))
-        details = [(key, v) for i, key in _OFAC_DETAILS if (v := _ofac(row[i])) is not None]
-        entries[ent_num] = _OfacEntry(name, entry_type, programs, details)
+        list_id, list_names[list_id] = list_of(programs)
+        entries[ent_num] = _Merged(
+            list_id,
+            ent_num,
+            name,
+            entry_type,
+            programs=list(programs),
+            details={key: [v] for i, key in _OFAC_DETAILS if (v := _ofac(row[i])) is not None},
+        )
 
     for line, row in _rows(texts[alt]):
         if not row or _is_eof_marker(row):
@@ -598,33 +594,10 @@ def _load_ofac_legacy(
                 skips.skip(name, line, f"ent_num {row[0]!r} is not in {primary}")
                 continue
             # The overflow of Remarks beyond its field length; it continues mid-sentence.
-            details = entries[ent_num].details
-            remarks = next((i for i, (k, _) in enumerate(details) if k == "remarks"), None)
-            if remarks is None:
-                details.append(("remarks", overflow))
-            else:
-                details[remarks] = ("remarks", details[remarks][1] + overflow)
+            remarks = entries[ent_num].details.setdefault("remarks", [""])
+            remarks[0] += overflow
 
-    loaded: list[ListEntry] = []
-    list_names: dict[str, str] = {}
-    for ent_num, e in entries.items():
-        list_id, list_name = list_of(e.programs)
-        list_names[list_id] = list_name
-        loaded.append(
-            new_entry(
-                source_id=source_id,
-                list_id=list_id,
-                entry_id=ent_num,
-                name=e.name,
-                aliases=e.aliases,
-                entry_type=e.entry_type,
-                programs=e.programs,
-                countries=e.countries,
-                details=e.details,
-                addresses=e.addresses,
-                weak_aliases=e.weak_aliases,
-            )
-        )
+    loaded = [merged.entry(source_id) for merged in entries.values()]
     present = [*files, *(o for o in optional if o in texts)]
     return _finish(source_id, kind, folder, present, version, rows_read, skips, loaded, list_names)
 
