@@ -169,10 +169,16 @@ def _published(folder: Path, stated: str | None = None) -> str | None:
         return stated
     if (from_manifest := _manifest_published(folder)) is not None:
         return from_manifest
+    if (named := folder_date(folder)) is None:
+        log.warning("%s: no publication date in the file, a manifest or the folder name", folder)
+    return named
+
+
+def folder_date(folder: Path) -> str | None:
+    """The ISO date a folder is named by (data/README.md: one folder per publication date), or None."""
     try:
         return date.fromisoformat(folder.name).isoformat()
     except ValueError:
-        log.warning("%s: no publication date in the file, a manifest or the folder name", folder)
         return None
 
 

@@ -27,7 +27,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +38,7 @@ from services.screening.lists import (
     MANIFEST,
     ListFormatError,
     LoadedSource,
+    folder_date,
     load_source,
     parse_sources,
 )
@@ -305,10 +306,7 @@ def effective_folder(settings: Settings, kind: str, configured: Path) -> Path:
     if cached is None:
         return configured
     folder, published = cached
-    try:
-        configured_date: str | None = date.fromisoformat(configured.name).isoformat()
-    except ValueError:
-        configured_date = None
+    configured_date = folder_date(configured)
     if configured_date is None or (published is not None and published >= configured_date):
         log.info(
             "%s: loading the cached copy %s (published %s) instead of %s", kind, folder, published, configured
