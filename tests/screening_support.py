@@ -8,7 +8,6 @@ temporary folder on 127.0.0.1 under the official URL paths (`/ofac/downloads/sdn
 from __future__ import annotations
 
 import functools
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,9 +63,7 @@ class PublisherMirror:
     def publish_copy(self, kind: str, source: Path) -> None:
         for published in PUBLISHED_FILES[kind]:
             if (source / published.name).is_file():
-                path = self.path_of(kind, published.name)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source / published.name, path)
+                self.publish(kind, published.name, (source / published.name).read_bytes())
 
     def withdraw(self, kind: str, name: str) -> None:
         self.path_of(kind, name).unlink(missing_ok=True)

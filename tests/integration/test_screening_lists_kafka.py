@@ -31,7 +31,6 @@ from shared.events import (
     TOPIC_LISTS_UPDATED,
     TOPIC_SUBMITTED,
     ScreeningClearance,
-    clearance_key,
     envelope_dump,
 )
 from shared.settings import Settings
@@ -230,7 +229,7 @@ async def test_a_clearance_on_the_broker_turns_a_hold_into_a_release(stack: Stac
         reason="Buyer is a civil MRO shop, not the listed AECC (CMIC EO 13959 covers securities)",
         cleared_at=datetime.now(UTC),
     )
-    key = clearance_key("CMIC", "30902", clearance.normalised_name)
+    key = clearance.key
     await publish(stack.bootstrap, stack.topic(TOPIC_CLEARANCES), [(key, envelope_dump(clearance))])
 
     async def known() -> bool:
