@@ -258,3 +258,13 @@ def test_base_kustomization_lists_every_generated_file() -> None:
     kustomization = yaml.safe_load((KUSTOMIZATIONS["base"] / "kustomization.yaml").read_text("utf-8"))
     listed = {Path(r).name for r in kustomization["resources"] if r.startswith("generated/")}
     assert listed == {p.name for p in manifests.owned()}
+
+
+def test_a_tool_not_fetched_yet_is_named_with_the_command_that_fetches_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deploy.validation import tools
+
+    monkeypatch.setattr(tools, "CACHE", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"kustomize v5\.8\.1 is not in .*make deploy-tools"):
+        tools.path("kustomize", "kustomize")
