@@ -160,3 +160,28 @@ async def test_wait_for_decision_waits_through_pending_and_unknown(served: Serve
 )
 def test_client_models_have_the_fields_the_api_answers_with(mine: type[Any], theirs: type[Any]) -> None:
     assert set(mine.model_fields) == set(theirs.model_fields)
+
+
+def test_the_integration_guide_example_uses_the_clients_real_api() -> None:
+    import ast
+    import re
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "integration.md").read_text("utf-8")
+    [example] = re.findall(r"```python\n(.*?)```", guide, re.S)
+    tree = ast.parse(example)
+    [imported] = [
+        n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "exportwatch.client"
+    ]
+    assert all(hasattr(ew, alias.name) for alias in imported.names)
+    called = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert {"publish", "wait_for_decision", "final_decision"} <= called
+    assert all(hasattr(ew.OrderPublisher, m) for m in ("publish",))
+    assert all(hasattr(ew.RecordsClient, m) for m in ("wait_for_decision",))
+    assert hasattr(ew.Order, "final_decision") and {"order_id", "topic", "partition", "offset"} <= set(
+        ew.PublishedOrder.__dataclass_fields__
+    )
+    order = next(n for n in ast.walk(tree) if isinstance(n, ast.Dict))
+    literal = {
+        k.value: v for k, v in zip(order.keys, order.values, strict=True) if isinstance(k, ast.Constant)
+    }
+    assert {"schema", "event_id", "order_id", "occurred_at", "parties", "lines"} <= set(literal)

@@ -228,3 +228,12 @@ def test_an_undescribed_contract_validator_stops_the_generator(monkeypatch: pyte
     monkeypatch.delitem(catalogue._CONTRACT_RULES, "_currency")
     with pytest.raises(ValueError, match="'_currency'"):
         catalogue.event_schema(TOPIC_SUBMITTED)
+
+
+def test_asyncapi_cluster_server_is_the_bootstrap_the_kubernetes_settings_give() -> None:
+    document = yaml.safe_load(catalogue.ASYNCAPI_FILE.read_text("utf-8"))
+    settings_env = (ROOT / "deploy" / "k8s" / "base" / "settings.env").read_text("utf-8")
+    bootstrap = dict(line.split("=", 1) for line in settings_env.splitlines() if "=" in line)
+    server = document["servers"]["cluster"]
+    assert server["variables"]["bootstrap"]["default"] == bootstrap["EXPORTWATCH_KAFKA_BOOTSTRAP_SERVERS"]
+    assert server["protocol"] == "kafka-secure"
