@@ -4,7 +4,7 @@ For every topic a JSON Schema (draft-07, the dialect AsyncAPI schemas extend) un
 and one AsyncAPI 3.0 document for the whole topology (`docs/asyncapi.yaml`): channels are the
 topics, messages their schemas, and each service's operations come from `shared/topology.py`
 (what it consumes or follows is a `receive`, what it produces a `send`). `check` exits 1 naming
-every file that no longer matches the code (`make catalogue` rewrites them; a test runs `check`).
+every file that no longer matches the code (`make generate` rewrites them; a test runs `check`).
 
 The schemas are the models' validation schemas by alias (`schema`, not `schema_`): what a consumer
 built on `shared/events.py` accepts. Rules pydantic cannot express from an `AfterValidator` (ISO
