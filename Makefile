@@ -15,6 +15,8 @@ help:
 	@echo "make lint       ruff + mypy --strict"
 	@echo "make bench      benchmarks under bench/ (see docs/benchmarks.md)"
 	@echo "make native     compile the screening matcher with mypyc (run, test and bench do it first)"
+	@echo "make generate   rewrite the event catalogue (docs/schemas, docs/asyncapi.yaml) and deploy/k8s/base/generated"
+	@echo "make deploy-tools  fetch the schemas and kustomize that validate the deployment files (test does it first)"
 
 $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
@@ -42,9 +44,9 @@ run: venv native jars
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared services deploy
+	$(VENV)/bin/mypy shared services deploy exportwatch
 
-test: venv native jars postgres lint
+test: venv native jars postgres deploy-tools lint
 	EXPORTWATCH_REQUIRE_NATIVE=1 $(PY) -m tests.with_services -- $(PY) -m pytest -q -ra $(PYTEST_ARGS)
 
 test-fast: venv native
@@ -59,6 +61,20 @@ bench: venv native
 
 bench-%: venv native
 	$(PY) -m bench $*
+
+# --- issue 16: event catalogue, deployment files and their offline validation ---------------------
+.PHONY: generate deploy-tools
+
+# Files generated from shared/events.py, shared/topology.py and shared/settings.py; a test fails
+# when the committed ones drift from the code.
+generate: venv
+	$(PY) -m deploy.catalogue write
+	$(PY) -m deploy.manifests write
+
+# AsyncAPI and compose-spec schemas, Strimzi and KEDA CRDs, kustomize: fetched once from the package
+# registries into .cache/deploy-tools/ (deploy/validation/tools.py).
+deploy-tools: venv
+	$(PY) -m deploy.validation.tools fetch
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache build

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
+from prometheus_client import Gauge
 
 from services.classifier.api import ClassifierRuntime, router
 from services.classifier.catalog import CatalogImportError, CatalogStore
@@ -28,6 +29,17 @@ from shared.settings import REPO_ROOT, Settings, load_settings
 log = logging.getLogger("exportwatch.classifier")
 
 DEFAULT_CATALOG_URL = f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'catalog.db'}"
+
+# How far the CCL in use trails the regulation: the eCFR issue date it was read from, measured at
+# scrape time, so an update that keeps failing shows as a growing age (the alert reads it).
+CCL_AGE = Gauge(
+    "exportwatch_classifier_ccl_age_seconds",
+    "Seconds since the eCFR issue date of the Commerce Control List in use (15 CFR 774 Supp. 1)",
+)
+
+
+def ccl_age_seconds(issue_date: str, now: datetime) -> float:
+    return (now - datetime.fromisoformat(issue_date).replace(tzinfo=UTC)).total_seconds()
 
 
 async def open_catalog(settings: Settings, ccl: Ccl) -> CatalogStore:
@@ -84,6 +96,7 @@ def create_app(
             update_required_entries=ccl_update_checks[1],
         )
         app.state.classifier = runtime
+        CCL_AGE.set_function(lambda: ccl_age_seconds(runtime.ccl.issue_date, datetime.now(UTC)))
         log.info(
             "CCL %s from %s (%d entries, %d warnings), %d suggestion texts and catalog %s loaded in %.3fs",
             ccl.version,

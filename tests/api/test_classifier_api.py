@@ -258,3 +258,21 @@ async def test_history_export_has_every_version(client: httpx.AsyncClient) -> No
     assert [r.split(",")[5] for r in rows if r.startswith("API-HIST-1,")] == ["1", "2"]
     current = (await client.get("/products/export")).text.splitlines()
     assert [r.split(",")[1] for r in current if r.startswith("API-HIST-1,")] == ["2B230"]
+
+
+async def test_metrics_tell_how_old_the_ccl_in_use_is(client: httpx.AsyncClient) -> None:
+    from datetime import UTC, datetime
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    issue_date = (await client.get("/ccl")).json()["version"].split("+")[0].removeprefix("ecfr-")
+    before = datetime.now(UTC)
+    metrics = (await client.get("/metrics")).text
+    [family] = [
+        f
+        for f in text_string_to_metric_families(metrics)
+        if f.name == "exportwatch_classifier_ccl_age_seconds"
+    ]
+    [sample] = family.samples
+    expected = (before - datetime.fromisoformat(issue_date).replace(tzinfo=UTC)).total_seconds()
+    assert expected > 0 and abs(sample.value - expected) < 60
