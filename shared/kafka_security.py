@@ -106,22 +106,12 @@ class KafkaClientSettings(BaseSettings):
                 raise ValueError(f"KAFKA_BOOTSTRAP_SERVERS={value!r}: expected host:port[,host:port]")
         return value
 
-    @field_validator("kafka_security_protocol")
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism")
     @classmethod
-    def _protocol(cls, value: str) -> str:
-        if value.upper() not in SECURITY_PROTOCOLS:
-            raise ValueError(
-                f"EXPORTWATCH_KAFKA_SECURITY_PROTOCOL={value!r}: use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
-            )
-        return value.upper()
-
-    @field_validator("kafka_sasl_mechanism")
-    @classmethod
-    def _mechanism(cls, value: str) -> str:
-        if value.upper() not in SASL_MECHANISMS:
-            raise ValueError(
-                f"EXPORTWATCH_KAFKA_SASL_MECHANISM={value!r}: use SCRAM-SHA-512 or SCRAM-SHA-256"
-            )
+    def _choice(cls, value: str, info: ValidationInfo) -> str:
+        choices = SECURITY_PROTOCOLS if info.field_name == "kafka_security_protocol" else SASL_MECHANISMS
+        if value.upper() not in choices:
+            raise ValueError(f"{_ENV[str(info.field_name)]}={value!r}: use {', '.join(choices)}")
         return value.upper()
 
     @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")

@@ -161,19 +161,22 @@ async def test_a_plaintext_client_is_not_served(secured: SecuredBroker) -> None:
             await producer.stop()
 
 
-async def test_risk_may_publish_decisions_but_not_reviews(secured: SecuredBroker) -> None:
-    producer = AIOKafkaProducer(
-        **client_options(secured.as_user("risk")), acks="all", enable_idempotence=True
-    )
+async def _writes_only(kafka: KafkaClientSettings, *, allowed: str, refused: str) -> None:
+    """`kafka`'s principal can publish to `allowed` and is refused on `refused`."""
+    producer = AIOKafkaProducer(**client_options(kafka), acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        await producer.send_and_wait(secured.topic(TOPIC_DECIDED), b"{}", key=b"SEC-ACL")
+        await producer.send_and_wait(allowed, b"{}", key=b"SEC-ACL")
         with pytest.raises(TopicAuthorizationFailedError):
-            await producer.send_and_wait(secured.topic(TOPIC_REVIEWED), b'{"forged": true}', key=b"SEC-ACL")
+            await producer.send_and_wait(refused, b'{"forged": true}', key=b"SEC-ACL")
     finally:
         await producer.stop()
-    forged = await read_topic(secured.broker.client(), secured.topic(TOPIC_REVIEWED), expect=1, timeout=3)
-    assert forged == []
+
+
+async def test_risk_may_publish_decisions_but_not_reviews(secured: SecuredBroker) -> None:
+    reviewed = secured.topic(TOPIC_REVIEWED)
+    await _writes_only(secured.as_user("risk"), allowed=secured.topic(TOPIC_DECIDED), refused=reviewed)
+    assert await read_topic(secured.broker.client(), reviewed, expect=1, timeout=3) == []
 
 
 async def test_a_service_may_not_read_other_topics_or_use_another_group(secured: SecuredBroker) -> None:
@@ -199,11 +202,6 @@ async def test_a_client_certificate_authenticates_as_its_common_name(secured: Se
     classifier = secured.security.certificate_client(
         secured.broker.ssl_bootstrap_servers, principal_name("classifier")
     )
-    producer = AIOKafkaProducer(**client_options(classifier), acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        await producer.send_and_wait(secured.topic(TOPIC_CLASSIFIED), b"{}", key=b"SEC-MTLS")
-        with pytest.raises(TopicAuthorizationFailedError):
-            await producer.send_and_wait(secured.topic(TOPIC_DECIDED), b"{}", key=b"SEC-MTLS")
-    finally:
-        await producer.stop()
+    await _writes_only(
+        classifier, allowed=secured.topic(TOPIC_CLASSIFIED), refused=secured.topic(TOPIC_DECIDED)
+    )
