@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from shared import metrics
 from shared.events import EXPORTWATCH_NS, TOPIC_DEADLETTER, DeadLetter, envelope_dump
+from shared.kafka_security import client_options
 from shared.logging import log_context
 from shared.settings import Settings
 
@@ -125,7 +126,7 @@ def dead_letter_for(message: Incoming, *, service: str, error_type: str, error: 
 
 def make_producer(settings: Settings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         client_id=f"{settings.service_name}-producer",
         acks="all",
         enable_idempotence=True,
@@ -211,7 +212,7 @@ class ConsumerRunner:
 
     async def run(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **client_options(self.settings),
             group_id=self.group_id or self.service,
             client_id=f"{self.service}-consumer",
             enable_auto_commit=False,

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from services.screening.domain import NameQuery
 from shared.events import TOPIC_CLEARANCES, ScreeningClearance, clearance_key
 from shared.kafka import Incoming, PoisonMessage, decode_json, describe_validation_error, start_with_retry
+from shared.kafka_security import client_options
 from shared.settings import Settings
 
 log = logging.getLogger("exportwatch.screening.clearances")
@@ -163,7 +164,7 @@ class ClearanceFeed:
         # later), whatever other instances read; with no committed offsets it starts at the beginning.
         consumer = AIOKafkaConsumer(
             self.topic,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **client_options(self.settings),
             group_id=None,
             client_id=f"{self.settings.service_name}-clearances",
             enable_auto_commit=False,
