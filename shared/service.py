@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from shared import metrics
 from shared.kafka import ConsumerRunner, Handler, Outgoing, make_producer, start_with_retry
@@ -109,7 +109,8 @@ def add_ops_routes(app: FastAPI, service: str, readiness: ReadinessCheck) -> Non
         ok, detail = readiness()
         return JSONResponse({"ready": ok, "service": service, **detail}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    # Documented as text (the Prometheus exposition format), which it is, not as JSON.
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse)
     async def metrics_endpoint() -> Response:
         body, content_type = metrics.render()
         return Response(content=body, media_type=content_type)
