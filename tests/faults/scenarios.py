@@ -82,6 +82,8 @@ class Ledger:
     # Sample index -> (decision, reason codes) seen before any fault: the reference.
     baseline: dict[int, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
+    # Poison kind -> what became of its messages over all waves ("service:error_type" or "decided").
+    poison: dict[str, dict[str, int]] = field(default_factory=dict)
     _next: int = 0
 
     def new_wave(self, name: str, size: int) -> Wave:
@@ -99,8 +101,9 @@ class Ledger:
         return {
             "run": self.run,
             "orders": len(self.orders),
-            "poison": sum(len(w.poison) for w in self.waves),
+            "poison_messages": sum(len(w.poison) for w in self.waves),
             "outcomes": [o.__dict__ for o in self.outcomes],
+            "poison_outcomes": self.poison,
         }
 
     def table(self) -> str:
@@ -118,6 +121,10 @@ class Ledger:
                 f"{o.orders - o.trail_problems}/{o.orders} | {o.dead_letters} | "
                 f"{'; '.join(f'{k}: {v}' for k, v in o.readiness.items())} |"
             )
+        rows += ["", "| poison | messages | what became of them |", "| --- | --- | --- |"]
+        for kind, outcome in self.poison.items():
+            became = ", ".join(f"{what} x{n}" for what, n in sorted(outcome.items()))
+            rows.append(f"| {kind} | {sum(outcome.values())} | {became} |")
         return "\n".join(rows)
 
 
@@ -233,6 +240,11 @@ async def check_dead_letters(api: RecordsApi, ledger: Ledger) -> dict[str, Any]:
     for letter in letters:
         types.setdefault(dead_letter_key(letter), set()).add(f"{letter['service']}:{letter['error_type']}")
     problems: list[str] = []
+    by_kind: dict[str, Counter[str]] = {}
+    for wave in ledger.waves:
+        for poison in wave.poison:
+            outcome = by_kind.setdefault(poison.kind, Counter())
+            outcome.update(types.get(poison.key, set()) or {"no dead letter"})
     valid = {o.order_id for o in ledger.orders}
     for key in by_key:
         if key in valid:
@@ -249,7 +261,7 @@ async def check_dead_letters(api: RecordsApi, ledger: Ledger) -> dict[str, Any]:
             kinds = {t.split(":")[1] for t in types.get(poison.key, set())}
             if count != 1 or not kinds <= poison.expected_errors:
                 problems.append(f"{poison.kind} ({poison.key}): {count} dead letters {sorted(kinds)}")
-    return {"count": len(letters), "problems": problems}
+    return {"count": len(letters), "problems": problems, "by_kind": by_kind}
 
 
 async def run_scenario(
