@@ -37,7 +37,7 @@ from tests.faults.scenarios import (
     run_scenario,
     wait_decided,
 )
-from tests.faults.traffic import LagProbe, Wave, dead_letter_key, make_order, publish
+from tests.faults.traffic import LagProbe, Wave, dead_letter_key, group_members, make_order, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -220,39 +220,40 @@ async def test_records_api_answers_503_while_postgresql_is_away(ledger: Ledger) 
 async def test_a_records_instance_paused_past_its_session_timeout_rebalances(
     stack: FaultStack, ledger: Ledger
 ) -> None:
-    survivor_assignments_before = len(_assignments(stack, "records"))
+    bootstrap = stack.broker.bootstrap_servers
+    assert await group_members(bootstrap, "records") == ("Stable", 2)
 
-    async def pause(_: Wave) -> dict[str, Any]:
+    async def pause(wave: Wave) -> dict[str, Any]:
         uncommitted = await in_flight(stack, "records")
+        paused = time.monotonic()
         stack.pause("records-2")
         try:
-            await asyncio.sleep(PAUSE_S)
+            # The coordinator evicts the silent member after the session timeout and gives every
+            # partition to the one left: the group is stable again with one member.
+            evicted = None
+            while time.monotonic() - paused < PAUSE_S:
+                if evicted is None and await group_members(bootstrap, "records") == ("Stable", 1):
+                    evicted = time.monotonic() - paused
+                await asyncio.sleep(0.5)
         finally:
             stack.resume("records-2")
+        wave.extra["evicted_after"] = evicted
         return {
             "SIGSTOP": f"records-2 for {PAUSE_S:.0f} s (session timeout {SESSION_TIMEOUT_S:.0f} s)",
             "uncommitted input (records)": uncommitted,
+            "left the group after": f"{evicted:.1f} s" if evicted is not None else "never",
         }
 
     outcome = await run_scenario(
         stack, ledger, "records-2 paused", pause, size=WAVE, hurt="records", inject_at=0.1
     )
     assert_clean(outcome)
-    since = ledger.waves[-1].extra["fault_started"]
-    # The group gave every partition to the survivor while records-2 was paused (8 topics x 3).
-    assignments = _assignments(stack, "records")[survivor_assignments_before:]
-    assert any(len(a) == 24 for a in assignments), assignments
+    wave = ledger.waves[-1]
+    since = wave.extra["fault_started"]
+    assert wave.extra["evicted_after"] is not None and wave.extra["evicted_after"] >= SESSION_TIMEOUT_S - 1
+    assert await group_members(bootstrap, "records") == ("Stable", 2)  # and it came back
     assert stack.readiness.went_down_and_up("records-2", since)
     assert_others_never_refused(stack, {"records", "records-2"}, since)
-
-
-def _assignments(stack: FaultStack, instance: str) -> list[list[str]]:
-    prefix = "partitions assigned: "
-    return [
-        json.loads(str(line["msg"])[len(prefix) :].replace("'", '"'))
-        for line in stack.log_lines(instance)
-        if str(line.get("msg", "")).startswith(prefix)
-    ]
 
 
 async def test_all_2000_orders_end_with_one_decision_and_a_valid_trail(
@@ -263,9 +264,9 @@ async def test_all_2000_orders_end_with_one_decision_and_a_valid_trail(
     api = records_api(stack)
     try:
         await wait_decided(api, orders, fraction=1.0, timeout=60, what="all orders")
-        result = await check_orders(api, orders, ledger.baseline)
-        letters = await check_dead_letters(api, ledger)
         decisions = await api.decisions()
+        result = await check_orders(api, orders, ledger.baseline, listed=decisions)
+        letters = await check_dead_letters(api, ledger)
         # An order with fields the contract does not name is an order: decided, the fields kept.
         kept = []
         for wave in ledger.waves:
@@ -281,13 +282,20 @@ async def test_all_2000_orders_end_with_one_decision_and_a_valid_trail(
     ledger.poison = {kind: dict(outcome) for kind, outcome in letters["by_kind"].items()}
     for wave in ledger.waves:  # what the dead letters do not show: which poison was decided
         for poison in wave.poison:
-            body_order = json.loads(poison.value)["order_id"] if poison.value.startswith(b"{") else None
-            if isinstance(body_order, str) and decisions.get(body_order):
+            if decisions.get(_body_order_id(poison.value) or ""):
                 ledger.poison[poison.kind]["decided"] = ledger.poison[poison.kind].get("decided", 0) + 1
     assert result["problems"] == [] and letters["problems"] == []
     assert result["decided"] == 2000
     assert kept == [True] * len(ledger.waves)
     assert stats["pending"] == 0, stats
+
+
+def _body_order_id(value: bytes) -> str | None:
+    try:
+        order_id = json.loads(value).get("order_id")
+    except (ValueError, AttributeError):
+        return None
+    return order_id if isinstance(order_id, str) else None
 
 
 @pytest.mark.xfail(
@@ -393,7 +401,8 @@ async def test_a_2_mb_message_on_a_topic_that_accepts_it_is_dead_lettered_and_th
     await _publish_to_partition_of(stack, key, after.order_id, after.value)
     api = records_api(stack)
     try:
-        await wait_decided(api, [after], fraction=1.0, timeout=60, what="the order behind the 2 MB message")
+        # Seconds, when the partition moves on (the rest of the suite decides 270 orders in ~20 s).
+        await wait_decided(api, [after], fraction=1.0, timeout=20, what="the order behind the 2 MB message")
         letters = [letter for letter in await api.dead_letters() if dead_letter_key(letter) == key]
     finally:
         await api.close()

@@ -216,6 +216,20 @@ async def group_lag(bootstrap: str, groups: dict[str, list[str]]) -> int:
         await admin.close()
 
 
+async def group_members(bootstrap: str, group: str) -> tuple[str, int]:
+    """The group's state (`Stable`, `PreparingRebalance`, ...) and how many members it has, as the
+    broker's group coordinator sees it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+        # DescribeGroups: (error_code, group_id, group_state, protocol_type, protocol, members, ...)
+        [described] = response.groups
+        return str(described[2]), len(described[5])
+    finally:
+        await admin.close()
+
+
 class LagProbe:
     """One group's committed and end offsets on its input topics, asked often through clients
     kept open (tens of milliseconds a question, so a batch in progress can be caught)."""
