@@ -1,6 +1,6 @@
 """The one consumer loop every service uses, and the producer it publishes with.
 
-Semantics (DESIGN.md): at-least-once. A batch's outputs are produced and acknowledged by the
+Semantics (docs/architecture.md, "Delivery"): at-least-once. A batch's outputs are produced and acknowledged by the
 broker (acks=all, idempotent producer) before the batch's offsets are committed (`offset + 1` per
 partition). A message that cannot be decoded or validated goes to `orders.deadletter.v1` with its
 raw bytes, origin and a clear error, and the loop moves on. An unexpected handler failure (a

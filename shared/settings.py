@@ -141,7 +141,7 @@ SERVICE_PORTS = {"classifier": 8001, "screening": 8002, "risk": 8003, "records":
 
 def load_settings(service: str, **overrides: object) -> Settings:
     """Settings of one service: the common `EXPORTWATCH_*` variables, and its port from
-    `EXPORTWATCH_<SERVICE>_PORT` (default per DESIGN.md: classifier 8001 … records 8004)."""
+    `EXPORTWATCH_<SERVICE>_PORT` (default classifier 8001 … records 8004)."""
     import os
 
     env_port = os.environ.get(f"EXPORTWATCH_{service.upper()}_PORT")

@@ -47,7 +47,7 @@ from shared.events import (
     ScreenedOrder,
     Screening,
     SubmittedOrder,
-    derived_event_id,
+    derive,
 )
 from shared.kafka import Incoming
 
@@ -97,7 +97,7 @@ def submitted(
     event_id: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """DESIGN.md's example order: a thermal imaging camera for a German machine builder."""
+    """The contract's example order: a thermal imaging camera for a German machine builder."""
     order: dict[str, Any] = {
         "schema": "order.submitted.v1",
         "event_id": event_id or str(uuid.uuid4()),
@@ -176,27 +176,14 @@ def _screening() -> Screening:
 
 def classified(order: dict[str, Any]) -> dict[str, Any]:
     source = SubmittedOrder.model_validate(order)
-    return _dump(
-        ClassifiedOrder(
-            event_id=derived_event_id(source.event_id_str, "classifier"),
-            order_id=source.order_id,
-            causation_id=source.event_id_str,
-            produced_by="classifier",
-            order=source,
-            classification=_classification(),
-        )
-    )
+    return _dump(ClassifiedOrder(**derive(source, "classifier"), classification=_classification()))
 
 
 def screened(order: dict[str, Any]) -> dict[str, Any]:
     source = ClassifiedOrder.model_validate(classified(order))
     return _dump(
         ScreenedOrder(
-            event_id=derived_event_id(source.event_id, "screening"),
-            order_id=source.order_id,
-            causation_id=source.event_id,
-            produced_by="screening",
-            order=source.order,
+            **derive(source, "screening"),
             classification=source.classification,
             screening=_screening(),
         )
@@ -223,11 +210,7 @@ def decided(order: dict[str, Any], decision: DecisionCode = "HOLD") -> dict[str,
     ]
     return _dump(
         DecidedOrder(
-            event_id=derived_event_id(source.event_id, "risk"),
-            order_id=source.order_id,
-            causation_id=source.event_id,
-            produced_by="risk",
-            order=source.order,
+            **derive(source, "risk"),
             classification=source.classification,
             screening=source.screening,
             decision=Decision(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from services.classifier.catalog import CatalogSnapshot
 from services.classifier.domain import classify_lines
 from services.classifier.reference import ReferenceData
-from shared.events import TOPIC_CLASSIFIED, ClassifiedOrder, SubmittedOrder, derived_event_id, envelope_dump
+from shared.events import TOPIC_CLASSIFIED, ClassifiedOrder, SubmittedOrder, derive, envelope_dump
 from shared.kafka import Incoming, Outgoing, decode_json
 from shared.logging import log_context
 from shared.settings import Settings
@@ -31,7 +31,7 @@ class ClassifierHandler:
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         order = SubmittedOrder.model_validate(decode_json(message))
-        with log_context(order_id=order.order_id, event_id=order.event_id_str):
+        with log_context(order_id=order.order_id, event_id=order.event_id):
             reference = self.reference()
             snapshot = self.catalog()
             classification = classify_lines(
@@ -41,14 +41,7 @@ class ClassifierHandler:
                 catalog_version=snapshot.version,
                 suggest=reference.suggestions.suggest,
             )
-            classified = ClassifiedOrder(
-                event_id=derived_event_id(order.event_id_str, SERVICE),
-                order_id=order.order_id,
-                causation_id=order.event_id_str,
-                produced_by=SERVICE,
-                order=order,
-                classification=classification,
-            )
+            classified = ClassifiedOrder(**derive(order, SERVICE), classification=classification)
             statuses = Counter(line.status for line in classification.lines)
             log.info("classified %d lines: %s", len(classification.lines), dict(sorted(statuses.items())))
         return [

@@ -83,7 +83,7 @@ def _parsed(raw: bytes) -> Any:
 
 @dataclass(frozen=True, order=True)
 class OrderVersion:
-    """One submitted event of an order. DESIGN.md: the latest one is the order's current state.
+    """One submitted event of an order; the latest one is the order's current state.
 
     Later `occurred_at` wins; the event id breaks ties, so every records instance and every
     replay, whatever order the topics are read in, agrees on the same current version.
@@ -135,7 +135,7 @@ def apply_version(
     """An event carrying order `version` (and, for a decided event, its decision) was recorded.
 
     A newer version replaces the state and drops the old version's decision and review: an
-    amended order is assessed again (DESIGN.md). An older version, arriving late, changes nothing;
+    amended order is assessed again (docs/architecture.md, "Contracts"). An older version, arriving late, changes nothing;
     its steps stay in the trail. `review` is the latest review already recorded for `decision`
     (topics are read independently, so a review can be seen before the decision it reviews).
     """

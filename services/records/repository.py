@@ -74,7 +74,7 @@ def stage_of(event: TrailEvent) -> str:
 
 def submitted_event_id_of(event: TrailEvent) -> str:
     """The order version a step belongs to; a submitted event is its own version."""
-    return event.event_id_str if isinstance(event, SubmittedOrder) else event.submitted_event_id
+    return event.event_id if isinstance(event, SubmittedOrder) else event.submitted_event_id
 
 
 def _insert_if_absent(session: AsyncSession, model: type[Base], key: str) -> Insert:
@@ -106,7 +106,7 @@ async def record_event(
     event_id is already recorded: redelivery and replays are harmless.
     """
     now = datetime.now(UTC)
-    event_id = str(event.event_id)
+    event_id = event.event_id
     order = await _lock_order(session, event.order_id, now)
     head = (
         await session.execute(
@@ -226,7 +226,7 @@ async def _project(session: AsyncSession, state: OrderState, event: TrailEvent) 
             decided_event_id=event.decided_event_id,
         )
     order = event if isinstance(event, SubmittedOrder) else event.order
-    version = OrderVersion(order.occurred_at, order.event_id_str)
+    version = OrderVersion(order.occurred_at, order.event_id)
     if not isinstance(event, DecidedOrder):
         return apply_version(state, version=version, destination_country=order.destination_country)
     decision = CurrentDecision(

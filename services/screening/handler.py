@@ -9,7 +9,7 @@ from shared.events import (
     ClassifiedOrder,
     ScreenedOrder,
     Screening,
-    derived_event_id,
+    derive,
     envelope_dump,
 )
 from shared.kafka import Incoming, Outgoing, decode_json
@@ -41,11 +41,7 @@ class ScreeningHandler:
         classified = ClassifiedOrder.model_validate(decode_json(message))
         with log_context(order_id=classified.order_id, event_id=classified.event_id):
             screened = ScreenedOrder(
-                event_id=derived_event_id(classified.event_id, STAGE),
-                order_id=classified.order_id,
-                causation_id=classified.event_id,
-                produced_by=STAGE,
-                order=classified.order,
+                **derive(classified, STAGE),
                 classification=classified.classification,
                 screening=await self._screen(classified),
             )

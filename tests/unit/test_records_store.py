@@ -307,7 +307,7 @@ async def test_invalid_event_on_internal_topic_is_a_dead_letter(handler: Records
         await handler(message(envelope))
 
     mismatched = classified(order) | {"order_id": "SO-2026-999999"}
-    with pytest.raises(PoisonMessage, match=r"differs from order\.order_id 'SO-2026-000134'"):
+    with pytest.raises(ValidationError, match=r"differs from order\.order_id 'SO-2026-000134'"):
         await handler(message(mismatched))
 
     # Python's json reads NaN; PostgreSQL would refuse it on every retry and stall the partition.
