@@ -15,7 +15,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
+
+from shared.events import DecisionCode, ReviewedOrder
 
 # prev_hash of an order's first step.
 GENESIS_HASH = "0" * 64
@@ -159,3 +161,42 @@ def apply_review(
     if current and (state.review is None or review > state.review):
         return replace(state, review=review)
     return state
+
+
+class NothingToReview(Exception):
+    """The order's current version has no decision yet: there is nothing a reviewer could act on."""
+
+
+def review_event(
+    state: OrderState,
+    *,
+    event_id: str,
+    order_id: str,
+    review_decision: Literal["RELEASE", "BLOCK", "LICENSE_REQUIRED"],
+    reviewer: str,
+    comment: str,
+    reviewed_at: datetime,
+) -> ReviewedOrder:
+    """A reviewer's decision on the current decision of the order's current version.
+
+    A review is a new fact, not derived from an event, so it has its own id and the reviewer's time.
+    It names the decision and the order version it reviewed: if the order is amended meanwhile, the
+    review still enters the trail but does not apply to the new version (`apply_review`)."""
+    if state.version is None or state.decision is None:
+        submitted = state.version.submitted_event_id if state.version is not None else None
+        raise NothingToReview(
+            f"order {order_id!r} has no decision for its current version "
+            f"(submitted event {submitted}) yet; nothing to review"
+        )
+    return ReviewedOrder(
+        event_id=event_id,
+        order_id=order_id,
+        decided_event_id=state.decision.decided_event_id,
+        submitted_event_id=state.version.submitted_event_id,
+        # Stored from a validated DecidedOrder, so one of the four.
+        original_decision=cast(DecisionCode, state.decision.decision),
+        review_decision=review_decision,
+        reviewer=reviewer,
+        comment=comment,
+        reviewed_at=reviewed_at,
+    )

@@ -345,7 +345,8 @@ def licensing_countries(order: SubmittedOrder, refdata: ReferenceData) -> list[C
     return [CheckedCountry(refdata.profile(iso2), tuple(r)) for iso2, r in roles.items()]
 
 
-def _embargo_groups(profile: CountryProfile, policy: RiskPolicy) -> list[str]:
+def embargo_groups(profile: CountryProfile, policy: RiskPolicy) -> list[str]:
+    """The policy's embargo Country Groups (E:1/E:2) the country is in."""
     return [g for g in policy.embargo_country_groups if g in profile.groups]
 
 
@@ -356,7 +357,7 @@ def embargo_reasons(order: SubmittedOrder, refdata: ReferenceData, policy: RiskP
     reasons: list[Reason] = []
     for party_role, who, iso2 in subjects:
         profile = refdata.profile(iso2)
-        groups = _embargo_groups(profile, policy)
+        groups = embargo_groups(profile, policy)
         if not groups:
             continue
         sections = "; ".join(e.ear_sections for e in profile.part746) or "15 CFR Part 746"
@@ -454,7 +455,7 @@ def chart_row_reasons(
     reasons: list[Reason] = []
     for country in checked:
         profile = country.profile
-        if _embargo_groups(profile, policy):
+        if embargo_groups(profile, policy):
             continue  # already a BLOCK
         roles = ", ".join(country.roles)
         if profile.chart is None:
@@ -613,7 +614,7 @@ def _assess_classified(
         for c in context.checked
         if c.profile.chart is not None
         and not c.profile.chart.embargo_pointer
-        and not _embargo_groups(c.profile, context.policy)
+        and not embargo_groups(c.profile, context.policy)
         if (r := _country_requirement(classified, columns, c, refdata)).any
     ]
     marked = [c for c in columns if any(c in r.columns_marked for r in requirements)]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from services.risk.domain import ReferenceData, RiskPolicy, decide
+from services.risk import service
+from services.risk.domain import ReferenceData, RiskPolicy
 from shared import metrics
-from shared.events import TOPIC_DECIDED, DecidedOrder, ScreenedOrder, derive, envelope_dump
+from shared.events import TOPIC_DECIDED, ScreenedOrder, envelope_dump
 from shared.kafka import Incoming, Outgoing, decode_json
 from shared.logging import log_context
 from shared.settings import Settings
 
-SERVICE = "risk"
+SERVICE = service.SERVICE
 
 log = logging.getLogger("exportwatch.risk")
 
@@ -26,15 +27,8 @@ class RiskHandler:
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         screened = ScreenedOrder.model_validate(decode_json(message))
         with log_context(order_id=screened.order_id, event_id=screened.event_id):
-            decision = decide(
-                screened.order, screened.classification, screened.screening, self.refdata, self.policy
-            )
-            decided = DecidedOrder(
-                **derive(screened, SERVICE),
-                classification=screened.classification,
-                screening=screened.screening,
-                decision=decision,
-            )
+            decided = service.decide_order(screened=screened, refdata=self.refdata, policy=self.policy)
+            decision = decided.decision
             metrics.DECISIONS.labels(decision.decision).inc()
             log.info(
                 "decided %s (risk score %d; %s)",

@@ -183,8 +183,8 @@ async def test_decision_read_before_its_submission_is_current_with_the_order_fro
     assert detail is not None and detail.decision is not None
     assert detail.decision.decision == "HOLD"
     assert [r.code for r in detail.decision.reasons] == ["POTENTIAL_MATCH", "LICENSE_REQUIRED"]
-    assert detail.submitted_order["event_id"] == order["event_id"]
-    assert detail.submitted_order["lines"][0]["sku"] == "TC-640"
+    assert detail.order["event_id"] == order["event_id"]
+    assert detail.order["lines"][0]["sku"] == "TC-640"
 
     await feed(handler, order)
     assert (await order_row(sessions, "SO-2026-000127")).decision == "HOLD"
