@@ -138,6 +138,8 @@ class KafkaStage:
     handler: Handler
     max_attempts: int | None = 8
     follow: bool = False
+    # A follower sets this once it has read what was on its topics at start (FollowingRunner).
+    caught_up: asyncio.Event | None = None
     bus: Bus | None = None
     runner: ConsumerRunner | None = None
     _own_bus: bool = False
@@ -152,16 +154,19 @@ class KafkaStage:
         if self.bus is None:
             self.bus, self._own_bus = Bus(self.settings, self.service), True
             await self.bus.start()
-        runner_class = FollowingRunner if self.follow else ConsumerRunner
-        self.runner = runner_class(
-            settings=self.settings,
-            service=self.service,
-            topics=[self.settings.topic(t) for t in self.topics],
-            handler=self.handler,
-            producer=self.bus.producer,
-            max_attempts=self.max_attempts,
-            stop_event=self._stop,
-        )
+        common: dict[str, Any] = {
+            "settings": self.settings,
+            "service": self.service,
+            "topics": [self.settings.topic(t) for t in self.topics],
+            "handler": self.handler,
+            "producer": self.bus.producer,
+            "max_attempts": self.max_attempts,
+            "stop_event": self._stop,
+        }
+        if self.follow:
+            self.runner = FollowingRunner(**common, caught_up=self.caught_up or asyncio.Event())
+        else:
+            self.runner = ConsumerRunner(**common)
         self._task = asyncio.create_task(self._run(), name=f"{self.service}-consumer")
 
     async def _run(self) -> None:
@@ -218,6 +223,9 @@ class Follows(Generic[R]):
     name: str
     topics: Sequence[str]
     handler: Callable[[R], Handler]
+    # The runtime's event to set once the follower has caught up (work that needs the full state
+    # waits on it).
+    caught_up: Callable[[R], asyncio.Event] | None = None
 
 
 @dataclass(frozen=True)
@@ -312,7 +320,13 @@ def _stages(spec: ServiceSpec[R], settings: Settings, runtime: R, bus: Bus) -> d
         )
     for follows in spec.follows:
         stages[follows.name] = KafkaStage(
-            settings, spec.name, follows.topics, follows.handler(runtime), follow=True, bus=bus
+            settings,
+            spec.name,
+            follows.topics,
+            follows.handler(runtime),
+            follow=True,
+            caught_up=follows.caught_up(runtime) if follows.caught_up is not None else None,
+            bus=bus,
         )
     return stages
 
