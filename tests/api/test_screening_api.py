@@ -372,7 +372,8 @@ class Updatable:
 
     async def source(self, kind: str) -> dict[str, Any]:
         sources = (await self.client.get("/lists")).json()["sources"]
-        return next(s for s in sources if s["kind"] == kind)  # type: ignore[no-any-return]
+        found: dict[str, Any] = next(s for s in sources if s["kind"] == kind)
+        return found
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from tests.records_support import (
     message,
     reviewed,
     screened,
+    server_url,
     submitted,
 )
 
@@ -42,7 +43,7 @@ Sessions = async_sessionmaker[AsyncSession]
 
 @pytest.fixture(params=DATABASES)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    async with fresh_database(request.param, tmp_path) as url:
+    async with fresh_database(request.param, tmp_path, server_url(request)) as url:
         yield url
 
 

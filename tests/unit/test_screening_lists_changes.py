@@ -146,6 +146,7 @@ def test_a_cleared_pair_stops_matching_until_the_entry_changes() -> None:
     [hit] = runtime.screen_name(runtime.snapshot, "Korea Mining Development Trading Corp.", "KP").matches
     assert (hit.entry_id, hit.entry_version) == ("KPe.001", KOMID.content_version)
 
+    assert hit.entry_version is not None
     runtime.clearances.put(
         "UN:KPe.001:x", clearance("KOREA MINING DEVELOPMENT TRADING CORP", KOMID, hit.entry_version)
     )
