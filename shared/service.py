@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
@@ -122,6 +122,42 @@ class Bus:
 async def not_connected(outgoing: Outgoing) -> None:
     """The publisher of an app started without Kafka (tests, what-if use)."""
     raise PublishError("Kafka is not connected (the service runs without a broker)")
+
+
+# --- background work ----------------------------------------------------------------------------
+
+
+class Periodic:
+    """`work` every `seconds` in the background until stopped; a failure is logged and the loop goes
+    on (a runtime's periodic list refresh, its retry of unpublished announcements)."""
+
+    def __init__(self, name: str, seconds: float, work: Callable[[], Awaitable[object]]) -> None:
+        self.name = name
+        self.seconds = seconds
+        self.work = work
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.seconds)
+            if self._stop.is_set():
+                return
+            try:
+                await self.work()
+            except Exception:  # the loop must outlive any one run
+                log.exception("%s failed; trying again in %.0fs", self.name, self.seconds)
 
 
 # --- a consumer stage --------------------------------------------------------------------------

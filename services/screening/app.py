@@ -51,13 +51,14 @@ def runtime_opener(
         runtime = await asyncio.to_thread(
             build_runtime, settings, publish, lists, http_transport=http_transport
         )
-        runtime.changes.start()
-        runtime.updater.start()
+        background = [p for p in (runtime.changes.retrying(), runtime.updater.refreshing()) if p is not None]
+        for periodic in background:
+            periodic.start()
         try:
             yield runtime
         finally:
-            await runtime.updater.stop()
-            await runtime.changes.stop()
+            for periodic in background:
+                await periodic.stop()
 
     return open_runtime
 

@@ -8,8 +8,6 @@ and is retried; the queue's length is a gauge, so a change is never silently ann
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from prometheus_client import Gauge
 from services.screening.lists import LoadedSource
 from shared.events import EXPORTWATCH_NS, TOPIC_LISTS_UPDATED, ListsUpdated, envelope_dump
 from shared.kafka import Outgoing, Publish
+from shared.service import Periodic
 from shared.settings import Settings
 
 log = logging.getLogger("exportwatch.screening.changes")
@@ -110,8 +109,6 @@ class ChangePublisher:
     settings: Settings
     publish: Publish
     unpublished: list[Outgoing] = field(default_factory=list)
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _task: asyncio.Task[None] | None = None
 
     async def announce(self, changes: list[ListChange], now: datetime) -> None:
         self.unpublished.extend(change_event(c, now) for c in changes)
@@ -129,21 +126,6 @@ class ChangePublisher:
             self.unpublished.pop(0)
         UNPUBLISHED_CHANGES.set(len(self.unpublished))
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._retry(), name="screening-list-events")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _retry(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=RETRY_SECONDS)
-            if self._stop.is_set():
-                return
-            if self.unpublished:
-                await self.flush()
+    def retrying(self) -> Periodic:
+        """The background retry of what waits (started and stopped with the runtime)."""
+        return Periodic("screening-list-events", RETRY_SECONDS, self.flush)

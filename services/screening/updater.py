@@ -10,7 +10,6 @@ failure, logs it and shows it in `GET /lists`; it never makes the service unread
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from services.screening.domain import TokenIndex
 from services.screening.lists import ListFormatError, LoadedSource
 from services.screening.registry import ListRegistry, ListSnapshot, UpdateOutcome, build_snapshot
 from services.screening.update import UpdateError, accept, fetch_verified, make_client, reject
+from shared.service import Periodic
 from shared.settings import Settings
 
 log = logging.getLogger("exportwatch.screening.updater")
@@ -50,8 +50,6 @@ class ListUpdater:
     http_transport: httpx.AsyncBaseTransport | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _task: asyncio.Task[None] | None = None
 
     async def update_lists(self, kinds: Sequence[str] | None = None) -> list[UpdateOutcome]:
         """Fetch, verify, swap, publish. One update at a time; screening goes on throughout."""
@@ -166,26 +164,7 @@ class ListUpdater:
         log.error("%s: list update failed, keeping %s: %s", kind, old.info.version if old else None, error)
         return UpdateOutcome(kind, "failed", old.info.version if old else None, None, error=error)
 
-    # -- the periodic refresh -------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self.settings.screening_refresh_interval_s > 0:
-            self._task = asyncio.create_task(self._refresh(), name="screening-list-refresh")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _refresh(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.settings.screening_refresh_interval_s)
-            if self._stop.is_set():
-                return
-            try:
-                await self.update_lists()
-            except Exception:  # the loop must outlive any one update
-                log.exception("periodic list update failed")
+    def refreshing(self) -> Periodic | None:
+        """The periodic update (EXPORTWATCH_SCREENING_REFRESH_INTERVAL_S), None when it is off."""
+        interval = self.settings.screening_refresh_interval_s
+        return Periodic("screening-list-refresh", interval, self.update_lists) if interval > 0 else None
