@@ -58,7 +58,7 @@ class ClassifyRequest(BaseModel):
     description: LongText
     sku: Text | None = None
     # Ranks suggestions (the HS heading's subject and usual CCL categories); it never classifies:
-    # no HS <-> ECCN correlation exists (data/README.md, "Known gaps").
+    # no official HS <-> ECCN correlation exists (docs/architecture.md, "Reference data").
     hs_code: HsCode | None = None
     eccn: EccnText | None = Field(default=None, description="The ERP's ECCN, if any (or EAR99)")
 

@@ -16,7 +16,7 @@ Electronic items ...</B></FP-2>` heading, `<FP-1>` lines for the sections ("Lice
 "List Based License Exceptions", "List of Items Controlled") and their labelled fields (`<I>Reason for
 Control:</I>`, `<I>LVS:</I>`, `<I>Related Controls:</I>`, `<I>Items:</I>`), the License Requirements
 `<TABLE>` (header naming the Country Chart), and `<P>a.1. ...</P>` item paragraphs. The parser writes
-the JSON the reference copy uses (controls/PROVENANCE.md), with item paragraphs for every category,
+the JSON the reference copy uses (its layout is described with the data), with item paragraphs for every category,
 so `ccl.parse_ccl` reads either. Writing is verify-then-swap: a fetch that fails, or a document that
 does not look like the CCL, leaves the cached and the loaded CCL as they were.
 """

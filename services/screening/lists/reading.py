@@ -99,7 +99,7 @@ def _manifest_published(folder: Path) -> str | None:
 
 def published_date(folder: Path, stated: str | None = None) -> str | None:
     """The list's publication date: the date the file states, else the fetch manifest's (the
-    publisher's Last-Modified), else the folder name (data/README.md names folders by date)."""
+    publisher's Last-Modified), else the folder name (the data directory names each copy by date)."""
     if stated:
         return stated
     if (from_manifest := _manifest_published(folder)) is not None:
@@ -110,7 +110,7 @@ def published_date(folder: Path, stated: str | None = None) -> str | None:
 
 
 def folder_date(folder: Path) -> str | None:
-    """The ISO date a folder is named by (data/README.md: one folder per publication date), or None."""
+    """The ISO date a folder is named by (one folder per publication date), or None."""
     try:
         return date.fromisoformat(folder.name).isoformat()
     except ValueError:
