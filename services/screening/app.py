@@ -68,7 +68,7 @@ def describe(runtime: ScreeningRuntime | None) -> dict[str, Any]:
     detail: dict[str, Any] = {"lists_loaded": runtime is not None}
     if runtime is not None:
         detail["lists_generation"] = runtime.snapshot.generation
-        detail["clearances"] = len(runtime.clearances)
+        detail["clearances_in_book"] = len(runtime.clearances)
     return detail
 
 
