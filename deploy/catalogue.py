@@ -164,6 +164,7 @@ _CONTRACT_RULES: dict[str, dict[str, Any]] = {
     "_roles_and_lines": {
         "description": "parties include a buyer or an ultimate_consignee; line_no is unique per order"
     },
+    "_one_order": {"description": "order_id equals order.order_id: one envelope is about one order"},
 }
 
 

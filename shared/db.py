@@ -1,12 +1,30 @@
-"""Async SQLAlchemy engine and sessions: SQLite file by default, PostgreSQL in production and tests."""
+"""Async SQLAlchemy engine and sessions: SQLite file by default, PostgreSQL in production and tests.
+
+Each database has one declarative base, in the service that owns it (records' trail, the
+classifier's catalog), each with its own `MetaData` made by `table_metadata`, so constraints are
+named the same way in both and migrations can refer to them by name.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+# Stable constraint names (index, unique, check, primary key), whichever database holds the table.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def table_metadata() -> MetaData:
+    """The MetaData of one database's declarative base."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def make_engine(url: str) -> AsyncEngine:

@@ -23,7 +23,6 @@ from sqlalchemy import (
     Dialect,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
     TypeDecorator,
@@ -31,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import table_metadata
 
 STAGES = ("submitted", "classified", "screened", "decided", "reviewed")
 ReferenceKind = Literal["list_updated", "clearance", "clearance_revoked"]
@@ -60,15 +61,9 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    # Stable constraint names, so that future migrations can refer to them.
-    metadata = MetaData(
-        naming_convention={
-            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-            "ck": "ck_%(table_name)s_%(constraint_name)s",
-            "pk": "pk_%(table_name)s",
-        }
-    )
+    """The trail database's one declarative base."""
+
+    metadata = table_metadata()
 
 
 class TrailStep(Base):

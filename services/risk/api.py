@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, ConfigDict
 
-from services.risk.domain import ReferenceData, RiskPolicy, decide
+from services.risk import service
+from services.risk.domain import embargo_groups
+from services.risk.service import RiskRuntime
 from shared.events import Classification, Decision, Screening, SubmittedOrder
-from shared.policy import Policy
+from shared.service import runtime_dependency
 
-
-@dataclass(frozen=True)
-class RiskRuntime:
-    """What the lifespan loaded once: the reference data and the policy in force."""
-
-    refdata: ReferenceData
-    policy: Policy
-    risk_policy: RiskPolicy
-
-
-def get_runtime(request: Request) -> RiskRuntime:
-    runtime: RiskRuntime | None = getattr(request.app.state, "risk", None)
-    if runtime is None:
-        raise HTTPException(status_code=503, detail="reference data and policy are not loaded yet")
-    return runtime
-
-
-RuntimeDep = Annotated[RiskRuntime, Depends(get_runtime)]
+RuntimeDep = Annotated[RiskRuntime, Depends(runtime_dependency(RiskRuntime))]
 Iso2 = Annotated[
     str,
     Path(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, upper case (e.g. DE, HK)"),
@@ -99,7 +83,13 @@ class RefDataOut(BaseModel):
 
 @router.post("/assess", summary="What-if: decide a screened order without publishing anything")
 async def assess(body: AssessRequest, runtime: RuntimeDep) -> Decision:
-    return decide(body.order, body.classification, body.screening, runtime.refdata, runtime.risk_policy)
+    return service.assess(
+        order=body.order,
+        classification=body.classification,
+        screening=body.screening,
+        refdata=runtime.refdata,
+        policy=runtime.risk_policy,
+    )
 
 
 @router.get("/policy", summary="The policy in force: version and content")
@@ -134,7 +124,6 @@ async def country(iso2: Iso2, runtime: RuntimeDep) -> CountryOut:
                 "orders to it are held (UNKNOWN_DESTINATION_ROW)"
             ),
         )
-    embargo_groups = list(runtime.risk_policy.embargo_country_groups)
     row = profile.chart
     return CountryOut(
         iso2=iso2,
@@ -151,8 +140,8 @@ async def country(iso2: Iso2, runtime: RuntimeDep) -> CountryOut:
             embargo_pointer=row.embargo_pointer,
         ),
         country_groups=[g for g in data.group_names if g in profile.groups],
-        embargoed=any(g in profile.groups for g in embargo_groups),
-        embargo_country_groups=embargo_groups,
+        embargoed=bool(embargo_groups(profile, runtime.risk_policy)),
+        embargo_country_groups=list(runtime.risk_policy.embargo_country_groups),
         part_746=[
             Part746Out(
                 destination=e.destination,

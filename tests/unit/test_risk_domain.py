@@ -1,4 +1,4 @@
-"""The decision table of DESIGN.md over the real Country Chart, Country Groups and Part 746 data."""
+"""The decision table (docs/architecture.md) over the real Country Chart, Country Groups and Part 746 data."""
 
 from __future__ import annotations
 
