@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, get_args
 
-from services.screening.entries import EntryType, ListEntry
+from services.screening.entries import EntryType, ListEntry, licence_terms
 from services.screening.index import Match, Matcher, NameQuery, TokenIndex
 from services.screening.normalise import analyse_name, normalise_name
 from services.screening.scoring import (
@@ -266,6 +266,7 @@ class Screener:
                     weak_alias=found.weak_alias,
                     address_agreement=address_evidence[0] if address_evidence else None,
                     matched_address=address_evidence[1] if address_evidence else None,
+                    **licence_terms(entry),
                 ),
                 entry_version=entry.content_version or None,
             )
