@@ -1,0 +1,112 @@
+"""Risk test support: the Part 746 fixture (eCFR layout), a local eCFR stand-in serving it, and a
+risk runtime with its licence ledger on a given database.
+
+The eCFR is not reachable from here: `tests/data/ecfr_part746.xml` is a fixture in the eCFR's XML
+layout with a subset of each supplement's real HTS-6 codes; it verifies with `MIN_CODES_FIXTURE`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from services.risk import part746 as updater
+from services.risk.ledger import Ledger
+from services.risk.part746 import Part746
+from services.risk.service import RiskRuntime, load_runtime
+from shared.settings import REPO_ROOT, Settings
+
+PART746_XML = REPO_ROOT / "tests" / "data" / "ecfr_part746.xml"
+PART746_DATE = "2026-07-23"
+MIN_CODES_FIXTURE = 5
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def part746() -> Part746:
+    document = updater.parse_part746_xml(PART746_XML.read_bytes(), issue_date=PART746_DATE, url="fixture")
+    raw = updater.encode_document(document)
+    return updater.verify(updater.load_document(raw, source=str(PART746_XML)), min_codes=MIN_CODES_FIXTURE)
+
+
+def fixture_codes() -> dict[int, dict[str, str]]:
+    """Supplement number -> HTS code -> description, read from the fixture's tables directly."""
+    return {n: dict(s.items) for n, s in part746().supplements.items()}
+
+
+@asynccontextmanager
+async def risk_runtime(
+    settings: Settings, database_url: str, *, with_part746: bool = True, now: datetime = NOW
+) -> AsyncIterator[RiskRuntime]:
+    """A runtime as the app opens it, on `database_url`, with the fixture's Part 746 (or none)."""
+    runtime = load_runtime(settings)
+    runtime.part746 = part746() if with_part746 else None
+    runtime.part746_missing = "" if with_part746 else "no cached copy of Part 746 (test)"
+    runtime.part746_min_codes = MIN_CODES_FIXTURE
+    runtime.clock = lambda: now
+    runtime.ledger = Ledger.open(database_url)
+    await runtime.ledger.create()
+    try:
+        yield runtime
+    finally:
+        await runtime.ledger.close()
+
+
+class EcfrPart746Server:
+    """A local stand-in for the eCFR versioner API serving the Part 746 fixture (`status` plays an
+    outage; `xml` may be replaced to serve something that is not Part 746)."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.xml = PART746_XML.read_bytes()
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests.append(self.path)
+                path = urlsplit(self.path).path
+                prefix = "/api/versioner/v1/"
+                if path == f"{prefix}titles.json":
+                    body = json.dumps({"titles": [{"number": 15, "up_to_date_as_of": PART746_DATE}]}).encode()
+                elif path == f"{prefix}versions/title-15.json":
+                    body = json.dumps({"content_versions": [{"date": PART746_DATE, "part": "746"}]}).encode()
+                elif path == f"{prefix}full/{PART746_DATE}/title-15.xml":
+                    body = owner.xml
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(owner.status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def api_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/api/versioner/v1"
+
+    def __enter__(self) -> EcfrPart746Server:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def sqlite_url(folder: Path) -> str:
+    return f"sqlite+aiosqlite:///{folder / 'risk.db'}"
