@@ -316,15 +316,8 @@ class Ledger:
         )
         if not rows and not needs:
             return {}
-        version = (order.occurred_at, order.event_id)
         mine = {r.line_no: r for r in rows if r.order_version == order.event_id}
-        newer = any(_version_key(r) > version for r in rows)
-        if blocked:
-            stale = [r for r in rows if r.status == "drawn" and _version_key(r) <= version]
-            stale_note = f"order version {order.event_id} was BLOCKed"
-        else:
-            stale = [] if newer else [r for r in rows if r.status == "drawn" and _version_key(r) < version]
-            stale_note = f"amended by order version {order.event_id}"
+        newer, stale, stale_note = _stale(rows, order, blocked=blocked)
         todo = [] if blocked else [n for n in needs if n.line_no not in mine]
         # Every licence is locked, in one order, before anything is written: draw-downs and
         # reversals of concurrent orders queue here instead of reading the same remaining value.
@@ -382,6 +375,20 @@ class Ledger:
             row.status = "reversed"
             row.reversed_at = now
             row.reversal_reason = reason
+
+
+def _stale(
+    rows: Sequence[Drawdown], order: SubmittedOrder, *, blocked: bool
+) -> tuple[bool, list[Drawdown], str]:
+    """(a newer version exists, the active draw-downs to give back, why): a blocked version gives
+    back its own and older ones; a newer version (an amendment) gives back the older ones."""
+    version = (order.occurred_at, order.event_id)
+    newer = any(_version_key(r) > version for r in rows)
+    if blocked:
+        stale = [r for r in rows if r.status == "drawn" and _version_key(r) <= version]
+        return newer, stale, f"order version {order.event_id} was BLOCKed"
+    stale = [] if newer else [r for r in rows if r.status == "drawn" and _version_key(r) < version]
+    return newer, stale, f"amended by order version {order.event_id}"
 
 
 def _draft(

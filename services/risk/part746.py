@@ -272,9 +272,10 @@ def api_client(
 
 
 async def update_part746(
-    client: httpx.AsyncClient, cache_dir: Path, *, date: str | None = None, min_codes: int = MIN_CODES
+    client: httpx.AsyncClient, cache_dir: Path, *, date: str | None = None, min_codes: int | None = None
 ) -> Part746:
     """Fetch Part 746, parse, verify, cache. Raises Part746Error, writing nothing, on any failure."""
+    min_codes = MIN_CODES if min_codes is None else min_codes
     issue_date = date or await ecfr.latest_part_date(client, PART, Part746Error)
     xml, url = await ecfr.fetch_part_xml(client, issue_date, PART, Part746Error)
     document = await asyncio.to_thread(parse_part746_xml, xml, issue_date=issue_date, url=url)

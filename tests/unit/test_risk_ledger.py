@@ -97,7 +97,10 @@ async def test_a_covered_line_is_released_naming_the_licence_and_its_drawdown(
 ) -> None:
     await service.add_licence(runtime, licence())
     decided = await service.decide_order(screened=screened(data_dir), runtime=runtime)
-    assert (decided.decision.decision, codes(decided)) == ("RELEASE", ["LICENSE_COVERED", "NO_LICENSE_REQUIRED"])
+    assert (decided.decision.decision, codes(decided)) == (
+        "RELEASE",
+        ["LICENSE_COVERED", "NO_LICENSE_REQUIRED"],
+    )
     covered = decided.decision.reasons[0]
     assert covered.evidence["licence_number"] == "D100001" and covered.evidence["drawdown_id"]
     assert "No reexport" in covered.message and covered.score_contribution == 0
@@ -115,7 +118,9 @@ async def test_without_a_licence_the_line_stays_licence_required_and_says_why(
     assert "not valid for CN" in reason.evidence["ledger"]["why"]
 
 
-async def test_a_replayed_order_draws_once_and_gets_the_same_decision(runtime: RiskRuntime, data_dir: Path) -> None:
+async def test_a_replayed_order_draws_once_and_gets_the_same_decision(
+    runtime: RiskRuntime, data_dir: Path
+) -> None:
     await service.add_licence(runtime, licence())
     event = screened(data_dir)
     first = await service.decide_order(screened=event, runtime=runtime)
@@ -140,7 +145,9 @@ async def test_an_amended_order_gives_its_drawdown_back(runtime: RiskRuntime, da
 
 async def test_an_older_version_arriving_late_draws_nothing(runtime: RiskRuntime, data_dir: Path) -> None:
     await service.add_licence(runtime, licence())
-    await service.decide_order(screened=screened(data_dir, occurred_at="2026-11-30T13:00:00Z"), runtime=runtime)
+    await service.decide_order(
+        screened=screened(data_dir, occurred_at="2026-11-30T13:00:00Z"), runtime=runtime
+    )
     late = await service.decide_order(screened=screened(data_dir, quantity=3), runtime=runtime)
     assert late.decision.decision == "LICENSE_REQUIRED"
     assert "newer version" in late.decision.reasons[0].evidence["ledger"]["why"]
@@ -158,25 +165,37 @@ async def test_a_blocked_version_gives_the_drawdown_back(runtime: RiskRuntime, d
 
 async def test_expired_and_exhausted_licences_never_cover(runtime: RiskRuntime, data_dir: Path) -> None:
     await service.add_licence(
-        runtime, licence("D1-EXPIRED", valid_from=NOW - timedelta(days=400), valid_until=NOW - timedelta(days=1))
+        runtime,
+        licence("D1-EXPIRED", valid_from=NOW - timedelta(days=400), valid_until=NOW - timedelta(days=1)),
     )
     await service.add_licence(runtime, licence("D2-SMALL", quantity_limit=3))
-    first = await service.decide_order(screened=screened(data_dir, order_id="SO-A", quantity=2), runtime=runtime)
-    second = await service.decide_order(screened=screened(data_dir, order_id="SO-B", quantity=2), runtime=runtime)
-    assert codes(first)[0] == "LICENSE_COVERED" and first.decision.reasons[0].evidence["licence_number"] == "D2-SMALL"
+    first = await service.decide_order(
+        screened=screened(data_dir, order_id="SO-A", quantity=2), runtime=runtime
+    )
+    second = await service.decide_order(
+        screened=screened(data_dir, order_id="SO-B", quantity=2), runtime=runtime
+    )
+    assert (
+        codes(first)[0] == "LICENSE_COVERED"
+        and first.decision.reasons[0].evidence["licence_number"] == "D2-SMALL"
+    )
     assert second.decision.decision == "LICENSE_REQUIRED"
     why = second.decision.reasons[0].evidence["ledger"]["why"]
     assert "licence D1-EXPIRED: expired on" in why and "licence D2-SMALL: remaining quantity 1 < 2" in why
 
 
-async def test_a_licence_naming_parties_covers_only_orders_to_them(runtime: RiskRuntime, data_dir: Path) -> None:
+async def test_a_licence_naming_parties_covers_only_orders_to_them(
+    runtime: RiskRuntime, data_dir: Path
+) -> None:
     await service.add_licence(runtime, licence(parties=(("Another Buyer Ltd", "CN"),)))
     decided = await service.decide_order(screened=screened(data_dir), runtime=runtime)
     assert decided.decision.decision == "LICENSE_REQUIRED"
     assert "does not name" in decided.decision.reasons[0].evidence["ledger"]["why"]
 
 
-async def test_fifty_concurrent_orders_never_overdraw_one_licence(runtime: RiskRuntime, data_dir: Path) -> None:
+async def test_fifty_concurrent_orders_never_overdraw_one_licence(
+    runtime: RiskRuntime, data_dir: Path
+) -> None:
     # Room for 7 orders of 3 units (value limit 7 x 3,750 = 26,250; quantity limit 21): 43 must not fit.
     await service.add_licence(runtime, licence(value_limit=Decimal("26250"), quantity_limit=21))
     # Two ledgers on the same database: two risk instances deciding at once.

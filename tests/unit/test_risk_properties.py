@@ -25,7 +25,8 @@ DATA = Settings().require_data_dir()
 REFDATA: ReferenceData = load_reference_data(DATA)
 POLICY = RiskPolicy.from_policy(load_policy(Settings().policy_file))
 GENEROUS = replace(
-    POLICY, exceptions={k: replace(v, self_apply=True, facts=()) for k, v in (POLICY.exceptions or {}).items()}
+    POLICY,
+    exceptions={k: replace(v, self_apply=True, facts=()) for k, v in (POLICY.exceptions or {}).items()},
 )
 PART746 = part746()
 LISTED = sorted({f"{c[:4]}.{c[4:]}" for codes in fixture_codes().values() for c in codes if len(c) == 6})

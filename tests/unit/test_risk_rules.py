@@ -118,7 +118,9 @@ def test_zaporizhzhia_and_kherson_are_held_for_review(
 
 
 def test_kyiv_is_not_a_covered_region(refdata: ReferenceData, policy: RiskPolicy) -> None:
-    decision = run(order("UA", parties=ua_party(city="Kyiv", subdivision="UA-30")), s.ear99(1), refdata, policy)
+    decision = run(
+        order("UA", parties=ua_party(city="Kyiv", subdivision="UA-30")), s.ear99(1), refdata, policy
+    )
     assert decision.decision == "RELEASE"
     assert "crimea" in decision.reasons[-1].evidence["regions_evaluated"]
 
@@ -142,7 +144,9 @@ def test_ear99_to_russia_without_part_746_is_held_citing_what_is_missing(
     assert "Supplements No. 2, 4, 5, 6 and 7 to Part 746" in found.message and "not loaded" in found.message
 
 
-def test_ear99_listed_in_a_supplement_needs_a_licence_citing_it(refdata: ReferenceData, policy: RiskPolicy) -> None:
+def test_ear99_listed_in_a_supplement_needs_a_licence_citing_it(
+    refdata: ReferenceData, policy: RiskPolicy
+) -> None:
     decision = run(order("BY", hs_code="8413.70.1000"), s.ear99(1), refdata, policy)
     found = reason(decision, "LICENSE_REQUIRED")
     assert decision.decision == "LICENSE_REQUIRED"
@@ -232,7 +236,9 @@ def test_an_meu_listing_covers_only_supplement_2_items(
 def test_a_listing_for_ccl_items_does_not_catch_ear99(
     data_dir: Path, refdata: ReferenceData, policy: RiskPolicy
 ) -> None:
-    match = el_match(0.99, "For items on the CCL and EAR99 items listed in supplement no. 7 to part 746 of the EAR")
+    match = el_match(
+        0.99, "For items on the CCL and EAR99 items listed in supplement no. 7 to part 746 of the EAR"
+    )
     unlisted = run(order("CN", hs_code="9401.31"), s.ear99(1), refdata, policy, {"buyer": [match]})
     supp7 = run(order("CN", hs_code="8542.39"), s.ear99(1), refdata, policy, {"buyer": [match]})
     assert unlisted.decision == "RELEASE" and codes(supp7) == ["RESTRICTED_PARTY"]
@@ -245,7 +251,9 @@ def test_repeated_matches_of_one_party_in_two_roles_are_one_reason_listing_every
     refdata: ReferenceData, policy: RiskPolicy
 ) -> None:
     candidates = [s.match("SDN", 0.90, entry_id=str(n), entry_name=f"NAME {n}") for n in range(15)]
-    decision = run(order("DE"), s.ear99(1), refdata, policy, {"buyer": candidates, "ultimate_consignee": candidates})
+    decision = run(
+        order("DE"), s.ear99(1), refdata, policy, {"buyer": candidates, "ultimate_consignee": candidates}
+    )
     (found,) = decision.reasons
     assert found.code == "POTENTIAL_MATCH" and found.evidence["roles"] == ["buyer", "ultimate_consignee"]
     assert len(found.evidence["matches"]) == 15
@@ -267,11 +275,15 @@ def test_each_reason_states_its_contribution_to_the_score(
     data_dir: Path, refdata: ReferenceData, policy: RiskPolicy
 ) -> None:
     decision = run(
-        order("CN", end_use=None), s.classified(data_dir, 1, "3A991"), refdata, policy, {"buyer": [s.match("UVL", 0.9)]}
+        order("CN", end_use=None),
+        s.classified(data_dir, 1, "3A991"),
+        refdata,
+        policy,
+        {"buyer": [s.match("UVL", 0.9)]},
     )
-    contributions = [r.score_contribution for r in decision.reasons]
-    assert all(c is not None for c in contributions)
-    assert sum(c or 0 for c in contributions) == decision.risk_score
+    contributions = [r.score_contribution or 0 for r in decision.reasons]
+    assert all(r.score_contribution is not None for r in decision.reasons)
+    assert sum(contributions) == decision.risk_score
     assert max(contributions) == max(policy.scores[r.code] for r in decision.reasons)
 
 
@@ -284,7 +296,9 @@ def test_a_supplier_is_screened_but_receives_no_export(refdata: ReferenceData, p
     decision = run(order("DE", parties=parties), s.ear99(1), refdata, policy, {"supplier": [listed]})
     assert (decision.decision, codes(decision)) == ("HOLD", ["POTENTIAL_MATCH"])
     assert "responsible sourcing" in decision.reasons[0].message
-    denied = run(order("DE", parties=parties), s.ear99(1), refdata, policy, {"supplier": [s.match("SDN", 0.99)]})
+    denied = run(
+        order("DE", parties=parties), s.ear99(1), refdata, policy, {"supplier": [s.match("SDN", 0.99)]}
+    )
     assert denied.decision == "BLOCK"
 
 
@@ -316,14 +330,19 @@ def test_lvs_over_the_value_limit_or_in_another_currency_is_not_self_applied(
     only_lvs = self_applied(policy, "LVS")
     over = run(order("BR", quantity=3), line, refdata, only_lvs)
     euros = run(order("BR", currency="EUR"), line, refdata, only_lvs)
-    why = {e["entry"]: e["why"] for e in reason(over, "LICENSE_REQUIRED").evidence["license_exceptions_not_offered"]}
+    why = {
+        e["entry"]: e["why"]
+        for e in reason(over, "LICENSE_REQUIRED").evidence["license_exceptions_not_offered"]
+    }
     assert "exceeds the entry's LVS value $3000" in why["LVS: $3,000"]
     offered = reason(euros, "LICENSE_REQUIRED").evidence["license_exceptions_possible"][0]
     assert offered["facts_missing"] == ["the line's value in USD (it is 2500.00 EUR)"]
     assert over.decision == euros.decision == "LICENSE_REQUIRED"
 
 
-def test_no_exception_while_a_red_flag_is_raised(data_dir: Path, refdata: ReferenceData, policy: RiskPolicy) -> None:
+def test_no_exception_while_a_red_flag_is_raised(
+    data_dir: Path, refdata: ReferenceData, policy: RiskPolicy
+) -> None:
     the_order = order("BR", end_use="unknown")
     decision = run(the_order, s.classified(data_dir, 1, "3C005"), refdata, self_applied(policy, "LVS", "GBS"))
     evidence = reason(decision, "LICENSE_REQUIRED").evidence
@@ -336,16 +355,24 @@ def test_tmp_is_offered_only_when_the_end_use_names_a_temporary_export(
 ) -> None:
     line = s.classified(data_dir, 1, "3A001")
     plain = run(order("CN"), line, refdata, policy)
-    exhibition = run(order("CN", end_use="Temporary exhibition at a trade show, returned in May"), line, refdata, policy)
+    exhibition = run(
+        order("CN", end_use="Temporary exhibition at a trade show, returned in May"), line, refdata, policy
+    )
     assert "TMP" not in plain.line_determinations[0].license_exceptions_possible
     tmp = next(
-        e for e in reason(exhibition, "LICENSE_REQUIRED").evidence["license_exceptions_possible"] if e["symbol"] == "TMP"
+        e
+        for e in reason(exhibition, "LICENSE_REQUIRED").evidence["license_exceptions_possible"]
+        if e["symbol"] == "TMP"
     )
     assert tmp["facts_missing"] and tmp["section"] == "15 CFR 740.9"
 
 
-def test_part_746_requirements_bar_exceptions(data_dir: Path, refdata: ReferenceData, policy: RiskPolicy) -> None:
-    decision = run(order("RU"), s.classified(data_dir, 1, "3C005"), refdata, self_applied(policy, "LVS", "GBS"))
+def test_part_746_requirements_bar_exceptions(
+    data_dir: Path, refdata: ReferenceData, policy: RiskPolicy
+) -> None:
+    decision = run(
+        order("RU"), s.classified(data_dir, 1, "3C005"), refdata, self_applied(policy, "LVS", "GBS")
+    )
     assert decision.decision == "LICENSE_REQUIRED"
     assert all("746.8(c)" in e["why"] for e in decision.reasons[0].evidence["license_exceptions_not_offered"])
 
@@ -390,7 +417,10 @@ def test_buyer_in_another_country_without_an_intermediate_consignee(
     ]
     flagged = run(order("DE", parties=parties), s.ear99(1), refdata, policy)
     explained = run(
-        order("DE", parties=[*parties, {"role": "intermediate_consignee", "name": "Alpine Hub", "country": "CH"}]),
+        order(
+            "DE",
+            parties=[*parties, {"role": "intermediate_consignee", "name": "Alpine Hub", "country": "CH"}],
+        ),
         s.ear99(1),
         refdata,
         policy,
@@ -412,9 +442,21 @@ def test_crime_control_items_raise_a_human_rights_flag_outside_a_1(
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (("regions", "rules", 0, "effect"), "maybe", r"regions\.rules\[0\]\.effect must be 'block' or 'review'"),
-        (("end_use_controls", "rules", 1, "items"), "some", r"end_use_controls\.rules\[1\]\.items must be one of"),
-        (("licence_exceptions", "exceptions", "LVS", "self_apply"), "yes", r"exceptions\.LVS\.self_apply must be"),
+        (
+            ("regions", "rules", 0, "effect"),
+            "maybe",
+            r"regions\.rules\[0\]\.effect must be 'block' or 'review'",
+        ),
+        (
+            ("end_use_controls", "rules", 1, "items"),
+            "some",
+            r"end_use_controls\.rules\[1\]\.items must be one of",
+        ),
+        (
+            ("licence_exceptions", "exceptions", "LVS", "self_apply"),
+            "yes",
+            r"exceptions\.LVS\.self_apply must be",
+        ),
         (("risk", "scores", "LICENSE_COVERED"), 10, r"release reasons must be 0"),
     ],
 )

@@ -20,7 +20,6 @@ import csv
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -152,7 +151,9 @@ def test_scenario(scenario: Scenario, refdata: ReferenceData, policy: RiskPolicy
     if scenario.item.hs_code:
         body["lines"][0]["hs_code"] = scenario.item.hs_code
     order = SubmittedOrder.model_validate(body)
-    decision = decide(order, s.classification(_line(scenario.item)), s.screening(order), refdata, policy, part746())
+    decision = decide(
+        order, s.classification(_line(scenario.item)), s.screening(order), refdata, policy, part746()
+    )
     countries = [scenario.destination, *([scenario.end_user] if scenario.end_user else [])]
     assert decision.decision == expected(countries, scenario.item), [r.message for r in decision.reasons]
     # Every reason names its rule and source, and no code repeats for one party.
