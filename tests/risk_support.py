@@ -7,21 +7,17 @@ layout with a subset of each supplement's real HTS-6 codes; it verifies with `MI
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 from services.risk import part746 as updater
 from services.risk.ledger import Ledger
 from services.risk.part746 import Part746
 from services.risk.service import RiskRuntime, load_runtime
 from shared.settings import REPO_ROOT, Settings
+from tests.classifier_support import EcfrServer
 
 PART746_XML = REPO_ROOT / "tests" / "data" / "ecfr_part746.xml"
 PART746_DATE = "2026-07-23"
@@ -58,54 +54,9 @@ async def risk_runtime(
         await runtime.ledger.close()
 
 
-class EcfrPart746Server:
-    """A local stand-in for the eCFR versioner API serving the Part 746 fixture (`status` plays an
-    outage; `xml` may be replaced to serve something that is not Part 746)."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.xml = PART746_XML.read_bytes()
-        self.requests: list[str] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.requests.append(self.path)
-                path = urlsplit(self.path).path
-                prefix = "/api/versioner/v1/"
-                if path == f"{prefix}titles.json":
-                    body = json.dumps({"titles": [{"number": 15, "up_to_date_as_of": PART746_DATE}]}).encode()
-                elif path == f"{prefix}versions/title-15.json":
-                    body = json.dumps({"content_versions": [{"date": PART746_DATE, "part": "746"}]}).encode()
-                elif path == f"{prefix}full/{PART746_DATE}/title-15.xml":
-                    body = owner.xml
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(owner.status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def api_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/api/versioner/v1"
-
-    def __enter__(self) -> EcfrPart746Server:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+def ecfr_part746_server() -> EcfrServer:
+    """The classifier tests' eCFR stand-in, serving the Part 746 fixture instead of Part 774."""
+    return EcfrServer(xml=PART746_XML.read_bytes(), date=PART746_DATE, part="746")
 
 
 def sqlite_url(folder: Path) -> str:

@@ -18,12 +18,13 @@ from services.risk.app import create_app
 from services.risk.part746 import main as part746_main
 from shared.settings import REPO_ROOT, Settings
 from tests import risk_samples as s
-from tests.risk_support import MIN_CODES_FIXTURE, PART746_DATE, EcfrPart746Server, sqlite_url
+from tests.classifier_support import EcfrServer
+from tests.risk_support import MIN_CODES_FIXTURE, PART746_DATE, ecfr_part746_server, sqlite_url
 
 
 @pytest.fixture
-def ecfr() -> Iterator[EcfrPart746Server]:
-    with EcfrPart746Server() as server:
+def ecfr() -> Iterator[EcfrServer]:
+    with ecfr_part746_server() as server:
         yield server
 
 
@@ -35,9 +36,7 @@ def policy_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def client(
-    tmp_path: Path, ecfr: EcfrPart746Server, policy_file: Path
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client(tmp_path: Path, ecfr: EcfrServer, policy_file: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         risk_database_url=sqlite_url(tmp_path),
         part746_cache_dir=tmp_path / "part746",
@@ -120,7 +119,7 @@ async def test_the_policy_is_reloaded_without_restart_and_a_bad_one_is_refused_n
 
 
 async def test_part_746_is_fetched_verified_cached_and_swapped(
-    client: httpx.AsyncClient, ecfr: EcfrPart746Server, tmp_path: Path, data_dir: Path
+    client: httpx.AsyncClient, ecfr: EcfrServer, tmp_path: Path, data_dir: Path
 ) -> None:
     to_russia = s.order_json("RU")
     to_russia["lines"][0]["hs_code"] = "8542.39"
@@ -148,7 +147,7 @@ async def test_part_746_is_fetched_verified_cached_and_swapped(
 
 
 async def test_a_failed_or_implausible_fetch_keeps_the_part_746_in_force(
-    client: httpx.AsyncClient, ecfr: EcfrPart746Server
+    client: httpx.AsyncClient, ecfr: EcfrServer
 ) -> None:
     assert (await client.post("/part746/update")).status_code == 200
     version = (await client.get("/part746")).json()["version"]
@@ -163,7 +162,7 @@ async def test_a_failed_or_implausible_fetch_keeps_the_part_746_in_force(
 
 
 def test_the_command_line_updater_caches_what_the_service_loads_at_start(
-    ecfr: EcfrPart746Server,
+    ecfr: EcfrServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
