@@ -12,26 +12,23 @@ Insert-if-absent is race-safe with several records instances: every natural key 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
-    DateTime,
-    Dialect,
     Integer,
     LargeBinary,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import table_metadata
+from shared.db import UtcDateTime, table_metadata
 
 STAGES = ("submitted", "classified", "screened", "decided", "reviewed")
 ReferenceKind = Literal["list_updated", "clearance", "clearance_revoked"]
@@ -39,25 +36,6 @@ REFERENCE_KINDS: tuple[str, ...] = get_args(ReferenceKind)
 
 # Ids are bounded so that they fit a btree index on PostgreSQL; the handler refuses longer ones.
 ID_LENGTH = 128
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on SQLite (which has no time zones) as well."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()!r}: the trail stores aware timestamps only")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

@@ -68,6 +68,9 @@ def test_a_killed_service_is_restarted_with_its_restart_count_and_stops_cleanly(
 
     current = child.current
     assert current is not None
+    # Both children write to one log, so "up" was there before the second one started: wait for its
+    # own "up" (its SIGTERM handler is installed by then) before stopping it.
+    _until(lambda: first.log_path.read_text().splitlines().count("up") >= 2, child)
     assert child.stop(timeout=10) == 0  # SIGTERM honoured, no SIGKILL needed
     child.check()
     assert child.restarts == 1 and not child.running and current.process.poll() == 0
