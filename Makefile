@@ -17,7 +17,7 @@ help:
 	@echo "make test       lint + type checks + unit, API and integration tests (starts Kafka and PostgreSQL on free ports)"
 	@echo "make test-fast  unit and API tests only (no broker, no PostgreSQL)"
 	@echo "make test-faults  the fault suite alone (its own broker, PostgreSQL and services; docs/reliability.md)"
-	@echo "make lint       ruff + mypy --strict"
+	@echo "make lint       ruff + mypy --strict (code and tests) + complexity limits (tools/complexity.py)"
 	@echo "make audit      pyproject pins agree with requirements.lock; known vulnerabilities of the locked versions"
 	@echo "make lock       requirements.lock (with hashes) from pyproject.toml, after changing a pin"
 	@echo "make bench      benchmarks under bench/ (see docs/benchmarks.md)"
@@ -54,7 +54,8 @@ run: venv native jars
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared services deploy exportwatch
+	$(VENV)/bin/mypy shared services deploy exportwatch tools tests
+	$(PY) -m tools.complexity
 
 audit: venv
 	$(PY) -m deploy.dependencies check
@@ -70,8 +71,9 @@ lock: venv
 test: venv native jars postgres deploy-tools lint audit
 	EXPORTWATCH_REQUIRE_NATIVE=1 $(PY) -m tests.with_services -- $(PY) -m pytest -q -ra $(PYTEST_ARGS)
 
+# Integration-marked cases (PostgreSQL-parametrised ones included) are deselected, and counted as such.
 test-fast: venv native
-	$(PY) -m pytest -q -ra tests/unit tests/api $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra -m "not integration" tests/unit tests/api $(PYTEST_ARGS)
 
 # The fault suite alone (make test runs it too): it starts and hurts its own broker and PostgreSQL.
 test-faults: venv native jars postgres

@@ -4,7 +4,7 @@ For every operation of every service, Schemathesis generates requests from the p
 valid ones and ones that break it, and each answer must hold:
 
 - no 5xx: whatever a client sends, the answer is a 2xx or a 4xx (or a 5xx the operation documents
-  for an upstream that is down: the eCFR's 502 on `POST /ccl/update`);
+  for an upstream that is down: the eCFR's 502 on `POST /ccl/update` and `POST /part746/update`);
 - a documented status answers with its documented body (`response_schema_conformance`) and
   content type (`content_type_conformance`);
 - a request that breaks the schema is refused with a 4xx (`negative_data_rejection`).
@@ -15,8 +15,9 @@ database cannot hold (a huge `offset` once gave a 500 on records).
 The services run as in production, but without Kafka (`start_kafka=False`): records on a SQLite
 file seeded with a decided, a reviewed and a pending order and a dead letter, so the listing
 routes answer with real rows; what the routes publish (reviews, clearances) is kept by a stand-in.
-Operations that reach the internet (`POST /ccl/update`, `POST /lists/update`) are fuzzed against a
-dead endpoint: their documented answer is then a 502 or a failed outcome, never a crash.
+Operations that reach the internet (`POST /ccl/update`, `POST /lists/update`, `POST /part746/update`)
+are fuzzed against a dead endpoint: their documented answer is then a 502 or a failed outcome,
+never a crash.
 
 Each request goes through `tests.http_auth.auth_headers()`.
 """
@@ -24,11 +25,9 @@ Each request goes through `tests.http_auth.auth_headers()`.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import httpx
@@ -40,7 +39,6 @@ from schemathesis.python import asgi
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from services.classifier.app import create_app as classifier_app
-from services.records.api import RecordsRuntime
 from services.records.app import create_app as records_app
 from services.records.handler import RecordsHandler
 from services.records.models import create_schema
@@ -48,7 +46,6 @@ from services.risk.app import create_app as risk_app
 from services.screening.app import create_app as screening_app
 from shared.db import make_engine, make_sessionmaker
 from shared.kafka import Outgoing
-from shared.service import KafkaStage
 from shared.settings import REPO_ROOT, Settings, load_settings
 from tests import classifier_support
 from tests.http_auth import auth_headers
@@ -57,8 +54,8 @@ from tests.screening_support import loaded_lists
 
 
 def no_undocumented_server_error(ctx: Any, response: Any, case: Any) -> None:
-    """`not_a_server_error`, except a 5xx the operation documents: the 502 of POST /ccl/update when
-    the eCFR cannot be read, which is the truth about an upstream, not a crash."""
+    """`not_a_server_error`, except a 5xx the operation documents: the 502 of POST /ccl/update and
+    POST /part746/update when the eCFR cannot be read, which is the truth about an upstream."""
     documented = case.operation.definition.raw.get("responses", {})
     if response.status_code >= 500 and str(response.status_code) not in documented:
         raise AssertionError(
@@ -79,14 +76,8 @@ EXAMPLES = 40
 DEAD_ENDPOINT = "http://127.0.0.1:9"
 
 
-@dataclass
-class CapturingStage(KafkaStage):
-    """Stands in for the broker: keeps what the API publishes."""
-
-    published: list[Outgoing] = field(default_factory=list)
-
-    async def publish(self, outgoing: Outgoing) -> None:
-        self.published.append(outgoing)
+async def _keep(outgoing: Outgoing) -> None:
+    """Stands in for the broker where a route publishes (reviews, clearances): accepted, dropped."""
 
 
 def _started(app: FastAPI) -> FastAPI:
@@ -113,26 +104,26 @@ def classifier_service(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
 def screening_service(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
     folder = tmp_path_factory.mktemp("fuzz-screening")
     settings = Settings(screening_cache_dir=folder / "lists", screening_update_base_url=DEAD_ENDPOINT)
-    app = _started(
+    return _started(
         screening_app(
             settings,
             start_kafka=False,
             http_transport=httpx.MockTransport(lambda request: httpx.Response(503)),
             lists=loaded_lists(),
+            publish=_keep,
         )
     )
-    published: list[Outgoing] = []
-
-    async def publish(outgoing: Outgoing) -> None:
-        published.append(outgoing)
-
-    app.state.screening.runtime.publish = publish  # clearances are published, as with a broker
-    return app
 
 
 @pytest.fixture(scope="module")
-def risk_service() -> FastAPI:
-    return _started(risk_app(Settings(), start_kafka=False))
+def risk_service(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+    folder = tmp_path_factory.mktemp("fuzz-risk")
+    settings = Settings(
+        risk_database_url=f"sqlite+aiosqlite:///{folder / 'risk.db'}",
+        part746_cache_dir=folder / "part746",
+        ecfr_api_url=DEAD_ENDPOINT,
+    )
+    return _started(risk_app(settings, start_kafka=False))
 
 
 @pytest.fixture(scope="module")
@@ -140,16 +131,7 @@ def records_service(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
     database = tmp_path_factory.mktemp("fuzz-records") / "records.db"
     settings = load_settings("records", database_url=f"sqlite+aiosqlite:///{database}")
     _seed_records(settings)
-    app = _started(records_app(settings, start_kafka=False))
-    runtime: RecordsRuntime = app.state.records
-    app.state.records = dataclasses.replace(
-        runtime, stage=CapturingStage(settings, "records", [], handler=_no_handler)
-    )
-    return app
-
-
-async def _no_handler(message: Any) -> list[Outgoing]:
-    return []
+    return _started(records_app(settings, start_kafka=False, publish=_keep))
 
 
 def _seed_records(settings: Settings) -> None:

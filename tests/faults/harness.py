@@ -7,7 +7,8 @@ directory, the database server, and HTTP. Nothing reaches into a service's inter
 - The broker is this suite's own (`deploy/kafka/broker.py`), so it can be killed with SIGKILL and
   started again on the same data directory and ports.
 - PostgreSQL is this suite's own (`deploy/postgres/pg.py`), so it can be stopped and started again
-  on the same data directory and port while records writes to it.
+  on the same data directory and port while records writes its trail and risk its licence ledger
+  there (each its own database, as in production).
 - records runs twice (`records` and `records-2`, one consumer group), so that pausing one past its
   session timeout makes the group hand its partitions to the other: a real rebalance.
 - A thread samples every instance's `/readyz` a few times a second; the scenarios read from it
@@ -30,6 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
 
 from deploy.kafka.broker import KafkaBroker, create_topics, free_port
 from deploy.local.stack import REPO_ROOT, ServiceProcess, start_process
@@ -149,11 +153,13 @@ class FaultStack:
             await create_topics(
                 broker.bootstrap_servers, dict.fromkeys(ALL_TOPICS, partitions), configs=TOPIC_CONFIGS
             )
+            # Risk's licence ledger on the same server, in a database of its own, as in production.
+            risk_url = await _create_database(postgres.url, "risk_ledger")
             events: list[str] = []
             services = {
                 name: Supervised(
                     name,
-                    launch=_launcher(name, root, broker.bootstrap_servers, postgres.url),
+                    launch=_launcher(name, root, broker.bootstrap_servers, postgres.url, risk_url),
                     # A restart right away (as a kubelet does the first time): the scenarios measure
                     # the pipeline's recovery, not the backoff.
                     initial_backoff=0.5,
@@ -303,12 +309,26 @@ class FaultStack:
         self.postgres = PostgresServer.start(data_dir=self.postgres.data_dir, port=self.postgres.port)
 
 
-def _launcher(instance: str, root: Path, bootstrap: str, database_url: str) -> Callable[[], ServiceProcess]:
+async def _create_database(server_url: str, name: str) -> str:
+    url = make_url(server_url)
+    connection = await asyncpg.connect(host=url.host, port=url.port, user=url.username, database=url.database)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _launcher(
+    instance: str, root: Path, bootstrap: str, database_url: str, risk_database_url: str
+) -> Callable[[], ServiceProcess]:
     service = _service_of(instance)
     port = free_port()
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "EXPORTWATCH_DATABASE_URL": database_url,
+        "EXPORTWATCH_RISK_DATABASE_URL": risk_database_url,
+        "EXPORTWATCH_PART746_CACHE_DIR": str(root / "part746"),
         "EXPORTWATCH_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'catalog.db'}",
         "EXPORTWATCH_CATALOG_SEED_CSV": str(REPO_ROOT / "samples" / "catalog.csv"),
         "EXPORTWATCH_CCL_CACHE_DIR": str(root / "ccl"),

@@ -18,9 +18,9 @@ from deploy.local.supervisor import Supervised, status_line
 
 # A stand-in service: says it is up, serves until SIGTERM, then exits 0 like uvicorn's clean stop.
 SERVICE = """
-import os, signal, sys, time
+import signal, sys, time
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-print(f"up {os.getpid()}", flush=True)
+print("up", flush=True)
 while True:
     time.sleep(0.05)
 """
@@ -29,10 +29,6 @@ CRASHING = "import sys; sys.exit(3)"
 
 def _launcher(tmp_path: Path, code: str) -> Callable[[], ServiceProcess]:
     return partial(start_process, "child", [sys.executable, "-c", code], env={}, log_dir=tmp_path)
-
-
-def _up(process: ServiceProcess) -> bool:
-    return f"up {process.process.pid}".encode() in process.log_path.read_bytes()
 
 
 def _until(condition: Callable[[], bool], supervised: Supervised, timeout: float = 15.0) -> None:
@@ -50,13 +46,11 @@ def test_a_killed_service_is_restarted_with_its_restart_count_and_stops_cleanly(
         "child",
         launch=_launcher(tmp_path, SERVICE),
         initial_backoff=0.1,
-        # Up means this incarnation said so (every incarnation appends to the same log): an earlier
-        # one's line would let the test stop a child before its SIGTERM handler is installed.
-        ready_check=_up,
+        ready_check=lambda p: b"up" in p.log_path.read_bytes(),
         report=events.append,
     )
     first = child.start()
-    _until(lambda: _up(first), child)
+    _until(lambda: b"up" in first.log_path.read_bytes(), child)
     os.kill(first.process.pid, signal.SIGKILL)
 
     _until(lambda: child.restarts == 1 and child.running and not child.awaiting_ready, child)
@@ -74,6 +68,9 @@ def test_a_killed_service_is_restarted_with_its_restart_count_and_stops_cleanly(
 
     current = child.current
     assert current is not None
+    # Both children write to one log, so "up" was there before the second one started: wait for its
+    # own "up" (its SIGTERM handler is installed by then) before stopping it.
+    _until(lambda: first.log_path.read_text().splitlines().count("up") >= 2, child)
     assert child.stop(timeout=10) == 0  # SIGTERM honoured, no SIGKILL needed
     child.check()
     assert child.restarts == 1 and not child.running and current.process.poll() == 0
