@@ -293,17 +293,23 @@ async def run_scenario(
     size: int,
     hurt: str | None = None,
     inject_at: float = 0.2,
+    hold_back: int = 0,
     timeout: float = 240.0,
 ) -> Outcome:
     """Publish a wave, inject `fault` once `inject_at` of it is decided, wait, check, measure.
-    With `inject_at=0` the fault starts while the wave is being published (it decides its moment)."""
+    With `inject_at=0` the fault starts while the wave is being published (it decides its moment);
+    with `hold_back` the fault publishes the wave's last orders itself, while it lasts."""
     wave = ledger.new_wave(name, size)
     topics = [TOPIC_SUBMITTED, *OUTPUT_TOPICS]
     before = await topic_ends(stack.broker.bootstrap_servers, topics)
     dedup_before = stack.count_in_logs(DEDUPLICATED, "records", "records-2")
     wave.published_at = time.monotonic()
+    messages = interleave(wave, len(ledger.waves))
+    # The last `hold_back` orders are the fault's to publish (while it lasts): wave.extra["held_back"].
+    held = {o.order_id for o in wave.orders[len(wave.orders) - hold_back :]} if hold_back else set()
+    wave.extra["held_back"] = [m for m in messages if m[0] in held]
     publishing = asyncio.create_task(
-        publish(stack.broker.bootstrap_servers, TOPIC_SUBMITTED, interleave(wave, len(ledger.waves)))
+        publish(stack.broker.bootstrap_servers, TOPIC_SUBMITTED, [m for m in messages if m[0] not in held])
     )
     api = records_api(stack, avoid=hurt)
     try:
