@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from services.risk import service
 from services.risk.domain import embargo_groups
 from services.risk.service import RiskRuntime
+from shared.auth import require
 from shared.events import Classification, Decision, Screening, SubmittedOrder
 from shared.service import runtime_dependency
 
@@ -81,7 +82,11 @@ class RefDataOut(BaseModel):
     license_exceptions: int
 
 
-@router.post("/assess", summary="What-if: decide a screened order without publishing anything")
+@router.post(
+    "/assess",
+    summary="What-if: decide a screened order without publishing anything",
+    dependencies=[require("viewer")],
+)
 async def assess(body: AssessRequest, runtime: RuntimeDep) -> Decision:
     return service.assess(
         order=body.order,

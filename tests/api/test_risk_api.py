@@ -12,6 +12,7 @@ from services.risk.app import create_app
 from shared.policy import load_policy
 from shared.settings import Settings
 from tests import risk_samples as s
+from tests.auth_support import bearer
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(), start_kafka=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=bearer()) as c:
             yield c
 
 

@@ -25,6 +25,7 @@ from deploy.kafka.broker import free_port
 from deploy.local.stack import REPO_ROOT, SERVICES, ServiceProcess, start_service, wait_ready
 from shared.events import ALL_TOPICS, TOPIC_SUBMITTED
 from shared.kafka_security import client_options, client_settings
+from tests.auth_support import bearer
 from tests.integration.kafka_helpers import create_prefixed_topics, publish, unique_prefix, wait_for
 
 pytestmark = pytest.mark.integration
@@ -222,7 +223,7 @@ async def test_orders_flow_to_decisions_and_bad_messages_to_dead_letters(pipelin
         ],
     )
 
-    async with httpx.AsyncClient(base_url=pipeline.records, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=pipeline.records, timeout=10, headers=bearer()) as client:
         results = {name: await decided(client, o["order_id"]) for name, o in orders.items()}
         results["later"] = await decided(client, later["order_id"])
 
@@ -279,7 +280,7 @@ async def test_replaying_an_event_adds_no_trail_step(pipeline: Pipeline) -> None
     raw = json.dumps(order).encode()
     topic = pipeline.topic(TOPIC_SUBMITTED)
     await publish(pipeline.bootstrap, topic, [(order["order_id"], raw)])
-    async with httpx.AsyncClient(base_url=pipeline.records, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=pipeline.records, timeout=10, headers=bearer()) as client:
         await decided(client, order["order_id"])
         before = (await client.get(f"/orders/{order['order_id']}/trail")).json()
         assert [s["stage"] for s in before["steps"]] == ["submitted", "classified", "screened", "decided"]
@@ -309,7 +310,7 @@ async def test_a_review_is_published_and_recorded_in_the_trail(pipeline: Pipelin
     await publish(
         pipeline.bootstrap, pipeline.topic(TOPIC_SUBMITTED), [(order["order_id"], json.dumps(order).encode())]
     )
-    async with httpx.AsyncClient(base_url=pipeline.records, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=pipeline.records, timeout=10, headers=bearer()) as client:
         assert (await decided(client, order["order_id"]))["decision"]["decision"] == "HOLD"
         response = await client.post(
             f"/orders/{order['order_id']}/review",
@@ -332,7 +333,9 @@ async def test_a_review_is_published_and_recorded_in_the_trail(pipeline: Pipelin
 
 
 async def test_services_expose_metrics_after_work(pipeline: Pipeline) -> None:
-    async with httpx.AsyncClient(base_url=pipeline.services["classifier"].url, timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=pipeline.services["classifier"].url, timeout=10, headers=bearer()
+    ) as client:
 
         async def classifier_counted() -> str | None:
             text = (await client.get("/metrics")).text
