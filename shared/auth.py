@@ -214,7 +214,7 @@ def declare_roles(routes: Sequence[Any], *, where: str) -> None:
         role = required_role(route)
         if role is None:
             raise RuntimeError(
-                f"{where}: {sorted(route.methods)} {route.path} declares no role: give it "
+                f"{where}: {sorted(route.methods or ())} {route.path} declares no role: give it "
                 "dependencies=[require(...)] or an ...Dep parameter (shared/auth.py)"
             )
         route.openapi_extra = {**(route.openapi_extra or {}), ROLE_EXTENSION: role}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.keystore import Role, create_key
+from shared.keystore import Role, create_key, revoke_key
 
 # name -> (role, key); filled by `write_keys`.
 KEYS: dict[str, tuple[Role, str]] = {}
@@ -22,10 +22,17 @@ NAMES: dict[str, Role] = {
 }
 
 
+# A key that was made and then revoked: refused like an unknown one.
+REVOKED: dict[str, str] = {}
+
+
 def write_keys(path: Path) -> None:
     for name, role in NAMES.items():
         token, _ = create_key(path, name=name, role=role, now=datetime.now(UTC))
         KEYS[name] = (role, token)
+    token, _ = create_key(path, name="revoked-1", role="admin", now=datetime.now(UTC))
+    revoke_key(path, name="revoked-1", now=datetime.now(UTC))
+    REVOKED["revoked-1"] = token
 
 
 def key(name: str = "admin-1") -> str:

@@ -135,7 +135,7 @@ def _outcome(outcome: reviews.ReviewOutcome) -> ReviewOutcomeOut:
     },
 )
 async def review_order(
-    order_id: str, body: ReviewBody, runtime: RuntimeDep, who: ReviewerDep
+    order_id: str, who: ReviewerDep, body: ReviewBody, runtime: RuntimeDep
 ) -> ReviewOutcomeOut:
     try:
         outcome = await reviews.request_review(
@@ -161,7 +161,7 @@ async def review_order(
     summary="Approve the order's open review request (a second approver key makes a lowering final)",
 )
 async def approve_review(
-    order_id: str, runtime: RuntimeDep, who: ApproverDep, body: ApproveBody | None = None
+    order_id: str, who: ApproverDep, runtime: RuntimeDep, body: ApproveBody | None = None
 ) -> ReviewOutcomeOut:
     body = body or ApproveBody()
     try:
@@ -186,7 +186,7 @@ async def approve_review(
     summary="Reject the order's open review request: the decision in effect stands",
 )
 async def reject_review(
-    order_id: str, body: CommentBody, runtime: RuntimeDep, who: ApproverDep
+    order_id: str, who: ApproverDep, body: CommentBody, runtime: RuntimeDep
 ) -> ReviewOutcomeOut:
     try:
         outcome = await reviews.reject(
@@ -209,7 +209,7 @@ async def reject_review(
     summary="Ask for information about the order (kept as a trail step)",
 )
 async def request_information(
-    order_id: str, body: CommentBody, runtime: RuntimeDep, who: ReviewerDep
+    order_id: str, who: ReviewerDep, body: CommentBody, runtime: RuntimeDep
 ) -> ReviewStep:
     try:
         step = await reviews.request_information(
@@ -233,7 +233,7 @@ async def request_information(
     "screening.clearances.v1, so screening stops holding that pair until the entry changes",
 )
 async def not_a_match(
-    order_id: str, body: NotAMatchBody, runtime: RuntimeDep, who: ReviewerDep
+    order_id: str, who: ReviewerDep, body: NotAMatchBody, runtime: RuntimeDep
 ) -> ScreeningClearance:
     try:
         clearance = await reviews.clear_match(

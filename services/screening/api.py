@@ -403,7 +403,7 @@ class ClearanceOut(BaseModel):
     "/clearances", status_code=202, summary="Clear a party name against one list entry (not a match)"
 )
 async def clear(
-    request: ClearanceRequest, runtime: RuntimeDep, publish: PublishDep, reviewer: ReviewerDep
+    reviewer: ReviewerDep, request: ClearanceRequest, runtime: RuntimeDep, publish: PublishDep
 ) -> ClearanceOut:
     try:
         key, clearance = await service.clear_match(

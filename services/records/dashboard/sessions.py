@@ -59,12 +59,13 @@ class SignInNeeded(HTTPException):
             super().__init__(401, "sign in first", headers={"HX-Redirect": f"{PREFIX}/login"})
 
 
-async def signed_in(request: Request, runtime: RuntimeDep) -> Signed:
+async def signed_in(request: Request) -> Signed:
     """The pages' authentication: the session cookie's key, still in force. Puts the Identity where
     the role checks read it (`request.state.identity`)."""
     session_id = request.cookies.get(COOKIE)
     if not session_id:
         raise SignInNeeded(request)
+    runtime = runtime_dependency(RecordsRuntime)(request)
     now = datetime.now(UTC)
     async with runtime.sessionmaker() as session:
         row = await session.scalar(
