@@ -34,7 +34,9 @@ def ensure_chromium() -> Path:
     if CHROMIUM.exists():
         return CHROMIUM
     if shutil.which("apt-get") is None:
-        raise BrowserError(f"{CHROMIUM} is missing and apt-get is not available: install Chromium by other means")
+        raise BrowserError(
+            f"{CHROMIUM} is missing and apt-get is not available: install Chromium by other means"
+        )
     prefix = [] if _is_root() else ["sudo", "-n"]
     for command in (
         [*prefix, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update"],

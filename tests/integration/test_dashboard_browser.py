@@ -60,9 +60,13 @@ async def served(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory)
         orders = [(order_id, "BLOCK"), (held_id, "HOLD")]
         for number, decision in orders:
             order = submitted(number, destination_country="DE")
-            await publish(kafka_bootstrap, f"{prefix}{TOPIC_SUBMITTED}", [(number, json.dumps(order).encode())])
             await publish(
-                kafka_bootstrap, f"{prefix}{TOPIC_DECIDED}", [(number, json.dumps(decided(order, decision)).encode())]  # type: ignore[arg-type]
+                kafka_bootstrap, f"{prefix}{TOPIC_SUBMITTED}", [(number, json.dumps(order).encode())]
+            )
+            await publish(
+                kafka_bootstrap,
+                f"{prefix}{TOPIC_DECIDED}",
+                [(number, json.dumps(decided(order, decision)).encode())],  # type: ignore[arg-type]
             )
         async with httpx.AsyncClient(base_url=records.url, headers=bearer("viewer-1"), timeout=10) as client:
 
@@ -127,6 +131,8 @@ async def test_two_approvers_release_a_blocked_order_in_the_browser(
     # The queue: oldest first, with counts; keyboard reachable from the first Tab.
     await expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
     await expect(page.get_by_test_id("queue-counts")).to_contain_text("BLOCK")
+    await screenshot(page, tmp_path, "queue.png")
+    keep(tmp_path, "queue.png", "dashboard-queue.png")
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
     link = page.get_by_role("link", name=served.order_id)
@@ -135,15 +141,15 @@ async def test_two_approvers_release_a_blocked_order_in_the_browser(
     assert zone == "Europe/Berlin"  # times are shown in the viewer's zone
     first_time = page.locator("time[datetime]").first
     assert await first_time.text_content() != await first_time.get_attribute("datetime")
-    await screenshot(page, tmp_path, "queue.png")
-    keep(tmp_path, "queue.png", "dashboard-queue.png")
 
     # The order: BLOCK, the first approval leaves it blocked.
     await link.click()
     await expect(page.get_by_test_id("machine-decision")).to_have_text("BLOCK")
     await expect(page.get_by_test_id("chain")).to_contain_text("hash chain verifies")
     await page.get_by_label("RELEASE").check()
-    await page.get_by_label("Comment (why)").fill("The Entity List entry is a different company (other city).")
+    await page.get_by_label("Comment (why)").fill(
+        "The Entity List entry is a different company (other city)."
+    )
     await page.locator("button[data-action=review]").click()
     await expect(page.get_by_role("status")).to_contain_text("1 of 2 approvals")
     await expect(page.get_by_test_id("approvals")).to_contain_text("approver-1")

@@ -4,6 +4,7 @@ screen readers)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -66,9 +67,14 @@ def _chart(
     )
 
 
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
+
+
 def render(chart: pygal.graph.graph.Graph) -> str:
+    """The chart's SVG without pygal's inline configuration script (the drawing needs none, and the
+    dashboard serves no inline script)."""
     svg: str = chart.render(is_unicode=True)
-    return svg
+    return _SCRIPT.sub("", svg)
 
 
 @dataclass(frozen=True)
