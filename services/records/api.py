@@ -138,20 +138,18 @@ async def review_order(
     order_id: str, who: ReviewerDep, body: ReviewBody, runtime: RuntimeDep
 ) -> ReviewOutcomeOut:
     try:
-        outcome = await reviews.request_review(
-            sessionmaker=runtime.sessionmaker,
-            topics=runtime.topics,
+        outcome = await service.run_review(
+            runtime,
+            reviews.request_review,
             order_id=order_id,
             requested=body.review_decision,
             comment=body.comment,
             reason_codes=body.reason_codes,
             decided_event_id=body.decided_event_id,
             who=who,
-            now=datetime.now(UTC),
         )
     except (reviews.ReviewRefused, InvalidReview) as exc:
         raise _refused(exc) from exc
-    runtime.outbox.wake()
     return _outcome(outcome)
 
 
@@ -165,18 +163,16 @@ async def approve_review(
 ) -> ReviewOutcomeOut:
     body = body or ApproveBody()
     try:
-        outcome = await reviews.approve(
-            sessionmaker=runtime.sessionmaker,
-            topics=runtime.topics,
+        outcome = await service.run_review(
+            runtime,
+            reviews.approve,
             order_id=order_id,
             comment=body.comment,
             decided_event_id=body.decided_event_id,
             who=who,
-            now=datetime.now(UTC),
         )
-    except reviews.ReviewRefused as exc:
+    except (reviews.ReviewRefused, InvalidReview) as exc:
         raise _refused(exc) from exc
-    runtime.outbox.wake()
     return _outcome(outcome)
 
 
@@ -189,17 +185,15 @@ async def reject_review(
     order_id: str, who: ApproverDep, body: CommentBody, runtime: RuntimeDep
 ) -> ReviewOutcomeOut:
     try:
-        outcome = await reviews.reject(
-            sessionmaker=runtime.sessionmaker,
-            topics=runtime.topics,
+        outcome = await service.run_review(
+            runtime,
+            reviews.reject,
             order_id=order_id,
             comment=body.comment,
             who=who,
-            now=datetime.now(UTC),
         )
-    except reviews.ReviewRefused as exc:
+    except (reviews.ReviewRefused, InvalidReview) as exc:
         raise _refused(exc) from exc
-    runtime.outbox.wake()
     return _outcome(outcome)
 
 
@@ -212,17 +206,15 @@ async def request_information(
     order_id: str, who: ReviewerDep, body: CommentBody, runtime: RuntimeDep
 ) -> ReviewStep:
     try:
-        step = await reviews.request_information(
-            sessionmaker=runtime.sessionmaker,
-            topics=runtime.topics,
+        step = await service.run_review(
+            runtime,
+            reviews.request_information,
             order_id=order_id,
             comment=body.comment,
             who=who,
-            now=datetime.now(UTC),
         )
-    except reviews.ReviewRefused as exc:
+    except (reviews.ReviewRefused, InvalidReview) as exc:
         raise _refused(exc) from exc
-    runtime.outbox.wake()
     return step
 
 
@@ -236,20 +228,18 @@ async def not_a_match(
     order_id: str, who: ReviewerDep, body: NotAMatchBody, runtime: RuntimeDep
 ) -> ScreeningClearance:
     try:
-        clearance = await reviews.clear_match(
-            sessionmaker=runtime.sessionmaker,
-            topics=runtime.topics,
+        clearance = await service.run_review(
+            runtime,
+            reviews.clear_match,
             order_id=order_id,
             party_name=body.party_name,
             list_id=body.list_id,
             entry_id=body.entry_id,
             reason=body.reason,
             who=who,
-            now=datetime.now(UTC),
         )
-    except reviews.ReviewRefused as exc:
+    except (reviews.ReviewRefused, InvalidReview) as exc:
         raise _refused(exc) from exc
-    runtime.outbox.wake()
     return clearance
 
 

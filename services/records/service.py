@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,6 +27,7 @@ from shared.settings import Settings
 
 Sessions = async_sessionmaker[AsyncSession]
 RecordedEvent = repository.TrailEvent | DeadLetter
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,16 @@ def _non_finite_number(value: Any, path: str) -> str | None:
 
 
 # --- commands (HTTP) -----------------------------------------------------------------------------
+
+
+async def run_review(runtime: RecordsRuntime, command: Callable[..., Awaitable[T]], **arguments: Any) -> T:
+    """A review use case (reviews.py) on the runtime's database and topics, at this moment; the
+    outbox relay is woken once the command committed, so its events leave without waiting a poll."""
+    result = await command(
+        sessionmaker=runtime.sessionmaker, topics=runtime.topics, now=datetime.now(UTC), **arguments
+    )
+    runtime.outbox.wake()
+    return result
 
 
 @dataclass(frozen=True)

@@ -169,20 +169,18 @@ async def review(order_id: str, request: Request, runtime: RuntimeDep, signed: S
         )
     codes = [c for c in form.get("reason_codes", []) if c]
     try:
-        outcome = await reviews.request_review(
-            sessionmaker=runtime.sessionmaker,
-            topics=runtime.topics,
+        outcome = await service.run_review(
+            runtime,
+            reviews.request_review,
             order_id=order_id,
-            requested=decision,  # type: ignore[arg-type]
+            requested=decision,
             comment=_field(form, "comment") or "",
             reason_codes=codes or None,
             decided_event_id=_field(form, "decided_event_id") or None,
             who=signed.identity,
-            now=datetime.now(UTC),
         )
     except (reviews.ReviewRefused, InvalidReview) as exc:
         return await _refused(request, runtime, order_id, exc)
-    runtime.outbox.wake()
     request_row = outcome.request
     if outcome.reviewed is not None:
         return _back(order_id, f"{request_row.requested_decision} recorded: the review is final")
@@ -197,18 +195,16 @@ async def review(order_id: str, request: Request, runtime: RuntimeDep, signed: S
 async def approve(order_id: str, request: Request, runtime: RuntimeDep, signed: SignedDep) -> Response:
     form = await read_form(request)
     try:
-        outcome = await reviews.approve(
-            sessionmaker=runtime.sessionmaker,
-            topics=runtime.topics,
+        outcome = await service.run_review(
+            runtime,
+            reviews.approve,
             order_id=order_id,
             comment=_field(form, "comment") or None,
             decided_event_id=_field(form, "decided_event_id") or None,
             who=signed.identity,
-            now=datetime.now(UTC),
         )
     except reviews.ReviewRefused as exc:
         return await _refused(request, runtime, order_id, exc)
-    runtime.outbox.wake()
     if outcome.reviewed is not None:
         return _back(order_id, f"approved: {outcome.request.requested_decision} is final")
     return _back(order_id, f"approved: {len(outcome.approvals)} of {outcome.request.approvals_required}")
@@ -218,19 +214,17 @@ async def approve(order_id: str, request: Request, runtime: RuntimeDep, signed: 
 async def reject(order_id: str, request: Request, runtime: RuntimeDep, signed: SignedDep) -> Response:
     form = await read_form(request)
     try:
-        await reviews.reject(
-            sessionmaker=runtime.sessionmaker,
-            topics=runtime.topics,
+        await service.run_review(
+            runtime,
+            reviews.reject,
             order_id=order_id,
             comment=_field(form, "comment"),
             who=signed.identity,
-            now=datetime.now(UTC),
         )
     except reviews.ReviewRefused as exc:
         return await _refused(request, runtime, order_id, exc)
     except ValueError as exc:  # a blank comment
         return await _refused(request, runtime, order_id, InvalidReview("comment", "", str(exc)))
-    runtime.outbox.wake()
     return _back(order_id, "request rejected: the decision stands")
 
 
@@ -240,19 +234,17 @@ async def request_information(
 ) -> Response:
     form = await read_form(request)
     try:
-        await reviews.request_information(
-            sessionmaker=runtime.sessionmaker,
-            topics=runtime.topics,
+        await service.run_review(
+            runtime,
+            reviews.request_information,
             order_id=order_id,
             comment=_field(form, "comment"),
             who=signed.identity,
-            now=datetime.now(UTC),
         )
     except reviews.ReviewRefused as exc:
         return await _refused(request, runtime, order_id, exc)
     except ValueError as exc:
         return await _refused(request, runtime, order_id, InvalidReview("comment", "", str(exc)))
-    runtime.outbox.wake()
     return _back(order_id, "information requested")
 
 
@@ -260,22 +252,20 @@ async def request_information(
 async def not_a_match(order_id: str, request: Request, runtime: RuntimeDep, signed: SignedDep) -> Response:
     form = await read_form(request)
     try:
-        clearance = await reviews.clear_match(
-            sessionmaker=runtime.sessionmaker,
-            topics=runtime.topics,
+        clearance = await service.run_review(
+            runtime,
+            reviews.clear_match,
             order_id=order_id,
             party_name=_field(form, "party_name"),
             list_id=_field(form, "list_id"),
             entry_id=_field(form, "entry_id"),
             reason=_field(form, "reason"),
             who=signed.identity,
-            now=datetime.now(UTC),
         )
     except reviews.ReviewRefused as exc:
         return await _refused(request, runtime, order_id, exc)
     except ValueError as exc:
         return await _refused(request, runtime, order_id, InvalidReview("reason", "", str(exc)))
-    runtime.outbox.wake()
     return _back(
         order_id,
         f"{clearance.party_name!r} cleared against {clearance.list_id} {clearance.entry_id}: screening "
