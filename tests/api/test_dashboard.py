@@ -128,3 +128,50 @@ async def test_signing_out_ends_the_session(records: Records) -> None:
     out = await browser.post("/ui/logout", data={"csrf_token": csrf(page.text)})
     assert out.status_code == 303
     assert (await browser.get("/ui/")).status_code == 303
+
+
+async def test_the_order_page_shows_matched_names_side_by_side_and_the_country_chart_cells(
+    records: Records,
+) -> None:
+    order = submitted("SO-2026-000505", destination_country="CN")
+    decision = decided(order, "BLOCK")
+    match, licence = decision["decision"]["reasons"]
+    match["evidence"] = {
+        "party_name": "Lingoe Process Engineering Ltd",
+        "party_country": "CN",
+        "list_id": "SDN",
+        "list_name": "Specially Designated Nationals",
+        "list_version": "sha256:0123456789ab",
+        "list_effect": "block",
+        "entry_id": "17292",
+        "entry_name": "LINGOE PROCESS ENGINEERING LIMITED",
+        "matched_name": "LINGOE PROCESS ENGINEERING LIMITED",
+        "matched_alias": False,
+        "score": 0.97,
+        "review_threshold": 0.86,
+        "block_threshold": 0.95,
+        "entry_countries": ["CN"],
+        "regulation": "31 CFR 501; 15 CFR 744.8",
+    }
+    licence["evidence"] = {
+        "eccn": "5A002.a",
+        "countries": [
+            {
+                "country": "CN",
+                "roles": ["destination"],
+                "chart_row": "CN",
+                "columns_marked": ["NS1", "AT1"],
+                "footnotes": [],
+                "part_746": [],
+            }
+        ],
+        "regulation": "15 CFR 738.4; 15 CFR 738 Supp. 1",
+    }
+    await records.consume(order, decision)
+    browser = await sign_in(records, "viewer-1")
+    page = (await browser.get("/ui/orders/SO-2026-000505")).text
+    assert 'aria-label="Matched names"' in page and "Lingoe Process Engineering Ltd" in page
+    assert "LINGOE PROCESS ENGINEERING LIMITED" in page and "0.970" in page and "<meter" in page
+    assert 'aria-label="Country Chart cells"' in page and "NS1, AT1" in page and "5A002.a" in page
+    assert "15 CFR 738.4" in page
+    assert "Submit review" not in page and "Not a match" not in page  # a viewer's page has no action
