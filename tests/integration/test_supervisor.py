@@ -18,9 +18,9 @@ from deploy.local.supervisor import Supervised, status_line
 
 # A stand-in service: says it is up, serves until SIGTERM, then exits 0 like uvicorn's clean stop.
 SERVICE = """
-import signal, sys, time
+import os, signal, sys, time
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-print("up", flush=True)
+print(f"up {os.getpid()}", flush=True)
 while True:
     time.sleep(0.05)
 """
@@ -46,7 +46,8 @@ def test_a_killed_service_is_restarted_with_its_restart_count_and_stops_cleanly(
         "child",
         launch=_launcher(tmp_path, SERVICE),
         initial_backoff=0.1,
-        ready_check=lambda p: b"up" in p.log_path.read_bytes(),
+        # Its own "up": the restarted child appends to the same log as the one killed before it.
+        ready_check=lambda p: f"up {p.process.pid}".encode() in p.log_path.read_bytes(),
         report=events.append,
     )
     first = child.start()
