@@ -97,6 +97,8 @@ SubmittedEventId = Annotated[str, BeforeValidator(_uuid_text), Field(json_schema
 # ISO 3166-1 alpha-2 plus XK (Kosovo, user-assigned but used by the Country Chart and OFAC).
 ISO_COUNTRIES: frozenset[str] = frozenset({c.alpha_2 for c in pycountry.countries} | {"XK"})
 ISO_CURRENCIES: frozenset[str] = frozenset({c.alpha_3 for c in pycountry.currencies})
+# ISO 3166-2 subdivision codes ("UA-43" Crimea, "UA-14" Donetsk oblast, ...).
+ISO_SUBDIVISIONS: frozenset[str] = frozenset(s.code for s in pycountry.subdivisions)
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DECIMAL = re.compile(r"^\d{1,15}(\.\d{1,6})?$")
@@ -105,6 +107,12 @@ _DECIMAL = re.compile(r"^\d{1,15}(\.\d{1,6})?$")
 def _country(value: str) -> str:
     if value not in ISO_COUNTRIES:
         raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. 'DE', 'US')")
+    return value
+
+
+def _subdivision(value: str) -> str:
+    if value not in ISO_SUBDIVISIONS:
+        raise ValueError(f"{value!r} is not an ISO 3166-2 subdivision code (e.g. 'UA-43', 'DE-BY')")
     return value
 
 
@@ -140,6 +148,7 @@ def _text(value: str) -> str:
 
 
 CountryCode = Annotated[str, AfterValidator(_country)]
+SubdivisionCode = Annotated[str, AfterValidator(_subdivision)]
 # A point in time the sender states: it must say its time zone (ordering amendments depends on it).
 Timestamp = Annotated[datetime, AfterValidator(_aware)]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
@@ -154,6 +163,8 @@ PartyRole = Literal[
     "end_user",
     "freight_forwarder",
     "purchaser_agent",
+    # Who the company buys from (responsible sourcing): screened, never an export destination.
+    "supplier",
 ]
 DecisionCode = Literal["RELEASE", "LICENSE_REQUIRED", "HOLD", "BLOCK"]
 # What a reviewer may decide. HOLD was added with the four-eyes review (a reviewer may hold an order
@@ -194,6 +205,17 @@ class Party(_AsReceived):
     address: Text | None = None
     city: Text | None = None
     country: CountryCode
+    # ISO 3166-2 (e.g. "UA-43" Crimea): the region within `country`; its prefix is `country`.
+    subdivision: SubdivisionCode | None = None
+
+    @model_validator(mode="after")
+    def _subdivision_in_country(self) -> Party:
+        if self.subdivision is not None and self.subdivision.split("-", 1)[0] != self.country:
+            raise ValueError(
+                f"subdivision {self.subdivision!r} is not in country {self.country!r} "
+                f"(an ISO 3166-2 code starts with its country's code)"
+            )
+        return self
 
 
 class OrderLine(_AsReceived):
@@ -283,6 +305,9 @@ class LineClassification(BaseModel):
     reasons_for_control: list[str] = Field(default_factory=list)
     country_chart_columns: list[str] = Field(default_factory=list)
     license_exceptions: list[str] = Field(default_factory=list)
+    # The CCL's own words for each licence exception above (symbol -> text): "$1500" for LVS, "Yes"
+    # for GBS, the STA exclusions; risk compares the LVS value limit with the line's value.
+    license_exception_terms: dict[str, str] = Field(default_factory=dict)
     discrepancy: str | None = None
     error: str | None = None
     suggestions: list[EccnSuggestion] = Field(default_factory=list)
@@ -321,6 +346,13 @@ class MatchEvidence(BaseModel):
     # Whether the party's address names a place one of the entry's addresses names, and which.
     address_agreement: bool | None = None
     matched_address: str | None = None
+    # What the list says the listing requires, where it says it (the CSL's Entity List and MEU
+    # rows): "For all items subject to the EAR" or named ECCNs / supplements, the licence review
+    # policy, and the Federal Register notice and date of the listing.
+    license_requirement: str | None = None
+    license_policy: str | None = None
+    federal_register_notice: str | None = None
+    start_date: str | None = None
 
 
 class PartyMatch(BaseModel):
@@ -384,6 +416,9 @@ class Reason(BaseModel):
     line_no: int | None = None
     party_role: str | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
+    # How many points of the decision's risk score this reason adds (the highest reason its own
+    # score, every further one the policy's increment, up to the cap of 100).
+    score_contribution: int | None = None
 
 
 class LineDetermination(BaseModel):
@@ -393,6 +428,9 @@ class LineDetermination(BaseModel):
     columns_applicable: list[str] = Field(default_factory=list)
     countries_checked: list[str] = Field(default_factory=list)
     license_exceptions_possible: list[str] = Field(default_factory=list)
+    # What authorises a line that needs a licence, when the decision releases it: "licence <number>"
+    # (a LICENSE_COVERED draw-down) or "licence exception <symbol>" (LICENSE_EXCEPTION).
+    authorised_by: str | None = None
 
 
 class Decision(BaseModel):

@@ -56,6 +56,12 @@ class Settings(KafkaClientSettings):
     # data_dir) is loaded at start-up. The API is the eCFR versioner (or a mirror of its paths).
     ccl_cache_dir: Path = REPO_ROOT / "var" / "ccl"
     ecfr_api_url: str = "https://www.ecfr.gov/api/versioner/v1"
+    # Risk's eCFR updater caches Part 746 (its HTS-6 item supplements) here; the newest verified copy
+    # is loaded at start-up. Without one, EAR99 lines to Russia and Belarus are held, never released.
+    part746_cache_dir: Path = REPO_ROOT / "var" / "part746"
+    # Risk's own database: the licence ledger (licences held and their draw-downs). None: its own
+    # SQLite file (var/risk.db).
+    risk_database_url: str | None = None
     # Restricted-party list sources screened against: "kind:folder" pairs, folders relative to data_dir,
     # one per kind (ofac_sdn, ofac_non_sdn = OFAC legacy CSV; csl = trade.gov CSL CSV; bis_dpl = BIS
     # Denied Persons tab-separated; un_sc = UN Security Council XML; uk_ofsi = OFSI ConList CSV).
@@ -115,6 +121,15 @@ class Settings(KafkaClientSettings):
             )
         return value
 
+    @field_validator("risk_database_url")
+    @classmethod
+    def _risk_db(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                f"EXPORTWATCH_RISK_DATABASE_URL={value!r}: use sqlite+aiosqlite:///path or postgresql+asyncpg://..."
+            )
+        return value
+
     @model_validator(mode="after")
     def _files(self) -> Settings:
         if not self.policy_file.is_file():
@@ -123,6 +138,9 @@ class Settings(KafkaClientSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def risk_db_url(self) -> str:
+        return self.risk_database_url or f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'risk.db'}"
 
     def require_data_dir(self) -> Path:
         if not self.data_dir.is_dir():

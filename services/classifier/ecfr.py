@@ -40,18 +40,16 @@ import httpx
 
 from services.classifier.ccl import CACHE_PATTERN, CclFormatError, parse_ccl_bytes
 from services.classifier.domain import REASONS_FOR_CONTROL, Ccl
-from shared.http import download
+from shared import ecfr as shared_ecfr
+from shared.ecfr import ECFR_API_URL as ECFR_API_URL
+from shared.ecfr import TITLE as TITLE
 
-ECFR_API_URL = "https://www.ecfr.gov/api/versioner/v1"
-TITLE = 15
 PART = "774"
 SUPPLEMENT = "Supplement No. 1 to Part 774"
 # The real supplement has about 640 entries; far fewer means a truncated or different document.
 MIN_ENTRIES = 500
 # Entries every edition of the CCL has had since the 600 series (2013) and 3A090 (2022).
 REQUIRED_ENTRIES = ("0A501", "1C350", "3A001", "3A090", "5A002", "5A992", "6A003", "9A610", "9A515")
-MAX_XML_BYTES = 64 * 1024 * 1024
-TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 _ECCN_HEADING = re.compile(r"^(\d[A-E]\d{3})\b\s*(.*)$", re.S)
 _CATEGORY = re.compile(r"^Category\s+\d\b", re.I)
@@ -81,54 +79,18 @@ class EcfrError(Exception):
 def api_client(
     api_url: str = ECFR_API_URL, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=api_url,
-        transport=transport,
-        timeout=TIMEOUT,
-        follow_redirects=True,
-        headers={"User-Agent": "exportwatch-classifier (eCFR Part 774 updater)"},
+    return shared_ecfr.api_client(
+        api_url, user_agent="exportwatch-classifier (eCFR Part 774 updater)", transport=transport
     )
-
-
-async def _get(client: httpx.AsyncClient, path: str, params: Mapping[str, str] | None = None) -> bytes:
-    body, _ = await download(client, path, max_bytes=MAX_XML_BYTES, params=params, error=EcfrError)
-    return body
-
-
-def _json(raw: bytes, what: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise EcfrError(f"{what}: not JSON: {exc}") from exc
 
 
 async def latest_part774_date(client: httpx.AsyncClient) -> str:
     """The last date Part 774 changed, no later than the date title 15 is up to date as of."""
-    titles = _json(await _get(client, "titles.json"), "titles.json")
-    title = next(
-        (t for t in titles.get("titles", []) if isinstance(t, dict) and t.get("number") == TITLE), None
-    )
-    if title is None:
-        raise EcfrError(f"titles.json: title {TITLE} is not listed")
-    up_to_date = title.get("up_to_date_as_of") or title.get("latest_issue_date")
-    if not isinstance(up_to_date, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", up_to_date):
-        raise EcfrError(f"titles.json: title {TITLE} has no usable date ({up_to_date!r})")
-    versions = _json(
-        await _get(client, f"versions/title-{TITLE}.json", {"part": PART}), f"versions/title-{TITLE}.json"
-    )
-    dates = [
-        v["date"]
-        for v in versions.get("content_versions", [])
-        if isinstance(v, dict) and isinstance(v.get("date"), str) and v["date"] <= up_to_date
-    ]
-    return max(dates, default=up_to_date)
+    return await shared_ecfr.latest_part_date(client, PART, EcfrError)
 
 
 async def fetch_part774_xml(client: httpx.AsyncClient, date: str) -> tuple[bytes, str]:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
-        raise EcfrError(f"date {date!r} is not YYYY-MM-DD")
-    path = f"full/{date}/title-{TITLE}.xml"
-    return await _get(client, path, {"part": PART}), f"{client.base_url}{path}?part={PART}"
+    return await shared_ecfr.fetch_part_xml(client, date, PART, EcfrError)
 
 
 # --- parsing ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ Insert-if-absent is race-safe with several records instances: every natural key 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, get_args
 
 from sqlalchemy import (
@@ -21,8 +21,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Connection,
-    DateTime,
-    Dialect,
     Float,
     ForeignKey,
     Index,
@@ -30,14 +28,13 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import table_metadata
+from shared.db import UtcDateTime, table_metadata
 
 STAGES = ("submitted", "classified", "screened", "decided", "reviewed", "review_step")
 ReferenceKind = Literal["list_updated", "clearance", "clearance_revoked"]
@@ -47,25 +44,6 @@ REFERENCE_KINDS: tuple[str, ...] = get_args(ReferenceKind)
 ID_LENGTH = 128
 KEY_ID_LENGTH = 64
 REVIEW_STATUSES = ("pending", "approved", "rejected", "superseded")
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on SQLite (which has no time zones) as well."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()!r}: the trail stores aware timestamps only")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):

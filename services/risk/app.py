@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from services.risk.api import router
 from services.risk.handler import RiskHandler
+from services.risk.ledger import Ledger
 from services.risk.service import SERVICE, RiskRuntime, load_runtime
 from shared.events import TOPIC_SCREENED
 from shared.kafka import Publish
@@ -32,13 +33,22 @@ async def open_runtime(settings: Settings, publish: Publish) -> AsyncIterator[Ri
         time.perf_counter() - started,
         extra={"data_versions": dict(runtime.refdata.versions)},
     )
-    yield runtime
+    runtime.ledger = Ledger.open(settings.risk_db_url())
+    try:
+        await runtime.ledger.create()
+        yield runtime
+    finally:
+        await runtime.ledger.close()
 
 
 def describe(runtime: RiskRuntime | None) -> dict[str, Any]:
     detail: dict[str, Any] = {"reference_data_loaded": runtime is not None}
     if runtime is not None:
         detail["policy_version"] = runtime.policy.version
+        # Not a readiness condition: without Part 746, EAR99 lines to Russia/Belarus are held.
+        detail["part746"] = (
+            runtime.part746.version if runtime.part746 else f"not loaded: {runtime.part746_missing}"
+        )
     return detail
 
 
@@ -53,9 +63,7 @@ def spec(settings: Settings) -> ServiceSpec[RiskRuntime]:
         not_ready="reference data and policy are not loaded yet",
         consumes=Consumes(
             [TOPIC_SCREENED],
-            lambda runtime: RiskHandler(
-                settings=settings, refdata=runtime.refdata, policy=runtime.risk_policy
-            ),
+            lambda runtime: RiskHandler(settings=settings, runtime=runtime),
         ),
     )
 

@@ -1,4 +1,4 @@
-"""orders.screened.v1 -> decision -> orders.decided.v1."""
+"""orders.screened.v1 -> decision (and the licence ledger's draw-downs) -> orders.decided.v1."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from services.risk import service
-from services.risk.domain import ReferenceData, RiskPolicy
+from services.risk.service import RiskRuntime
 from shared import metrics
 from shared.events import TOPIC_DECIDED, ScreenedOrder, envelope_dump
 from shared.kafka import Incoming, Outgoing, decode_json
@@ -20,14 +20,16 @@ log = logging.getLogger("exportwatch.risk")
 
 @dataclass(frozen=True)
 class RiskHandler:
+    """Reads the runtime's policy and Part 746 once per order, so a reload between two orders
+    never mixes two versions within one decision."""
+
     settings: Settings
-    refdata: ReferenceData
-    policy: RiskPolicy
+    runtime: RiskRuntime
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         screened = ScreenedOrder.model_validate(decode_json(message))
         with log_context(order_id=screened.order_id, event_id=screened.event_id):
-            decided = service.decide_order(screened=screened, refdata=self.refdata, policy=self.policy)
+            decided = await service.decide_order(screened=screened, runtime=self.runtime)
             decision = decided.decision
             metrics.DECISIONS.labels(decision.decision).inc()
             log.info(

@@ -1,22 +1,29 @@
 """Licence determination per order line: the Country Chart (15 CFR 738.4), chart footnotes naming
-the ECCN, Part 746 requirements, and which licence exceptions (15 CFR Part 740) may be offered."""
+the ECCN, Part 746 requirements (746.8(a)(1) for every CCL item to Russia and Belarus; the HTS-6
+item supplements for EAR99 items), and which licence exceptions (15 CFR Part 740) may authorise it.
+
+An EAR99 line to Russia or Belarus is never released by this module: listed in a supplement it
+needs a licence (citing the supplement); without an HTS-6 code, with one the supplements do not
+list, or while they are not loaded, it is held (PART_746_UNDETERMINED) with what is missing."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.risk.exceptions import ExceptionOutcome, Requirement, evaluate
+from services.risk.part746 import Part746, hts6
 from services.risk.policy import REASON_SEVERITY, RiskPolicy, embargo_groups
 from services.risk.reference import CheckedCountry, ReferenceData
-from shared.events import LineClassification, LineDetermination, OrderLine, Reason, Screening
+from services.risk.rules import ExceptionRestriction
+from shared.events import LineClassification, LineDetermination, OrderLine, Reason
 
 _ECCN_MENTION = re.compile(r"\b\d[A-E]\d{3}(?:\.[a-z0-9]+)*", re.IGNORECASE)
 _EXCEPT_CLAUSE = re.compile(r"\(except (?:for )?[^)]*\)", re.IGNORECASE)
-_UNCONDITIONAL_TERMS = re.compile(r"^(?:yes|\$\s?[\d,]+)\.?$", re.IGNORECASE)
-_EXCEPTION_ENTRY = re.compile(r"^\s*([A-Z]{3})\b\s*:?\s*(.*)$", re.DOTALL)
-_CAUTION = "may be available; verify its conditions in 15 CFR Part 740 (and the restrictions of 740.2)"
+# 15 CFR 746.8: Russia and Belarus. The EAR99 items the HTS-6 supplements list need a licence there.
+PART746_SECTION = "746.8"
 
 
 @dataclass(frozen=True)
@@ -38,20 +45,33 @@ class LineContext:
     checked: Sequence[CheckedCountry]
     refdata: ReferenceData
     policy: RiskPolicy
-    # Why no licence exception may be offered for this order at all, if so.
-    exceptions_barred: str | None
+    # The 740.2 restriction that bars every licence exception for this order, if one applies.
+    exceptions_barred: ExceptionRestriction | None
+    # Part 746's HTS-6 supplements, or None with why they are not loaded.
+    part746: Part746 | None = None
+    part746_missing: str = "Part 746 is not loaded"
+    # The order's end-use statement (names the transaction of TMP or RPL).
+    end_use: str | None = None
 
 
-def exceptions_barred(screening: Screening) -> str | None:
-    lists = sorted({m.list_id for p in screening.parties for m in p.matches})
-    if not lists:
-        return None
-    # 15 CFR 744.11(a) (Entity List) and 744.15 (Unverified List) exclude licence exceptions; until a
-    # reviewer clears the match, none is offered for any party match.
-    return f"a party matches {', '.join(lists)}: no licence exception offered (15 CFR 744.11(a), 744.15)"
+@dataclass(frozen=True)
+class LineOutcome:
+    determination: LineDetermination
+    reasons: list[Reason]
+    # The line's LICENSE_REQUIRED reason (a licence held may cover it), and the exception the
+    # policy lets the company apply itself, if one is eligible with no fact missing.
+    licence: Reason | None = None
+    self_applied: dict[str, Any] | None = None
 
 
-def assess_line(
+def assess_line(line: OrderLine, classified: LineClassification | None, context: LineContext) -> LineOutcome:
+    determination, reasons = _assess(line, classified, context)
+    licence = next((r for r in reasons if r.code == "LICENSE_REQUIRED"), None)
+    applied = licence.evidence.get("self_applied") if licence is not None else None
+    return LineOutcome(determination, reasons, licence, applied)
+
+
+def _assess(
     line: OrderLine, classified: LineClassification | None, context: LineContext
 ) -> tuple[LineDetermination, list[Reason]]:
     countries = [c.iso2 for c in context.checked]
@@ -117,10 +137,90 @@ def assess_line(
         )
         return undetermined, reasons
     if classified.status == "ear99":
-        # EAR99 needs a licence only to embargoed destinations (EMBARGOED_DESTINATION above) and for
-        # prohibited end uses/users (15 CFR 734.3(c), Part 744).
-        return undetermined, reasons
+        # EAR99 needs a licence only to embargoed destinations (EMBARGOED_DESTINATION above), for
+        # prohibited end uses/users (15 CFR 734.3(c), Part 744), and to Russia and Belarus when Part
+        # 746's supplements list it (746.8).
+        reasons += _part746_ear99(line, context)
+        required = any(r.code == "LICENSE_REQUIRED" for r in reasons)
+        return undetermined.model_copy(update={"license_required": required}), reasons
     return _assess_classified(line, classified, context, reasons)
+
+
+def _part746_countries(context: LineContext) -> list[CheckedCountry]:
+    return [
+        c
+        for c in context.checked
+        if any(PART746_SECTION in e.ear_sections for e in c.profile.part746)
+        and not embargo_groups(c.profile, context.policy)
+    ]
+
+
+def _part746_ear99(line: OrderLine, context: LineContext) -> list[Reason]:
+    countries = _part746_countries(context)
+    if not countries:
+        return []
+    where = ", ".join(f"{c.profile.label} [{', '.join(c.roles)}]" for c in countries)
+    evidence: dict[str, Any] = {
+        "sku": line.sku,
+        "hs_code": line.hs_code,
+        "countries": [c.iso2 for c in countries],
+        "regulation": "15 CFR 746.8",
+    }
+    head = f"Line {line.line_no} ({line.sku}, EAR99) to {where}"
+    part746 = context.part746
+    if part746 is None:
+        evidence["missing"] = context.part746_missing
+        return [
+            _line_reason(
+                "PART_746_UNDETERMINED",
+                line.line_no,
+                f"{head}: 15 CFR 746.8 requires a licence for the EAR99 items that Supplements No. 2, 4, 5, 6 "
+                f"and 7 to Part 746 list by HTS-6 code, and they are not loaded ({context.part746_missing})",
+                evidence,
+            )
+        ]
+    supplements = part746.for_section(PART746_SECTION)
+    evidence.update(part746_version=part746.version, supplements=[s.number for s in supplements])
+    code = hts6(line.hs_code)
+    if code is None:
+        evidence["missing"] = "hs_code (HTS-6)"
+        return [
+            _line_reason(
+                "PART_746_UNDETERMINED",
+                line.line_no,
+                f"{head}: the line carries no HTS-6 code (hs_code {line.hs_code!r}), so Supplements "
+                f"No. {', '.join(str(s.number) for s in supplements)} to Part 746 cannot be read for it (15 CFR 746.8) "
+                "— give the HTS code or classify the item",
+                evidence,
+            )
+        ]
+    listed = [(s, hit) for s in supplements if (hit := s.find(code)) is not None]
+    if listed:
+        evidence["listed"] = [
+            {"supplement": s.citation, "hts": hit[0], "description": hit[1], "title": s.title}
+            for s, hit in listed
+        ]
+        named = "; ".join(f"{s.citation} lists HTS {hit[0]} {hit[1]!r}" for s, hit in listed)
+        return [
+            _line_reason(
+                "LICENSE_REQUIRED",
+                line.line_no,
+                f"{head}: licence required under 15 CFR 746.8 — {named} (Part 746 {part746.version})",
+                evidence,
+            )
+        ]
+    evidence["missing"] = "a person's confirmation that the item is not one the supplements describe"
+    return [
+        _line_reason(
+            "PART_746_UNDETERMINED",
+            line.line_no,
+            f"{head}: HTS {code} is not listed in Supplements No. {', '.join(str(s.number) for s in supplements)} "
+            f"to Part 746 ({part746.version}); the codes only guide (an item the descriptions name needs a "
+            "licence under any code) and 15 CFR 744.21(a)(2) reaches any item for a Russian or Belarusian "
+            "military end use or end user — a person confirms before it ships",
+            evidence,
+        )
+    ]
 
 
 def _assess_classified(
@@ -159,20 +259,42 @@ def _assess_classified(
         if (r := _country_requirement(classified, columns, c, refdata)).any
     ]
     marked = [c for c in columns if any(c in r.columns_marked for r in requirements)]
-    possible, details, not_listed = license_exceptions_possible(
-        classified, requirements, refdata, context.exceptions_barred
-    )
+    outcome = _exceptions(line, classified, requirements, context)
     determination = LineDetermination(
         line_no=line.line_no,
         eccn=classified.eccn,
         license_required=bool(requirements),
         columns_applicable=marked,
         countries_checked=[c.iso2 for c in context.checked],
-        license_exceptions_possible=possible,
+        license_exceptions_possible=list(dict.fromkeys(o["symbol"] for o in outcome.offered)),
     )
     if requirements:
-        reasons.append(_license_reason(line, classified, requirements, details, not_listed, refdata))
+        reasons.append(_license_reason(line, classified, requirements, outcome, refdata))
     return determination, reasons
+
+
+def _exceptions(
+    line: OrderLine,
+    classified: LineClassification,
+    requirements: Sequence[CountryRequirement],
+    context: LineContext,
+) -> ExceptionOutcome:
+    if not requirements:
+        return ExceptionOutcome([], [])
+    barred = context.exceptions_barred
+    if barred is None and any(r.part746 or r.footnotes for r in requirements):
+        restrictions = context.policy.exception_restrictions or {}
+        barred = restrictions.get("part_746")
+    return evaluate(
+        line,
+        classified,
+        [Requirement(r.country, r.columns_marked) for r in requirements],
+        context.refdata,
+        dict(context.policy.exceptions or {}),
+        barred,
+        footnote_names,
+        context.end_use,
+    )
 
 
 def _eccn_within(eccn: str, mentioned: str) -> bool:
@@ -222,110 +344,14 @@ def _country_requirement(
     return CountryRequirement(country, marked, footnotes, tuple(part746.items()))
 
 
-@dataclass(frozen=True)
-class _ExceptionRule:
-    groups: frozenset[str]
-    ns_only: bool
-    condition: str
-
-
-# Destination conditions of the licence exceptions evaluated here; any other exception the ECCN
-# lists is reported as "not evaluated" rather than offered.
-EXCEPTION_RULES: Mapping[str, _ExceptionRule] = {
-    "LVS": _ExceptionRule(
-        frozenset({"B"}), False, "15 CFR 740.3: Country Group B, within the ECCN's value limit"
-    ),
-    "GBS": _ExceptionRule(
-        frozenset({"B"}),
-        True,
-        "15 CFR 740.4: Country Group B, where the chart requires a licence for NS only",
-    ),
-    "TSR": _ExceptionRule(
-        frozenset({"B"}), True, "15 CFR 740.6: Country Group B, NS-only requirement, written assurance"
-    ),
-    "STA": _ExceptionRule(
-        frozenset({"A:5"}), False, "15 CFR 740.20(c)(1): Country Group A:5, with the consignee statement"
-    ),
-}
-
-
-def _not_offered(
-    symbol: str,
-    terms: str,
-    rule: _ExceptionRule | None,
-    marked: set[str],
-    requirements: Sequence[CountryRequirement],
-) -> str | None:
-    """Why an exception the ECCN lists is not offered for this line, or None if it may be."""
-    if rule is None:
-        return "its conditions are not evaluated here; see 15 CFR Part 740"
-    outside = [r.country.iso2 for r in requirements if not r.country.profile.groups & rule.groups]
-    if terms.upper().startswith("N/A"):
-        return "N/A for this ECCN"
-    if symbol != "STA" and terms and not _UNCONDITIONAL_TERMS.match(terms):
-        return "available only for some paragraphs or conditions of the ECCN; see the entry"
-    if rule.ns_only and not all(c.startswith("NS") for c in marked):
-        return (
-            f"covers NS-only requirements; also marked: {sorted(c for c in marked if not c.startswith('NS'))}"
-        )
-    if outside:
-        return f"{', '.join(outside)} not in Country Group {'/'.join(sorted(rule.groups))}"
-    return None
-
-
-def license_exceptions_possible(
-    classified: LineClassification,
-    requirements: Sequence[CountryRequirement],
-    refdata: ReferenceData,
-    barred: str | None,
-) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Exceptions that MAY be available (symbols, details) and those not offered, with why.
-
-    Conservative: offered only when the ECCN lists it without paragraph conditions and every
-    country needing a licence is in the exception's Country Group (15 CFR 740 Supp. 1).
-    """
-    if not requirements:
-        return [], [], []
-    if barred is None and any(r.part746 or r.footnotes for r in requirements):
-        barred = "requirement from Part 746 or a chart footnote: only the exceptions that section allows"
-    if barred is not None:
-        return [], [], [{"entry": e, "why": barred} for e in classified.license_exceptions]
-    marked = {c for r in requirements for c in r.columns_marked}
-    possible: list[str] = []
-    details: list[dict[str, Any]] = []
-    not_listed: list[dict[str, Any]] = []
-    for entry in classified.license_exceptions:
-        parsed = _EXCEPTION_ENTRY.match(entry)
-        symbol, terms = (parsed.group(1), parsed.group(2).strip()) if parsed else ("", entry)
-        rule = EXCEPTION_RULES.get(symbol)
-        why = _not_offered(symbol, terms, rule, marked, requirements)
-        if why is not None or rule is None:
-            not_listed.append({"entry": entry, "why": why})
-            continue
-        info = refdata.license_exceptions.get(symbol)
-        if symbol not in possible:
-            possible.append(symbol)
-        details.append(
-            {
-                "symbol": symbol,
-                "section": info.section if info else None,
-                "title": info.title if info else None,
-                "condition": rule.condition,
-                "ccl_entry": entry,
-                "note": _CAUTION,
-            }
-        )
-    return possible, details, not_listed
-
-
 def _license_reason(
     line: OrderLine,
     classified: LineClassification,
     requirements: Sequence[CountryRequirement],
-    exceptions: list[dict[str, Any]],
-    not_listed: list[dict[str, Any]],
+    outcome: ExceptionOutcome,
     refdata: ReferenceData,
 ) -> Reason:
+    exceptions = outcome.offered
     parts = []
     for r in requirements:
         grounds = []
@@ -342,7 +368,11 @@ def _license_reason(
         grounds += [f"{section} ({rule})" for section, rule in r.part746]
         parts.append(f"{r.country.profile.label} [{', '.join(r.country.roles)}]: {'; '.join(grounds)}")
     offered = (
-        f"licence exceptions that may be available: {', '.join(e['symbol'] for e in exceptions)} ({_CAUTION})"
+        f"licence exceptions {', '.join(e['symbol'] for e in exceptions)}: eligible, subject to "
+        + "; ".join(
+            f"{e['symbol']} ({e['section']}): {', '.join(e['conditions'] + e['facts_missing'])}"
+            for e in exceptions
+        )
         if exceptions
         else "no licence exception identified"
     )
@@ -376,7 +406,8 @@ def _license_reason(
                 )
             ),
             "license_exceptions_possible": exceptions,
-            "license_exceptions_not_offered": not_listed,
+            "license_exceptions_not_offered": outcome.not_offered,
+            "self_applied": outcome.self_applied,
             "data_versions": {
                 "country_chart": refdata.versions["country_chart"],
                 "country_groups": refdata.versions["country_groups"],

@@ -5,7 +5,7 @@ Country Groups (15 CFR 740 Supp. 1), the Part 746 destinations and the licence e
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,9 @@ class RowInheritance:
 
 
 # Destinations the EAR send to another country's row. Only those the regulation itself names:
-# any other destination without a row is UNKNOWN_DESTINATION_ROW, not a pass.
+# any other destination without a row is UNKNOWN_DESTINATION_ROW, not a pass. This is law, not
+# policy (85 FR 83788 for Hong Kong; 738.3(b) and chart footnote 5 for Liechtenstein): a compliance
+# officer cannot choose another row, so it is not in the policy file.
 ROW_INHERITANCE: Mapping[str, RowInheritance] = {
     "HK": RowInheritance(
         "CN",
@@ -92,6 +94,9 @@ class ReferenceData:
     part746: Mapping[str, tuple[Part746Destination, ...]]
     license_exceptions: Mapping[str, LicenseExceptionInfo]
     versions: Mapping[str, str]
+    # Supplement No. 2 to Part 744 (items subject to the military end-use/end-user rule of 744.21):
+    # ECCN -> the supplement's description of it ("Limited to ..." where it narrows the entry).
+    part744_supp2: Mapping[str, str] = field(default_factory=dict)
 
     def profile(self, iso2: str) -> CountryProfile:
         inheritance = ROW_INHERITANCE.get(iso2)

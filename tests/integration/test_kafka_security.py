@@ -76,6 +76,8 @@ async def secured_pipeline(
         "EXPORTWATCH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'records.db'}",
         "EXPORTWATCH_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}",
         "EXPORTWATCH_CATALOG_SEED_CSV": str(REPO_ROOT / "samples" / "catalog.csv"),
+        "EXPORTWATCH_RISK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'risk.db'}",
+        "EXPORTWATCH_PART746_CACHE_DIR": str(tmp / "part746"),
     }
     services = {
         name: start_service(

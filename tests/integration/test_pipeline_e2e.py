@@ -79,6 +79,9 @@ async def pipeline(
         "EXPORTWATCH_DATABASE_URL": await _fresh_database(postgres_url),
         "EXPORTWATCH_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}",
         "EXPORTWATCH_CATALOG_SEED_CSV": str(REPO_ROOT / "samples" / "catalog.csv"),
+        # Risk's licence ledger on PostgreSQL, as in production; no Part 746 fetched (as make run).
+        "EXPORTWATCH_RISK_DATABASE_URL": await _fresh_database(postgres_url),
+        "EXPORTWATCH_PART746_CACHE_DIR": str(tmp / "part746"),
     }
     services = {
         name: start_service(name, port=free_port(), env=env, log_dir=tmp / "logs") for name in SERVICES

@@ -15,12 +15,12 @@ import pytest
 from services.classifier.app import open_catalog
 from services.classifier.handler import ClassifierHandler
 from services.risk.handler import RiskHandler
-from services.risk.service import load_runtime
 from services.screening.handler import ScreeningHandler
 from shared.events import DecidedOrder
 from shared.kafka import Incoming, Outgoing
 from shared.settings import REPO_ROOT, Settings
 from tests import classifier_support
+from tests.risk_support import risk_runtime, sqlite_url
 from tests.screening_support import loaded_screening
 
 EXPECTED = {
@@ -44,7 +44,11 @@ EXPECTED = {
     "SO-2026-000118": ("BLOCK", ["EMBARGOED_DESTINATION", "RED_FLAG_ROUTING"]),
     "SO-2026-000119": ("BLOCK", ["DENIED_PARTY"]),
     "SO-2026-000120": ("BLOCK", ["DENIED_PARTY"]),
-    "SO-2026-000121": ("HOLD", ["RED_FLAG_PAYMENT", "RED_FLAG_SENSITIVE_END_USE"]),
+    # "Cooling circuit of a missile propellant test stand": knowledge of a 744.3 end use.
+    "SO-2026-000121": (
+        "HOLD",
+        ["END_USE_LICENSE_REQUIRED", "RED_FLAG_PAYMENT", "RED_FLAG_SENSITIVE_END_USE"],
+    ),
 }
 
 
@@ -68,18 +72,21 @@ async def decided(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Decided
             settings=settings, reference=lambda: reference, catalog=lambda: catalog.snapshot
         )
         screen = ScreeningHandler(settings, loaded_screening()[1])
-        risk = load_runtime(settings)
-        decide = RiskHandler(settings=settings, refdata=risk.refdata, policy=risk.risk_policy)
-        out: dict[str, DecidedOrder] = {}
-        for order in ORDERS:
-            submitted = Incoming(
-                "orders.submitted.v1", 0, 0, order["order_id"].encode(), json.dumps(order).encode(), 0
-            )
-            [classified] = await classify(submitted)
-            [screened] = await screen(_next(classified))
-            [decision] = await decide(_next(screened))
-            out[order["order_id"]] = DecidedOrder.model_validate_json(decision.value)
-        return out
+        # make run's risk: the bundled data only, no Part 746 fetched yet, an empty licence ledger.
+        async with risk_runtime(
+            settings, sqlite_url(tmp_path_factory.mktemp("risk")), with_part746=False
+        ) as runtime:
+            decide = RiskHandler(settings=settings, runtime=runtime)
+            out: dict[str, DecidedOrder] = {}
+            for order in ORDERS:
+                submitted = Incoming(
+                    "orders.submitted.v1", 0, 0, order["order_id"].encode(), json.dumps(order).encode(), 0
+                )
+                [classified] = await classify(submitted)
+                [screened] = await screen(_next(classified))
+                [decision] = await decide(_next(screened))
+                out[order["order_id"]] = DecidedOrder.model_validate_json(decision.value)
+            return out
     finally:
         await catalog.close()
 
