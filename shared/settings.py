@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.kafka_security import KafkaClientSettings
+from shared.keystore import default_keys_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,6 +42,9 @@ class Settings(KafkaClientSettings):
     topic_partitions: Annotated[int, Field(ge=1, le=1000)] = 3
     consumer_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
     kafka_retry_backoff_max_s: Annotated[float, Field(gt=0, le=300)] = 30.0
+
+    # API keys every service accepts (hashed; shared/keystore.py); `exportwatch keys ...` writes it.
+    api_keys_file: Path = Field(default_factory=default_keys_file)
 
     database_url: str = f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'records.db'}"
     # The classifier's product catalog; None: its own SQLite file (var/catalog.db).
