@@ -40,7 +40,6 @@ from deploy.local.stack import REPO_ROOT, ServiceProcess, start_process
 from deploy.local.supervisor import Supervised
 from deploy.postgres.pg import PostgresServer
 from shared.events import ALL_TOPICS, TOPIC_CONFIGS
-from tests.http_auth import auth_headers
 
 # Two records instances: the pause scenario needs a second member in records' consumer group.
 INSTANCES = ("classifier", "screening", "risk", "records", "records-2")
@@ -86,7 +85,7 @@ class ReadinessLog:
             thread.join(timeout=self.timeout + 1)
 
     def _probe(self, url: str) -> tuple[bool, str]:
-        request = urllib.request.Request(f"{url}/readyz", headers=auth_headers())
+        request = urllib.request.Request(f"{url}/readyz")  # public: no key
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return True, response.read().decode()[:300]
