@@ -1,16 +1,17 @@
 """Where each service spends its time under load: py-spy samples, summarised.
 
 `--profile` attaches `py-spy record --native --threads --format raw` to every service for the
-saturation phase. py-spy drops the samples of threads that wait (a consumer idle in `epoll`), so
-the shares below are shares of the time a service was running, Python and native code alike
-(`--native`: sqlite3, pydantic-core, the compiled matcher, libc). The raw files (one collapsed
-stack a line: `frame;frame;... count`) load into speedscope or flamegraph.pl as they are.
+saturation phase: Python and native frames alike (sqlite3, pydantic-core, the compiled matcher,
+libc). The raw files (one collapsed stack a line: `frame;frame;... count`) load into speedscope
+or flamegraph.pl as they are.
 
 The summary gives, per service:
-- `probes`: the share of samples whose stack holds a frame matching each probe (inclusive, so
-  probes overlap: `record_event` includes the SQL it runs);
-- `self_by_component`: the share of samples by where the innermost frame is (a library, a
-  project module, a native library);
+- `threads`: for each thread, the share of its samples running, waiting for the GIL, syncing the
+  database to disk, or idle (py-spy samples threads at a fixed rate: these are shares of wall time);
+- `probes`: of the running samples, the share whose stack holds a frame matching each probe
+  (inclusive, so probes overlap: `record_event` includes the SQL it runs);
+- `self_by_component`: running samples by where the innermost frame is (a library, a project
+  module, a native library);
 - `self_top`: the functions most often innermost.
 """
 
@@ -48,6 +49,8 @@ PROBES: tuple[tuple[str, str], ...] = (
     ("sqlite3 library (native)", r"libsqlite3|^sqlite3[A-Za-z_]* \(|_sqlite3"),
     ("fsync / fdatasync", r"fsync|fdatasync"),
     ("aiosqlite (worker thread)", r"\(aiosqlite/"),
+    # each SQL statement crosses to aiosqlite's thread and back: a queue put that wakes it
+    ("aiosqlite: hand-off to its thread", r"_queue_SimpleQueue_put"),
     ("asyncpg", r"asyncpg"),
 )
 
@@ -111,38 +114,75 @@ def _component(frame: str) -> str:
     return "native: " + where
 
 
+# How a sampled thread was spending its time, tested in this order on the stack's frames.
+STATES: tuple[tuple[str, str], ...] = (
+    # waiting for the GIL another thread holds (records: the event loop and aiosqlite's thread)
+    ("GIL wait", r"^take_gil \(|^drop_gil \("),
+    # the database file synced to disk: SQLite's commit (WAL frames written, then fdatasync)
+    ("disk sync", r"^f(data)?sync \("),
+    # nothing to do: an event loop in epoll, a worker thread waiting for its queue or a lock
+    (
+        "idle",
+        r"^epoll_wait \(|^select_epoll_poll|^_queue_SimpleQueue_get|^pthread_cond_(timed)?wait \("
+        r"|^Condition\.wait \(|^Event\.wait \(|^_worker \(concurrent/futures",
+    ),
+)
+
+
+def _state(frames: list[str], patterns: list[tuple[str, re.Pattern[str]]]) -> str:
+    for name, pattern in patterns:
+        if any(pattern.search(frame) for frame in frames):
+            return name
+    return "running"
+
+
 def summarise(path: Path, top: int = 15) -> dict[str, Any]:
-    stacks: list[tuple[list[str], int]] = []
+    """py-spy samples every thread at a fixed rate whatever it is doing (with `--native` it does
+    not tell idle threads apart), so each sample is first put in a state: running, waiting for the
+    GIL, syncing to disk, or idle. Probes and self time are shares of the running samples."""
+    stacks: list[tuple[str, list[str], int]] = []
     for line in path.read_text(errors="replace").splitlines():
         stack, _, samples = line.rpartition(" ")
-        if stack and samples.isdigit():
-            stacks.append((stack.split(";"), int(samples)))
-    total = sum(count for _, count in stacks)
-    if total == 0:
-        return {"samples": 0}
+        if not stack or not samples.isdigit():
+            continue
+        frames = stack.split(";")
+        thread = "all"
+        if frames and frames[0].startswith("thread ("):
+            # "thread (7917): Thread-1 (_connection_worker_thread)": keep the name, not the id
+            thread, frames = re.sub(r"^thread \(\d+\): ", "", frames[0]), frames[1:]
+        stacks.append((thread, frames, int(samples)))
+    states = [(name, re.compile(pattern)) for name, pattern in STATES]
     probes = {name: re.compile(pattern) for name, pattern in PROBES}
+    by_thread: dict[str, Counter[str]] = {}
     inclusive: Counter[str] = Counter()
     self_fn: Counter[str] = Counter()
     self_component: Counter[str] = Counter()
-    threads: Counter[str] = Counter()
-    for frames, count in stacks:
-        if frames and frames[0].startswith(("thread (", "process ")):
-            threads[frames[0]] += count
-            frames = frames[1:]
+    running = 0
+    for thread, frames, count in stacks:
+        state = _state(frames, states)
+        by_thread.setdefault(thread, Counter())[state] += count
+        if state != "running" or not frames:
+            continue
+        running += count
         for name, pattern in probes.items():
             if any(pattern.search(frame) for frame in frames):
                 inclusive[name] += count
-        if frames:
-            leaf = _LINE_NO.sub(")", frames[-1])
-            self_fn[leaf] += count
-            self_component[_component(frames[-1])] += count
+        self_fn[_LINE_NO.sub(")", frames[-1])] += count
+        self_component[_component(frames[-1])] += count
+    if running == 0:
+        return {"samples": sum(c for _, _, c in stacks), "running_samples": 0}
 
-    def share(n: int) -> float:
-        return round(100 * n / total, 1)
+    def share(n: int, of: int = running) -> float:
+        return round(100 * n / of, 1)
 
     return {
-        "samples": total,
-        "threads": {t: share(n) for t, n in threads.most_common(6)},
+        "samples": sum(c for _, _, c in stacks),
+        "running_samples": running,
+        # per thread: the share of its samples in each state (wall-clock time of that thread)
+        "threads": {
+            thread: {state: share(n, sum(counts.values())) for state, n in counts.most_common()}
+            for thread, counts in sorted(by_thread.items(), key=lambda kv: -sum(kv[1].values()))
+        },
         "probes": {name: share(inclusive[name]) for name, _ in PROBES if inclusive[name]},
         "self_by_component": {c: share(n) for c, n in self_component.most_common(top)},
         "self_top": {f: share(n) for f, n in self_fn.most_common(top)},
