@@ -15,15 +15,15 @@ from pathlib import Path
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a running process, or None if it is gone."""
+def cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """User and system CPU seconds of a running process, or None if it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # "pid (comm) state ppid ...": comm may hold spaces and parentheses; utime/stime are fields 14/15.
     fields = stat[stat.rfind(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -53,9 +53,9 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def tree_cpu_seconds(pid: int) -> dict[int, float]:
-    """CPU seconds of `pid` and of each of its direct children, by pid."""
-    out: dict[int, float] = {}
+def tree_cpu_seconds(pid: int) -> dict[int, tuple[float, float]]:
+    """User and system CPU seconds of `pid` and of each of its direct children, by pid."""
+    out: dict[int, tuple[float, float]] = {}
     for p in (pid, *children(pid)):
         seconds = cpu_seconds(p)
         if seconds is not None:
@@ -80,7 +80,7 @@ class Watched:
     pid: int
     tree: bool = False  # PostgreSQL: the postmaster and its backends
 
-    def cpu(self) -> dict[int, float]:
+    def cpu(self) -> dict[int, tuple[float, float]]:
         if self.tree:
             return tree_cpu_seconds(self.pid)
         seconds = cpu_seconds(self.pid)
@@ -89,7 +89,7 @@ class Watched:
 
 @dataclass
 class CpuSnapshot:
-    by_process: dict[str, dict[int, float]]
+    by_process: dict[str, dict[int, tuple[float, float]]]
     machine_busy: float
     wall: float
 
@@ -98,11 +98,14 @@ def snapshot(watched: list[Watched], wall: float) -> CpuSnapshot:
     return CpuSnapshot({w.name: w.cpu() for w in watched}, machine_busy_seconds(), wall)
 
 
-def cpu_between(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
-    """CPU seconds each watched process used between two snapshots (backends that started in
-    between count from zero; those that ended in between are not seen: a lower bound for trees)."""
-    out: dict[str, float] = {}
+def cpu_between(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, tuple[float, float]]:
+    """User and system CPU seconds each watched process used between two snapshots (backends that
+    started in between count from zero; those that ended in between are not seen: a lower bound
+    for trees)."""
+    out: dict[str, tuple[float, float]] = {}
     for name, now in after.by_process.items():
         then = before.by_process.get(name, {})
-        out[name] = sum(seconds - then.get(pid, 0.0) for pid, seconds in now.items())
+        user = sum(u - then.get(pid, (0.0, 0.0))[0] for pid, (u, _) in now.items())
+        system = sum(s - then.get(pid, (0.0, 0.0))[1] for pid, (_, s) in now.items())
+        out[name] = (user, system)
     return out

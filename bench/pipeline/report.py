@@ -62,12 +62,19 @@ def phase_figures(
         }
     figures["decisions"] = _count(d.decision for d in arrived.values())
     figures["hits_realised"] = _hits(outcome, arrived)
-    cpu = cpu_between(before, after)
+    split = cpu_between(before, after)
+    cpu = {name: user + system for name, (user, system) in split.items()}
     wall = after.wall - before.wall
     busy = after.machine_busy - before.machine_busy
     ours = sum(cpu.values())
     figures["cpu_seconds"] = {name: round(seconds, 2) for name, seconds in cpu.items()}
     figures["cpu_ms_per_order"] = {name: round(1000 * seconds / len(ids), 3) for name, seconds in cpu.items()}
+    # the kernel's share (system calls: sends, futex wake-ups, writes and syncs)
+    figures["cpu_system_share"] = {
+        name: round(system / (user + system), 2)
+        for name, (user, system) in split.items()
+        if user + system > 0
+    }
     figures["machine"] = {
         "wall_s": round(wall, 2),
         "busy_cores": round(busy / wall, 2) if wall > 0 else None,
@@ -148,6 +155,16 @@ def summary(results: dict[str, Any]) -> str:
     row(
         "decided/relay",
         [f"{ratios[db]:.2f}" if db in ratios else "-" for db in runs] + ([""] if relay else []),
+    )
+    row(
+        f"@{rate:g}/s offered: decided/s, recorded/s",
+        [
+            f"{paced[db]['decided_throughput']['per_s']:,.0f}, {paced[db]['recorded_throughput']['per_s']:,.0f}"
+            if paced[db]
+            else "-"
+            for db in runs
+        ]
+        + ([""] if relay else []),
     )
     for label, phases, key in (
         (f"submit→decided p50/p95/p99 ms @{rate:g}/s", paced, "submit_to_decided"),
