@@ -164,6 +164,14 @@ _CONTRACT_RULES: dict[str, dict[str, Any]] = {
     "_roles_and_lines": {
         "description": "parties include a buyer or an ultimate_consignee; line_no is unique per order"
     },
+    "_one_order": {"description": "order_id equals order.order_id: one envelope is about one order"},
+    "_subdivision": {
+        "pattern": "^[A-Z]{2}-[A-Z0-9]{1,3}$",
+        "description": "ISO 3166-2 subdivision code, e.g. UA-43 (Crimea)",
+    },
+    "_subdivision_in_country": {
+        "description": "subdivision, when given, is a subdivision of the party's country (its prefix)"
+    },
 }
 
 

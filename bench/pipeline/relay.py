@@ -4,10 +4,10 @@
 
 Four of these in a chain carry the bench's orders over four hops, as the pipeline does (submitted
 -> classified -> screened -> decided), with no work done on the messages: the speed of the
-transport alone, the ceiling the pipeline is compared with. The clients are configured as the
-services' are: the producer is `shared.kafka.make_producer` (acks=all, idempotent, the same
-linger), the consumer has the consumer loop's settings (manual commits, read_committed, the same
-batch size), so the ratio pipeline/relay measures what the services add to the transport.
+transport alone, the ceiling the pipeline is compared with. The clients are the services' own:
+`shared.kafka.make_producer` (acks=all, idempotent, the same linger) and `make_consumer` (manual
+commits, read_committed), polled in batches of the services' size, so the ratio pipeline/relay
+measures what the services add to the transport.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import asyncio
 import signal
 import sys
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
-from shared.kafka import make_producer
+from shared.kafka import make_consumer, make_producer
 from shared.settings import load_settings
 
 
@@ -30,18 +30,10 @@ async def relay(bootstrap: str, source: str, target: str, group: str) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     producer = make_producer(settings)
-    consumer = AIOKafkaConsumer(
-        source,
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        client_id=f"{group}-consumer",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        max_poll_interval_ms=300_000,
-    )
+    consumer = make_consumer(settings, group_id=group, client_id=f"{group}-consumer")
     await producer.start()
     await consumer.start()
+    consumer.subscribe([source])
     print(f"relay {source} -> {target} started", flush=True)
     try:
         while not stop.is_set():

@@ -1,25 +1,21 @@
 """The records HTTP API: the held-orders queue, each order's decision and trail, dead letters, reviews.
 
-Routes are thin: fetch through the repository, 404, map to a response. The one write, a review, is
-not written here: it is published to `orders.reviewed.v1` (where the ERP hears of it too) and
-recorded when records consumes it, so the trail is written by the consumer alone and a review
-becomes a step like any other: deduplicated, hash-chained, replayable.
+Routes are thin: queries fetch through the repository, 404, and answer rows as they are read
+(schemas.py); the two commands, a review and a replay, call service.py and map its errors to
+HTTP. A review is not written here: it is published to `orders.reviewed.v1` (where the ERP hears
+of it too) and recorded when records consumes it, so the trail is written by the consumer alone.
 """
 
 from __future__ import annotations
 
-import base64
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, cast
+from typing import Annotated, Any
 
-from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.records import repository
+from services.records import repository, service
 from services.records.models import ReferenceKind
 from services.records.schemas import (
     DeadLetterOut,
@@ -30,40 +26,17 @@ from services.records.schemas import (
     StatsOut,
     TrailOut,
 )
-from shared.events import (
-    TOPIC_CLASSIFIED,
-    TOPIC_DECIDED,
-    TOPIC_REVIEWED,
-    TOPIC_SCREENED,
-    TOPIC_SUBMITTED,
-    DecisionCode,
-    ReviewedOrder,
-    envelope_dump,
-)
-from shared.kafka import Outgoing
-from shared.service import KafkaStage
-from shared.settings import Settings
+from services.records.service import RecordsRuntime
+from shared.events import TOPIC_REVIEWED, DecisionCode, ReviewedOrder
+from shared.kafka import PublishError
+from shared.service import PublishDep, runtime_dependency
+from shared.topology import REPLAYABLE_TOPICS
 
-
-@dataclass(frozen=True)
-class RecordsRuntime:
-    """What the routes need, built once by the app's lifespan."""
-
-    settings: Settings
-    sessionmaker: async_sessionmaker[AsyncSession]
-    stage: KafkaStage | None
-
-
-def get_runtime(request: Request) -> RecordsRuntime:
-    runtime: RecordsRuntime = request.app.state.records
-    return runtime
-
-
-RuntimeDep = Annotated[RecordsRuntime, Depends(get_runtime)]
+RuntimeDep = Annotated[RecordsRuntime, Depends(runtime_dependency(RecordsRuntime))]
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    # The one place an HTTP request's transaction is committed (or rolled back on an error).
+    # The one place a read request's transaction is opened and closed.
     async with runtime.sessionmaker() as session, session.begin():
         yield session
 
@@ -86,7 +59,7 @@ async def list_orders(
     orders = await repository.list_orders(
         session=session, decision=decision, reviewed=reviewed, limit=limit, offset=offset
     )
-    return [OrderSummary.of(order) for order in orders]
+    return [OrderSummary.model_validate(order) for order in orders]
 
 
 @router.get("/orders/{order_id}", summary="Current decision with reasons, the submitted order, review status")
@@ -94,7 +67,7 @@ async def get_order(order_id: str, session: SessionDep) -> OrderOut:
     detail = await repository.get_order(session=session, order_id=order_id)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_id!r} not found")
-    return OrderOut.of(detail)
+    return OrderOut.model_validate(detail)
 
 
 @router.get(
@@ -104,7 +77,7 @@ async def get_trail(order_id: str, session: SessionDep) -> TrailOut:
     trail = await repository.get_trail(session=session, order_id=order_id)
     if trail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_id!r} has no recorded trail")
-    return TrailOut.of(trail)
+    return TrailOut.model_validate(trail)
 
 
 @router.post(
@@ -114,45 +87,25 @@ async def get_trail(order_id: str, session: SessionDep) -> TrailOut:
     summary="Review the current decision: published to orders.reviewed.v1, recorded when consumed",
 )
 async def review_order(
-    order_id: str, review: ReviewRequest, session: SessionDep, runtime: RuntimeDep
+    order_id: str, review: ReviewRequest, runtime: RuntimeDep, publish: PublishDep
 ) -> ReviewedOrder:
-    order = await repository.get_current_order(session=session, order_id=order_id)
-    if order is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_id!r} not found")
-    if order.decision is None or order.decided_event_id is None or order.current_submitted_event_id is None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"order {order_id!r} has no decision for its current version "
-            f"(submitted event {order.current_submitted_event_id}) yet; nothing to review",
-        )
-    # A review is a new fact, not derived from an event, so it gets a fresh id and the reviewer's
-    # time. If the order is amended meanwhile, the review still enters the trail but does not
-    # apply to the new version (it names the decision it reviewed).
-    reviewed = ReviewedOrder(
-        event_id=str(uuid.uuid4()),
-        order_id=order_id,
-        decided_event_id=order.decided_event_id,
-        submitted_event_id=order.current_submitted_event_id,
-        original_decision=cast(DecisionCode, order.decision),  # stored from a validated DecidedOrder
-        review_decision=review.review_decision,
-        reviewer=review.reviewer,
-        comment=review.comment,
-        reviewed_at=datetime.now(UTC),
-    )
-    if runtime.stage is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "Kafka is not connected; review not recorded"
-        )
-    outgoing = Outgoing(
-        topic=runtime.settings.topic(TOPIC_REVIEWED), key=order_id, value=envelope_dump(reviewed)
-    )
     try:
-        await runtime.stage.publish(outgoing)
-    except (RuntimeError, KafkaError) as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"Kafka is not connected ({exc}); review not recorded"
-        ) from exc
-    return reviewed
+        return await service.review_order(
+            sessionmaker=runtime.sessionmaker,
+            publish=publish,
+            topic=runtime.settings.topic(TOPIC_REVIEWED),
+            order_id=order_id,
+            review_decision=review.review_decision,
+            reviewer=review.reviewer,
+            comment=review.comment,
+            now=datetime.now(UTC),
+        )
+    except service.OrderNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except service.NothingToReview as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except PublishError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"{exc}; review not recorded") from exc
 
 
 @router.get("/deadletters", summary="Messages a service could not process, newest first, with their bytes")
@@ -160,7 +113,7 @@ async def list_dead_letters(
     session: SessionDep, limit: Limit = 50, offset: Offset = 0
 ) -> list[DeadLetterOut]:
     letters = await repository.list_dead_letters(session=session, limit=limit, offset=offset)
-    return [DeadLetterOut.of(letter) for letter in letters]
+    return [DeadLetterOut.model_validate(letter) for letter in letters]
 
 
 @router.get(
@@ -171,17 +124,12 @@ async def list_reference_events(
     session: SessionDep, kind: ReferenceKind | None = None, limit: Limit = 50, offset: Offset = 0
 ) -> list[ReferenceEventOut]:
     events = await repository.list_reference_events(session=session, kind=kind, limit=limit, offset=offset)
-    return [ReferenceEventOut.of(event) for event in events]
+    return [ReferenceEventOut.model_validate(event) for event in events]
 
 
 @router.get("/stats", summary="Orders per current decision, reviews and dead letters")
 async def get_stats(session: SessionDep) -> StatsOut:
-    return StatsOut.of(await repository.get_stats(session=session))
-
-
-# Dead letters of these topics can be replayed: the pipeline's own inputs. A dead letter of the
-# dead-letter topic itself, or of a review, is evidence to read, not something to re-run.
-REPLAYABLE = (TOPIC_SUBMITTED, TOPIC_CLASSIFIED, TOPIC_SCREENED, TOPIC_DECIDED)
+    return StatsOut.model_validate(await repository.get_stats(session=session))
 
 
 @router.post(
@@ -189,27 +137,23 @@ REPLAYABLE = (TOPIC_SUBMITTED, TOPIC_CLASSIFIED, TOPIC_SCREENED, TOPIC_DECIDED)
     status_code=status.HTTP_202_ACCEPTED,
     summary="Publish a dead letter's original bytes again to the topic it came from",
 )
-async def replay_dead_letter(event_id: str, session: SessionDep, runtime: RuntimeDep) -> dict[str, object]:
-    """For on-call, once the cause is fixed (a service bug, a database outage that outlasted the
-    retries): the same bytes and key go back to the source topic and are processed as new. If they
-    fail again, that is a new dead letter (a new origin offset), never a silent drop."""
-    letter = await repository.get_dead_letter(session=session, event_id=event_id)
-    if letter is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"dead letter {event_id!r} not found")
-    replayable = {runtime.settings.topic(t) for t in REPLAYABLE}
-    if letter.source_topic not in replayable:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"dead letter {event_id!r} came from {letter.source_topic!r}; only {sorted(replayable)} are replayed",
-        )
-    if runtime.stage is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Kafka is not connected; nothing replayed")
-    key = base64.b64decode(letter.key_b64).decode("utf-8", "replace") if letter.key_b64 else event_id
-    outgoing = Outgoing(topic=letter.source_topic, key=key, value=base64.b64decode(letter.payload_b64))
+async def replay_dead_letter(event_id: str, runtime: RuntimeDep, publish: PublishDep) -> dict[str, Any]:
     try:
-        await runtime.stage.publish(outgoing)
-    except (RuntimeError, KafkaError) as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"Kafka is not connected ({exc}); nothing replayed"
-        ) from exc
-    return {"replayed": event_id, "topic": letter.source_topic, "key": key, "bytes": len(outgoing.value)}
+        replayed = await service.replay_dead_letter(
+            sessionmaker=runtime.sessionmaker,
+            publish=publish,
+            replayable_topics={runtime.settings.topic(t) for t in REPLAYABLE_TOPICS},
+            event_id=event_id,
+        )
+    except service.DeadLetterNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except service.NotReplayable as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except PublishError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"{exc}; nothing replayed") from exc
+    return {
+        "replayed": replayed.event_id,
+        "topic": replayed.topic,
+        "key": replayed.key,
+        "bytes": replayed.size,
+    }

@@ -12,12 +12,14 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.records.api import RecordsRuntime, router
+from services.records.api import router
 from services.records.handler import RecordsHandler
 from services.records.models import create_schema
+from services.records.service import RecordsRuntime
 from shared.db import make_engine, make_sessionmaker
 from shared.events import ALL_TOPICS
-from shared.service import KafkaStage, add_ops_routes, run_service
+from shared.kafka import Publish
+from shared.service import Consumes, ServiceSpec, build_app, run_service
 from shared.settings import Settings, load_settings
 
 SERVICE = "records"
@@ -44,48 +46,45 @@ async def _prepare_database(engine: AsyncEngine, attempts: int = 8) -> None:
             delay = min(delay * 2, 8.0)
 
 
-def create_app(settings: Settings | None = None, *, start_kafka: bool = True) -> FastAPI:
-    settings = settings or load_settings(SERVICE)
+@asynccontextmanager
+async def open_runtime(settings: Settings, publish: Publish) -> AsyncIterator[RecordsRuntime]:
+    engine = make_engine(settings.database_url)
+    try:
+        await _prepare_database(engine)
+        yield RecordsRuntime(settings=settings, sessionmaker=make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
-        try:
-            await _prepare_database(engine)
-            sessionmaker = make_sessionmaker(engine)
-            handler = RecordsHandler(settings=settings, sessionmaker=sessionmaker)
-            # max_attempts=None: retry forever. A trail step must never be dropped (15 CFR 762.6)
-            # because the database is briefly away; the partition waits instead.
-            stage = (
-                KafkaStage(settings, SERVICE, ALL_TOPICS, handler, max_attempts=None) if start_kafka else None
-            )
-            app.state.records = RecordsRuntime(settings=settings, sessionmaker=sessionmaker, stage=stage)
-            if stage is not None:
-                await stage.start()
-            try:
-                yield
-            finally:
-                if stage is not None:
-                    await stage.stop()
-        finally:
-            await engine.dispose()
 
-    def readiness() -> tuple[bool, dict[str, Any]]:
-        runtime: RecordsRuntime | None = getattr(app.state, "records", None)
-        detail: dict[str, Any] = {"database": "ready" if runtime is not None else "not ready"}
-        if runtime is None or runtime.stage is None:
-            return runtime is not None, detail
-        kafka_ready, kafka = runtime.stage.ready()
-        return kafka_ready, {**detail, **kafka}
+def describe(runtime: RecordsRuntime | None) -> dict[str, Any]:
+    return {"database": "ready" if runtime is not None else "not ready"}
 
-    app = FastAPI(
+
+def spec(settings: Settings) -> ServiceSpec[RecordsRuntime]:
+    return ServiceSpec(
+        name=SERVICE,
         title="Exportwatch records",
         summary="Decision trail of every export order (15 CFR 762), held-order queue and reviews",
-        lifespan=lifespan,
+        router=router,
+        open_runtime=open_runtime,
+        describe=describe,
+        not_ready="the trail database is not ready yet",
+        # max_attempts=None: retry forever. A trail step must never be dropped (15 CFR 762.6)
+        # because the database is briefly away; the partition waits instead.
+        consumes=Consumes(
+            ALL_TOPICS,
+            lambda runtime: RecordsHandler(settings=settings, sessionmaker=runtime.sessionmaker),
+            max_attempts=None,
+        ),
     )
-    app.include_router(router)
-    add_ops_routes(app, SERVICE, readiness)
-    return app
+
+
+def create_app(
+    settings: Settings | None = None, *, start_kafka: bool = True, publish: Publish | None = None
+) -> FastAPI:
+    """`publish`: how HTTP commands publish without Kafka (tests capture them)."""
+    settings = settings or load_settings(SERVICE)
+    return build_app(spec(settings), settings, start_kafka=start_kafka, publish=publish)
 
 
 def main() -> None:

@@ -15,7 +15,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
+
+from shared.events import DecisionCode, ReviewedOrder
 
 # prev_hash of an order's first step.
 GENESIS_HASH = "0" * 64
@@ -83,7 +85,7 @@ def _parsed(raw: bytes) -> Any:
 
 @dataclass(frozen=True, order=True)
 class OrderVersion:
-    """One submitted event of an order. DESIGN.md: the latest one is the order's current state.
+    """One submitted event of an order; the latest one is the order's current state.
 
     Later `occurred_at` wins; the event id breaks ties, so every records instance and every
     replay, whatever order the topics are read in, agrees on the same current version.
@@ -135,7 +137,7 @@ def apply_version(
     """An event carrying order `version` (and, for a decided event, its decision) was recorded.
 
     A newer version replaces the state and drops the old version's decision and review: an
-    amended order is assessed again (DESIGN.md). An older version, arriving late, changes nothing;
+    amended order is assessed again (docs/architecture.md, "Contracts"). An older version, arriving late, changes nothing;
     its steps stay in the trail. `review` is the latest review already recorded for `decision`
     (topics are read independently, so a review can be seen before the decision it reviews).
     """
@@ -159,3 +161,42 @@ def apply_review(
     if current and (state.review is None or review > state.review):
         return replace(state, review=review)
     return state
+
+
+class NothingToReview(Exception):
+    """The order's current version has no decision yet: there is nothing a reviewer could act on."""
+
+
+def review_event(
+    state: OrderState,
+    *,
+    event_id: str,
+    order_id: str,
+    review_decision: Literal["RELEASE", "BLOCK", "LICENSE_REQUIRED"],
+    reviewer: str,
+    comment: str,
+    reviewed_at: datetime,
+) -> ReviewedOrder:
+    """A reviewer's decision on the current decision of the order's current version.
+
+    A review is a new fact, not derived from an event, so it has its own id and the reviewer's time.
+    It names the decision and the order version it reviewed: if the order is amended meanwhile, the
+    review still enters the trail but does not apply to the new version (`apply_review`)."""
+    if state.version is None or state.decision is None:
+        submitted = state.version.submitted_event_id if state.version is not None else None
+        raise NothingToReview(
+            f"order {order_id!r} has no decision for its current version "
+            f"(submitted event {submitted}) yet; nothing to review"
+        )
+    return ReviewedOrder(
+        event_id=event_id,
+        order_id=order_id,
+        decided_event_id=state.decision.decided_event_id,
+        submitted_event_id=state.version.submitted_event_id,
+        # Stored from a validated DecidedOrder, so one of the four.
+        original_decision=cast(DecisionCode, state.decision.decision),
+        review_decision=review_decision,
+        reviewer=reviewer,
+        comment=comment,
+        reviewed_at=reviewed_at,
+    )

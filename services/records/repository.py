@@ -74,7 +74,7 @@ def stage_of(event: TrailEvent) -> str:
 
 def submitted_event_id_of(event: TrailEvent) -> str:
     """The order version a step belongs to; a submitted event is its own version."""
-    return event.event_id_str if isinstance(event, SubmittedOrder) else event.submitted_event_id
+    return event.event_id if isinstance(event, SubmittedOrder) else event.submitted_event_id
 
 
 def _insert_if_absent(session: AsyncSession, model: type[Base], key: str) -> Insert:
@@ -106,7 +106,7 @@ async def record_event(
     event_id is already recorded: redelivery and replays are harmless.
     """
     now = datetime.now(UTC)
-    event_id = str(event.event_id)
+    event_id = event.event_id
     order = await _lock_order(session, event.order_id, now)
     head = (
         await session.execute(
@@ -141,7 +141,7 @@ async def record_event(
     )
     if inserted.scalar_one_or_none() is None:
         return False
-    state = _state_of(order)
+    state = state_of(order)
     new_state = await _project(session, state, event)
     if new_state != state:
         _store(order, new_state, now)
@@ -226,7 +226,7 @@ async def _project(session: AsyncSession, state: OrderState, event: TrailEvent) 
             decided_event_id=event.decided_event_id,
         )
     order = event if isinstance(event, SubmittedOrder) else event.order
-    version = OrderVersion(order.occurred_at, order.event_id_str)
+    version = OrderVersion(order.occurred_at, order.event_id)
     if not isinstance(event, DecidedOrder):
         return apply_version(state, version=version, destination_country=order.destination_country)
     decision = CurrentDecision(
@@ -267,7 +267,8 @@ def _review_of(event: ReviewedOrder) -> Review:
     )
 
 
-def _state_of(order: Order) -> OrderState:
+def state_of(order: Order) -> OrderState:
+    """The order row as the domain's OrderState."""
     version = (
         OrderVersion(order.current_occurred_at, order.current_submitted_event_id)
         if order.current_submitted_event_id is not None and order.current_occurred_at is not None
@@ -343,10 +344,43 @@ async def get_current_order(*, session: AsyncSession, order_id: str) -> Order | 
 
 @dataclass(frozen=True)
 class OrderDetail:
-    order: Order
-    submitted_order: dict[str, Any]
+    """An order's current state as the API shows it: the row, the submitted order and the current
+    decision's full section."""
+
+    row: Order
+    order: dict[str, Any]
     decision: Decision | None
     review: Review | None
+
+    @property
+    def status(self) -> str:
+        return (
+            "reviewed" if self.review is not None else "decided" if self.decision is not None else "pending"
+        )
+
+    @property
+    def order_id(self) -> str:
+        return self.row.order_id
+
+    @property
+    def destination_country(self) -> str | None:
+        return self.row.destination_country
+
+    @property
+    def submitted_event_id(self) -> str | None:
+        return self.row.current_submitted_event_id
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        return self.row.current_occurred_at
+
+    @property
+    def decided_event_id(self) -> str | None:
+        return self.row.decided_event_id
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
 
 
 async def get_order(*, session: AsyncSession, order_id: str) -> OrderDetail | None:
@@ -371,8 +405,8 @@ async def get_order(*, session: AsyncSession, order_id: str) -> OrderDetail | No
         submitted = next(s.payload["order"] for s in steps if s.stage != "reviewed")
     decided = next((s for s in steps if s.event_id == order.decided_event_id), None)
     decision = Decision.model_validate(decided.payload["decision"]) if decided is not None else None
-    review = _state_of(order).review
-    return OrderDetail(order=order, submitted_order=submitted, decision=decision, review=review)
+    review = state_of(order).review
+    return OrderDetail(row=order, order=submitted, decision=decision, review=review)
 
 
 @dataclass(frozen=True)
@@ -384,6 +418,10 @@ class Trail:
     @property
     def chain_valid(self) -> bool:
         return not self.problems
+
+    @property
+    def chain_problems(self) -> list[str]:
+        return self.problems
 
 
 async def get_trail(*, session: AsyncSession, order_id: str) -> Trail | None:

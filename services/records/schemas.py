@@ -1,4 +1,5 @@
-"""What the records API answers and accepts, built from the stored rows."""
+"""What the records API answers and accepts, read from the stored rows by attribute
+(pydantic `from_attributes`): a response field is named as the row's attribute it shows."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ import binascii
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from services.records.models import Order, ReferenceEvent, StoredDeadLetter, TrailStep
-from services.records.repository import OrderDetail, Stats, Trail
 from shared.events import Decision, LongText, Text
 
 
@@ -24,7 +23,11 @@ class ReviewRequest(BaseModel):
     comment: LongText
 
 
-class OrderSummary(BaseModel):
+class FromRow(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class OrderSummary(FromRow):
     order_id: str
     destination_country: str | None
     decision: str | None
@@ -33,20 +36,8 @@ class OrderSummary(BaseModel):
     review_decision: str | None
     updated_at: datetime
 
-    @classmethod
-    def of(cls, order: Order) -> OrderSummary:
-        return cls(
-            order_id=order.order_id,
-            destination_country=order.destination_country,
-            decision=order.decision,
-            risk_score=order.risk_score,
-            reason_codes=order.reason_codes,
-            review_decision=order.review_decision,
-            updated_at=order.updated_at,
-        )
 
-
-class OrderReview(BaseModel):
+class OrderReview(FromRow):
     review_event_id: str
     review_decision: str
     reviewer: str
@@ -54,7 +45,7 @@ class OrderReview(BaseModel):
     reviewed_at: datetime
 
 
-class OrderOut(BaseModel):
+class OrderOut(FromRow):
     order_id: str
     status: Literal["pending", "decided", "reviewed"]
     destination_country: str | None
@@ -66,39 +57,9 @@ class OrderOut(BaseModel):
     order: dict[str, Any]
     updated_at: datetime
 
-    @classmethod
-    def of(cls, detail: OrderDetail) -> OrderOut:
-        row = detail.order
-        review = (
-            OrderReview(
-                review_event_id=detail.review.review_event_id,
-                review_decision=detail.review.review_decision,
-                reviewer=detail.review.reviewer,
-                comment=detail.review.comment,
-                reviewed_at=detail.review.reviewed_at,
-            )
-            if detail.review is not None
-            else None
-        )
-        status: Literal["pending", "decided", "reviewed"] = (
-            "reviewed" if review is not None else "decided" if detail.decision is not None else "pending"
-        )
-        return cls(
-            order_id=row.order_id,
-            status=status,
-            destination_country=row.destination_country,
-            submitted_event_id=row.current_submitted_event_id,
-            occurred_at=row.current_occurred_at,
-            decided_event_id=row.decided_event_id,
-            decision=detail.decision,
-            review=review,
-            order=detail.submitted_order,
-            updated_at=row.updated_at,
-        )
 
-
-class TrailStepOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+class TrailStepOut(FromRow):
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
     seq: int
     stage: str
@@ -114,42 +75,15 @@ class TrailStepOut(BaseModel):
     prev_hash: str
     step_hash: str
 
-    @classmethod
-    def of(cls, step: TrailStep) -> TrailStepOut:
-        return cls(
-            seq=step.seq,
-            stage=step.stage,
-            schema_=step.schema,
-            event_id=step.event_id,
-            submitted_event_id=step.submitted_event_id,
-            topic=step.topic,
-            partition=step.partition,
-            offset=step.offset,
-            received_at=step.received_at,
-            payload=step.payload,
-            payload_sha256=step.payload_sha256,
-            prev_hash=step.prev_hash,
-            step_hash=step.step_hash,
-        )
 
-
-class TrailOut(BaseModel):
+class TrailOut(FromRow):
     order_id: str
     chain_valid: bool
     chain_problems: list[str]
     steps: list[TrailStepOut]
 
-    @classmethod
-    def of(cls, trail: Trail) -> TrailOut:
-        return cls(
-            order_id=trail.order_id,
-            chain_valid=trail.chain_valid,
-            chain_problems=trail.problems,
-            steps=[TrailStepOut.of(step) for step in trail.steps],
-        )
 
-
-class DeadLetterOut(BaseModel):
+class DeadLetterOut(FromRow):
     event_id: str
     service: str
     source_topic: str
@@ -157,30 +91,20 @@ class DeadLetterOut(BaseModel):
     source_offset: int
     error_type: str
     error: str
-    key: str | None
     key_b64: str | None
-    payload_text: str | None
     payload_b64: str
     failed_at: datetime
     received_at: datetime
 
-    @classmethod
-    def of(cls, letter: StoredDeadLetter) -> DeadLetterOut:
-        return cls(
-            event_id=letter.event_id,
-            service=letter.service,
-            source_topic=letter.source_topic,
-            source_partition=letter.source_partition,
-            source_offset=letter.source_offset,
-            error_type=letter.error_type,
-            error=letter.error,
-            key=_utf8(letter.key_b64) if letter.key_b64 is not None else None,
-            key_b64=letter.key_b64,
-            payload_text=_utf8(letter.payload_b64),
-            payload_b64=letter.payload_b64,
-            failed_at=letter.failed_at,
-            received_at=letter.received_at,
-        )
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def key(self) -> str | None:
+        return _utf8(self.key_b64) if self.key_b64 is not None else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def payload_text(self) -> str | None:
+        return _utf8(self.payload_b64)
 
 
 def _utf8(b64: str) -> str | None:
@@ -191,25 +115,15 @@ def _utf8(b64: str) -> str | None:
         return None
 
 
-class StatsOut(BaseModel):
+class StatsOut(FromRow):
     orders: int
     pending: int
     decisions: dict[str, int]
     reviewed: int
     dead_letters: int
 
-    @classmethod
-    def of(cls, stats: Stats) -> StatsOut:
-        return cls(
-            orders=stats.orders,
-            pending=stats.pending,
-            decisions=stats.decisions,
-            reviewed=stats.reviewed,
-            dead_letters=stats.dead_letters,
-        )
 
-
-class ReferenceEventOut(BaseModel):
+class ReferenceEventOut(FromRow):
     event_id: str
     kind: str
     topic: str
@@ -219,17 +133,3 @@ class ReferenceEventOut(BaseModel):
     payload: dict[str, Any] | None
     payload_sha256: str
     received_at: datetime
-
-    @classmethod
-    def of(cls, event: ReferenceEvent) -> ReferenceEventOut:
-        return cls(
-            event_id=event.event_id,
-            kind=event.kind,
-            topic=event.topic,
-            partition=event.partition,
-            offset=event.offset,
-            key=event.key,
-            payload=event.payload,
-            payload_sha256=event.payload_sha256,
-            received_at=event.received_at,
-        )

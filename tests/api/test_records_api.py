@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,23 +12,23 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.records.api import RecordsRuntime
 from services.records.app import create_app
 from services.records.handler import RecordsHandler
-from shared.events import ALL_TOPICS, TOPIC_REVIEWED
+from services.records.service import RecordsRuntime
+from shared.events import TOPIC_REVIEWED
 from shared.kafka import Incoming, Outgoing
-from shared.service import KafkaStage
+from shared.service import get_publish
 from shared.settings import load_settings
 from tests.records_support import dead_letter, decided, message, screened, submitted
 
 
 @dataclass
-class CapturingStage(KafkaStage):
+class Capturing:
     """Stands in for the broker: keeps what the API publishes."""
 
     published: list[Outgoing] = field(default_factory=list)
 
-    async def publish(self, outgoing: Outgoing) -> None:
+    async def __call__(self, outgoing: Outgoing) -> None:
         self.published.append(outgoing)
 
 
@@ -43,9 +42,11 @@ class Records:
         for offset, event in enumerate(events):
             await self.handler(message(event, offset=offset))
 
-    def runtime(self) -> RecordsRuntime:
-        runtime: RecordsRuntime = self.app.state.records
-        return runtime
+    def capture(self) -> Capturing:
+        """From now on the API publishes into the returned list instead of a broker."""
+        capturing = Capturing()
+        self.app.dependency_overrides[get_publish] = lambda: capturing
+        return capturing
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ async def records(tmp_path: Path) -> AsyncIterator[Records]:
     settings = load_settings("records", database_url=f"sqlite+aiosqlite:///{tmp_path / 'records.db'}")
     app = create_app(settings, start_kafka=False)
     async with app.router.lifespan_context(app):
-        runtime: RecordsRuntime = app.state.records
+        runtime: RecordsRuntime = app.state.runtime
         handler = RecordsHandler(settings=settings, sessionmaker=runtime.sessionmaker)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             yield Records(app, client, handler)
@@ -184,9 +185,7 @@ async def test_review_is_published_and_becomes_the_review_status_once_consumed(r
     order = submitted("SO-2026-000309")
     decision = decided(order, "HOLD")
     await records.consume(order, decision)
-    runtime = records.runtime()
-    stage = CapturingStage(runtime.settings, "records", ALL_TOPICS, records.handler)
-    records.app.state.records = dataclasses.replace(runtime, stage=stage)
+    stage = records.capture()
 
     response = await records.client.post(
         "/orders/SO-2026-000309/review",
@@ -219,6 +218,25 @@ async def test_review_is_published_and_becomes_the_review_status_once_consumed(r
     trail = (await records.client.get("/orders/SO-2026-000309/trail")).json()
     assert [s["stage"] for s in trail["steps"]] == ["submitted", "decided", "reviewed"]
     assert trail["chain_valid"] is True
+
+
+async def test_a_review_holds_no_database_connection_while_the_broker_is_asked(records: Records) -> None:
+    order = submitted("SO-2026-000313")
+    await records.consume(order, decided(order))
+    runtime: RecordsRuntime = records.app.state.runtime
+    engine = runtime.sessionmaker.kw["bind"]
+    checked_out: list[int] = []
+
+    async def publish(outgoing: Outgoing) -> None:
+        checked_out.append(engine.pool.checkedout())
+
+    records.app.dependency_overrides[get_publish] = lambda: publish
+    response = await records.client.post(
+        "/orders/SO-2026-000313/review",
+        json={"review_decision": "BLOCK", "reviewer": "j.doe", "comment": "The end user is listed."},
+    )
+    assert response.status_code == 202, response.text
+    assert checked_out == [0]
 
 
 async def test_dead_letters_show_text_where_utf8_and_base64_always(records: Records) -> None:
@@ -267,9 +285,7 @@ async def test_a_dead_letter_is_replayed_to_its_source_topic_with_its_original_b
     payload = b'{"order_id": "SO-2026-000777", "lines": ['
     await records.consume(dead_letter(payload, offset=11))
     [letter] = (await records.client.get("/deadletters")).json()
-    runtime = records.runtime()
-    stage = CapturingStage(runtime.settings, "records", ALL_TOPICS, records.handler)
-    records.app.state.records = dataclasses.replace(runtime, stage=stage)
+    stage = records.capture()
 
     response = await records.client.post(f"/deadletters/{letter['event_id']}/replay")
 

@@ -20,16 +20,17 @@ import pytest
 from fastapi import FastAPI
 
 from services.screening.app import create_app
-from services.screening.registry import ScreeningRuntime
+from services.screening.service import ScreeningRuntime
 from services.screening.update import main as update_main
 from shared.kafka import Outgoing
+from shared.service import get_publish
 from shared.settings import Settings
 from tests.screening_support import PublisherMirror, loaded_lists, publisher_mirror
 
 
 def runtime_of(app: FastAPI) -> ScreeningRuntime:
-    runtime: ScreeningRuntime | None = app.state.screening.runtime
-    assert runtime is not None
+    runtime = app.state.runtime
+    assert isinstance(runtime, ScreeningRuntime)
     return runtime
 
 
@@ -261,11 +262,11 @@ def published(app: FastAPI) -> Iterator[list[Outgoing]]:
     async def publish(outgoing: Outgoing) -> None:
         sent.append(outgoing)
 
-    runtime.publish = publish
+    app.dependency_overrides[get_publish] = lambda: publish
     try:
         yield sent
     finally:
-        runtime.publish = None
+        app.dependency_overrides.pop(get_publish)
         for outgoing in sent:
             runtime.clearances.revoke(outgoing.key)
 
@@ -371,7 +372,8 @@ class Updatable:
 
     async def source(self, kind: str) -> dict[str, Any]:
         sources = (await self.client.get("/lists")).json()["sources"]
-        return next(s for s in sources if s["kind"] == kind)  # type: ignore[no-any-return]
+        found: dict[str, Any] = next(s for s in sources if s["kind"] == kind)
+        return found
 
 
 @pytest.fixture(scope="module")
@@ -395,17 +397,16 @@ async def updatable(
         screening_cache_dir=tmp_path_factory.mktemp("cache"),
         screening_update_base_url=mirror.base_url,
     )
-    application = create_app(settings, start_kafka=False)
     sent: list[Outgoing] = []
 
     async def publish(outgoing: Outgoing) -> None:
         sent.append(outgoing)
 
+    application = create_app(settings, start_kafka=False, publish=publish)
     async with (
         application.router.lifespan_context(application),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as c,
     ):
-        runtime_of(application).publish = publish
         yield Updatable(
             application,
             c,
@@ -520,13 +521,13 @@ async def test_a_refused_connection_keeps_the_old_version(updatable: Updatable) 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
-    updatable.runtime.http_transport = httpx.MockTransport(refuse)
+    updatable.runtime.updater.http_transport = httpx.MockTransport(refuse)
     try:
         [outcome] = (await updatable.client.post("/lists/update", json={"sources": ["un_sc"]})).json()[
             "outcomes"
         ]
     finally:
-        updatable.runtime.http_transport = None
+        updatable.runtime.updater.http_transport = None
 
     assert outcome["outcome"] == "failed" and "ConnectError" in outcome["error"]
     assert (await updatable.source("un_sc"))["version"] == before["version"]
@@ -573,7 +574,7 @@ async def test_a_swap_under_load_loses_no_request_and_mixes_no_versions(updatabl
 
     workers = [asyncio.create_task(screen_until_swapped()) for _ in range(50)]
     await flowing.wait()  # traffic is flowing before the update starts
-    outcomes = await updatable.runtime.update_lists(["un_sc"])
+    outcomes = await updatable.runtime.updater.update_lists(["un_sc"])
     update_done.set()
     await asyncio.gather(*workers)
 

@@ -81,7 +81,7 @@ def _selectors(expr: str) -> tuple[list[tuple[str, list[str]]], set[str]]:
 
     def visit(node: Any) -> bool:
         if isinstance(node, promql_parser.VectorSelector):
-            selectors.append((node.name, [m.name for m in node.matchers.matchers]))
+            selectors.append((node.name or "", [m.name for m in node.matchers.matchers]))
         if isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
             grouping.update(node.modifier.labels)
         if (

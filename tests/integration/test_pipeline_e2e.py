@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from deploy.kafka.broker import free_port
 from deploy.local.stack import REPO_ROOT, SERVICES, ServiceProcess, start_service, wait_ready
 from shared.events import ALL_TOPICS, TOPIC_SUBMITTED
+from shared.kafka_security import client_options, client_settings
 from tests.integration.kafka_helpers import create_prefixed_topics, publish, unique_prefix, wait_for
 
 pytestmark = pytest.mark.integration
@@ -71,6 +72,9 @@ async def pipeline(
         "EXPORTWATCH_DATABASE_URL": await _fresh_database(postgres_url),
         "EXPORTWATCH_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}",
         "EXPORTWATCH_CATALOG_SEED_CSV": str(REPO_ROOT / "samples" / "catalog.csv"),
+        # Risk's licence ledger on PostgreSQL, as in production; no Part 746 fetched (as make run).
+        "EXPORTWATCH_RISK_DATABASE_URL": await _fresh_database(postgres_url),
+        "EXPORTWATCH_PART746_CACHE_DIR": str(tmp / "part746"),
     }
     services = {
         name: start_service(name, port=free_port(), env=env, log_dir=tmp / "logs") for name in SERVICES
@@ -134,8 +138,9 @@ async def decided(client: httpx.AsyncClient, order_id: str, timeout: float = 90.
 
 async def groups_caught_up(bootstrap: str, groups: list[str], topics: list[str]) -> bool:
     """Every group has committed up to the end of every partition of its topics."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    options = client_options(client_settings(bootstrap))
+    consumer = AIOKafkaConsumer(**options, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**options)
     await consumer.start()
     await admin.start()
     try:

@@ -158,7 +158,8 @@ def _orders(order_id: str, occurred_at: str) -> tuple[dict[str, Any], dict[str, 
         "occurred_at": occurred_at,
         "source": "erp-it",
         "ship_from_country": "US",
-        "destination_country": "DE",
+        # The buyer's own country: a buyer elsewhere than the destination is a red flag of its own.
+        "destination_country": "CN",
         "parties": [{"role": "buyer", "name": "Aero Engine Corporation of China", "country": "CN"}],
         "lines": [
             {
