@@ -143,7 +143,7 @@ def records_database(
 
 
 async def _fresh_database(admin_url: str) -> str:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
     from sqlalchemy.engine import make_url
 
     url = make_url(admin_url)
