@@ -39,22 +39,18 @@ class Decided:
     at: float
     decision: str
     codes: frozenset[str]
+    # screening matched some party of the order against a list (whatever the decision made of it:
+    # an MEU match is a licence requirement for Supp. 2 items only, 15 CFR 744.21)
+    matched: bool
 
 
-def parse_decision(value: bytes) -> tuple[str, frozenset[str]]:
-    """The decision and its reason codes. The decision section is the envelope's last: only it is
-    parsed (a tenth of the message), so that watching costs the machine little."""
-    marker = value.find(b'"decision":{"decision":')
-    section: dict[str, Any] | None = None
-    if marker >= 0:
-        try:
-            section = json.loads(b"{" + value[marker:])["decision"]
-        except (ValueError, KeyError):
-            section = None
-    if section is None:
-        section = json.loads(value)["decision"]
-    assert section is not None
-    return str(section["decision"]), frozenset(str(r["code"]) for r in section["reasons"])
+def parse_decision(value: bytes) -> tuple[str, frozenset[str], bool]:
+    """The decision, its reason codes, and whether screening matched any party (about 70 us for
+    a decided event of 12 KB: json.loads)."""
+    event = json.loads(value)
+    decision = event["decision"]
+    matched = any(party.get("matches") for party in event.get("screening", {}).get("parties", []))
+    return str(decision["decision"]), frozenset(str(r["code"]) for r in decision["reasons"]), matched
 
 
 class TopicWatcher:
@@ -87,10 +83,9 @@ class TopicWatcher:
                     if key in self.arrived:
                         continue  # a redelivery: the first arrival counts
                     if self.decisions:
-                        decision, codes = parse_decision(record.value)
-                        self.arrived[key] = Decided(now, decision, codes)
+                        self.arrived[key] = Decided(now, *parse_decision(record.value))
                     else:
-                        self.arrived[key] = Decided(now, "", frozenset())
+                        self.arrived[key] = Decided(now, "", frozenset(), False)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -93,8 +93,10 @@ def _count(values: Any) -> dict[str, int]:
 
 
 def _hits(outcome: PhaseOutcome, arrived: dict[str, Any]) -> dict[str, Any]:
-    """Each intended hit against the reasons it got; and list or embargo reasons the orders meant
-    to be clean got anyway (a faker name that resembles a listed one)."""
+    """Each intended hit against what the pipeline found: a listed party is found when screening
+    matched a party of the order (or a list reason was given), an embargo when the decision says
+    EMBARGOED_DESTINATION; for the orders meant to be clean, how many were found anyway (a faker
+    name that is, or resembles, a listed one)."""
     out: dict[str, dict[str, int]] = {}
     for order in outcome.orders:
         decided = arrived.get(order.order_id)
@@ -102,10 +104,11 @@ def _hits(outcome: PhaseOutcome, arrived: dict[str, Any]) -> dict[str, Any]:
             continue
         row = out.setdefault(order.hit, {"orders": 0, "hit": 0})
         row["orders"] += 1
-        wanted = EMBARGO_CODES if order.hit == "embargo" else LIST_CODES
-        if order.hit == "none":
-            wanted = LIST_CODES | EMBARGO_CODES
-        row["hit"] += bool(decided.codes & wanted)
+        listed = decided.matched or bool(decided.codes & LIST_CODES)
+        embargo = bool(decided.codes & EMBARGO_CODES)
+        row["hit"] += (
+            embargo if order.hit == "embargo" else listed if order.hit != "none" else listed or embargo
+        )
     return dict(sorted(out.items()))
 
 

@@ -15,7 +15,7 @@ from deploy.local.stack import REPO_ROOT, SERVICES
 
 pytestmark = pytest.mark.integration
 
-WARMUP, PACED_RATE, PACED_SECONDS, ORDERS = 20, 300, 0.5, 200
+WARMUP, PACED_RATE, PACED_SECONDS, ORDERS = 10, 300, 0.2, 200
 
 
 def test_pipeline_bench_records_every_order_and_reports_every_figure(
