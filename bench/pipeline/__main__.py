@@ -119,15 +119,24 @@ async def _prefixed_topics(bootstrap: str, prefix: str, names: list[str], partit
 
 
 @contextlib.contextmanager
-def records_database(
+def databases(
     kind: str, args: argparse.Namespace, run_dir: Path
-) -> Iterator[tuple[str, Watched | None]]:
-    """The records database URL, and the server process to measure when the bench started it."""
+) -> Iterator[tuple[str, str, Watched | None]]:
+    """The URLs of records' trail and of risk's licence ledger (both on the run's kind of database,
+    as production keeps them), and the server process to measure when the bench started it."""
     if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{run_dir / 'records.db'}", None
+        yield (
+            f"sqlite+aiosqlite:///{run_dir / 'records.db'}",
+            f"sqlite+aiosqlite:///{run_dir / 'risk.db'}",
+            None,
+        )
         return
     if args.postgres_url:
-        yield asyncio.run(_fresh_database(args.postgres_url)), None
+        yield (
+            asyncio.run(_fresh_database(args.postgres_url)),
+            asyncio.run(_fresh_database(args.postgres_url)),
+            None,
+        )
         return
     from deploy.postgres.pg import PostgresServer
 
@@ -136,7 +145,11 @@ def records_database(
     root.chmod(0o755)
     server = PostgresServer.start(data_dir=root / "data")
     try:
-        yield server.url, Watched("postgresql", server.pid, tree=True)
+        yield (
+            server.url,
+            asyncio.run(_fresh_database(server.url)),
+            Watched("postgresql", server.pid, tree=True),
+        )
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -265,16 +278,18 @@ def run_pipeline(
     run_dir.mkdir(parents=True)
     prefix = f"bench.{kind}.{uuid.uuid4().hex[:8]}."
     asyncio.run(_prefixed_topics(bootstrap, prefix, list(ALL_TOPICS), args.partitions))
-    with records_database(kind, args, run_dir) as (database_url, db_server):
+    with databases(kind, args, run_dir) as (database_url, risk_database_url, db_server):
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "EXPORTWATCH_TOPIC_PREFIX": prefix,
             "EXPORTWATCH_DATABASE_URL": database_url,
+            "EXPORTWATCH_RISK_DATABASE_URL": risk_database_url,
             "EXPORTWATCH_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{run_dir / 'catalog.db'}",
             "EXPORTWATCH_CATALOG_SEED_CSV": str(REPO_ROOT / "samples" / "catalog.csv"),
             # Fresh caches: nothing an earlier `make run` fetched stands in for the configured data.
             "EXPORTWATCH_SCREENING_CACHE_DIR": str(run_dir / "lists"),
             "EXPORTWATCH_CCL_CACHE_DIR": str(run_dir / "ccl"),
+            "EXPORTWATCH_PART746_CACHE_DIR": str(run_dir / "part746"),
         }
         started = time.monotonic()
         services: dict[str, ServiceProcess] = {}
