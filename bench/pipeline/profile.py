@@ -42,6 +42,7 @@ PROBES: tuple[tuple[str, str], ...] = (
     ("classifier: ECCN suggestions", r"\(services/classifier/suggest\.py"),
     ("screening: screen_parties", r"screen_parties \("),
     ("risk: decide", r"^decide \(services/risk"),
+    ("risk: licence ledger (Ledger.settle)", r"^Ledger\.settle \("),
     ("records: record_event", r"^record_event \("),
     ("records: _require_storable", r"_require_storable"),
     ("records: session commit", r"AsyncSession\.commit|AsyncSessionTransaction\.__aexit__|Session\.commit"),
