@@ -412,6 +412,7 @@ class EcfrServer:
         self.status = 200
         self.xml = xml if xml is not None else ECFR_PART774_XML.encode()
         self.parts = dict(parts) if parts is not None else {f"15/{part}": self.xml}
+        self._single = parts is None
         self.requests: list[str] = []
         owner = self
 
@@ -444,8 +445,8 @@ class EcfrServer:
             if path == f"{prefix}versions/title-{title}.json":
                 return json.dumps({"content_versions": [{"date": date, "part": part}]}).encode()
             if path == f"{prefix}full/{date}/title-{title}.xml":
-                # One part only (the old single-part form answered any part with its XML).
-                if len(self.parts) == 1:
+                # The single-part form answers any part with `xml` (which a test may replace).
+                if self._single:
                     return self.xml
                 return self.parts.get(f"{title}/{part}")
         return None
