@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from exportwatch.client import OrderPublisher
@@ -21,7 +20,6 @@ from services.records.app import create_app as create_records_app
 from services.records.handler import RecordsHandler
 from services.risk.handler import RiskHandler
 from services.screening.handler import ScreeningHandler
-from shared import tracing
 from shared.events import (
     TOPIC_CLASSIFIED,
     TOPIC_DECIDED,
@@ -44,19 +42,6 @@ ORDER = next(
     for o in json.loads((REPO_ROOT / "samples" / "orders.json").read_text())
     if o["order_id"] == "SO-2026-000106"
 )
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
-        yield exporter
-    finally:
-        tracing.install(None)
-        provider.shutdown()
 
 
 @pytest.fixture
