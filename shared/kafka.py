@@ -325,13 +325,20 @@ class ConsumerRunner:
     async def _handle_with_retry(self, message: Incoming) -> list[Outgoing] | None:
         # Every log line about this message carries its order id (the key), even before parsing.
         key = message.key.decode("utf-8", "replace") if message.key else None
-        with (
-            log_context(order_id=key, event_id=None),
-            tracing.consuming(
-                self.service, message.topic, message.partition, message.offset, message.key, message.headers
-            ) as carried,
-        ):
-            outputs = await self._attempts(message)
+        with log_context(order_id=key, event_id=None):
+            if not tracing.enabled():  # the default: no span, the record's trace headers passed on
+                outputs = await self._attempts(message)
+                carried = tracing.passed_on(message.headers)
+            else:
+                with tracing.consuming(
+                    self.service,
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.headers,
+                ) as carried:
+                    outputs = await self._attempts(message)
         if not carried or not outputs:
             return outputs
         # One order, one trace: what this record produced (dead letters too) continues its trace.

@@ -3,8 +3,9 @@ screened → decided → recorded.
 
 The W3C trace context (`traceparent`, `tracestate`; https://www.w3.org/TR/trace-context/) travels in
 Kafka record headers and HTTP headers. The consumer loop (shared/kafka.py) calls `consuming` for each
-record: a CONSUMER span whose parent is the context in the record's headers, and the headers to
-put on everything the handler produces (its events and dead letters alike). `build_app` adds
+record when tracing is on: a CONSUMER span whose parent is the context in the record's headers, and
+the headers to put on everything the handler produces (its events and dead letters alike); off, it
+only copies the record's trace headers (`passed_on`). `build_app` adds
 `TraceRequests` for the HTTP side, and `Bus.publish` sends the current context with an HTTP
 command's event. `producing` starts a trace where an order enters (the order publisher of
 exportwatch/client.py, `exportwatch submit`).
@@ -120,6 +121,11 @@ def current_headers() -> Headers:
     return _headers_of() if _tracer is not None else ()
 
 
+def passed_on(headers: Headers) -> Headers:
+    """Tracing off: the record's own trace headers, for what it produces (nothing else is copied)."""
+    return tuple(h for h in headers if h[0] in TRACE_HEADERS) if headers else ()
+
+
 @contextmanager
 def consuming(
     service: str, topic: str, partition: int, offset: int, key: bytes | None, headers: Headers
@@ -128,7 +134,7 @@ def consuming(
 
     Tracing off, the record's own trace headers are passed on unchanged (no span, no context)."""
     if _tracer is None:
-        yield tuple(h for h in headers if h[0] in TRACE_HEADERS) if headers else ()
+        yield passed_on(headers)
         return
     parent = _PROPAGATOR.extract(headers, getter=_KAFKA) if headers else None
     attributes: dict[str, Any] = {
