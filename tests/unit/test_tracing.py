@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import APIRouter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -131,3 +132,27 @@ async def test_http_requests_continue_the_callers_trace_in_a_span_named_after_th
     # Refused before routing: named by its path, its own trace; /healthz makes no span at all.
     assert unauthenticated.parent is None and unauthenticated.attributes is not None
     assert unauthenticated.attributes["http.response.status_code"] == 401
+
+
+def test_otlp_export_is_set_up_by_setting_and_a_bad_endpoint_is_refused_by_name() -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from pydantic import ValidationError
+
+    settings = Settings(otel_exporter="otlp", otel_endpoint="http://collector:4318/v1/traces")
+    tracing.configure(service="risk", exporter=settings.otel_exporter, endpoint=settings.otel_endpoint)
+    try:
+        assert tracing.enabled()
+        provider = tracing._provider
+        assert provider is not None and provider.resource.attributes["service.name"] == "exportwatch-risk"
+        [processor] = provider._active_span_processor._span_processors
+        exporter = processor._batch_processor._exporter  # type: ignore[attr-defined]
+        assert isinstance(exporter, OTLPSpanExporter) and exporter._endpoint == settings.otel_endpoint
+    finally:
+        tracing.shutdown()
+        tracing.install(None)
+    tracing.configure(service="risk", exporter="none")
+    assert not tracing.enabled()
+    with pytest.raises(ValidationError, match="EXPORTWATCH_OTEL_ENDPOINT='collector:4318'"):
+        Settings(otel_endpoint="collector:4318")
+    with pytest.raises(ValidationError, match="otel_exporter"):
+        Settings(otel_exporter="jaeger")
