@@ -10,14 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.events import (
+    TOPIC_ALERTS,
+    TOPIC_ANCHORS,
     TOPIC_CLASSIFIED,
     TOPIC_CLEARANCES,
     TOPIC_DEADLETTER,
     TOPIC_DECIDED,
     TOPIC_LISTS_UPDATED,
+    TOPIC_RESCREEN,
     TOPIC_REVIEW_STEPS,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
+    TOPIC_SHIPPED,
     TOPIC_SUBMITTED,
 )
 
@@ -55,9 +59,10 @@ WIRING: dict[str, ServiceWiring] = {
     "screening": ServiceWiring(
         service="screening",
         group="screening",
-        consumes=(TOPIC_CLASSIFIED,),
+        # Re-screen requests share the group with new orders: any instance answers either.
+        consumes=(TOPIC_CLASSIFIED, TOPIC_RESCREEN),
         follows=(TOPIC_CLEARANCES,),
-        produces=(TOPIC_SCREENED, TOPIC_DEADLETTER, TOPIC_LISTS_UPDATED, TOPIC_CLEARANCES),
+        produces=(TOPIC_SCREENED, TOPIC_DEADLETTER, TOPIC_LISTS_UPDATED, TOPIC_CLEARANCES, TOPIC_ALERTS),
     ),
     "risk": ServiceWiring(
         service="risk",
@@ -78,15 +83,22 @@ WIRING: dict[str, ServiceWiring] = {
             TOPIC_LISTS_UPDATED,
             TOPIC_CLEARANCES,
             TOPIC_REVIEW_STEPS,
+            TOPIC_SHIPPED,
+            TOPIC_ALERTS,
         ),
+        # Every instance knows every anchor of the audit chain (GET /audit/verify checks them).
+        follows=(TOPIC_ANCHORS,),
         # The review workflow's steps and outcome, and reviewers' "not a match" (published from
-        # records' outbox); a replayed dead letter goes back to its source topic.
+        # records' outbox); a replayed dead letter goes back to its source topic; re-screen
+        # requests after a list change; the audit chain's anchors.
         produces=(
             TOPIC_REVIEWED,
             TOPIC_REVIEW_STEPS,
             TOPIC_CLEARANCES,
             TOPIC_DEADLETTER,
             *REPLAYABLE_TOPICS,
+            TOPIC_RESCREEN,
+            TOPIC_ANCHORS,
         ),
     ),
 }

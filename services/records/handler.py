@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter
@@ -19,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records import service
 from services.records.models import ReferenceKind
+from services.records.policy import RecordsPolicy, load_records_policy
 from shared.events import (
     EXPORTWATCH_NS,
+    TOPIC_ALERTS,
     TOPIC_CLASSIFIED,
     TOPIC_CLEARANCES,
     TOPIC_DEADLETTER,
@@ -29,6 +32,7 @@ from shared.events import (
     TOPIC_REVIEW_STEPS,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
+    TOPIC_SHIPPED,
     TOPIC_SUBMITTED,
     ClassifiedOrder,
     DeadLetter,
@@ -41,6 +45,7 @@ from shared.events import (
     SubmittedOrder,
 )
 from shared.kafka import Incoming, Outgoing, PoisonMessage, decode_json, describe_validation_error
+from shared.lifecycle_events import OrderAlert, ShippedOrder
 from shared.logging import log_context
 from shared.settings import Settings
 
@@ -60,12 +65,26 @@ _MODELS: dict[str, tuple[str, type[service.RecordedEvent]]] = {
     TOPIC_REVIEWED: ("reviewed", ReviewedOrder),
     TOPIC_REVIEW_STEPS: ("review_step", ReviewStep),
     TOPIC_DEADLETTER: ("deadletter", DeadLetter),
+    TOPIC_SHIPPED: ("shipped", ShippedOrder),
+    TOPIC_ALERTS: ("alert", OrderAlert),
 }
 
 
 class RecordsHandler:
-    def __init__(self, *, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """`policy`: the records section of the policy (default: read from the settings' policy file);
+    `list_updated`: called after a list update was recorded (wakes the re-screening)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        policy: RecordsPolicy | None = None,
+        list_updated: Callable[[], None] | None = None,
+    ) -> None:
         self._sessionmaker = sessionmaker
+        self._policy = policy or load_records_policy(settings.policy_file)
+        self._list_updated = list_updated
         self._models = {settings.topic(topic): model for topic, model in _MODELS.items()}
         self._submitted_topic = settings.topic(TOPIC_SUBMITTED)
         self._reference: dict[str, tuple[ReferenceKind, type[ListsUpdated | ScreeningClearance]]] = {
@@ -141,6 +160,9 @@ class RecordsHandler:
             key=key,
             raw=message.value or b"",
             payload=payload,
+            policy=self._policy,
         )
         STEPS.labels(kind, "recorded" if new else "duplicate").inc()
+        if new and kind == "list_updated" and self._list_updated is not None:
+            self._list_updated()
         return []
