@@ -46,7 +46,7 @@ from shared.events import (
     TOPIC_SUBMITTED,
 )
 from shared.settings import Settings
-from shared.topology import REPLAYABLE_TOPICS, WIRING
+from shared.topology import ERP_TOPICS, REPLAYABLE_TOPICS, WIRING
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -308,7 +308,7 @@ def _channel(topic: str) -> dict[str, Any]:
         if topic in w.produces
     ]
     readers = [w.service for w in WIRING.values() if topic in w.reads]
-    if topic in (TOPIC_SUBMITTED, TOPIC_SHIPPED):
+    if topic in ERP_TOPICS:
         producers.insert(0, "the ERP")
     who = f"Written by {', '.join(producers)}; read by {', '.join(readers)}."
     config: dict[str, Any] = {}

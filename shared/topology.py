@@ -46,6 +46,12 @@ class ServiceWiring:
         return (*self.consumes, *self.follows)
 
 
+# Topics the ERP publishes (no service of the pipeline writes them, but records replaying a dead letter).
+ERP_TOPICS = (TOPIC_SUBMITTED, TOPIC_SHIPPED)
+# Topics records does not keep in the trail: a re-screen request is screening's input, one per open
+# order per list change; what it leads to (an amended screening, an alert) is kept.
+NOT_RECORDED = (TOPIC_RESCREEN,)
+
 # The pipeline's inputs, which records may write again when on-call replays a dead letter.
 REPLAYABLE_TOPICS = (TOPIC_SUBMITTED, TOPIC_CLASSIFIED, TOPIC_SCREENED, TOPIC_DECIDED)
 
