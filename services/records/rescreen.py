@@ -160,15 +160,16 @@ async def requests_for(
         if version not in classified or seq > classified[version][0]:
             classified[version] = (seq, raw)
     parties = TrailStep.payload["screening"]["parties"]
-    previous: dict[str, Any] = dict(
-        (
+    previous: dict[str, Any] = {
+        key: value
+        for key, value in (
             await session.execute(
                 select(TrailStep.event_id, parties).where(
                     TrailStep.event_id.in_([o.decided_event_id for o in orders])
                 )
             )
-        ).tuples()
-    )
+        )
+    }
     out = []
     for order in orders:
         found = classified.get(order.submitted_event_id)

@@ -272,13 +272,14 @@ async def _purge_page(
     }
     last_positions = [and_(TrailStep.order_id == o, TrailStep.seq == c[1]) for o, c in counts.items()]
     last_hashes: dict[str, str] = (
-        dict(
-            (
+        {
+            key: value
+            for key, value in (
                 await session.execute(
                     select(TrailStep.order_id, TrailStep.step_hash).where(or_(*last_positions))
                 )
-            ).tuples()
-        )
+            )
+        }
         if last_positions
         else {}
     )

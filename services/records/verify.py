@@ -270,15 +270,16 @@ async def _check_head_and_anchors(
                 problems.add(
                     f"{anchor.describe()}: made for chain {anchor.chain_id}, not this database's chain {head.chain_id}"
                 )
-        stored = dict(
-            (
+        stored = {
+            key: value
+            for key, value in (
                 await session.execute(
                     select(ChainLinkRow.seq, ChainLinkRow.chain_hash).where(
                         ChainLinkRow.seq.in_({a.seq for a in ours})
                     )
                 )
-            ).tuples()
-        )
+            )
+        }
         for anchor in ours:
             checked += 1
             if (problem := check_anchor(anchor, stored.get(anchor.seq), last)) is not None:
