@@ -196,7 +196,10 @@ def upgrade() -> None:
     _fill_orders(bind)
 
 
-def _aware(value: datetime) -> datetime:
+def _aware(value: datetime | str) -> datetime:
+    """A stored moment as an aware UTC datetime (SQLite's driver returns the stored text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
