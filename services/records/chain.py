@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.records.audit import (
@@ -77,6 +77,21 @@ async def append(session: AsyncSession, entries: Sequence[ChainEntry], now: date
     head.chain_hash = linked[-1].chain_hash
     head.updated_at = now
     return linked
+
+
+async def seq_bounds(session: AsyncSession, start: datetime | None, end: datetime | None) -> tuple[int, int]:
+    """The positions chained in [start, end): (first, last), first > last when none. Walks then go
+    by position (the primary key) between them, a page at a time, at the same cost at any depth."""
+    first = select(func.min(ChainLinkRow.seq))
+    last = select(func.max(ChainLinkRow.seq))
+    if start is not None:
+        first = first.where(ChainLinkRow.recorded_at >= start)
+        last = last.where(ChainLinkRow.recorded_at >= start)
+    if end is not None:
+        first = first.where(ChainLinkRow.recorded_at < end)
+        last = last.where(ChainLinkRow.recorded_at < end)
+    low, high = await session.scalar(first), await session.scalar(last)
+    return (low, high) if low is not None and high is not None else (1, 0)
 
 
 # --- the entry of each stored row ----------------------------------------------------------------

@@ -16,9 +16,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.records import chain
 from services.records.models import ChainLinkRow, TrailStep
 
 ExportFormat = Literal["jsonl", "csv"]
@@ -46,59 +47,62 @@ COLUMNS = (
 )
 
 
-def _row(link: ChainLinkRow, step: TrailStep) -> dict[str, Any]:
-    return {
-        "chain_seq": link.seq,
-        "chain_prev_hash": link.prev_hash,
-        "chain_hash": link.chain_hash,
-        "record_hash": link.record_hash,
-        "order_id": step.order_id,
-        "seq": step.seq,
-        "stage": step.stage,
-        "schema": step.schema,
-        "event_id": step.event_id,
-        "submitted_event_id": step.submitted_event_id,
-        "topic": step.topic,
-        "partition": step.partition,
-        "offset": step.offset,
-        "received_at": step.received_at.isoformat(timespec="microseconds"),
-        "payload_sha256": step.payload_sha256,
-        "prev_hash": step.prev_hash,
-        "step_hash": step.step_hash,
-        "hash_version": step.hash_version,
-        # The bytes as received (UTF-8 JSON): sha256 of this text's UTF-8 is payload_sha256.
-        "payload": step.payload_raw.decode("utf-8", "replace"),
-    }
+# Read as plain columns (no ORM objects, and not the JSON column: the bytes are what is exported).
+_SELECTED = (
+    ChainLinkRow.seq,
+    ChainLinkRow.prev_hash,
+    ChainLinkRow.chain_hash,
+    ChainLinkRow.record_hash,
+    TrailStep.order_id,
+    TrailStep.seq,
+    TrailStep.stage,
+    TrailStep.schema,
+    TrailStep.event_id,
+    TrailStep.submitted_event_id,
+    TrailStep.topic,
+    TrailStep.partition,
+    TrailStep.offset,
+    TrailStep.received_at,
+    TrailStep.payload_sha256,
+    TrailStep.prev_hash,
+    TrailStep.step_hash,
+    TrailStep.hash_version,
+    TrailStep.payload_raw,
+)
+
+
+def _row(values: Any) -> dict[str, Any]:
+    row = dict(zip(COLUMNS, values, strict=True))
+    row["received_at"] = row["received_at"].isoformat(timespec="microseconds")
+    # The bytes as received (UTF-8 JSON): sha256 of this text's UTF-8 is payload_sha256.
+    row["payload"] = bytes(row["payload"]).decode("utf-8", "replace")
+    return row
 
 
 async def _pages(
     sessions: async_sessionmaker[AsyncSession], start: datetime | None, end: datetime | None
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    after = 0
-    window = []
-    if start is not None:
-        window.append(ChainLinkRow.recorded_at >= start)
-    if end is not None:
-        window.append(ChainLinkRow.recorded_at < end)
-    while True:
+    async with sessions() as session:
+        low, high = await chain.seq_bounds(session, start, end)
+    after = low - 1
+    while after < high:
+        upto = min(after + PAGE, high)
         async with sessions() as session:
             rows = (
                 await session.execute(
-                    select(ChainLinkRow, TrailStep)
-                    .join(
-                        TrailStep,
-                        and_(ChainLinkRow.kind == "trail_step", ChainLinkRow.record_id == TrailStep.event_id),
+                    select(*_SELECTED)
+                    .select_from(ChainLinkRow)
+                    .join(TrailStep, ChainLinkRow.record_id == TrailStep.event_id)
+                    .where(
+                        ChainLinkRow.seq > after, ChainLinkRow.seq <= upto, ChainLinkRow.kind == "trail_step"
                     )
-                    .where(ChainLinkRow.seq > after, *window)
                     .order_by(ChainLinkRow.seq)
-                    .limit(PAGE)
                 )
             ).all()
-            page = [_row(link, step) for link, step in rows]
-        if not page:
-            return
-        yield page
-        after = page[-1]["chain_seq"]
+            page = [_row(values) for values in rows]
+        if page:
+            yield page
+        after = upto
 
 
 async def export_trail(

@@ -123,31 +123,31 @@ async def _walk_chain(
     end: datetime | None,
 ) -> ChainCheck:
     check = ChainCheck(problems, expected_seq=None, expected_prev=None)
-    last_seq = 0
-    first = True
-    while True:
+    async with sessions() as session:
+        low, high = await chain.seq_bounds(session, start, end)
+    after, first = low - 1, True
+    while after < high:
+        upto = min(after + PAGE, high)
         async with sessions() as session:
             rows = list(
                 await session.scalars(
                     select(ChainLinkRow)
-                    .where(ChainLinkRow.seq > last_seq, *_in_range(ChainLinkRow.recorded_at, start, end))
+                    .where(ChainLinkRow.seq > after, ChainLinkRow.seq <= upto)
                     .order_by(ChainLinkRow.seq)
-                    .limit(PAGE)
                 )
             )
-            if not rows:
-                return check
             links = [
                 StoredLink(r.seq, r.kind, r.record_id, r.order_id, r.record_hash, r.prev_hash, r.chain_hash)
                 for r in rows
             ]
-            if first:
+            if links and first:
                 await _start_of(session, check, links[0], whole=start is None)
                 first = False
             hashes, tombstoned = await _current_hashes(session, links)
         for link in links:
             check.feed(link, hashes.get((link.kind, link.record_id)), purged=link.order_id in tombstoned)
-        last_seq = links[-1].seq
+        after = upto
+    return check
 
 
 async def _start_of(session: AsyncSession, check: ChainCheck, first: StoredLink, *, whole: bool) -> None:
