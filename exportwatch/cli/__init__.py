@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from exportwatch.cli import keys
+from exportwatch.cli import keys, records
 
 app = typer.Typer(
     name="exportwatch",
@@ -15,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(keys.app, name="keys")
+app.add_typer(records.app, name="records")
 
 
 def main() -> None:

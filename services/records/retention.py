@@ -157,6 +157,7 @@ class PurgeReport:
     cutoff: datetime
     purge_id: str
     orders: list[Expired] = field(default_factory=list)
+    # Trail steps deleted (a dry run: that would be).
     steps_deleted: int = 0
     held_back: int = 0
     outbox_deleted: int = 0
@@ -218,6 +219,8 @@ async def purge(
             after = page[-1].order_id
             if dry_run:
                 report.orders.extend(page)
+                counted = select(func.count()).where(TrailStep.order_id.in_([e.order_id for e in page]))
+                report.steps_deleted += (await session.scalar(counted)) or 0
                 continue
             done = await _purge_page(session, page, report, policy, purged_by, now)
             report.orders.extend(done)

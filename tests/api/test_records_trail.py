@@ -4,6 +4,7 @@ audit verification, order search and statistics."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -416,3 +417,28 @@ async def test_stats_by_day_reason_destination_and_list_with_latency(trail: Trai
     assert latency["count"] == 2 and 0 <= latency["p50"] <= latency["p99"] <= latency["max"] < 60
     empty = (await trail.client.get("/stats", params={"from": "2030-01-01T00:00:00Z"})).json()
     assert empty["decided"] == 0 and empty["latency_seconds"]["p50"] is None
+
+
+async def test_the_purge_command_lists_on_a_dry_run_and_purges_otherwise(trail: Trail) -> None:
+    from typer.testing import CliRunner
+
+    from exportwatch.cli import app as cli
+
+    await trail.order("SO-2026-001301", "RELEASE")
+    await trail.age("SO-2026-001301", days=366 * trail.runtime.policy.retention_years)
+    url = trail.runtime.settings.database_url
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(cli, ["records", "purge", "--database-url", url, *args])
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    dry = await asyncio.to_thread(run, "--dry-run")  # the command runs its own event loop
+    assert "would purge 1 orders (4 trail steps); 0 past retention kept under legal hold" in dry
+    assert (await trail.client.get("/orders/SO-2026-001301")).status_code == 200
+    assert "purged 1 orders (4 trail steps)" in await asyncio.to_thread(run)
+    assert (await trail.client.get("/orders/SO-2026-001301")).status_code == 404
+    assert (await trail.client.get("/audit/verify")).json()["ok"]
+    refused = await asyncio.to_thread(runner.invoke, cli, ["records", "purge", "--database-url", "mysql://nope"])
+    assert refused.exit_code == 1 and "EXPORTWATCH_DATABASE_URL" in refused.output
