@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records import service
+from services.records.alerts import measure_alerts
 from services.records.models import ReferenceKind
 from services.records.policy import RecordsPolicy, load_records_policy
 from shared.events import (
@@ -132,6 +133,9 @@ class RecordsHandler:
             STEPS.labels(stage, "recorded" if new else "duplicate").inc()
             if not new:
                 log.info("%s event already recorded; redelivery ignored", stage)
+            elif isinstance(event, OrderAlert):
+                log.warning("post-shipment alert %s recorded: a person must look at it", event.event_id)
+                await measure_alerts(self._sessionmaker)
         return []
 
     async def _record_reference(self, message: Incoming) -> list[Outgoing]:

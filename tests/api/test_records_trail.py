@@ -440,5 +440,7 @@ async def test_the_purge_command_lists_on_a_dry_run_and_purges_otherwise(trail: 
     assert "purged 1 orders (4 trail steps)" in await asyncio.to_thread(run)
     assert (await trail.client.get("/orders/SO-2026-001301")).status_code == 404
     assert (await trail.client.get("/audit/verify")).json()["ok"]
-    refused = await asyncio.to_thread(runner.invoke, cli, ["records", "purge", "--database-url", "mysql://nope"])
+    refused = await asyncio.to_thread(
+        runner.invoke, cli, ["records", "purge", "--database-url", "mysql://nope"]
+    )
     assert refused.exit_code == 1 and "EXPORTWATCH_DATABASE_URL" in refused.output
