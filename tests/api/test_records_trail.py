@@ -382,7 +382,7 @@ async def test_orders_page_by_cursor_and_refuse_bad_parameters(trail: Trail) -> 
         if cursor is None:
             break
     assert sorted(seen) == [f"SO-2026-00110{n}" for n in range(5)] and len(seen) == 5
-    for params, name in [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"offset": 10_000_000}, "offset"),
         ({"limit": 0}, "limit"),
@@ -392,10 +392,11 @@ async def test_orders_page_by_cursor_and_refuse_bad_parameters(trail: Trail) -> 
         ({"party": "x"}, "party"),
         ({"reason": "lower_case"}, "reason"),
         ({"review": "maybe"}, "review"),
-    ]:
-        response = await trail.client.get("/orders", params=params)
-        assert response.status_code == 422, (params, response.text)
-        assert response.json()["detail"][0]["loc"] == ["query", name], params
+    ]
+    for wrong, name in bad:
+        response = await trail.client.get("/orders", params=wrong)
+        assert response.status_code == 422, (wrong, response.text)
+        assert response.json()["detail"][0]["loc"] == ["query", name], wrong
 
 
 async def test_stats_by_day_reason_destination_and_list_with_latency(trail: Trail) -> None:

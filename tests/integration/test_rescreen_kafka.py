@@ -170,7 +170,7 @@ async def _order_when(
     async def probe() -> dict[str, Any] | None:
         response = await stack.records.get(f"/orders/{order_id}")
         body = response.json() if response.status_code == 200 else None
-        return body if body is not None and wanted(body) else None  # type: ignore[no-any-return]
+        return body if body is not None and wanted(body) else None
 
     return await wait_for(probe, timeout=timeout, what=what)  # type: ignore[no-any-return]
 

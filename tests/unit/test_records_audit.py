@@ -260,9 +260,7 @@ async def test_a_record_written_behind_records_back_is_named(sessions: Sessions)
     await _store(sessions)
     step = await _step(sessions, ORDERS[0], 4)
     values: dict[str, Any] = {
-        c.name: getattr(step, c.key)
-        for c in TrailStep.__table__.columns
-        if c.name != "id"  # type: ignore[attr-defined]
+        c.name: getattr(step, c.key) for c in TrailStep.__table__.columns if c.name != "id"
     }
     values |= {"event_id": "smuggled-event", "seq": 5}
     async with sessions() as session, session.begin():
