@@ -95,6 +95,11 @@ BENCH_ARGS ?=
 bench-pipeline: venv native jars postgres
 	$(PY) -m bench.pipeline $(BENCH_ARGS)
 
+# Delta re-screening of 100,000 open orders after a list change of 50 entries, records on SQLite and
+# PostgreSQL (bench/rescreen); options in BENCH_ARGS (python -m bench.rescreen --help).
+bench-rescreen: venv native postgres
+	$(PY) -m bench.rescreen $(BENCH_ARGS)
+
 # --- issue 16: event catalogue, deployment files and their offline validation ---------------------
 .PHONY: generate deploy-tools
 
