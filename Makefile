@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 AUDIT ?= on
 RUN_ARGS ?=
 
-.PHONY: help venv native jars postgres browser run test test-fast lint audit lock format bench bench-pipeline clean distclean
+.PHONY: help venv native jars postgres browser run test test-fast lint audit lock format bench bench-pipeline bench-rescreen clean distclean
 
 help:
 	@echo "make run        whole pipeline on embedded defaults (local Kafka, SQLite), sample orders, records API on :8004"
