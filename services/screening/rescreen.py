@@ -62,8 +62,8 @@ log = logging.getLogger("exportwatch.screening.rescreen")
 
 # The delta index's score for a candidate: below the policy's review threshold, because its token
 # weights come from a few dozen entries, not the whole list (a word frequent on the lists, and so
-# light there, weighs as much as a rare one here). Calibrated in bench/rescreen (tuning seeds only;
-# recall on the held-out seeds in docs/benchmarks.md).
+# light there, weighs as much as a rare one here). bench/rescreen checks that the filter lets
+# through every name a full screening finds, on its default seed and two others (docs/benchmarks.md).
 CANDIDATE_SCORE = 0.60
 # Deltas kept (one per list change and list generation), and party answers kept per delta.
 DELTAS = 8
