@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 AUDIT ?= on
 RUN_ARGS ?=
 
-.PHONY: help venv native jars postgres browser run test test-fast test-faults lint audit lock format bench bench-pipeline clean distclean
+.PHONY: help venv native jars postgres browser run test test-fast test-faults lint audit lock format bench bench-pipeline bench-rescreen clean distclean
 
 help:
 	@echo "make run        whole pipeline on embedded defaults (local Kafka, SQLite), sample orders, records API on :8004"
@@ -99,6 +99,11 @@ bench-%: venv native
 BENCH_ARGS ?=
 bench-pipeline: venv native jars postgres
 	$(PY) -m bench.pipeline $(BENCH_ARGS)
+
+# Delta re-screening of 100,000 open orders after a list change of 50 entries, records on SQLite and
+# PostgreSQL (bench/rescreen); options in BENCH_ARGS (python -m bench.rescreen --help).
+bench-rescreen: venv native postgres
+	$(PY) -m bench.rescreen $(BENCH_ARGS)
 
 # --- issue 16: event catalogue, deployment files and their offline validation ---------------------
 .PHONY: generate deploy-tools

@@ -28,21 +28,25 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from deploy import generated
-from shared import events
+from shared import events, lifecycle_events
 from shared.events import (
+    TOPIC_ALERTS,
+    TOPIC_ANCHORS,
     TOPIC_CLASSIFIED,
     TOPIC_CLEARANCES,
     TOPIC_CONFIGS,
     TOPIC_DEADLETTER,
     TOPIC_DECIDED,
     TOPIC_LISTS_UPDATED,
+    TOPIC_RESCREEN,
     TOPIC_REVIEW_STEPS,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
+    TOPIC_SHIPPED,
     TOPIC_SUBMITTED,
 )
 from shared.settings import Settings
-from shared.topology import REPLAYABLE_TOPICS, WIRING
+from shared.topology import ERP_TOPICS, REPLAYABLE_TOPICS, WIRING
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -148,6 +152,45 @@ TOPIC_EVENTS: dict[str, TopicEvent] = {
         "Compacted: the latest clearance per key is kept forever, and every screening instance reads "
         "the topic in full. A clearance holds for its entry_version only.",
         tombstones="A record with this key and a null value revokes the clearance.",
+    ),
+    TOPIC_SHIPPED: TopicEvent(
+        lifecycle_events.ShippedOrder,
+        "OrderShipped",
+        "The ERP shipped an order",
+        "order_id",
+        "Published by the ERP when the goods leave. records marks the order shipped (a trail step): "
+        "an order is open, and re-screened when a list changes, while decided and not shipped; a "
+        "list change that makes a party of a shipped order match raises a post-shipment alert "
+        "instead. event_id is the ERP's own UUID for the shipment: a resent event is kept once.",
+    ),
+    TOPIC_RESCREEN: TopicEvent(
+        lifecycle_events.RescreenRequest,
+        "RescreenRequested",
+        "Screen an open order again after a list change",
+        "order_id",
+        "Published by records for every open order when lists.updated.v1 says entries were added or "
+        "changed: the classified envelope as records stored it, the decision's party screening and "
+        "the change. Screening screens the parties against the added and changed entries only and, "
+        "when something new matches, publishes the whole screening again (amended) on "
+        "orders.screened.v1, or an alert on orders.alerts.v1 for a shipped order.",
+    ),
+    TOPIC_ALERTS: TopicEvent(
+        lifecycle_events.OrderAlert,
+        "OrderAlert",
+        "A post-shipment alert: a list change matches a party of a shipped order",
+        "order_id",
+        "Published by screening instead of an amended screening when the order has already shipped: "
+        "the new matches, the list change and when the order shipped. records keeps it as a trail "
+        "step and lists it in GET /alerts until acknowledged.",
+    ),
+    TOPIC_ANCHORS: TopicEvent(
+        lifecycle_events.ChainAnchor,
+        "ChainAnchor",
+        "The head of records' store-wide audit chain",
+        "chain_id",
+        "Published by records at an interval and on shutdown: the position and hash of the chain's "
+        "head. Kept forever (retention -1, not compacted): GET /audit/verify checks the stored chain "
+        "against every anchor, so a rewritten or truncated chain is found.",
     ),
 }
 
@@ -265,10 +308,16 @@ def _channel(topic: str) -> dict[str, Any]:
         if topic in w.produces
     ]
     readers = [w.service for w in WIRING.values() if topic in w.reads]
+    if topic in ERP_TOPICS:
+        producers.insert(0, "the ERP")
     who = f"Written by {', '.join(producers)}; read by {', '.join(readers)}."
     config: dict[str, Any] = {}
-    if TOPIC_CONFIGS.get(topic, {}).get("cleanup.policy"):
-        config["cleanup.policy"] = TOPIC_CONFIGS[topic]["cleanup.policy"].split(",")
+    topic_config = TOPIC_CONFIGS.get(topic, {})
+    if topic_config.get("cleanup.policy"):
+        config["cleanup.policy"] = topic_config["cleanup.policy"].split(",")
+    for setting in ("retention.ms", "retention.bytes"):
+        if setting in topic_config:
+            config[setting] = int(topic_config[setting])
     binding: dict[str, Any] = {
         "topic": topic,
         "partitions": Settings.model_fields["topic_partitions"].default,

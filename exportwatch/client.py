@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared import tracing
 from shared.events import (
+    TOPIC_SHIPPED,
     TOPIC_SUBMITTED,
     Decision,
     DecisionCode,
@@ -36,12 +37,18 @@ from shared.events import (
     SubmittedOrder,
     envelope_dump,
 )
+from shared.lifecycle_events import ShippedOrder
 
 __all__ = [
+    "Alert",
+    "Alerts",
     "Approval",
+    "AuditReport",
     "DeadLetterInfo",
     "ExportwatchError",
+    "LegalHold",
     "Order",
+    "OrderPage",
     "OrderPublisher",
     "OrderSummary",
     "PublishedOrder",
@@ -52,6 +59,8 @@ __all__ = [
     "Review",
     "ReviewOutcome",
     "ReviewRequest",
+    "ShippedOrder",
+    "Stats",
     "SubmittedOrder",
     "Trail",
     "TrailStep",
@@ -70,6 +79,18 @@ class OrderSummary(_Response):
     reason_codes: list[str]
     review_decision: str | None
     updated_at: datetime
+    created_at: datetime | None = None
+    decided_at: datetime | None = None
+    shipped_at: datetime | None = None
+    legal_hold: bool = False
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    """A page of `GET /orders`; `next_cursor` asks for the next one (None: this was the last)."""
+
+    orders: list[OrderSummary]
+    next_cursor: str | None
 
 
 class Review(_Response):
@@ -158,6 +179,9 @@ class Order(_Response):
     order: dict[str, Any]
     updated_at: datetime
     review_requests: list[ReviewRequest] = Field(default_factory=list)
+    shipped_at: datetime | None = None
+    carrier_reference: str | None = None
+    legal_hold: bool = False
 
     @property
     def final_decision(self) -> DecisionCode | None:
@@ -181,6 +205,7 @@ class TrailStep(_Response):
     payload_sha256: str
     prev_hash: str
     step_hash: str
+    hash_version: int = 1
 
 
 class Trail(_Response):
@@ -213,6 +238,71 @@ class Replay(_Response):
     bytes: int
 
 
+class AuditReport(_Response):
+    """GET /audit/verify: both chains recomputed and checked against the anchors."""
+
+    ok: bool
+    orders_checked: int
+    steps_checked: int
+    anchors_checked: int
+    chain_positions_checked: int
+    head: dict[str, Any]
+    problems: list[str]
+    problems_total: int
+    range: dict[str, str | None]
+
+
+class Alert(_Response):
+    event_id: str
+    order_id: str
+    kind: str
+    submitted_event_id: str
+    decided_event_id: str
+    list_change_event_id: str
+    list_id: str
+    list_version: str
+    entries: list[dict[str, Any]]
+    shipped_at: datetime | None
+    raised_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    acknowledgement: str | None
+
+
+class Alerts(_Response):
+    open: int
+    alerts: list[Alert]
+
+
+class LegalHold(_Response):
+    hold_id: str
+    order_id: str
+    reason: str
+    placed_by_name: str
+    placed_by_key_id: str
+    placed_at: datetime
+    released_at: datetime | None
+    released_by_name: str | None
+    released_by_key_id: str | None
+    release_reason: str | None
+
+
+class Stats(_Response):
+    orders: int
+    pending: int
+    decisions: dict[str, int]
+    reviewed: int
+    dead_letters: int
+    start: datetime | None
+    end: datetime | None
+    decided: int
+    by_day: list[dict[str, Any]]
+    by_reason: dict[str, int]
+    by_destination: dict[str, int]
+    by_list: dict[str, int]
+    latency_seconds: dict[str, float | int | None]
+
+
 class ExportwatchError(Exception):
     """An API call that did not succeed: the HTTP status and the server's own explanation (a 422
     names the field and the value)."""
@@ -225,6 +315,11 @@ class ExportwatchError(Exception):
 
 _SUMMARIES = TypeAdapter(list[OrderSummary])
 _DEAD_LETTERS = TypeAdapter(list[DeadLetterInfo])
+_HOLDS = TypeAdapter(list[LegalHold])
+
+
+def _moment(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 class RecordsClient:
@@ -259,9 +354,13 @@ class RecordsClient:
         await self._http.aclose()
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = await self._respond(method, url, **kwargs)
+        return response.json()
+
+    async def _respond(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         response = await self._http.request(method, url, **kwargs)
         if response.is_success:
-            return response.json()
+            return response
         try:
             detail = response.json().get("detail", response.text)
         except ValueError:
@@ -283,6 +382,87 @@ class RecordsClient:
         if reviewed is not None:
             params["reviewed"] = str(reviewed).lower()
         return _SUMMARIES.validate_python(await self._call("GET", "/orders", params=params))
+
+    async def search_orders(self, *, limit: int = 50, cursor: str | None = None, **filters: Any) -> OrderPage:
+        """A keyset page of orders matching `filters` (GET /orders: decision, review, reason, party,
+        party_country, destination, list, entry_id, created_from/to, decided_from/to (datetimes),
+        shipped, legal_hold); pass the page's `next_cursor` back for the next one."""
+        params: dict[str, Any] = {"limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        for name, value in filters.items():
+            if value is None:
+                continue
+            key = "list" if name == "list_id" else name
+            params[key] = (
+                value.isoformat()
+                if isinstance(value, datetime)
+                else str(value).lower()
+                if isinstance(value, bool)
+                else value
+            )
+        response = await self._respond("GET", "/orders", params=params)
+        return OrderPage(_SUMMARIES.validate_python(response.json()), response.headers.get("X-Next-Cursor"))
+
+    async def stats(self, *, start: datetime | None = None, end: datetime | None = None) -> Stats:
+        params = {k: v for k, v in (("from", _moment(start)), ("to", _moment(end))) if v is not None}
+        return Stats.model_validate(await self._call("GET", "/stats", params=params))
+
+    async def verify(self, *, start: datetime | None = None, end: datetime | None = None) -> AuditReport:
+        """Recompute the audit chains and check the anchors (needs a reviewer key)."""
+        params = {k: v for k, v in (("from", _moment(start)), ("to", _moment(end))) if v is not None}
+        return AuditReport.model_validate(await self._call("GET", "/audit/verify", params=params))
+
+    async def export_trail(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        format: Literal["jsonl", "csv"] = "jsonl",
+    ) -> AsyncIterator[bytes]:
+        """Every trail step recorded in [start, end) with its hashes, streamed (needs an admin key)."""
+        params = {k: v for k, v in (("from", _moment(start)), ("to", _moment(end)), ("format", format)) if v}
+        async with self._http.stream("GET", "/exports/trail", params=params) as response:
+            if not response.is_success:
+                await response.aread()
+                raise ExportwatchError("GET", "/exports/trail", response.status_code, response.text)
+            async for chunk in response.aiter_bytes():
+                yield chunk
+
+    async def dossier(self, order_id: str) -> bytes:
+        """The auditor's dossier of the order, as PDF bytes."""
+        return (await self._respond("GET", f"/orders/{order_id}/dossier.pdf")).content
+
+    async def hold(self, order_id: str, *, reason: str) -> LegalHold:
+        """Place a legal hold (needs an admin key): the order is not purged while it is in force."""
+        return LegalHold.model_validate(
+            await self._call("POST", f"/orders/{order_id}/hold", json={"reason": reason})
+        )
+
+    async def release_hold(self, order_id: str, *, reason: str, hold_id: str | None = None) -> LegalHold:
+        body: dict[str, str] = {"reason": reason}
+        if hold_id is not None:
+            body["hold_id"] = hold_id
+        return LegalHold.model_validate(
+            await self._call("POST", f"/orders/{order_id}/hold/release", json=body)
+        )
+
+    async def holds(self, order_id: str) -> list[LegalHold]:
+        return _HOLDS.validate_python(await self._call("GET", f"/orders/{order_id}/holds"))
+
+    async def alerts(
+        self, *, state: Literal["open", "acknowledged"] | None = None, limit: int = 50, offset: int = 0
+    ) -> Alerts:
+        """Post-shipment alerts: a list change matches a party of an order already shipped."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if state is not None:
+            params["state"] = state
+        return Alerts.model_validate(await self._call("GET", "/alerts", params=params))
+
+    async def acknowledge_alert(self, event_id: str, *, comment: str) -> Alert:
+        return Alert.model_validate(
+            await self._call("POST", f"/alerts/{event_id}/acknowledge", json={"comment": comment})
+        )
 
     async def queue(self, *, limit: int = 50, offset: int = 0) -> list[OrderSummary]:
         """Held orders nobody has reviewed yet: what waits for a person."""
@@ -424,6 +604,7 @@ class OrderPublisher:
         **producer_options: Any,
     ) -> None:
         self.topic = f"{topic_prefix}{TOPIC_SUBMITTED}"
+        self.shipped_topic = f"{topic_prefix}{TOPIC_SHIPPED}"
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
@@ -462,6 +643,21 @@ class OrderPublisher:
                 key=model.order_id.encode("utf-8"),
                 headers=list(headers) or None,
             )
+        return PublishedOrder(
+            order_id=model.order_id,
+            event_id=str(model.event_id),
+            topic=metadata.topic,
+            partition=metadata.partition,
+            offset=metadata.offset,
+        )
+
+    async def publish_shipment(self, shipment: ShippedOrder | Mapping[str, Any]) -> PublishedOrder:
+        """Say an order has shipped (orders.shipped.v1, key = order_id): records marks it shipped,
+        ending its re-screening as an open order. `event_id` is yours, so a resend is kept once."""
+        model = shipment if isinstance(shipment, ShippedOrder) else ShippedOrder.model_validate(shipment)
+        metadata = await self._producer.send_and_wait(
+            self.shipped_topic, envelope_dump(model), key=model.order_id.encode("utf-8")
+        )
         return PublishedOrder(
             order_id=model.order_id,
             event_id=str(model.event_id),

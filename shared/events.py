@@ -48,6 +48,16 @@ TOPIC_DEADLETTER = "orders.deadletter.v1"
 # "not a match" decisions that every screening instance reads in full (compacted, keyed per pair).
 TOPIC_LISTS_UPDATED = "lists.updated.v1"
 TOPIC_CLEARANCES = "screening.clearances.v1"
+# The ERP says an order left: records marks it shipped (an order is open while decided, not shipped).
+TOPIC_SHIPPED = "orders.shipped.v1"
+# Delta screening: records asks screening to screen an open order's parties again against the
+# entries a list change added or changed; screening answers on orders.screened.v1 (an amended
+# screening, when something new matches) or, for an order already shipped, on orders.alerts.v1.
+TOPIC_RESCREEN = "orders.rescreen.v1"
+TOPIC_ALERTS = "orders.alerts.v1"
+# The head of records' store-wide audit chain, published at intervals and on shutdown: kept
+# outside the database, so a rewritten or truncated chain no longer agrees with it.
+TOPIC_ANCHORS = "records.anchors.v1"
 
 ALL_TOPICS = (
     TOPIC_SUBMITTED,
@@ -59,11 +69,21 @@ ALL_TOPICS = (
     TOPIC_LISTS_UPDATED,
     TOPIC_CLEARANCES,
     TOPIC_REVIEW_STEPS,
+    TOPIC_SHIPPED,
+    TOPIC_RESCREEN,
+    TOPIC_ALERTS,
+    TOPIC_ANCHORS,
 )
 
 # Topic-level settings the topics are created with. Clearances are state, keyed per (entry, name):
 # compaction keeps the latest per key forever, so every screening instance can rebuild it in full.
-TOPIC_CONFIGS: dict[str, dict[str, str]] = {TOPIC_CLEARANCES: {"cleanup.policy": "compact"}}
+# Anchors are evidence, every one of them: deleted never (retention -1 by time and size), not
+# compacted (compaction by a fixed key would keep only the newest, and a forged newest anchor would
+# then be the only one left to check against).
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    TOPIC_CLEARANCES: {"cleanup.policy": "compact"},
+    TOPIC_ANCHORS: {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
+}
 
 # Namespace for deterministic ids of derived events (uuid5).
 EXPORTWATCH_NS = uuid.UUID("6f1d8c2e-4b7a-5e3f-9a1c-2d4e6f8a0b1c")
@@ -387,6 +407,10 @@ class PartyScreening(BaseModel):
     country: str
     matches: list[PartyMatch] = Field(default_factory=list)
     cleared_matches: list[ClearedMatch] = Field(default_factory=list)
+    # The name as screening's matcher normalises it: the name part of a clearance's key
+    # (`clearance_key`), so a reviewer's "not a match" from records names the pair exactly as
+    # screening does. Added with issue 12; older events lack it.
+    normalised_name: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class ScreenedList(BaseModel):
@@ -398,12 +422,59 @@ class ScreenedList(BaseModel):
     effect: ListEffect
 
 
+class ListChangeRef(BaseModel):
+    """The list change (a `lists.updated.v1` event) that caused a re-screening."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event_id: EventId
+    source: str
+    list_id: str
+    list_name: str
+    old_version: str | None
+    new_version: str
+    published: str | None = None
+    added: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list)
+
+
+class AmendedMatch(BaseModel):
+    """One party's match on one entry, as an amendment names it."""
+
+    party_role: str
+    party_name: str
+    list_id: str
+    entry_id: str
+    entry_version: str | None = None
+    score: float
+
+
+class ScreeningAmendment(BaseModel):
+    """Why a screening was redone after the order was decided: a list change added or changed an
+    entry that now matches a party (`new_matches`). The whole screening is redone on the lists in
+    use; the classification is kept. A match of the decision amended that the current lists no
+    longer give (its entry removed or changed) is carried forward (`carried_forward`): a list change
+    never lowers a decision by itself, only a review does."""
+
+    model_config = ConfigDict(extra="allow")
+
+    cause: Literal["list_change"] = "list_change"
+    rescreen_request_id: EventId
+    list_change: ListChangeRef
+    amends_decided_event_id: EventId
+    new_matches: list[AmendedMatch]
+    carried_forward: list[AmendedMatch] = Field(default_factory=list)
+
+
 class Screening(BaseModel):
     policy_version: str
     review_threshold: float
     block_threshold: float
     lists: list[ScreenedList]
     parties: list[PartyScreening]
+    # Set when the screening was redone because a list changed after the decision (issue 12):
+    # risk decides again and the amended decision goes to orders.decided.v1 with this section.
+    amendment: ScreeningAmendment | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 # --- decision (risk) ---------------------------------------------------------------------------

@@ -343,6 +343,9 @@ class ServiceSpec(Generic[R]):
     consumes: Consumes[R] | None = None
     follows: Sequence[Follows[R]] = ()
     pages: Pages | None = None
+    # Work to finish on shutdown after the consumer stages stopped and before the producer stops
+    # (records: anchoring the audit chain's head, so the last anchor still reaches the broker).
+    before_stop: Callable[[R], Awaitable[None]] | None = None
     # Paths of operations that may take minutes (fetching and verifying reference data): exempt
     # from EXPORTWATCH_HTTP_REQUEST_TIMEOUT_S, they bound their own downloads.
     long_running: frozenset[str] = frozenset()
@@ -382,6 +385,11 @@ def build_app(
                 for stage in reversed(stages.values()):
                     await stage.stop()
                 stages.clear()
+                if spec.before_stop is not None:
+                    try:
+                        await spec.before_stop(runtime)
+                    except Exception:  # shutting down must go on
+                        log.exception("%s: the work before stopping failed", spec.name)
                 if bus is not None:
                     await bus.stop()
                 app.state.runtime = None

@@ -56,6 +56,13 @@ class Settings(KafkaClientSettings):
     api_keys_file: Path = Field(default_factory=default_keys_file)
 
     database_url: str = f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'records.db'}"
+    # records: where each instance appends the anchors of the audit chain (the head's position and
+    # hash, also published to records.anchors.v1), and how often it anchors a head that moved.
+    anchor_file: Path = REPO_ROOT / "var" / "anchors.jsonl"
+    anchor_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    # records: the dossier's font (a TrueType file with the scripts of the names on the orders);
+    # None: DejaVu Sans where the system has it, else a built-in font with names transliterated.
+    dossier_font: Path | None = None
     # The classifier's product catalog; None: its own SQLite file (var/catalog.db).
     catalog_database_url: str | None = None
     data_dir: Path = Field(default_factory=default_data_dir)

@@ -10,14 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.events import (
+    TOPIC_ALERTS,
+    TOPIC_ANCHORS,
     TOPIC_CLASSIFIED,
     TOPIC_CLEARANCES,
     TOPIC_DEADLETTER,
     TOPIC_DECIDED,
     TOPIC_LISTS_UPDATED,
+    TOPIC_RESCREEN,
     TOPIC_REVIEW_STEPS,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
+    TOPIC_SHIPPED,
     TOPIC_SUBMITTED,
 )
 
@@ -42,6 +46,12 @@ class ServiceWiring:
         return (*self.consumes, *self.follows)
 
 
+# Topics the ERP publishes (no service of the pipeline writes them, but records replaying a dead letter).
+ERP_TOPICS = (TOPIC_SUBMITTED, TOPIC_SHIPPED)
+# Topics records does not keep in the trail: a re-screen request is screening's input, one per open
+# order per list change; what it leads to (an amended screening, an alert) is kept.
+NOT_RECORDED = (TOPIC_RESCREEN,)
+
 # The pipeline's inputs, which records may write again when on-call replays a dead letter.
 REPLAYABLE_TOPICS = (TOPIC_SUBMITTED, TOPIC_CLASSIFIED, TOPIC_SCREENED, TOPIC_DECIDED)
 
@@ -55,9 +65,10 @@ WIRING: dict[str, ServiceWiring] = {
     "screening": ServiceWiring(
         service="screening",
         group="screening",
-        consumes=(TOPIC_CLASSIFIED,),
+        # Re-screen requests share the group with new orders: any instance answers either.
+        consumes=(TOPIC_CLASSIFIED, TOPIC_RESCREEN),
         follows=(TOPIC_CLEARANCES,),
-        produces=(TOPIC_SCREENED, TOPIC_DEADLETTER, TOPIC_LISTS_UPDATED, TOPIC_CLEARANCES),
+        produces=(TOPIC_SCREENED, TOPIC_DEADLETTER, TOPIC_LISTS_UPDATED, TOPIC_CLEARANCES, TOPIC_ALERTS),
     ),
     "risk": ServiceWiring(
         service="risk",
@@ -78,15 +89,22 @@ WIRING: dict[str, ServiceWiring] = {
             TOPIC_LISTS_UPDATED,
             TOPIC_CLEARANCES,
             TOPIC_REVIEW_STEPS,
+            TOPIC_SHIPPED,
+            TOPIC_ALERTS,
         ),
+        # Every instance knows every anchor of the audit chain (GET /audit/verify checks them).
+        follows=(TOPIC_ANCHORS,),
         # The review workflow's steps and outcome, and reviewers' "not a match" (published from
-        # records' outbox); a replayed dead letter goes back to its source topic.
+        # records' outbox); a replayed dead letter goes back to its source topic; re-screen
+        # requests after a list change; the audit chain's anchors.
         produces=(
             TOPIC_REVIEWED,
             TOPIC_REVIEW_STEPS,
             TOPIC_CLEARANCES,
             TOPIC_DEADLETTER,
             *REPLAYABLE_TOPICS,
+            TOPIC_RESCREEN,
+            TOPIC_ANCHORS,
         ),
     ),
 }

@@ -38,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
     keys_file = _KEYS_DIR / "api-keys.json"
     write_keys(keys_file)
     os.environ[KEYS_FILE_VARIABLE] = str(keys_file)
+    # records anchors its audit chain to a file: the session's, never the checkout's var/.
+    os.environ.setdefault("EXPORTWATCH_ANCHOR_FILE", str(_KEYS_DIR / "anchors.jsonl"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -24,12 +24,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from services.screening.clearing import clearance_name
 from shared.events import (
+    TOPIC_ALERTS,
     TOPIC_CLASSIFIED,
     TOPIC_DEADLETTER,
     TOPIC_DECIDED,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
+    TOPIC_SHIPPED,
     TOPIC_SUBMITTED,
     Classification,
     ClassifiedOrder,
@@ -39,6 +42,7 @@ from shared.events import (
     DecisionCode,
     LineClassification,
     LineDetermination,
+    ListChangeRef,
     MatchEvidence,
     PartyMatch,
     PartyScreening,
@@ -51,6 +55,7 @@ from shared.events import (
     derive,
 )
 from shared.kafka import Incoming
+from shared.lifecycle_events import ChainAnchor, OrderAlert, RescreenRequest, ShippedOrder
 
 # Parametrise a fixture with these and give it the server with `server_url(request)`.
 DATABASES = [
@@ -174,7 +179,13 @@ def _screening() -> Screening:
             )
         ],
         parties=[
-            PartyScreening(role="buyer", name="Muster Maschinenbau GmbH", country="DE", matches=[match])
+            PartyScreening(
+                role="buyer",
+                name="Muster Maschinenbau GmbH",
+                country="DE",
+                matches=[match],
+                normalised_name=clearance_name("Muster Maschinenbau GmbH"),
+            )
         ],
     )
 
@@ -276,6 +287,92 @@ def dead_letter(raw: bytes, *, offset: int = 7, service: str = "classifier") -> 
     )
 
 
+def shipped(
+    order: dict[str, Any],
+    *,
+    shipped_at: str = "2026-12-02T08:00:00Z",
+    carrier_reference: str = "1Z999AA10123456784",
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """The ERP's orders.shipped.v1 for `order` (its current version)."""
+    return _dump(
+        ShippedOrder.model_validate(
+            {
+                "schema": "order.shipped.v1",
+                "event_id": event_id or str(uuid.uuid4()),
+                "order_id": order["order_id"],
+                "shipped_at": shipped_at,
+                "carrier_reference": carrier_reference,
+                "submitted_event_id": order["event_id"],
+            }
+        )
+    )
+
+
+def list_change(
+    *, list_id: str = "EL", added: list[str] | None = None, changed: list[str] | None = None, **extra: Any
+) -> ListChangeRef:
+    values: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "source": "csl",
+        "list_id": list_id,
+        "list_name": "Entity List",
+        "old_version": "a" * 16,
+        "new_version": "b" * 16,
+        "published": "2026-12-01",
+        "added": added if added is not None else ["csl-99999"],
+        "changed": changed or [],
+    }
+    return ListChangeRef.model_validate(values | extra)
+
+
+def rescreen_request(
+    decided_event: dict[str, Any], change: ListChangeRef, *, shipped_at: datetime | None = None
+) -> dict[str, Any]:
+    decided_model = DecidedOrder.model_validate(decided_event)
+    return _dump(
+        RescreenRequest(
+            event_id=str(uuid.uuid4()),
+            order_id=decided_model.order_id,
+            decided_event_id=decided_model.event_id,
+            list_change=change,
+            shipped_at=shipped_at,
+            previous=decided_model.screening.parties,
+            classified=ClassifiedOrder.model_validate(classified(decided_event["order"])),
+        )
+    )
+
+
+def alert(decided_event: dict[str, Any], change: ListChangeRef) -> dict[str, Any]:
+    decided_model = DecidedOrder.model_validate(decided_event)
+    return _dump(
+        OrderAlert(
+            event_id=str(uuid.uuid4()),
+            order_id=decided_model.order_id,
+            kind="post_shipment_match",
+            submitted_event_id=decided_model.submitted_event_id,
+            decided_event_id=decided_model.event_id,
+            shipped_at=datetime(2026, 12, 2, 8, 0, tzinfo=UTC),
+            list_change=change,
+            parties=decided_model.screening.parties,
+            raised_at=datetime(2026, 12, 3, 9, 0, tzinfo=UTC),
+        )
+    )
+
+
+def anchor(chain_id: str = "7b0f6c1e-2d3a-4b5c-8d9e-0f1a2b3c4d5e", seq: int = 42) -> dict[str, Any]:
+    return _dump(
+        ChainAnchor(
+            event_id=str(uuid.uuid4()),
+            chain_id=chain_id,
+            seq=seq,
+            chain_hash="c" * 64,
+            anchored_at=datetime(2026, 12, 3, 9, 0, tzinfo=UTC),
+            instance="records-0:1",
+        )
+    )
+
+
 def _dump(model: Any) -> dict[str, Any]:
     dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True)
     return dumped
@@ -288,6 +385,8 @@ TOPIC_OF_SCHEMA = {
     "order.decided.v1": TOPIC_DECIDED,
     "order.reviewed.v1": TOPIC_REVIEWED,
     "order.deadletter.v1": TOPIC_DEADLETTER,
+    "order.shipped.v1": TOPIC_SHIPPED,
+    "order.alert.v1": TOPIC_ALERTS,
 }
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from exportwatch.cli import keys, ops, orders
+from exportwatch.cli import keys, ops, orders, records
 from exportwatch.cli.common import Cli, find_api_key, service_url
 
 app = typer.Typer(
@@ -67,6 +67,7 @@ app.add_typer(ops.lists_app, name="lists")
 app.add_typer(ops.ccl_app, name="ccl")
 app.add_typer(ops.bench_app, name="bench")
 app.add_typer(keys.app, name="keys")
+app.add_typer(records.app, name="records")
 
 
 def main() -> None:

@@ -20,24 +20,23 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import (
-    Connection,
     DateTime,
     Integer,
     String,
     Text,
     UniqueConstraint,
     func,
-    inspect,
     select,
-    text,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import make_sessionmaker, table_metadata
+from shared.migrations import Schema, migrate
 
 CSV_COLUMNS = ("sku", "eccn", "classified_by", "rationale", "reference_documents")
 EXPORT_COLUMNS = (*CSV_COLUMNS, "version", "classified_at")
@@ -67,6 +66,16 @@ class CatalogProductRow(Base):
     rationale: Mapped[str | None] = mapped_column(Text)
     # JSON list of strings; NULL in rows written before the column existed.
     reference_documents: Mapped[str | None] = mapped_column(Text)
+
+
+CATALOG_SCHEMA = Schema(
+    name="catalog",
+    directory=Path(__file__).parent / "migrations",
+    metadata=lambda: Base.metadata,
+    marker_table=CatalogProductRow.__tablename__,
+    baseline="0001",
+    lock_key=0x6578_7077_6361_0001,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,16 +299,6 @@ def products_csv(products: Sequence[CatalogProduct]) -> str:
     return out.getvalue()
 
 
-def _add_missing_columns(connection: Connection) -> None:
-    # `reference_documents` came after the first catalogs were written: add it (nullable) to a
-    # table created without it; create_all never alters an existing table.
-    columns = {column["name"] for column in inspect(connection).get_columns(CatalogProductRow.__tablename__)}
-    if "reference_documents" not in columns:
-        connection.execute(
-            text(f"ALTER TABLE {CatalogProductRow.__tablename__} ADD COLUMN reference_documents TEXT")
-        )
-
-
 async def load_snapshot(session: AsyncSession) -> CatalogSnapshot:
     latest = (
         select(CatalogProductRow.sku, func.max(CatalogProductRow.version).label("version"))
@@ -339,9 +338,7 @@ class CatalogStore:
         self.snapshot = CatalogSnapshot(products={}, eccn_by_sku={}, version="not loaded")
 
     async def open(self) -> None:
-        async with self._engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
-            await connection.run_sync(_add_missing_columns)
+        await migrate(self._engine, CATALOG_SCHEMA)
         await self.refresh()
 
     async def close(self) -> None:

@@ -9,14 +9,14 @@ steps are written by the consumer when records reads them back, like every other
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from services.records import queue, repository, review_store, reviews, service
+from services.records import queue, repository, review_store, reviews, search, service
+from services.records.api_trail import trail_router
+from services.records.deps import IsoMoment, RuntimeDep, SessionDep, aware, query_error
 from services.records.domain import InvalidReview
 from services.records.models import ReferenceKind
 from services.records.queue import QueueFilter
@@ -37,43 +37,77 @@ from services.records.schemas import (
     StatsOut,
     TrailOut,
 )
-from services.records.service import RecordsRuntime
 from shared.auth import ApproverDep, ReviewerDep, require
 from shared.events import DecisionCode, ReviewStep, ScreeningClearance
 from shared.kafka import PublishError
-from shared.service import PublishDep, runtime_dependency
+from shared.service import PublishDep
 from shared.topology import REPLAYABLE_TOPICS
 
-RuntimeDep = Annotated[RecordsRuntime, Depends(runtime_dependency(RecordsRuntime))]
-
-
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    # The one place a read request's transaction is opened and closed.
-    async with runtime.sessionmaker() as session, session.begin():
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 # Bounded: an offset past what the database's integers hold (SQLite and PostgreSQL: 2**63 - 1) was a
 # 500; ten million rows is beyond any page a reviewer or a dashboard asks for.
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+Moment = Annotated[IsoMoment, Query(description="ISO 8601 with a time zone, e.g. 2026-12-01T00:00:00Z")]
 
 router = APIRouter(tags=["records"])
 
 
-@router.get("/orders", summary="Orders with their current decision, most recently changed first")
+@router.get(
+    "/orders",
+    summary="Orders with their current decision, most recently changed first, filtered; keyset pages "
+    "(the next page's cursor is in the X-Next-Cursor header)",
+)
 async def list_orders(
     session: SessionDep,
+    response: Response,
     decision: DecisionCode | None = None,
     reviewed: bool | None = None,
+    review: search.ReviewState | None = None,
+    reason: Annotated[str | None, Query(pattern="^[A-Z][A-Z0-9_]{1,63}$")] = None,
+    party: Annotated[
+        str | None,
+        Query(min_length=2, max_length=200, description="part of a party's name (any case, accents, script)"),
+    ] = None,
+    party_country: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
+    destination: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
+    list_id: Annotated[str | None, Query(alias="list", min_length=1, max_length=32)] = None,
+    entry_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    created_from: Moment = None,
+    created_to: Moment = None,
+    decided_from: Moment = None,
+    decided_to: Moment = None,
+    shipped: bool | None = None,
+    legal_hold: bool | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=400)] = None,
 ) -> list[OrderSummary]:
-    orders = await repository.list_orders(
-        session=session, decision=decision, reviewed=reviewed, limit=limit, offset=offset
+    if cursor is not None and offset:
+        raise query_error("offset", str(offset), "give either a cursor or an offset, not both")
+    wanted = search.OrderFilter(
+        decision=decision,
+        reviewed=reviewed,
+        review=review,
+        reason=reason,
+        party=party,
+        party_country=party_country,
+        destination=destination,
+        list_id=list_id,
+        entry_id=entry_id,
+        created_from=aware("created_from", created_from),
+        created_to=aware("created_to", created_to),
+        decided_from=aware("decided_from", decided_from),
+        decided_to=aware("decided_to", decided_to),
+        shipped=shipped,
+        legal_hold=legal_hold,
     )
-    return [OrderSummary.model_validate(order) for order in orders]
+    try:
+        page = await search.search_orders(session, wanted, limit=limit, cursor=cursor, offset=offset)
+    except search.BadCursor as exc:
+        raise query_error("cursor", cursor or "", str(exc)) from exc
+    if page.next_cursor is not None:
+        response.headers["X-Next-Cursor"] = page.next_cursor
+    return [OrderSummary.model_validate(order) for order in page.orders]
 
 
 @router.get(
@@ -312,9 +346,18 @@ async def list_reference_events(
     return [ReferenceEventOut.model_validate(event) for event in events]
 
 
-@router.get("/stats", summary="Orders per current decision, reviews and dead letters")
-async def get_stats(session: SessionDep) -> StatsOut:
-    return StatsOut.model_validate(await repository.get_stats(session=session))
+@router.get(
+    "/stats",
+    summary="Orders per current decision, reviews and dead letters; of the orders decided in "
+    "[from, to): per day, reason, destination and list, and decision latency percentiles",
+)
+async def get_stats(
+    session: SessionDep,
+    start: Annotated[IsoMoment, Query(alias="from")] = None,
+    end: Annotated[IsoMoment, Query(alias="to")] = None,
+) -> StatsOut:
+    stats = await search.get_stats(session, start=aware("from", start), end=aware("to", end))
+    return StatsOut.model_validate(stats)
 
 
 @router.post(
@@ -343,3 +386,7 @@ async def replay_dead_letter(event_id: str, runtime: RuntimeDep, publish: Publis
         "key": replayed.key,
         "bytes": replayed.size,
     }
+
+
+# The trail as system of record: audit, exports, dossiers, holds, alerts.
+router.include_router(trail_router)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,22 +10,26 @@ from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import Gauge
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.records.alerts import measure_alerts
+from services.records.anchors import AnchorBook, Anchorer, AnchorFollower
 from services.records.api import router
 from services.records.dashboard import install_error_pages, pages
 from services.records.handler import RecordsHandler
 from services.records.models import create_schema
 from services.records.outbox import OutboxRelay
+from services.records.policy import load_records_policy
 from services.records.queue import backlog
+from services.records.rescreen import RescreenDispatcher
 from services.records.reviews import Topics
 from services.records.service import RecordsRuntime
 from shared.db import make_engine, make_sessionmaker
-from shared.events import ALL_TOPICS
+from shared.events import TOPIC_ANCHORS, TOPIC_RESCREEN
 from shared.kafka import Publish
-from shared.service import Consumes, Periodic, ServiceSpec, build_app, run_service
+from shared.service import Consumes, Follows, Periodic, ServiceSpec, build_app, run_service
 from shared.settings import Settings, load_settings
+from shared.topology import WIRING
 
 SERVICE = "records"
 log = logging.getLogger("exportwatch.records")
@@ -41,51 +44,61 @@ REVIEW_BACKLOG_OLDEST = Gauge(
 )
 
 
-async def _prepare_database(engine: AsyncEngine, attempts: int = 8) -> None:
-    """Create the tables, waiting a little for a database that is still starting.
-
-    A second instance starting at the same moment may lose the race to create a table; the next
-    attempt then finds it and goes on. (Tables come from metadata.create_all; Alembic migrations
-    are future work.)
-    """
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        try:
-            await create_schema(engine)
-            return
-        except (OSError, SQLAlchemyError) as exc:
-            if attempt == attempts:
-                raise
-            log.warning("database not ready (attempt %d): %s; retrying in %.1fs", attempt, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 8.0)
-
-
 # How often the review backlog gauges are refreshed from the database.
 BACKLOG_SECONDS = 15.0
 
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, publish: Publish) -> AsyncIterator[RecordsRuntime]:
+    policy = load_records_policy(settings.policy_file)
     engine = make_engine(settings.database_url)
     try:
-        await _prepare_database(engine)
+        # The schema migrated to its newest revision (shared/migrations.py: one instance at a time).
+        await create_schema(engine)
         sessionmaker = make_sessionmaker(engine)
         relay = OutboxRelay(sessionmaker, publish, backoff_max=settings.kafka_retry_backoff_max_s)
-        runtime = RecordsRuntime(
-            settings=settings, sessionmaker=sessionmaker, outbox=relay, topics=Topics.of(settings)
+        dispatcher = RescreenDispatcher(
+            sessionmaker,
+            publish,
+            topic=settings.topic(TOPIC_RESCREEN),
+            backoff_max=settings.kafka_retry_backoff_max_s,
         )
-        gauges = Periodic("records-review-backlog", BACKLOG_SECONDS, lambda: measure_backlog(sessionmaker))
+        anchorer = Anchorer(
+            sessionmaker, publish, topic=settings.topic(TOPIC_ANCHORS), file=settings.anchor_file
+        )
+        runtime = RecordsRuntime(
+            settings=settings,
+            sessionmaker=sessionmaker,
+            outbox=relay,
+            topics=Topics.of(settings),
+            policy=policy,
+            anchors=AnchorBook(settings.anchor_file),
+            rescreen=dispatcher,
+            anchorer=anchorer,
+        )
+        background = [
+            Periodic("records-review-backlog", BACKLOG_SECONDS, lambda: measure(sessionmaker)),
+            Periodic("records-anchors", settings.anchor_interval_s, anchorer.anchor),
+        ]
         relay.start()
-        gauges.start()
+        dispatcher.start()
+        for periodic in background:
+            periodic.start()
         try:
-            await measure_backlog(sessionmaker)
+            await measure(sessionmaker)
             yield runtime
         finally:
-            await gauges.stop()
+            for periodic in background:
+                await periodic.stop()
+            await dispatcher.stop()
             await relay.stop()
     finally:
         await engine.dispose()
+
+
+async def measure(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    await measure_backlog(sessionmaker)
+    await measure_alerts(sessionmaker)
 
 
 async def measure_backlog(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -114,11 +127,26 @@ def spec(settings: Settings) -> ServiceSpec[RecordsRuntime]:
         # max_attempts=None: retry forever. A trail step must never be dropped (15 CFR 762.6)
         # because the database is briefly away; the partition waits instead.
         consumes=Consumes(
-            ALL_TOPICS,
-            lambda runtime: RecordsHandler(settings=settings, sessionmaker=runtime.sessionmaker),
+            WIRING[SERVICE].consumes,
+            lambda runtime: RecordsHandler(
+                settings=settings,
+                sessionmaker=runtime.sessionmaker,
+                policy=runtime.policy,
+                list_updated=runtime.rescreen.wake,
+            ),
             max_attempts=None,
         ),
+        follows=[
+            Follows("anchors", WIRING[SERVICE].follows, lambda runtime: AnchorFollower(runtime.anchors))
+        ],
+        before_stop=last_anchor,
     )
+
+
+async def last_anchor(runtime: RecordsRuntime) -> None:
+    """The head as records leaves it, anchored after the consumers stopped (nothing more is
+    chained by this instance) and before the producer stops (so it is published, not only filed)."""
+    await runtime.anchorer.anchor()
 
 
 def create_app(

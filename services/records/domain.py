@@ -18,6 +18,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from unidecode import unidecode
+
+from services.records.audit import StepFields, step_hash
 from shared.events import DECISION_SEVERITY
 
 # prev_hash of an order's first step.
@@ -29,14 +32,17 @@ def payload_digest(raw: bytes) -> str:
 
 
 def chain_hash(prev_hash: str, payload_sha256: str, event_id: str) -> str:
-    """step_hash = sha256(prev_hash + payload_sha256 + event_id); the two hex digests are fixed-width,
-    so the concatenation is unambiguous."""
+    """A step's hash of hash_version 1 (steps stored before the store-wide chain):
+    sha256(prev_hash + payload_sha256 + event_id); the two hex digests are fixed-width, so the
+    concatenation is unambiguous. Version 2 (audit.step_hash) also covers the stage, topic,
+    partition, offset, time received and order."""
     return hashlib.sha256(f"{prev_hash}{payload_sha256}{event_id}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class ChainLink:
-    """One stored trail step as the chain verification sees it."""
+    """One stored trail step as the chain verification sees it; `fields` its other columns (a
+    version 2 step's hash covers them)."""
 
     seq: int
     event_id: str
@@ -45,14 +51,34 @@ class ChainLink:
     payload_sha256: str
     prev_hash: str
     step_hash: str
+    fields: StepFields | None = None
+
+    def expected_hash(self) -> str:
+        fields = self.fields
+        if fields is None or fields.hash_version == 1:
+            return chain_hash(self.prev_hash, self.payload_sha256, self.event_id)
+        return step_hash(
+            prev_hash=self.prev_hash,
+            event_id=self.event_id,
+            order_id=fields.order_id,
+            seq=self.seq,
+            stage=fields.stage,
+            schema=fields.schema,
+            topic=fields.topic,
+            partition=fields.partition,
+            offset=fields.offset,
+            submitted_event_id=fields.submitted_event_id,
+            received_at=fields.received_at,
+            payload_sha256=self.payload_sha256,
+        )
 
 
 def verify_chain(links: Sequence[ChainLink]) -> list[str]:
     """Every way the stored trail disagrees with itself; empty when the chain verifies.
 
-    Catches an edited payload (JSON column or raw bytes), an edited hash, and a deleted or
-    reordered step. It cannot catch a rewrite of the whole chain from the edited step onwards:
-    that needs the head hash anchored outside the database.
+    Catches an edited payload (JSON column or raw bytes), an edited hash or (version 2) edited
+    metadata, and a deleted or reordered step. A rewrite of the whole chain from the edited step
+    onwards is caught by the store-wide chain and its anchors (audit.py), not here.
     """
     problems: list[str] = []
     expected_prev = GENESIS_HASH
@@ -66,10 +92,13 @@ def verify_chain(links: Sequence[ChainLink]) -> list[str]:
             problems.append(f"{where}: stored bytes do not match payload_sha256")
         if _parsed(link.raw) != link.payload:
             problems.append(f"{where}: payload differs from the bytes received")
-        if chain_hash(link.prev_hash, link.payload_sha256, link.event_id) != link.step_hash:
-            problems.append(
-                f"{where}: step_hash does not match sha256(prev_hash + payload_sha256 + event_id)"
+        if link.expected_hash() != link.step_hash:
+            covered = (
+                "sha256(prev_hash + payload_sha256 + event_id)"
+                if link.fields is None or link.fields.hash_version == 1
+                else "its position, stage, topic, partition, offset, time received and bytes"
             )
+            problems.append(f"{where}: step_hash does not match {covered}")
         expected_prev = link.step_hash
     return problems
 
@@ -79,6 +108,12 @@ def _parsed(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
+
+
+def search_text(text: str) -> str:
+    """A name as the order search compares it: transliterated to ASCII (accents and scripts folded:
+    "Müller" and "MULLER" are one), case-folded, one space between words."""
+    return " ".join(unidecode(text).casefold().split())
 
 
 # --- the order's current state -------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter
@@ -18,9 +19,12 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records import service
+from services.records.alerts import measure_alerts
 from services.records.models import ReferenceKind
+from services.records.policy import RecordsPolicy, load_records_policy
 from shared.events import (
     EXPORTWATCH_NS,
+    TOPIC_ALERTS,
     TOPIC_CLASSIFIED,
     TOPIC_CLEARANCES,
     TOPIC_DEADLETTER,
@@ -29,6 +33,7 @@ from shared.events import (
     TOPIC_REVIEW_STEPS,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
+    TOPIC_SHIPPED,
     TOPIC_SUBMITTED,
     ClassifiedOrder,
     DeadLetter,
@@ -48,6 +53,7 @@ from shared.kafka import (
     describe_validation_error,
     require_key,
 )
+from shared.lifecycle_events import OrderAlert, ShippedOrder
 from shared.logging import log_context, personal_data_logged
 from shared.settings import Settings
 
@@ -67,12 +73,26 @@ _MODELS: dict[str, tuple[str, type[service.RecordedEvent]]] = {
     TOPIC_REVIEWED: ("reviewed", ReviewedOrder),
     TOPIC_REVIEW_STEPS: ("review_step", ReviewStep),
     TOPIC_DEADLETTER: ("deadletter", DeadLetter),
+    TOPIC_SHIPPED: ("shipped", ShippedOrder),
+    TOPIC_ALERTS: ("alert", OrderAlert),
 }
 
 
 class RecordsHandler:
-    def __init__(self, *, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """`policy`: the records section of the policy (default: read from the settings' policy file);
+    `list_updated`: called after a list update was recorded (wakes the re-screening)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        policy: RecordsPolicy | None = None,
+        list_updated: Callable[[], None] | None = None,
+    ) -> None:
         self._sessionmaker = sessionmaker
+        self._policy = policy or load_records_policy(settings.policy_file)
+        self._list_updated = list_updated
         self._models = {settings.topic(topic): model for topic, model in _MODELS.items()}
         self._submitted_topic = settings.topic(TOPIC_SUBMITTED)
         self._reference: dict[str, tuple[ReferenceKind, type[ListsUpdated | ScreeningClearance]]] = {
@@ -126,6 +146,9 @@ class RecordsHandler:
             STEPS.labels(stage, "recorded" if new else "duplicate").inc()
             if not new:
                 log.info("%s event already recorded; redelivery ignored", stage)
+            elif isinstance(event, OrderAlert):
+                log.warning("post-shipment alert %s recorded: a person must look at it", event.event_id)
+                await measure_alerts(self._sessionmaker)
         return []
 
     async def _record_reference(self, message: Incoming) -> list[Outgoing]:
@@ -154,6 +177,9 @@ class RecordsHandler:
             key=key,
             raw=message.value or b"",
             payload=payload,
+            policy=self._policy,
         )
         STEPS.labels(kind, "recorded" if new else "duplicate").inc()
+        if new and kind == "list_updated" and self._list_updated is not None:
+            self._list_updated()
         return []

@@ -1,9 +1,9 @@
 """The trail database: every event of every order, kept for the five years of 15 CFR 762.6.
 
 Portable across SQLite (the embedded default) and PostgreSQL (production): JSON payloads,
-timestamps stored in UTC and read back timezone-aware, 64-bit Kafka offsets. The tables are
-created at startup with `metadata.create_all`; Alembic migrations are future work (the first
-change to an existing table needs them).
+timestamps stored in UTC and read back timezone-aware, 64-bit Kafka offsets. The schema is migrated
+to its newest revision at start-up (Alembic, `services/records/migrations/`, run by
+shared/migrations.py); a change to a table here needs a new revision there.
 
 Insert-if-absent is race-safe with several records instances: every natural key (`event_id`,
 `order_id`) has a unique constraint and rows are inserted with `INSERT ... ON CONFLICT DO NOTHING`
@@ -12,15 +12,15 @@ Insert-if-absent is race-safe with several records instances: every natural key 
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
-    Connection,
     Float,
     ForeignKey,
     Index,
@@ -35,8 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UtcDateTime, table_metadata
+from shared.migrations import Schema, migrate
 
-STAGES = ("submitted", "classified", "screened", "decided", "reviewed", "review_step")
+STAGES = ("submitted", "classified", "screened", "decided", "reviewed", "review_step", "shipped", "alert")
 ReferenceKind = Literal["list_updated", "clearance", "clearance_revoked"]
 REFERENCE_KINDS: tuple[str, ...] = get_args(ReferenceKind)
 
@@ -44,6 +45,17 @@ REFERENCE_KINDS: tuple[str, ...] = get_args(ReferenceKind)
 ID_LENGTH = 128
 KEY_ID_LENGTH = 64
 REVIEW_STATUSES = ("pending", "approved", "rejected", "superseded")
+# What the store-wide chain links (audit.py): every stored event, and every act on the store itself.
+CHAIN_KINDS = (
+    "trail_step",
+    "reference_event",
+    "dead_letter",
+    "legal_hold",
+    "hold_released",
+    "alert_acknowledged",
+    "purge",
+)
+RESCREEN_STATUSES = ("pending", "done")
 
 
 class Base(DeclarativeBase):
@@ -62,6 +74,7 @@ class TrailStep(Base):
         # that; this is the backstop). Its index also serves every lookup by order_id.
         UniqueConstraint("order_id", "seq"),
         CheckConstraint(f"stage IN ({', '.join(repr(s) for s in STAGES)})", name="stage"),
+        CheckConstraint("hash_version IN (1, 2)", name="hash_version"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -83,7 +96,11 @@ class TrailStep(Base):
     payload_sha256: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     step_hash: Mapped[str] = mapped_column(String(64))
-    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # 1: step_hash covers the previous hash, the bytes and the event id (steps stored before the
+    # store-wide chain); 2: also the stage, topic, partition, offset, time received and order
+    # (audit.py `step_hash`). Both are verified; the store-wide chain covers every field of both.
+    hash_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
 
 
 class Order(Base):
@@ -109,6 +126,23 @@ class Order(Base):
     review_comment: Mapped[str | None] = mapped_column(Text)
     reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # When records first recorded a step of the order, and, for the current version, its submission
+    # and its decision (GET /orders date filters, GET /stats decision latency).
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    # orders.shipped.v1: the ERP shipped the order (an order is open while decided and not shipped).
+    shipped_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    shipped_event_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    carrier_reference: Mapped[str | None] = mapped_column(Text)
+    # Search columns of the current version, the same text on SQLite and PostgreSQL: party names
+    # folded (domain.search_text: transliterated, case-folded, one space) one per line, party
+    # countries and reason codes between commas (",DE,RU,"), matched with LIKE.
+    party_search: Mapped[str] = mapped_column(Text, server_default="")
+    party_countries: Mapped[str] = mapped_column(Text, server_default="")
+    reason_search: Mapped[str] = mapped_column(Text, server_default="")
+    # A legal hold in force (legal_holds): never purged while set.
+    legal_hold: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class StoredDeadLetter(Base):
@@ -268,40 +302,148 @@ class DashboardSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
+class ChainLinkRow(Base):
+    """One position of the store-wide chain: every stored event (trail steps, reference events,
+    dead letters) and every act on the store (legal holds, acknowledgements, purges), in the order
+    they were committed. `record_hash` is the hash of the record's content (audit.py), `chain_hash`
+    links it to the position before; the head is anchored outside the database (anchors.py)."""
+
+    __tablename__ = "audit_chain"
+    __table_args__ = (
+        UniqueConstraint("kind", "record_id"),
+        CheckConstraint(f"kind IN ({', '.join(repr(k) for k in CHAIN_KINDS)})", name="kind"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(24))
+    record_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    order_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class ChainHead(Base):
+    """The chain's head: one row (id 1), locked by every transaction that appends (audit.py), so
+    the chain has one order whatever the number of records instances. `chain_id` names this chain
+    (made once, with the table): anchors carry it, so an anchor of another database is told apart."""
+
+    __tablename__ = "chain_head"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    chain_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class LegalHold(Base):
+    """A legal hold on an order (an admin's, with why): the order is not purged while one is in
+    force, whatever its age. Released, the row stays with who released it and why."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    hold_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    order_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    placed_by_name: Mapped[str] = mapped_column(Text)
+    placed_by_key_id: Mapped[str] = mapped_column(String(KEY_ID_LENGTH))
+    placed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    released_by_name: Mapped[str | None] = mapped_column(Text)
+    released_by_key_id: Mapped[str | None] = mapped_column(String(KEY_ID_LENGTH))
+    release_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PurgedOrder(Base):
+    """The tombstone of an order whose records were deleted at the end of their retention (15 CFR
+    762.6): what was there (how many steps, the per-order chain's last hash, when), why it could go,
+    and the purge that took it. The store-wide chain keeps the deleted records' hashes, so it still
+    verifies; this row says why their records are gone."""
+
+    __tablename__ = "purged_orders"
+    __table_args__ = (UniqueConstraint("order_id", "purge_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # An order id the ERP used again after a purge is purged again later: one tombstone per purge.
+    order_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    purge_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    purged_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    purged_by: Mapped[str] = mapped_column(Text)
+    steps: Mapped[int] = mapped_column(Integer)
+    last_step_hash: Mapped[str] = mapped_column(String(64))
+    first_received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    shipped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    retention_until: Mapped[datetime] = mapped_column(UtcDateTime())
+    policy_version: Mapped[str] = mapped_column(String(80))
+
+
+class OrderAlertRow(Base):
+    """A post-shipment alert (orders.alerts.v1): a list change made a party of an order already
+    shipped match a listed entry. Not an amendment of the decision: a person must look at it."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    order_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    submitted_event_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    decided_event_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    list_change_event_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    list_id: Mapped[str] = mapped_column(String(32), index=True)
+    list_version: Mapped[str] = mapped_column(String(128))
+    entries: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    shipped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(Text)
+    acknowledged_by_key_id: Mapped[str | None] = mapped_column(String(KEY_ID_LENGTH))
+    acknowledgement: Mapped[str | None] = mapped_column(Text)
+
+
+class RescreenRun(Base):
+    """One list change's re-screening (rescreen.py): the open orders it must reach, published in
+    order_id order from `cursor` on, so a restarted instance resumes where the last one stopped."""
+
+    __tablename__ = "rescreen_runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({', '.join(repr(s) for s in RESCREEN_STATUSES)})", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    list_change_event_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    list_id: Mapped[str] = mapped_column(String(32))
+    new_version: Mapped[str] = mapped_column(String(128))
+    change: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    # The open orders are those decided after this moment (the policy's window at the change).
+    open_since: Mapped[datetime] = mapped_column(UtcDateTime())
+    shipped_since: Mapped[datetime] = mapped_column(UtcDateTime())
+    cursor: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    requested: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-        await connection.run_sync(_allow_every_stage)
+    """Migrate the trail database to the newest schema (what records does at start-up)."""
+    await migrate(engine, RECORDS_SCHEMA)
 
 
-def _allow_every_stage(connection: Connection) -> None:
-    """A trail database created before a stage existed refuses it by its CHECK constraint, and records
-    would retry that step forever. Widen the constraint in place (it only ever allows more). Until
-    Alembic migrations exist, this is the one change made to an existing table."""
-    check = f"stage IN ({', '.join(repr(s) for s in STAGES)})"
-    missing = f"'{STAGES[-1]}'"
-    if connection.dialect.name == "postgresql":
-        current = connection.execute(
-            text("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'ck_trail_steps_stage'")
-        ).scalar()
-        if current is not None and missing not in current:
-            connection.execute(text("ALTER TABLE trail_steps DROP CONSTRAINT ck_trail_steps_stage"))
-            connection.execute(
-                text(f"ALTER TABLE trail_steps ADD CONSTRAINT ck_trail_steps_stage CHECK ({check})")
-            )
-    elif connection.dialect.name == "sqlite":
-        sql = connection.execute(
-            text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'trail_steps'")
-        ).scalar()
-        if sql is not None and missing not in sql:
-            # SQLite cannot alter a constraint; its documented way for a change that leaves the stored
-            # rows valid (a CHECK that allows more) is to edit the schema text and bump its version.
-            widened = re.sub(r"CHECK \(stage IN \([^)]*\)\)", f"CHECK ({check})", sql)
-            version = int(connection.execute(text("PRAGMA schema_version")).scalar() or 0)
-            connection.execute(text("PRAGMA writable_schema = ON"))
-            connection.execute(
-                text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = 'trail_steps'"),
-                {"sql": widened},
-            )
-            connection.execute(text(f"PRAGMA schema_version = {version + 1}"))
-            connection.execute(text("PRAGMA writable_schema = OFF"))
+RECORDS_SCHEMA = Schema(
+    name="records",
+    directory=Path(__file__).parent / "migrations",
+    metadata=lambda: Base.metadata,
+    marker_table="trail_steps",
+    baseline="0001",
+    lock_key=0x6578_7077_7263_0001,
+)

@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
+from services.records import audit
+from services.records.audit import ChainEntry, StepFields
+from services.records.chain import step_entry, step_fields
 from services.records.domain import (
     GENESIS_HASH,
     ChainLink,
@@ -33,15 +36,16 @@ from services.records.domain import (
     Review,
     apply_review,
     apply_version,
-    chain_hash,
     distinct_codes,
     payload_digest,
+    search_text,
     verify_chain,
 )
 from services.records.models import (
     Base,
     DecisionMatch,
     Order,
+    OrderAlertRow,
     ReferenceEvent,
     ReferenceKind,
     StoredDeadLetter,
@@ -57,28 +61,43 @@ from shared.events import (
     ScreenedOrder,
     SubmittedOrder,
 )
+from shared.lifecycle_events import OrderAlert, ShippedOrder
 
-TrailEvent = SubmittedOrder | ClassifiedOrder | ScreenedOrder | DecidedOrder | ReviewedOrder | ReviewStep
-DECISIONS = ("RELEASE", "LICENSE_REQUIRED", "HOLD", "BLOCK")
+TrailEvent = (
+    SubmittedOrder
+    | ClassifiedOrder
+    | ScreenedOrder
+    | DecidedOrder
+    | ReviewedOrder
+    | ReviewStep
+    | ShippedOrder
+    | OrderAlert
+)
+_STAGES: dict[type[TrailEvent], str] = {
+    SubmittedOrder: "submitted",
+    ClassifiedOrder: "classified",
+    ScreenedOrder: "screened",
+    DecidedOrder: "decided",
+    ReviewStep: "review_step",
+    ReviewedOrder: "reviewed",
+    ShippedOrder: "shipped",
+    OrderAlert: "alert",
+}
 
 
 def stage_of(event: TrailEvent) -> str:
+    return _STAGES[type(event)]
+
+
+def submitted_event_id_of(event: TrailEvent, order: Order | None = None) -> str:
+    """The order version a step belongs to; a submitted event is its own version. A shipment that
+    does not name the version shipped belongs to the current one (or, before any, to itself)."""
     if isinstance(event, SubmittedOrder):
-        return "submitted"
-    if isinstance(event, ClassifiedOrder):
-        return "classified"
-    if isinstance(event, ScreenedOrder):
-        return "screened"
-    if isinstance(event, DecidedOrder):
-        return "decided"
-    if isinstance(event, ReviewStep):
-        return "review_step"
-    return "reviewed"
-
-
-def submitted_event_id_of(event: TrailEvent) -> str:
-    """The order version a step belongs to; a submitted event is its own version."""
-    return event.event_id if isinstance(event, SubmittedOrder) else event.submitted_event_id
+        return event.event_id
+    if isinstance(event, ShippedOrder):
+        current = order.current_submitted_event_id if order is not None else None
+        return event.submitted_event_id or current or event.event_id
+    return event.submitted_event_id
 
 
 def insert_if_absent(session: AsyncSession, model: type[Base], key: str | list[str]) -> Insert:
@@ -104,15 +123,15 @@ async def record_event(
     raw: bytes,
     payload: dict[str, Any],
     event: TrailEvent,
-) -> bool:
+) -> ChainEntry | None:
     """Append `event` to its order's trail and update the order's current state.
 
     `raw` is the message as received, `payload` its decoded JSON (stored whole, unknown fields
-    included), `event` its validated model. Returns False, changing nothing, when a step with this
-    event_id is already recorded: redelivery and replays are harmless.
+    included), `event` its validated model. Returns the step's entry for the store-wide chain (the
+    caller appends it, chain.append, once per transaction), or None, changing nothing, when a step
+    with this event_id is already recorded: redelivery and replays are harmless.
     """
     now = datetime.now(UTC)
-    event_id = event.event_id
     order = await _lock_order(session, event.order_id, now)
     head = (
         await session.execute(
@@ -123,37 +142,110 @@ async def record_event(
         )
     ).first()
     seq, prev_hash = (head.seq + 1, head.step_hash) if head is not None else (1, GENESIS_HASH)
-    digest = payload_digest(raw)
+    where: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset}
+    step: dict[str, Any] = {
+        "event_id": event.event_id,
+        "order_id": event.order_id,
+        "seq": seq,
+        "stage": stage_of(event),
+        "schema": event.schema_,
+        **where,
+        "submitted_event_id": submitted_event_id_of(event, order),
+        "received_at": now,
+        "payload_sha256": payload_digest(raw),
+    }
+    fields = StepFields(
+        **step,
+        prev_hash=prev_hash,
+        step_hash=audit.step_hash(prev_hash=prev_hash, **step),
+        hash_version=2,
+    )
     inserted = await session.execute(
         insert_if_absent(session, TrailStep, "event_id")
         .values(
-            event_id=event_id,
-            order_id=event.order_id,
-            seq=seq,
-            stage=stage_of(event),
-            schema=event.schema_,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            submitted_event_id=submitted_event_id_of(event),
+            **step,
             payload=payload,
             payload_raw=raw,
-            payload_sha256=digest,
-            prev_hash=prev_hash,
-            step_hash=chain_hash(prev_hash, digest, event_id),
-            received_at=now,
+            prev_hash=fields.prev_hash,
+            step_hash=fields.step_hash,
+            hash_version=fields.hash_version,
         )
         .returning(TrailStep.id)
     )
     if inserted.scalar_one_or_none() is None:
-        return False
+        return None
     if isinstance(event, DecidedOrder):
         await record_matches(session, event)
+    if isinstance(event, OrderAlert):
+        await _record_alert(session, event, now)
     state = state_of(order)
     new_state = await _project(session, state, event)
     if new_state != state:
         _store(order, new_state, now)
-    return True
+        _index(order, event, state, new_state, now)
+    if isinstance(event, ShippedOrder):
+        _ship(order, event, now)
+    if order.created_at is None:
+        order.created_at = now
+    return step_entry(fields)
+
+
+def _index(order: Order, event: TrailEvent, before: OrderState, after: OrderState, now: datetime) -> None:
+    """The search columns and moments of a state that changed: a new current version (its parties,
+    when records first saw it), a new decision (its reasons, when it was recorded)."""
+    if after.version != before.version and isinstance(
+        event, SubmittedOrder | ClassifiedOrder | ScreenedOrder | DecidedOrder
+    ):
+        submitted = event if isinstance(event, SubmittedOrder) else event.order
+        order.submitted_at = now
+        order.party_search = "\n".join(dict.fromkeys(search_text(p.name) for p in submitted.parties))
+        order.party_countries = "," + ",".join(sorted({p.country for p in submitted.parties})) + ","
+    if after.decision != before.decision:
+        decision = after.decision
+        order.decided_at = now if decision is not None else None
+        order.reason_search = "," + ",".join(decision.reason_codes) + "," if decision is not None else ""
+
+
+def _ship(order: Order, event: ShippedOrder, now: datetime) -> None:
+    """The latest shipment counts (an order may leave in parts): it ends the order's re-screening and
+    starts its retention (15 CFR 762.6: five years from the later of decision and shipment)."""
+    if order.shipped_at is None or event.shipped_at >= order.shipped_at:
+        order.shipped_at = event.shipped_at
+        order.shipped_event_id = event.event_id
+        order.carrier_reference = event.carrier_reference
+        order.updated_at = now
+
+
+async def _record_alert(session: AsyncSession, alert: OrderAlert, now: datetime) -> None:
+    entries = [
+        {
+            "party_role": party.role,
+            "party_name": party.name,
+            "list_id": match.list_id,
+            "entry_id": match.entry_id,
+            "entry_name": match.entry_name,
+            "entry_version": match.entry_version,
+            "list_version": match.list_version,
+            "score": match.score,
+        }
+        for party in alert.parties
+        for match in party.matches
+    ]
+    await session.execute(
+        insert_if_absent(session, OrderAlertRow, "event_id").values(
+            event_id=alert.event_id,
+            order_id=alert.order_id,
+            kind=alert.kind,
+            submitted_event_id=alert.submitted_event_id,
+            decided_event_id=alert.decided_event_id,
+            list_change_event_id=alert.list_change.event_id,
+            list_id=alert.list_change.list_id,
+            list_version=alert.list_change.new_version,
+            entries=entries,
+            shipped_at=alert.shipped_at,
+            raised_at=now,
+        )
+    )
 
 
 async def record_matches(session: AsyncSession, decided: DecidedOrder) -> None:
@@ -183,26 +275,30 @@ async def record_matches(session: AsyncSession, decided: DecidedOrder) -> None:
         )
 
 
-async def record_dead_letter(*, session: AsyncSession, letter: DeadLetter) -> bool:
-    """Keep a dead letter once per event_id; False if it was already recorded."""
+async def record_dead_letter(*, session: AsyncSession, letter: DeadLetter) -> ChainEntry | None:
+    """Keep a dead letter once per event_id: its entry for the store-wide chain, or None if it was
+    already recorded."""
+    values: dict[str, Any] = {
+        "event_id": letter.event_id,
+        "service": letter.service,
+        "source_topic": letter.source_topic,
+        "source_partition": letter.source_partition,
+        "source_offset": letter.source_offset,
+        "error_type": letter.error_type,
+        "error": letter.error,
+        "payload_b64": letter.payload_b64,
+        "key_b64": letter.key_b64,
+        "failed_at": letter.failed_at,
+        "received_at": datetime.now(UTC),
+    }
     inserted = await session.execute(
         insert_if_absent(session, StoredDeadLetter, "event_id")
-        .values(
-            event_id=letter.event_id,
-            service=letter.service,
-            source_topic=letter.source_topic,
-            source_partition=letter.source_partition,
-            source_offset=letter.source_offset,
-            error_type=letter.error_type,
-            error=letter.error,
-            payload_b64=letter.payload_b64,
-            key_b64=letter.key_b64,
-            failed_at=letter.failed_at,
-            received_at=datetime.now(UTC),
-        )
+        .values(**values)
         .returning(StoredDeadLetter.id)
     )
-    return inserted.scalar_one_or_none() is not None
+    if inserted.scalar_one_or_none() is None:
+        return None
+    return ChainEntry("dead_letter", letter.event_id, None, audit.dead_letter_record_hash(**values))
 
 
 async def record_reference_event(
@@ -216,25 +312,27 @@ async def record_reference_event(
     key: str | None,
     raw: bytes,
     payload: dict[str, Any] | None,
-) -> bool:
-    """Keep a list-update or clearance event once per event_id; False if already recorded."""
+) -> ChainEntry | None:
+    """Keep a list-update or clearance event once per event_id: its entry for the store-wide chain,
+    or None if already recorded."""
+    values: dict[str, Any] = {
+        "event_id": event_id,
+        "kind": kind,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": key,
+        "received_at": datetime.now(UTC),
+        "payload_sha256": payload_digest(raw),
+    }
     inserted = await session.execute(
         insert_if_absent(session, ReferenceEvent, "event_id")
-        .values(
-            event_id=event_id,
-            kind=kind,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            key=key,
-            payload=payload,
-            payload_raw=raw,
-            payload_sha256=payload_digest(raw),
-            received_at=datetime.now(UTC),
-        )
+        .values(**values, payload=payload, payload_raw=raw)
         .returning(ReferenceEvent.id)
     )
-    return inserted.scalar_one_or_none() is not None
+    if inserted.scalar_one_or_none() is None:
+        return None
+    return ChainEntry("reference_event", event_id, None, audit.reference_record_hash(**values))
 
 
 async def _lock_order(session: AsyncSession, order_id: str, now: datetime) -> Order:
@@ -253,8 +351,10 @@ async def _lock_order(session: AsyncSession, order_id: str, now: datetime) -> Or
 
 
 async def _project(session: AsyncSession, state: OrderState, event: TrailEvent) -> OrderState:
-    if isinstance(event, ReviewStep):
-        return state  # the workflow's state is in review_requests; only the outcome changes the order
+    if isinstance(event, ReviewStep | ShippedOrder | OrderAlert):
+        # The review workflow's state is in review_requests (only the outcome changes the order); a
+        # shipment and an alert change no decision.
+        return state
     if isinstance(event, ReviewedOrder):
         return apply_review(
             state,
@@ -354,26 +454,6 @@ def _store(order: Order, state: OrderState, now: datetime) -> None:
 # --- reads (the API) -----------------------------------------------------------------------------
 
 
-async def list_orders(
-    *,
-    session: AsyncSession,
-    decision: str | None = None,
-    reviewed: bool | None = None,
-    limit: int,
-    offset: int,
-) -> list[Order]:
-    """Orders with a recorded submission, most recently changed first."""
-    query = select(Order).where(Order.current_submitted_event_id.is_not(None))
-    if decision is not None:
-        query = query.where(Order.decision == decision)
-    if reviewed is not None:
-        query = query.where(
-            Order.review_event_id.is_not(None) if reviewed else Order.review_event_id.is_(None)
-        )
-    query = query.order_by(Order.updated_at.desc(), Order.order_id).limit(limit).offset(offset)
-    return list(await session.scalars(query))
-
-
 async def get_current_order(*, session: AsyncSession, order_id: str) -> Order | None:
     order = await session.get(Order, order_id)
     return order if order is not None and order.current_submitted_event_id is not None else None
@@ -419,6 +499,18 @@ class OrderDetail:
     def updated_at(self) -> datetime:
         return self.row.updated_at
 
+    @property
+    def shipped_at(self) -> datetime | None:
+        return self.row.shipped_at
+
+    @property
+    def carrier_reference(self) -> str | None:
+        return self.row.carrier_reference
+
+    @property
+    def legal_hold(self) -> bool:
+        return self.row.legal_hold
+
 
 async def get_order(*, session: AsyncSession, order_id: str) -> OrderDetail | None:
     """The current state with the submitted order and the current decision's full section."""
@@ -439,11 +531,26 @@ async def get_order(*, session: AsyncSession, order_id: str) -> OrderDetail | No
     if submitted is None:
         # The submission itself not yet read (topics are consumed independently): every envelope
         # carries the order unchanged.
-        submitted = next(s.payload["order"] for s in steps if s.stage not in ("reviewed", "review_step"))
+        submitted = next(
+            s.payload["order"] for s in steps if s.stage in ("classified", "screened", "decided")
+        )
     decided = next((s for s in steps if s.event_id == order.decided_event_id), None)
     decision = Decision.model_validate(decided.payload["decision"]) if decided is not None else None
     review = state_of(order).review
     return OrderDetail(row=order, order=submitted, decision=decision, review=review)
+
+
+def chain_link(step: TrailStep) -> ChainLink:
+    return ChainLink(
+        step.seq,
+        step.event_id,
+        step.payload_raw,
+        step.payload,
+        step.payload_sha256,
+        step.prev_hash,
+        step.step_hash,
+        fields=step_fields(step),
+    )
 
 
 @dataclass(frozen=True)
@@ -468,10 +575,7 @@ async def get_trail(*, session: AsyncSession, order_id: str) -> Trail | None:
     )
     if not steps:
         return None
-    links = [
-        ChainLink(s.seq, s.event_id, s.payload_raw, s.payload, s.payload_sha256, s.prev_hash, s.step_hash)
-        for s in steps
-    ]
+    links = [chain_link(s) for s in steps]
     return Trail(order_id=order_id, steps=steps, problems=verify_chain(links))
 
 
@@ -496,30 +600,3 @@ async def list_dead_letters(*, session: AsyncSession, limit: int, offset: int) -
         .offset(offset)
     )
     return list(await session.scalars(query))
-
-
-@dataclass(frozen=True)
-class Stats:
-    orders: int
-    pending: int
-    decisions: dict[str, int]
-    reviewed: int
-    dead_letters: int
-
-
-async def get_stats(*, session: AsyncSession) -> Stats:
-    rows = await session.execute(
-        select(Order.decision, func.count())
-        .where(Order.current_submitted_event_id.is_not(None))
-        .group_by(Order.decision)
-    )
-    by_decision: dict[str | None, int] = {decision: count for decision, count in rows}
-    reviewed = await session.scalar(select(func.count()).where(Order.review_event_id.is_not(None)))
-    dead_letters = await session.scalar(select(func.count()).select_from(StoredDeadLetter))
-    return Stats(
-        orders=sum(by_decision.values()),
-        pending=by_decision.get(None, 0),
-        decisions={code: by_decision.get(code, 0) for code in DECISIONS},
-        reviewed=reviewed or 0,
-        dead_letters=dead_letters or 0,
-    )

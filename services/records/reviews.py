@@ -30,7 +30,6 @@ from services.records.domain import (
     review_rule,
 )
 from services.records.models import Order, ReviewApproval, ReviewRequest, TrailStep
-from services.screening.clearing import clearance_name
 from shared.events import (
     TOPIC_CLEARANCES,
     TOPIC_REVIEW_STEPS,
@@ -283,10 +282,18 @@ async def clear_match(
         party, match = found
         if match.entry_version is None:
             raise ReviewRefused(409, f"the match on {list_id} entry {entry_id!r} carries no entry version")
+        if party.normalised_name is None:
+            # The clearance's key names the party as screening normalises it, and this decision
+            # predates screening stating that name: clear the pair through screening itself.
+            raise ReviewRefused(
+                409,
+                f"the decision's screening of {party.name!r} predates its normalised name; clear the match "
+                "with screening's POST /clearances instead",
+            )
         clearance = ScreeningClearance(
             event_id=str(uuid.uuid4()),
             party_name=party.name,
-            normalised_name=clearance_name(party.name),
+            normalised_name=party.normalised_name,
             list_id=list_id,
             entry_id=entry_id,
             entry_version=match.entry_version,

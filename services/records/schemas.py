@@ -87,6 +87,10 @@ class OrderSummary(FromRow):
     reason_codes: list[str]
     review_decision: str | None
     updated_at: datetime
+    created_at: datetime | None = None
+    decided_at: datetime | None = None
+    shipped_at: datetime | None = None
+    legal_hold: bool = False
 
 
 class OrderReview(FromRow):
@@ -153,6 +157,9 @@ class ReviewOutcomeOut(BaseModel):
 class OrderOut(FromRow):
     order_id: str
     status: Literal["pending", "decided", "reviewed"]
+    shipped_at: datetime | None = None
+    carrier_reference: str | None = None
+    legal_hold: bool = False
     destination_country: str | None
     submitted_event_id: str | None
     occurred_at: datetime | None
@@ -182,6 +189,7 @@ class TrailStepOut(FromRow):
     payload_sha256: str
     prev_hash: str
     step_hash: str
+    hash_version: int
 
 
 class TrailOut(FromRow):
@@ -229,6 +237,16 @@ class StatsOut(FromRow):
     decisions: dict[str, int]
     reviewed: int
     dead_letters: int
+    # Of the orders decided in [start, end) (all, without a range):
+    start: datetime | None = None
+    end: datetime | None = None
+    decided: int = 0
+    by_day: list[dict[str, Any]] = Field(default_factory=list)
+    by_reason: dict[str, int] = Field(default_factory=dict)
+    by_destination: dict[str, int] = Field(default_factory=dict)
+    by_list: dict[str, int] = Field(default_factory=dict)
+    # Seconds from records first seeing the order version to its decision: count, p50, p90, p95, p99, max.
+    latency_seconds: dict[str, float | int | None] = Field(default_factory=dict)
 
 
 class ReferenceEventOut(FromRow):

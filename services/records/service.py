@@ -17,12 +17,15 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.records import repository
+from services.records import chain, repository, rescreen
+from services.records.anchors import AnchorBook, Anchorer
 from services.records.models import ID_LENGTH, ReferenceKind
 from services.records.outbox import OutboxRelay
+from services.records.policy import RecordsPolicy
 from services.records.reviews import Topics
-from shared.events import DeadLetter, ReviewedOrder, ReviewStep
+from shared.events import DeadLetter, ListsUpdated, ReviewedOrder, ReviewStep
 from shared.kafka import Outgoing, PoisonMessage, Publish, payload_was_truncated
+from shared.lifecycle_events import OrderAlert, ShippedOrder
 from shared.settings import Settings
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -39,6 +42,13 @@ class RecordsRuntime:
     sessionmaker: Sessions
     outbox: OutboxRelay
     topics: Topics
+    policy: RecordsPolicy
+    # The anchors of the audit chain this instance knows (the anchors topic and the anchor file).
+    anchors: AnchorBook
+    # Publishes the re-screen requests of list changes (woken when one is recorded).
+    rescreen: rescreen.RescreenDispatcher
+    # Anchors the chain's head (periodically, and on shutdown).
+    anchorer: Anchorer
 
 
 class DeadLetterNotFound(LookupError):
@@ -62,21 +72,27 @@ async def record_event(
     offset: int,
     raw: bytes,
 ) -> bool:
-    """Keep an order event as a trail step, or a dead letter as a dead-letter row; False if it was
-    already recorded. Raises PoisonMessage for what the database would refuse on every retry."""
+    """Keep an order event as a trail step, or a dead letter as a dead-letter row, and chain it;
+    False if it was already recorded. Raises PoisonMessage for what the database would refuse on
+    every retry."""
     require_storable(event, payload)
     async with sessionmaker() as session, session.begin():
         if isinstance(event, DeadLetter):
-            return await repository.record_dead_letter(session=session, letter=event)
-        return await repository.record_event(
-            session=session,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            raw=raw,
-            payload=payload,
-            event=event,
-        )
+            entry = await repository.record_dead_letter(session=session, letter=event)
+        else:
+            entry = await repository.record_event(
+                session=session,
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                raw=raw,
+                payload=payload,
+                event=event,
+            )
+        if entry is None:
+            return False
+        await chain.append(session, [entry], datetime.now(UTC))
+        return True
 
 
 async def record_reference(
@@ -90,8 +106,11 @@ async def record_reference(
     key: str | None,
     raw: bytes,
     payload: dict[str, Any] | None,
+    policy: RecordsPolicy | None = None,
 ) -> bool:
-    """Keep a list update, a clearance or a clearance's revocation; False if already recorded."""
+    """Keep a list update, a clearance or a clearance's revocation, and chain it; False if already
+    recorded. A list update that added or changed entries also schedules the re-screening of the
+    open orders (rescreen.py), in the same transaction: kept once, never lost."""
     # The same refusals as for order events; the key is stored too, tombstones included.
     require_storable_values(
         ids={"event_id": event_id},
@@ -100,7 +119,7 @@ async def record_reference(
         payload=payload,
     )
     async with sessionmaker() as session, session.begin():
-        return await repository.record_reference_event(
+        entry = await repository.record_reference_event(
             session=session,
             event_id=event_id,
             kind=kind,
@@ -111,6 +130,13 @@ async def record_reference(
             raw=raw,
             payload=payload,
         )
+        if entry is None:
+            return False
+        now = datetime.now(UTC)
+        await chain.append(session, [entry], now)
+        if kind == "list_updated" and payload is not None and policy is not None:
+            await rescreen.schedule(session, ListsUpdated.model_validate(payload), policy=policy, now=now)
+        return True
 
 
 def require_storable(event: RecordedEvent, payload: dict[str, Any]) -> None:
@@ -120,6 +146,13 @@ def require_storable(event: RecordedEvent, payload: dict[str, Any]) -> None:
     texts: dict[str, str] = {}
     moments: dict[str, datetime] = {}
     match event:
+        case ShippedOrder():
+            moments = {"shipped_at": event.shipped_at}
+        case OrderAlert():
+            ids |= {
+                "submitted_event_id": event.submitted_event_id,
+                "decided_event_id": event.decided_event_id,
+            }
         case ReviewedOrder():
             ids |= {
                 "submitted_event_id": event.submitted_event_id,

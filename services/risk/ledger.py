@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -54,6 +55,7 @@ from services.risk.domain import Coverage, LicenceNeed
 from services.risk.parties import party_key
 from shared.db import UtcDateTime, make_engine, table_metadata
 from shared.events import SubmittedOrder
+from shared.migrations import Schema, migrate
 
 log = logging.getLogger("exportwatch.risk")
 
@@ -132,6 +134,16 @@ class Drawdown(Base):
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime())
     reversed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     reversal_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+LEDGER_SCHEMA = Schema(
+    name="risk",
+    directory=Path(__file__).parent / "migrations",
+    metadata=lambda: Base.metadata,
+    marker_table=Licence.__tablename__,
+    baseline="0001",
+    lock_key=0x6578_7077_7269_0001,
+)
 
 
 class LicenceExists(ValueError):
@@ -230,8 +242,8 @@ class Ledger:
         return cls(make_engine(url))
 
     async def create(self) -> None:
-        async with self.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
+        """Migrate the ledger's database to the newest schema (shared/migrations.py)."""
+        await migrate(self.engine, LEDGER_SCHEMA)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -17,10 +17,11 @@ from services.screening import MATCHER_BUILD
 from services.screening.api import router
 from services.screening.clearances import ClearanceFollower
 from services.screening.domain import ListCatalog, Screener
-from services.screening.handler import ScreeningHandler
+from services.screening.handler import ScreeningHandler, TopicRouter
 from services.screening.registry import ListSnapshot, load_initial
+from services.screening.rescreen import RescreenHandler
 from services.screening.service import STAGE, ScreeningRuntime, build_runtime
-from shared.events import TOPIC_CLASSIFIED, TOPIC_CLEARANCES
+from shared.events import TOPIC_CLASSIFIED, TOPIC_CLEARANCES, TOPIC_RESCREEN
 from shared.kafka import Publish
 from shared.service import Consumes, Follows, ServiceSpec, build_app, run_service
 from shared.settings import Settings, load_settings
@@ -92,7 +93,15 @@ def create_app(
         open_runtime=runtime_opener(http_transport, lists),
         describe=describe,
         not_ready="screening lists are not loaded yet",
-        consumes=Consumes([TOPIC_CLASSIFIED], lambda runtime: ScreeningHandler(settings, runtime)),
+        consumes=Consumes(
+            [TOPIC_CLASSIFIED, TOPIC_RESCREEN],
+            lambda runtime: TopicRouter(
+                {
+                    settings.topic(TOPIC_CLASSIFIED): ScreeningHandler(settings, runtime),
+                    settings.topic(TOPIC_RESCREEN): RescreenHandler(settings, runtime),
+                }
+            ),
+        ),
         follows=[
             Follows(
                 "clearances",

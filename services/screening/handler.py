@@ -1,16 +1,33 @@
-"""orders.classified.v1 -> screen every party of the order -> orders.screened.v1."""
+"""orders.classified.v1 -> screen every party of the order -> orders.screened.v1 (and, by topic,
+orders.rescreen.v1 -> rescreen.py)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from services.screening import service
 from services.screening.domain import Screener
 from services.screening.service import STAGE, ScreeningRuntime
 from shared.events import TOPIC_SCREENED, ClassifiedOrder, ScreenedOrder, derive, envelope_dump
-from shared.kafka import Incoming, Outgoing, decode_json, require_key
+from shared.kafka import Handler, Incoming, Outgoing, PoisonMessage, decode_json, require_key
 from shared.logging import log_context
 from shared.settings import Settings
 
-__all__ = ["STAGE", "ScreeningHandler"]
+__all__ = ["STAGE", "ScreeningHandler", "TopicRouter"]
+
+
+@dataclass(frozen=True)
+class TopicRouter:
+    """One consumer group, several topics: each message to its topic's handler."""
+
+    handlers: Mapping[str, Handler]
+
+    async def __call__(self, message: Incoming) -> list[Outgoing]:
+        handler = self.handlers.get(message.topic)
+        if handler is None:
+            raise PoisonMessage("UnknownTopic", f"screening does not consume topic {message.topic!r}")
+        return list(await handler(message))
 
 
 class ScreeningHandler:

@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 import httpx
 
 from services.screening.changes import ChangePublisher
-from services.screening.clearing import ClearanceBook, ScreenedName, message_key, new_clearance, set_aside
+from services.screening.clearing import (
+    ClearanceBook,
+    ScreenedName,
+    clearance_name,
+    message_key,
+    new_clearance,
+    set_aside,
+)
 from services.screening.domain import EntryType
 from services.screening.registry import ListRegistry, ListSnapshot, SourceStatus, UpdateOutcome, load_initial
 from services.screening.updater import ListUpdater
@@ -110,8 +117,16 @@ def screen_parties(*, snapshot: ListSnapshot, book: ClearanceBook, parties: Sequ
             book=book,
             limit=snapshot.policy.max_matches_per_party,
         )
+        # The normalised name travels with the party: records keys a reviewer's "not a match" with
+        # it, exactly as this service's clearance book does (clearing.py).
         screened.append(
-            party.model_copy(update={"matches": answer.matches, "cleared_matches": answer.cleared})
+            party.model_copy(
+                update={
+                    "matches": answer.matches,
+                    "cleared_matches": answer.cleared,
+                    "normalised_name": clearance_name(party.name),
+                }
+            )
         )
     return screening.model_copy(update={"parties": screened})
 

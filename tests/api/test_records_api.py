@@ -316,7 +316,8 @@ async def test_stats_count_orders_per_current_decision_and_dead_letters(records:
     a, b, c = submitted("SO-2026-000310"), submitted("SO-2026-000311"), submitted("SO-2026-000312")
     await records.consume(a, b, c, decided(a, "BLOCK"), decided(b, "BLOCK"), dead_letter(b"\x00"))
 
-    assert (await records.client.get("/stats")).json() == {
+    stats = (await records.client.get("/stats")).json()
+    assert {k: stats[k] for k in ("orders", "pending", "decisions", "reviewed", "dead_letters")} == {
         "orders": 3,
         "pending": 1,
         "decisions": {"RELEASE": 0, "LICENSE_REQUIRED": 0, "HOLD": 0, "BLOCK": 2},

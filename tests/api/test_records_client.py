@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from exportwatch import client as ew
+from services.records import api_trail
 from services.records import schemas as server
 from services.records.app import create_app
 from services.records.handler import RecordsHandler
@@ -185,6 +186,11 @@ async def test_wait_for_decision_waits_through_pending_and_unknown(served: Serve
         (ew.ReviewOutcome, server.ReviewOutcomeOut),
         (ew.Queue, server.QueueOut),
         (ew.QueueItem, server.QueueItemOut),
+        (ew.AuditReport, api_trail.VerifyOut),
+        (ew.Alert, api_trail.AlertOut),
+        (ew.Alerts, api_trail.AlertsOut),
+        (ew.LegalHold, api_trail.HoldOut),
+        (ew.Stats, server.StatsOut),
     ],
 )
 def test_client_models_have_the_fields_the_api_answers_with(mine: type[Any], theirs: type[Any]) -> None:

@@ -17,14 +17,18 @@ from deploy import catalogue, generated
 from deploy.validation import schemas
 from shared.events import (
     ALL_TOPICS,
+    TOPIC_ALERTS,
+    TOPIC_ANCHORS,
     TOPIC_CLASSIFIED,
     TOPIC_CLEARANCES,
     TOPIC_DEADLETTER,
     TOPIC_DECIDED,
     TOPIC_LISTS_UPDATED,
+    TOPIC_RESCREEN,
     TOPIC_REVIEW_STEPS,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
+    TOPIC_SHIPPED,
     TOPIC_SUBMITTED,
     ListsUpdated,
     ReviewActor,
@@ -34,7 +38,19 @@ from shared.events import (
     envelope_dump,
 )
 from shared.topology import WIRING
-from tests.records_support import classified, dead_letter, decided, reviewed, screened, submitted
+from tests.records_support import (
+    alert,
+    anchor,
+    classified,
+    dead_letter,
+    decided,
+    list_change,
+    rescreen_request,
+    reviewed,
+    screened,
+    shipped,
+    submitted,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = json.loads((ROOT / "samples" / "orders.json").read_text("utf-8"))
@@ -101,7 +117,15 @@ def _real_events() -> dict[str, list[dict[str, Any]]]:
         "approvals": [a.model_dump(mode="json") for a in approvals],
         "approvals_required": 2,
     }
+    change = list_change()
     return {
+        TOPIC_SHIPPED: [shipped(order)],
+        TOPIC_RESCREEN: [
+            rescreen_request(decision, change),
+            rescreen_request(decision, change, shipped_at=now),
+        ],
+        TOPIC_ALERTS: [alert(decision, change)],
+        TOPIC_ANCHORS: [anchor()],
         TOPIC_REVIEW_STEPS: [json.loads(envelope_dump(step))],
         TOPIC_SUBMITTED: [*SAMPLES, order],
         TOPIC_CLASSIFIED: [classified(order)],

@@ -10,13 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import CheckConstraint, MetaData, func, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 
 from services.records import outbox, review_store
-from services.records.models import STAGES, OutboxMessage, ReviewRequest, TrailStep, create_schema
+from services.records.models import OutboxMessage, ReviewRequest, create_schema
 from services.records.outbox import OutboxRelay
-from shared.db import NAMING_CONVENTION, make_engine, make_sessionmaker
+from shared.db import make_engine, make_sessionmaker
 from shared.kafka import Outgoing
 from shared.keystore import Identity
 from tests.records_support import DATABASES, fresh_database, server_url
@@ -49,35 +48,6 @@ def _step_row(event_id: str, stage: str) -> dict[str, object]:
         "step_hash": "0" * 64,
         "received_at": NOW,
     }
-
-
-async def test_a_trail_database_made_before_review_steps_takes_them_after_start(database_url: str) -> None:
-    engine = make_engine(database_url)
-    try:
-        old = MetaData(naming_convention=NAMING_CONVENTION)
-        table = TrailStep.__table__.to_metadata(old)  # type: ignore[attr-defined]
-        for constraint in [c for c in table.constraints if isinstance(c, CheckConstraint)]:
-            table.constraints.remove(constraint)
-        earlier = ", ".join(repr(s) for s in STAGES if s != "review_step")
-        table.append_constraint(CheckConstraint(f"stage IN ({earlier})", name="stage"))
-        async with engine.begin() as connection:
-            await connection.run_sync(old.create_all)
-        with pytest.raises(IntegrityError):
-            async with engine.begin() as connection:
-                await connection.execute(insert(TrailStep).values(**_step_row("e-1", "review_step")))
-
-        await create_schema(engine)  # what records does at start-up
-        await create_schema(engine)  # and again: nothing left to change
-        async with engine.begin() as connection:
-            await connection.execute(insert(TrailStep).values(**_step_row("e-1", "review_step")))
-        with pytest.raises(IntegrityError):
-            async with engine.begin() as connection:
-                await connection.execute(insert(TrailStep).values(**_step_row("e-2", "bogus")))
-        if engine.dialect.name == "sqlite":
-            async with engine.connect() as connection:
-                assert (await connection.execute(text("PRAGMA integrity_check"))).scalar() == "ok"
-    finally:
-        await engine.dispose()
 
 
 async def test_the_database_refuses_the_same_key_approving_twice(database_url: str) -> None:

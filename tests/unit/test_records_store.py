@@ -100,7 +100,7 @@ async def test_replayed_event_yields_one_trail_step(handler: RecordsHandler, ses
             payload=order,
             event=SubmittedOrder.model_validate(order),
         )
-    assert again is False
+    assert again is None
 
 
 async def test_whole_chain_of_an_order_is_recorded_in_order_with_a_valid_hash_chain(

@@ -1,5 +1,6 @@
-"""The compliance dashboard records serves at /ui/: the review queue, each order with its evidence,
-trail and reviews, dead letters and charts, for people signed in with an API key.
+"""The compliance dashboard records serves at /ui/: the review queue, every order with filters, each
+order with its evidence, trail, reviews, shipment, legal holds, alerts and dossier, the post-shipment
+alerts (a badge counts the open ones), dead letters and charts, for people signed in with an API key.
 
 Server-rendered pages (Jinja2) with htmx (vendored from the npm package `htmx.org`, static/), no
 JavaScript build. `pages()` hands the scaffold (shared/service.py `Pages`) the signed-in routes, the
@@ -18,7 +19,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.records.dashboard import views
+from services.records.dashboard import trail_views, views
 from services.records.dashboard.sessions import PREFIX, RuntimeDep, login_token, sign_in, signed_in
 from shared.hygiene import PAGE_HEADERS
 from shared.keystore import Identity
@@ -71,9 +72,10 @@ async def static(name: Annotated[str, PathParam(max_length=64)]) -> Response:
 
 
 def pages() -> Pages:
-    return Pages(
-        prefix=PREFIX, router=views.router, public=public, authenticate=signed_in, headers=PAGE_HEADERS
-    )
+    signed = APIRouter(include_in_schema=False)
+    signed.include_router(views.router)
+    signed.include_router(trail_views.router)
+    return Pages(prefix=PREFIX, router=signed, public=public, authenticate=signed_in, headers=PAGE_HEADERS)
 
 
 def install_error_pages(app: FastAPI) -> None:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.records import queue, repository, review_store, reviews, service
+from services.records import alerts, queue, repository, retention, review_store, reviews, service
 from services.records.dashboard import charts
 from services.records.dashboard.sessions import PREFIX, RuntimeDep, SignedDep, read_form, sign_out
 from services.records.domain import InvalidReview
@@ -124,6 +124,8 @@ async def _order_context(runtime: RecordsRuntime, order_id: str) -> dict[str, An
             raise HTTPException(404, f"order {order_id!r} not found")
         trail = await repository.get_trail(session=session, order_id=order_id)
         requests = await review_store.requests_of(session, order_id, detail.submitted_event_id)
+        holds = await retention.holds_of(session, order_id)
+        order_alerts = await alerts.list_alerts(session, state=None, order_id=order_id, limit=50, offset=0)
     steps = trail.steps if trail is not None else []
     decided = next((s.payload for s in steps if s.event_id == detail.decided_event_id), None)
     pending = next(
@@ -142,6 +144,8 @@ async def _order_context(runtime: RecordsRuntime, order_id: str) -> dict[str, An
         "parties": (decided or {}).get("screening", {}).get("parties", []),
         "review_steps": [s.payload for s in steps if s.stage == "review_step"],
         "severity": DECISION_SEVERITY,
+        "holds": holds,
+        "order_alerts": order_alerts,
     }
 
 
