@@ -421,4 +421,5 @@ def run_service(service: str, create_app: Callable[[Settings], FastAPI]) -> None
     settings = load_settings(service)
     configure_logging(service, settings.log_level)
     # log_config=None: uvicorn keeps the JSON handler configured above instead of its own.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    # loop="auto": uvloop (a pinned dependency) where it is installed, asyncio's own loop elsewhere.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, loop="auto")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from services.screening.clearing import ClearanceBook
 from shared.events import ScreeningClearance
-from shared.kafka import Incoming, Outgoing, decode_json
+from shared.kafka import Incoming, Outgoing, decode_event
 
 log = logging.getLogger("exportwatch.screening.clearances")
 
@@ -33,6 +33,6 @@ class ClearanceFollower:
                 log.info("clearance %s revoked", key)
             return []
         # PoisonMessage or ValidationError: the consumer loop dead-letters the message.
-        clearance = ScreeningClearance.model_validate(decode_json(message))
+        clearance = decode_event(message, ScreeningClearance)
         self.book.put(key or clearance.key, clearance)
         return []
