@@ -94,6 +94,9 @@ class Settings(KafkaClientSettings):
     screening_update_timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
     # A fetched list with fewer entries than this share of the loaded one is refused as truncated.
     screening_update_min_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    # Parties whose matches screening keeps for the lists in use (services/screening/cache.py): a
+    # name seen again is not matched again until the lists change. 0: every party matched afresh.
+    screening_cache_size: Annotated[int, Field(ge=0, le=10_000_000)] = 20_000
 
     @field_validator("log_level")
     @classmethod
