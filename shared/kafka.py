@@ -209,6 +209,10 @@ async def start_with_retry(
     return False
 
 
+def _names(partitions: dict[TopicPartition, int]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(partitions))
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, runner: ConsumerRunner) -> None:
         self.runner = runner
@@ -269,12 +273,12 @@ class ConsumerRunner:
     def _subscribe(self, consumer: AIOKafkaConsumer) -> None:
         consumer.subscribe(self.topics, listener=_Listener(self))
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await consumer.commit({tp: offset})
+            await consumer.commit(offsets)
         except CommitFailedError as exc:
-            # A rebalance took the partition away; its next owner redoes the batch (at-least-once).
-            log.warning("commit failed after rebalance for %s[%d]: %s", tp.topic, tp.partition, exc)
+            # A rebalance took a partition away; its next owner redoes the batch (at-least-once).
+            log.warning("commit failed after rebalance for %s: %s", _names(offsets), exc)
 
     async def _after_poll(self, consumer: AIOKafkaConsumer) -> None:
         await self._update_lag(consumer)
@@ -295,40 +299,44 @@ class ConsumerRunner:
             while not self.stop_event.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_batch_size)
                 self.last_poll = time.monotonic()
-                for tp, records in batch.items():
-                    if self.stop_event.is_set():
-                        break
-                    await self._process_partition(consumer, tp, records)
+                await self._process_poll(consumer, batch)
                 await self._after_poll(consumer)
         finally:
             self.started = False
             await consumer.stop()
 
-    async def _process_partition(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[Any]
-    ) -> None:
+    async def _process_poll(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]) -> None:
+        """A poll's records handled partition by partition, the outputs of all of them published
+        together and, once the broker has acknowledged every one, the offsets of all the partitions
+        committed in one request: one wait for acknowledgements and one commit per poll, not per
+        partition (the order that makes at-least-once is the same: outputs acknowledged, then offsets)."""
         outputs: list[Outgoing] = []
-        last_offset: int | None = None
-        for record in records:
-            result = await self._handle_with_retry(incoming(record))
-            if result is None:  # stopping mid-retry: do not commit past this record
+        handled: dict[TopicPartition, int] = {}  # the last offset handled, per partition
+        for tp, records in batch.items():
+            if self.stop_event.is_set():
                 break
-            outputs.extend(result)
-            last_offset = record.offset
-        if last_offset is None:
+            for record in records:
+                result = await self._handle_with_retry(incoming(record))
+                if result is None:  # stopping mid-retry: do not commit past this record
+                    break
+                outputs.extend(result)
+                handled[tp] = record.offset
+        if not handled:
             return
         try:
             await self._publish(outputs)
         except KafkaError as exc:
             # Not acknowledged: commit nothing, rewind, and the records are handled again (handlers
             # are deterministic and records deduplicates by event_id, so this is harmless).
-            log.warning("publish failed for %s[%d]: %s; rewinding", tp.topic, tp.partition, exc)
-            consumer.seek(tp, records[0].offset)
+            log.warning("publish failed for %s: %s; rewinding", _names(handled), exc)
+            for tp in handled:
+                consumer.seek(tp, batch[tp][0].offset)
             await asyncio.sleep(1.0)
             return
-        await self._commit(consumer, tp, last_offset + 1)
-        if last_offset != records[-1].offset:
-            consumer.seek(tp, last_offset + 1)
+        await self._commit(consumer, {tp: last + 1 for tp, last in handled.items()})
+        for tp, last in handled.items():
+            if last != batch[tp][-1].offset:
+                consumer.seek(tp, last + 1)
 
     async def _handle_with_retry(self, message: Incoming) -> list[Outgoing] | None:
         # Every log line about this message carries its order id (the key), even before parsing.
@@ -431,7 +439,7 @@ class FollowingRunner(ConsumerRunner):
     def _subscribe(self, consumer: AIOKafkaConsumer) -> None:
         consumer.subscribe(self.topics)
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         return None  # nothing to commit without a group: every start reads from the beginning
 
     async def _after_poll(self, consumer: AIOKafkaConsumer) -> None:
