@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 AUDIT ?= on
 RUN_ARGS ?=
 
-.PHONY: help venv native jars postgres run test test-fast lint audit lock format bench bench-pipeline clean distclean
+.PHONY: help venv native jars postgres browser run test test-fast lint audit lock format bench bench-pipeline clean distclean
 
 help:
 	@echo "make run        whole pipeline on embedded defaults (local Kafka, SQLite), sample orders, records API on :8004"
@@ -48,6 +48,10 @@ jars: venv
 postgres: venv
 	$(PY) -m deploy.postgres.pg ensure
 
+# Debian's Chromium for the dashboard's browser test (installed with apt when missing).
+browser: venv
+	$(PY) -m deploy.browser ensure
+
 run: venv native jars
 	$(PY) -m deploy.local.run $(RUN_ARGS)
 
@@ -68,7 +72,7 @@ endif
 lock: venv
 	$(PY) -m deploy.dependencies lock
 
-test: venv native jars postgres deploy-tools lint audit
+test: venv native jars postgres browser deploy-tools lint audit
 	EXPORTWATCH_REQUIRE_NATIVE=1 $(PY) -m tests.with_services -- $(PY) -m pytest -q -ra $(PYTEST_ARGS)
 
 # Integration-marked cases (PostgreSQL-parametrised ones included) are deselected, and counted as such.

@@ -36,6 +36,7 @@ from shared.events import (
     TOPIC_DEADLETTER,
     TOPIC_DECIDED,
     TOPIC_LISTS_UPDATED,
+    TOPIC_REVIEW_STEPS,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
     TOPIC_SUBMITTED,
@@ -106,8 +107,21 @@ TOPIC_EVENTS: dict[str, TopicEvent] = {
         "OrderReviewed",
         "A compliance officer's decision on a held or blocked order",
         "order_id",
-        "Published by records when a reviewer acts (POST /orders/{order_id}/review). It names the "
-        "decided event it reviewed; a review of an order amended since applies to that version only.",
+        "Published by records with a review's final outcome (POST /orders/{order_id}/review): raising "
+        "severity takes effect with one reviewer, lowering it with two approvals by two different "
+        "approver keys (`approvals`). It names the decided event it reviewed; a review of an order "
+        "amended since applies to that version only. Deduplicate by event_id: records' outbox "
+        "publishes at least once.",
+    ),
+    TOPIC_REVIEW_STEPS: TopicEvent(
+        events.ReviewStep,
+        "ReviewStep",
+        "One step of a review: requested, approved, rejected, information requested, superseded, a "
+        "match cleared",
+        "order_id",
+        "Published by records from its outbox for every step of the four-eyes review, with who (the "
+        "API key's name, role and id), when and why; records keeps each as a trail step of the order. "
+        "Not an outcome: the ERP acts on orders.reviewed.v1 only.",
     ),
     TOPIC_DEADLETTER: TopicEvent(
         events.DeadLetter,

@@ -25,25 +25,33 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared import tracing
 from shared.events import (
     TOPIC_SUBMITTED,
     Decision,
     DecisionCode,
     ReviewedOrder,
+    ReviewStep,
+    ScreeningClearance,
     SubmittedOrder,
     envelope_dump,
 )
 
 __all__ = [
+    "Approval",
     "DeadLetterInfo",
     "ExportwatchError",
     "Order",
     "OrderPublisher",
     "OrderSummary",
     "PublishedOrder",
+    "Queue",
+    "QueueItem",
     "RecordsClient",
     "Replay",
     "Review",
+    "ReviewOutcome",
+    "ReviewRequest",
     "SubmittedOrder",
     "Trail",
     "TrailStep",
@@ -72,6 +80,71 @@ class Review(_Response):
     reviewed_at: datetime
 
 
+class Approval(_Response):
+    approver_name: str
+    approver_role: str
+    approver_key_id: str
+    approved_at: datetime
+    comment: str | None
+
+
+class ReviewRequest(_Response):
+    """A request to change a decision, and where its four-eyes review stands."""
+
+    request_id: str
+    status: Literal["pending", "approved", "rejected", "superseded"]
+    decided_event_id: str
+    submitted_event_id: str
+    original_decision: str
+    requested_decision: str
+    reason_codes: list[str]
+    comment: str
+    approvals_required: int
+    requested_by_name: str
+    requested_by_role: str
+    requested_by_key_id: str
+    requested_at: datetime
+    closed_at: datetime | None
+    closed_by_name: str | None
+    close_comment: str | None
+    reviewed_event_id: str | None
+    approvals: list[Approval]
+
+
+class ReviewOutcome(_Response):
+    """After a review command: `awaiting_approval` (a lowering waits for a second approver),
+    `approved` (final; `reviewed` is what orders.reviewed.v1 carries) or `rejected`."""
+
+    status: Literal["awaiting_approval", "approved", "rejected"]
+    approvals: int
+    approvals_required: int
+    request: ReviewRequest
+    reviewed: ReviewedOrder | None
+
+
+class QueueItem(_Response):
+    order_id: str
+    decision: str
+    risk_score: int | None
+    destination_country: str | None
+    reason_codes: list[str]
+    lists: list[str]
+    decided_event_id: str
+    decided_at: datetime
+    age_seconds: float
+    pending_review: ReviewRequest | None
+
+
+class Queue(_Response):
+    total: int
+    awaiting_approval: int
+    by_decision: dict[str, int]
+    by_reason: dict[str, int]
+    by_destination: dict[str, int]
+    by_list: dict[str, int]
+    items: list[QueueItem]
+
+
 class Order(_Response):
     order_id: str
     # pending: submitted, not decided yet; decided; reviewed: a person's decision stands over it.
@@ -84,6 +157,7 @@ class Order(_Response):
     review: Review | None
     order: dict[str, Any]
     updated_at: datetime
+    review_requests: list[ReviewRequest] = Field(default_factory=list)
 
     @property
     def final_decision(self) -> DecisionCode | None:
@@ -221,17 +295,79 @@ class RecordsClient:
         """Every recorded step of the order and whether its hash chain verifies (15 CFR 762)."""
         return Trail.model_validate(await self._call("GET", f"/orders/{order_id}/trail"))
 
+    async def review_queue(
+        self,
+        *,
+        reason: str | None = None,
+        destination: str | None = None,
+        list_id: str | None = None,
+        min_age_hours: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Queue:
+        """HOLD and BLOCK orders waiting for a reviewer, oldest first, with the queue's counts."""
+        params: dict[str, str | int | float] = {"limit": limit, "offset": offset}
+        for name, value in (
+            ("reason", reason),
+            ("destination", destination),
+            ("list", list_id),
+            ("min_age_hours", min_age_hours),
+        ):
+            if value is not None:
+                params[name] = value
+        return Queue.model_validate(await self._call("GET", "/queue", params=params))
+
     async def review(
         self,
         order_id: str,
         *,
-        review_decision: Literal["RELEASE", "BLOCK", "LICENSE_REQUIRED"],
-        reviewer: str,
+        review_decision: DecisionCode,
         comment: str,
-    ) -> ReviewedOrder:
-        """Record a person's decision; it is published on orders.reviewed.v1 (202)."""
-        body = {"review_decision": review_decision, "reviewer": reviewer, "comment": comment}
-        return ReviewedOrder.model_validate(await self._call("POST", f"/orders/{order_id}/review", json=body))
+        reason_codes: list[str] | None = None,
+        decided_event_id: str | None = None,
+    ) -> ReviewOutcome:
+        """A reviewer's decision, signed by this client's key (202). Raising severity takes effect at
+        once; lowering it waits for two approver keys (`status` says which)."""
+        body: dict[str, Any] = {"review_decision": review_decision, "comment": comment}
+        if reason_codes is not None:
+            body["reason_codes"] = reason_codes
+        if decided_event_id is not None:
+            body["decided_event_id"] = decided_event_id
+        return ReviewOutcome.model_validate(await self._call("POST", f"/orders/{order_id}/review", json=body))
+
+    async def approve(
+        self, order_id: str, *, comment: str | None = None, decided_event_id: str | None = None
+    ) -> ReviewOutcome:
+        """Approve the order's open review request (needs an approver key)."""
+        body = {
+            k: v for k, v in (("comment", comment), ("decided_event_id", decided_event_id)) if v is not None
+        }
+        return ReviewOutcome.model_validate(
+            await self._call("POST", f"/orders/{order_id}/review/approve", json=body)
+        )
+
+    async def reject(self, order_id: str, *, comment: str) -> ReviewOutcome:
+        """Reject the order's open review request (needs an approver key)."""
+        return ReviewOutcome.model_validate(
+            await self._call("POST", f"/orders/{order_id}/review/reject", json={"comment": comment})
+        )
+
+    async def request_information(self, order_id: str, *, comment: str) -> ReviewStep:
+        return ReviewStep.model_validate(
+            await self._call(
+                "POST", f"/orders/{order_id}/review/request-information", json={"comment": comment}
+            )
+        )
+
+    async def not_a_match(
+        self, order_id: str, *, party_name: str, list_id: str, entry_id: str, reason: str
+    ) -> ScreeningClearance:
+        """A party of the current decision is not the list entry it matched: screening stops holding
+        the pair until the entry changes."""
+        body = {"party_name": party_name, "list_id": list_id, "entry_id": entry_id, "reason": reason}
+        return ScreeningClearance.model_validate(
+            await self._call("POST", f"/orders/{order_id}/not-a-match", json=body)
+        )
 
     async def dead_letters(self, *, limit: int = 50, offset: int = 0) -> list[DeadLetterInfo]:
         data = await self._call("GET", "/deadletters", params={"limit": limit, "offset": offset})
@@ -317,9 +453,15 @@ class OrderPublisher:
         Resending the same order after a failure is safe: records keeps each `event_id` once. A
         changed order (an amendment) is a new event: a new `event_id` and a later `occurred_at`."""
         model = order if isinstance(order, SubmittedOrder) else SubmittedOrder.model_validate(order)
-        metadata = await self._producer.send_and_wait(
-            self.topic, envelope_dump(model), key=model.order_id.encode("utf-8")
-        )
+        # The order's trace begins here (W3C trace context in the record's headers) when this
+        # process traces: Exportwatch's own set-up or the application's OpenTelemetry provider.
+        with tracing.producing(self.topic, model.order_id) as headers:
+            metadata = await self._producer.send_and_wait(
+                self.topic,
+                envelope_dump(model),
+                key=model.order_id.encode("utf-8"),
+                headers=list(headers) or None,
+            )
         return PublishedOrder(
             order_id=model.order_id,
             event_id=str(model.event_id),

@@ -39,6 +39,10 @@ TOPIC_CLASSIFIED = "orders.classified.v1"
 TOPIC_SCREENED = "orders.screened.v1"
 TOPIC_DECIDED = "orders.decided.v1"
 TOPIC_REVIEWED = "orders.reviewed.v1"
+# Every step of a review (request, approval, rejection, request for information, a match cleared):
+# records publishes them from its outbox and records them as trail steps; only the final outcome goes
+# to orders.reviewed.v1.
+TOPIC_REVIEW_STEPS = "orders.review-steps.v1"
 TOPIC_DEADLETTER = "orders.deadletter.v1"
 # Screening's own topics: a list version changed (records re-screens from it), and reviewers'
 # "not a match" decisions that every screening instance reads in full (compacted, keyed per pair).
@@ -54,6 +58,7 @@ ALL_TOPICS = (
     TOPIC_DEADLETTER,
     TOPIC_LISTS_UPDATED,
     TOPIC_CLEARANCES,
+    TOPIC_REVIEW_STEPS,
 )
 
 # Topic-level settings the topics are created with. Clearances are state, keyed per (entry, name):
@@ -162,6 +167,9 @@ PartyRole = Literal[
     "supplier",
 ]
 DecisionCode = Literal["RELEASE", "LICENSE_REQUIRED", "HOLD", "BLOCK"]
+# What a reviewer may decide. HOLD was added with the four-eyes review (a reviewer may hold an order
+# the machine released): an additive value, published only when a reviewer chose it.
+ReviewDecisionCode = Literal["RELEASE", "LICENSE_REQUIRED", "HOLD", "BLOCK"]
 ListEffect = Literal["block", "licence", "review"]
 
 DECISION_SEVERITY: dict[str, int] = {"RELEASE": 0, "LICENSE_REQUIRED": 1, "HOLD": 2, "BLOCK": 3}
@@ -508,10 +516,39 @@ class DecidedOrder(OrderEnvelope):
     decision: Decision
 
 
-# --- orders.reviewed.v1 (records' review API) --------------------------------------------------
+# --- orders.reviewed.v1 and orders.review-steps.v1 (records' review workflow) ------------------
+
+ReviewRole = Literal["viewer", "reviewer", "approver", "admin"]
+
+
+class ReviewActor(BaseModel):
+    """Who acted: the API key's name and role, and its id (a name can be reused after a revocation,
+    an id never is). Taken from the key the request was signed with, never from a request body."""
+
+    model_config = ConfigDict(extra="allow")
+
+    key_id: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Text
+    role: ReviewRole
+
+
+class ReviewApproval(BaseModel):
+    """One approval of a review request."""
+
+    model_config = ConfigDict(extra="allow")
+
+    approver: ReviewActor
+    approved_at: Timestamp
+    comment: LongText | None = None
 
 
 class ReviewedOrder(BaseModel):
+    """The final outcome of a review: what the ERP acts on instead of the machine's decision.
+
+    Raising severity (to HOLD or BLOCK) takes effect with one reviewer; lowering it (to
+    LICENSE_REQUIRED or RELEASE) with two approvals by two different approver keys: `approvals` says
+    who, `requested_by` who asked (both added with the four-eyes review; older events lack them)."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     schema_: Literal["order.reviewed.v1"] = Field(default="order.reviewed.v1", alias="schema")
@@ -520,10 +557,60 @@ class ReviewedOrder(BaseModel):
     decided_event_id: EventId
     submitted_event_id: EventId
     original_decision: DecisionCode
-    review_decision: Literal["RELEASE", "BLOCK", "LICENSE_REQUIRED"]
+    review_decision: ReviewDecisionCode
+    # The name of the key that completed the review (the last approver).
     reviewer: Text
     comment: LongText
     reviewed_at: datetime
+    review_request_id: str | None = None
+    # The decision's reason codes the review overrules or confirms.
+    reason_codes: list[str] = Field(default_factory=list)
+    requested_by: ReviewActor | None = None
+    approvals: list[ReviewApproval] = Field(default_factory=list)
+    approvals_required: int | None = None
+
+
+ReviewAction = Literal[
+    "requested", "approved", "rejected", "information_requested", "superseded", "match_cleared"
+]
+
+
+class ClearedEntry(BaseModel):
+    """A match a reviewer resolved as "not a match" from the order: the clearance published to
+    screening.clearances.v1."""
+
+    model_config = ConfigDict(extra="allow")
+
+    clearance_event_id: EventId
+    party_role: str
+    party_name: str
+    list_id: str
+    entry_id: str
+    entry_version: str
+
+
+class ReviewStep(BaseModel):
+    """One step of a review, kept in the order's trail: who did what, when and why, on which
+    decision of which order version."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    schema_: Literal["order.review-step.v1"] = Field(default="order.review-step.v1", alias="schema")
+    event_id: EventId
+    order_id: str
+    submitted_event_id: EventId
+    decided_event_id: EventId
+    review_request_id: str | None = None
+    action: ReviewAction
+    actor: ReviewActor
+    occurred_at: Timestamp
+    original_decision: DecisionCode
+    requested_decision: ReviewDecisionCode | None = None
+    reason_codes: list[str] = Field(default_factory=list)
+    comment: LongText | None = None
+    approvals: list[ReviewApproval] = Field(default_factory=list)
+    approvals_required: int | None = None
+    cleared: ClearedEntry | None = None
 
 
 # --- lists.updated.v1 (screening) ---------------------------------------------------------------

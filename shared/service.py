@@ -12,8 +12,10 @@ about the runtime. `build_app` does the rest, the same way for all four:
 - routes reach the runtime through `runtime_dependency`, which answers 503 until it is loaded, and
   publish through `PublishDep`, which raises `PublishError` while the broker is away.
 
-Cross-cutting HTTP concerns (authentication, body limits, security headers) are added in
-`build_app`, once, for every service. docs/architecture.md says how to add a stage.
+Cross-cutting HTTP concerns are added in `build_app`, once, for every service: authentication
+(every route needs an API key with a role high enough, shared/auth.py; only /healthz, /readyz and
+/metrics do not), and for a service with browser pages their session sign-in and security headers.
+docs/architecture.md says how to add a stage.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import metrics
+from shared import metrics, tracing
+from shared.auth import PUBLIC_PATHS, BearerAuth, declare_roles, default_role
 from shared.kafka import (
     ConsumerRunner,
     FollowingRunner,
@@ -43,6 +47,7 @@ from shared.kafka import (
     make_producer,
     start_with_retry,
 )
+from shared.keystore import KeyStore
 from shared.logging import configure_logging
 from shared.settings import Settings, load_settings
 
@@ -98,8 +103,12 @@ class Bus:
         """Publish one event and wait for the broker's acknowledgement (used by HTTP commands)."""
         if self.producer is None or not self.connected.is_set():
             raise PublishError("Kafka is not connected")
+        # An HTTP command's event continues the request's trace.
+        headers = outgoing.headers or tracing.current_headers()
         try:
-            await self.producer.send_and_wait(outgoing.topic, value=outgoing.value, key=outgoing.key.encode())
+            await self.producer.send_and_wait(
+                outgoing.topic, value=outgoing.value, key=outgoing.key.encode(), headers=list(headers) or None
+            )
         except KafkaError as exc:
             raise PublishError(f"Kafka did not take the event: {type(exc).__name__}: {exc}") from exc
         metrics.EVENTS_OUT.labels(self.service, outgoing.topic).inc()
@@ -265,6 +274,21 @@ class Follows(Generic[R]):
 
 
 @dataclass(frozen=True)
+class Pages:
+    """Browser pages under `prefix`, signed in by the service's own session (a cookie) instead of a
+    bearer key. `authenticate` is a dependency that puts the Identity in `request.state.identity`
+    (or answers that the browser must sign in); every route of `router` gets it, and the same role
+    rules as the API. `public` holds what must answer before sign-in: the sign-in page and static
+    files, nothing read from a database. `headers` go on every response under `prefix`."""
+
+    prefix: str
+    router: APIRouter
+    public: APIRouter
+    authenticate: Callable[..., Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ServiceSpec(Generic[R]):
     """What a service is: its name and API, how its runtime opens, what it consumes and follows."""
 
@@ -281,6 +305,7 @@ class ServiceSpec(Generic[R]):
     not_ready: str
     consumes: Consumes[R] | None = None
     follows: Sequence[Follows[R]] = ()
+    pages: Pages | None = None
 
 
 def compose(parts: Sequence[ReadinessCheck]) -> tuple[bool, Detail]:
@@ -335,11 +360,90 @@ def build_app(
     app.state.runtime = None
     app.state.not_ready = spec.not_ready
     app.state.publish = publisher
-    # Cross-cutting HTTP concerns go here, once for every service's routes (authentication as
-    # `dependencies=[...]` on include_router, middleware with app.add_middleware).
-    app.include_router(spec.router)
+    app.state.service_name = spec.name
+    app.state.keys = keys = KeyStore(settings.api_keys_file)
+    _report_keys(keys, spec.name)
+    # Every route needs a key with at least `viewer`; one that changes something declares its role
+    # (declare_roles refuses to build the app otherwise). The middleware authenticates before the
+    # body is read; the ops routes, added last, are the only ones open.
+    _include(app, spec.router, [default_role()], where=spec.name)
+    session_prefixes: list[str] = []
+    if spec.pages is not None:
+        pages = spec.pages
+        _include(app, pages.router, [Depends(pages.authenticate), default_role()], where=spec.name)
+        app.include_router(pages.public)
+        session_prefixes.append(pages.prefix)
+        if pages.headers:
+            app.add_middleware(ResponseHeaders, prefix=pages.prefix, headers=pages.headers)
+    app.add_middleware(BearerAuth, store=keys, service=spec.name, session_prefixes=session_prefixes)
+    # Outermost: a refused request is traced too, and the span covers authentication.
+    app.add_middleware(tracing.TraceRequests, service=spec.name)
     add_ops_routes(app, spec.name, readiness)
+    _document_bearer(app)
     return app
+
+
+def _include(app: FastAPI, router: APIRouter, dependencies: list[Any], *, where: str) -> None:
+    declare_roles(router.routes, where=where)
+    app.include_router(router, dependencies=dependencies)
+
+
+def _report_keys(keys: KeyStore, service: str) -> None:
+    active = [k for k in keys.keys() if k.active]
+    if keys.error is not None:
+        log.error("%s: no API key is accepted: %s", service, keys.error)
+    elif not active:
+        log.warning(
+            "%s: no API key in force in %s: every request but /healthz, /readyz and /metrics is "
+            "refused; create one with `exportwatch keys create --name NAME --role ROLE`",
+            service,
+            keys.path,
+        )
+
+
+def _document_bearer(app: FastAPI) -> None:
+    """The OpenAPI document says every operation but the ops endpoints takes a bearer key."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "ewk_<key id>_<secret>"}
+            }
+            for path, operations in schema.get("paths", {}).items():
+                if path in PUBLIC_PATHS:
+                    continue
+                for operation in operations.values():
+                    operation["security"] = [{"apiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+class ResponseHeaders:
+    """`headers` on every HTTP response under `prefix` that does not set them itself."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str, headers: dict[str, str]) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path == self.prefix or path.startswith(f"{self.prefix}/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _stages(spec: ServiceSpec[R], settings: Settings, runtime: R, bus: Bus) -> dict[str, KafkaStage]:
@@ -420,6 +524,12 @@ def run_service(service: str, create_app: Callable[[Settings], FastAPI]) -> None
     """`python -m services.<name>`: settings from the environment, JSON logs, uvicorn."""
     settings = load_settings(service)
     configure_logging(service, settings.log_level)
-    # log_config=None: uvicorn keeps the JSON handler configured above instead of its own.
-    # loop="auto": uvloop (a pinned dependency) where it is installed, asyncio's own loop elsewhere.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, loop="auto")
+    tracing.configure(service=service, exporter=settings.otel_exporter, endpoint=settings.otel_endpoint)
+    try:
+        # log_config=None: uvicorn keeps the JSON handler configured above instead of its own.
+        # loop="auto": uvloop (a pinned dependency) where it is installed, asyncio's own loop elsewhere.
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, log_config=None, loop="auto"
+        )
+    finally:
+        tracing.shutdown()

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.kafka_security import KafkaClientSettings
+from shared.keystore import default_keys_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +55,9 @@ class Settings(KafkaClientSettings):
     kafka_max_partition_fetch_bytes: Annotated[int, Field(ge=64 * 1024, le=64 * 1024 * 1024)] = (
         8 * 1024 * 1024
     )
+
+    # API keys every service accepts (hashed; shared/keystore.py); `exportwatch keys ...` writes it.
+    api_keys_file: Path = Field(default_factory=default_keys_file)
 
     database_url: str = f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'records.db'}"
     # The classifier's product catalog; None: its own SQLite file (var/catalog.db).
@@ -97,6 +101,21 @@ class Settings(KafkaClientSettings):
     # Parties whose matches screening keeps for the lists in use (services/screening/cache.py): a
     # name seen again is not matched again until the lists change. 0: every party matched afresh.
     screening_cache_size: Annotated[int, Field(ge=0, le=10_000_000)] = 20_000
+
+    # Traces (shared/tracing.py): none (default; no SDK, trace headers passed on as they came),
+    # otlp (OTLP/HTTP to otel_endpoint, else the exporter's default or OTEL_EXPORTER_OTLP_ENDPOINT),
+    # console (printed; debugging).
+    otel_exporter: Literal["none", "otlp", "console"] = "none"
+    otel_endpoint: str | None = None
+
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _otel_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"EXPORTWATCH_OTEL_ENDPOINT={value!r}: use http(s)://host:port/v1/traces (OTLP over HTTP)"
+            )
+        return value
 
     @field_validator("log_level")
     @classmethod

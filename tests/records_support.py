@@ -162,6 +162,7 @@ def _screening() -> Screening:
         score=0.9,
         effect="licence",
         evidence=evidence,
+        entry_version="3f2a9c1e5b7d0a4c",
     )
     return Screening(
         policy_version="2026.11.30-1+sha256:000000000000",

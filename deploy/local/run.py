@@ -6,6 +6,10 @@ each decision as it lands, then keeps serving until Ctrl-C or SIGTERM, when it s
 it started. While serving it supervises: a service or the broker that dies is started again
 (deploy/local/supervisor.py), and each restart is printed with the restart count.
 
+Reference data first (deploy/local/reference_data.py): EXPORTWATCH_DATA_DIR, else the snapshot
+beside the checkout, else every source fetched from its publisher into var/data/ (with a progress
+bar per file, each verified); without any, one line says what is missing and the launcher exits 2.
+
 `--secure` runs the broker with TLS + SCRAM + ACLs (deploy/kafka/secure.py; its data under
 var/kafka-secure) and each service as its own principal, `User:exportwatch-<service>`, allowed
 only its own topics and group. Ports: EXPORTWATCH_KAFKA_PORT, EXPORTWATCH_KAFKA_CONTROLLER_PORT,
@@ -21,6 +25,7 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,11 +35,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from deploy.kafka.acls import grant, pipeline_acls, principal_name
 from deploy.kafka.broker import KafkaBroker, create_topics, ensure_jars
 from deploy.kafka.secure import BrokerSecurity
+from deploy.local.reference_data import ReferenceDataMissing, choose
 from deploy.local.stack import REPO_ROOT, SERVICES, start_service, wait_ready
 from deploy.local.supervisor import Supervised, describe_exit, status_line
 from shared.events import ALL_TOPICS, TOPIC_CONFIGS, TOPIC_DECIDED, TOPIC_SUBMITTED
 from shared.kafka_security import KafkaClientSettings, client_options
-from shared.settings import port_from_env, service_port
+from shared.keystore import KEYS_FILE_VARIABLE, create_key, read_keys
+from shared.settings import load_settings, port_from_env, service_port
 
 VAR = REPO_ROOT / "var"
 
@@ -118,6 +125,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-serve", action="store_true", help="stop after the sample decisions (smoke test)"
     )
+    parser.add_argument(
+        "--refresh-data",
+        action="store_true",
+        help="without a snapshot: fetch the reference data again even if <var>/data is complete",
+    )
     return parser.parse_args(argv)
 
 
@@ -134,9 +146,36 @@ def _start_broker(args: argparse.Namespace, security: BrokerSecurity | None) -> 
     )
 
 
+def keys_file(args: argparse.Namespace) -> Path:
+    """The API keys file every service reads: EXPORTWATCH_API_KEYS_FILE, else <var>/api-keys.json."""
+    given = os.environ.get(KEYS_FILE_VARIABLE)
+    return Path(given) if given else args.var_dir / "api-keys.json"
+
+
+def ensure_admin_key(args: argparse.Namespace) -> None:
+    """First start: a keys file with one admin key. The key goes to <var>/admin.key (mode 0600),
+    never to the terminal, which may be logged; only where it is is printed."""
+    path = keys_file(args)
+    in_force = [k for k in read_keys(path) if k.active]
+    if in_force:
+        _print(f"API keys: {path} ({len(in_force)} in force; `exportwatch keys list`)")
+        return
+    token, record = create_key(path, name="admin", role="admin", now=datetime.now(UTC))
+    secret_file: Path = args.var_dir / "admin.key"
+    descriptor = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token + "\n")
+    _print(
+        f"API keys: created {path} (mode 0600) with one admin key, {record.name!r}; the key itself is "
+        f"in {secret_file} (mode 0600). More keys: exportwatch keys create --name NAME --role ROLE"
+    )
+
+
 def _service_env(args: argparse.Namespace, broker: KafkaBroker, name: str) -> dict[str, str]:
     var: Path = args.var_dir
     env = {
+        **args.data_environment,
+        KEYS_FILE_VARIABLE: str(keys_file(args)),
         "EXPORTWATCH_DATABASE_URL": os.environ.get(
             "EXPORTWATCH_DATABASE_URL", f"sqlite+aiosqlite:///{var / 'records.db'}"
         ),
@@ -186,8 +225,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    ensure_jars()
     args.var_dir.mkdir(parents=True, exist_ok=True)
+    # First, before anything starts: the reference data (a snapshot, or fetched from the publishers).
+    try:
+        data = choose(args.var_dir, load_settings("launcher"), refresh=args.refresh_data)
+    except ReferenceDataMissing as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return 2
+    args.data_environment = data.environment
+    _print(f"reference data: {data.data_dir} ({data.origin})")
+    ensure_jars()
+    ensure_admin_key(args)
     security = BrokerSecurity.create(args.var_dir / "kafka-secure" / "tls") if args.secure else None
     broker = _start_broker(args, security)
     services: list[Supervised] = []
@@ -228,9 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_serve:
             return 0 if len(decided) == len(orders) else 1
         records_port = service_port("records")
+        key_file = args.var_dir / "admin.key"
         _print(
-            f"serving; try: curl 'localhost:{records_port}/orders?decision=HOLD'   (Ctrl-C stops everything; "
-            "a service that dies is restarted)"
+            f"dashboard: http://127.0.0.1:{records_port}/ui/ (sign in with the key in {key_file})\n"
+            f'serving; try: curl -H "Authorization: Bearer $(cat {key_file})" '
+            f"'localhost:{records_port}/queue'   (Ctrl-C stops everything; a service that dies is restarted)"
         )
         broker = _serve(args, broker, services)
         return 0

@@ -24,6 +24,7 @@ from services.classifier.domain import (
 from services.classifier.ecfr import EcfrError
 from services.classifier.eu_annex import paragraph_texts
 from services.classifier.service import ClassifierRuntime, InvalidField
+from shared.auth import require
 from shared.events import LineClassification, LongText, Text
 from shared.service import runtime_dependency
 
@@ -68,7 +69,12 @@ class ClassifyResponse(LineClassification):
     catalog_version: str
 
 
-@router.post("/classify", tags=["classification"], summary="Classify one line as the handler would")
+@router.post(
+    "/classify",
+    tags=["classification"],
+    summary="Classify one line as the handler would",
+    dependencies=[require("viewer")],
+)
 async def classify(body: ClassifyRequest, runtime: RuntimeDep) -> ClassifyResponse:
     reference, snapshot = runtime.reference, runtime.catalog.snapshot
     line = service.classify_one(
@@ -293,6 +299,7 @@ async def get_product(sku: Sku, runtime: RuntimeDep) -> ProductOut:
     tags=["catalog"],
     summary="Classify a SKU: a new version (201), or 200 if it already says exactly this",
     responses={201: {"model": ProductOut}, 409: {"description": "concurrent write; retry"}},
+    dependencies=[require("reviewer")],
 )
 async def put_product(sku: Sku, body: ProductIn, runtime: RuntimeDep, response: Response) -> ProductOut:
     try:
@@ -330,6 +337,7 @@ async def product_history(sku: Sku, runtime: RuntimeDep) -> list[ProductOut]:
     openapi_extra={
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     },
+    dependencies=[require("reviewer")],
 )
 async def import_products(request: Request, runtime: RuntimeDep) -> ImportOut:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -420,6 +428,7 @@ class CclUpdateOut(BaseModel):
     tags=["classification"],
     summary="Fetch Part 774 from the eCFR, rebuild and verify the CCL, then swap it in",
     responses={502: {"description": "the eCFR could not be read or sent no plausible CCL; nothing changed"}},
+    dependencies=[require("admin")],
 )
 async def ccl_update(runtime: RuntimeDep, body: Annotated[CclUpdateIn | None, Body()] = None) -> CclUpdateOut:
     try:

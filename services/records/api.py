@@ -1,33 +1,45 @@
-"""The records HTTP API: the held-orders queue, each order's decision and trail, dead letters, reviews.
+"""The records HTTP API: the review queue, each order's decision and trail, reviews, dead letters.
 
 Routes are thin: queries fetch through the repository, 404, and answer rows as they are read
-(schemas.py); the two commands, a review and a replay, call service.py and map its errors to
-HTTP. A review is not written here: it is published to `orders.reviewed.v1` (where the ERP hears
-of it too) and recorded when records consumes it, so the trail is written by the consumer alone.
+(schemas.py); commands call the use cases (reviews.py, service.py) with the caller's identity (the
+API key's, never a body field) and map their errors to HTTP. A review command writes the workflow's
+state and its events in one transaction (the outbox); the relay publishes them, and the trail
+steps are written by the consumer when records reads them back, like every other step.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.records import repository, service
+from services.records import queue, repository, review_store, reviews, service
+from services.records.domain import InvalidReview
 from services.records.models import ReferenceKind
+from services.records.queue import QueueFilter
+from services.records.review_store import RequestView
 from services.records.schemas import (
+    ApproveBody,
+    CommentBody,
     DeadLetterOut,
+    NotAMatchBody,
     OrderOut,
     OrderSummary,
+    QueueItemOut,
+    QueueOut,
     ReferenceEventOut,
-    ReviewRequest,
+    ReviewBody,
+    ReviewOutcomeOut,
+    ReviewRequestOut,
     StatsOut,
     TrailOut,
 )
 from services.records.service import RecordsRuntime
-from shared.events import TOPIC_REVIEWED, DecisionCode, ReviewedOrder
+from shared.auth import ApproverDep, ReviewerDep, require
+from shared.events import DecisionCode, ReviewStep, ScreeningClearance
 from shared.kafka import PublishError
 from shared.service import PublishDep, runtime_dependency
 from shared.topology import REPLAYABLE_TOPICS
@@ -62,12 +74,18 @@ async def list_orders(
     return [OrderSummary.model_validate(order) for order in orders]
 
 
-@router.get("/orders/{order_id}", summary="Current decision with reasons, the submitted order, review status")
+@router.get(
+    "/orders/{order_id}",
+    summary="Current decision with reasons, the submitted order, review status and review requests",
+)
 async def get_order(order_id: str, session: SessionDep) -> OrderOut:
     detail = await repository.get_order(session=session, order_id=order_id)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_id!r} not found")
-    return OrderOut.model_validate(detail)
+    requests = await review_store.requests_of(session, order_id, detail.submitted_event_id)
+    out = OrderOut.model_validate(detail)
+    out.review_requests = [ReviewRequestOut.of(view) for view in requests]
+    return out
 
 
 @router.get(
@@ -80,32 +98,197 @@ async def get_trail(order_id: str, session: SessionDep) -> TrailOut:
     return TrailOut.model_validate(trail)
 
 
+def _refused(exc: reviews.ReviewRefused | InvalidReview) -> HTTPException:
+    if isinstance(exc, InvalidReview):
+        detail = [{"loc": ["body", exc.field], "msg": exc.message, "type": "value_error", "input": exc.value}]
+        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+    return HTTPException(exc.status, str(exc))
+
+
+def _outcome(outcome: reviews.ReviewOutcome) -> ReviewOutcomeOut:
+    request = outcome.request
+    done = len(outcome.approvals)
+    state = (
+        "rejected"
+        if request.status == "rejected"
+        else "approved"
+        if outcome.reviewed is not None
+        else "awaiting_approval"
+    )
+    return ReviewOutcomeOut(
+        status=state,
+        approvals=done,
+        approvals_required=request.approvals_required,
+        request=ReviewRequestOut.of(RequestView(request, outcome.approvals)),
+        reviewed=outcome.reviewed,
+    )
+
+
 @router.post(
     "/orders/{order_id}/review",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=ReviewedOrder,
-    summary="Review the current decision: published to orders.reviewed.v1, recorded when consumed",
+    summary="Review the decision in effect: a raise takes effect at once, a lowering waits for two "
+    "approver keys (the same decision again approves it); the outcome goes to orders.reviewed.v1",
+    responses={
+        403: {"description": "role too low"},
+        409: {"description": "amended, pending or approved twice"},
+    },
 )
 async def review_order(
-    order_id: str, review: ReviewRequest, runtime: RuntimeDep, publish: PublishDep
-) -> ReviewedOrder:
+    order_id: str, who: ReviewerDep, body: ReviewBody, runtime: RuntimeDep
+) -> ReviewOutcomeOut:
     try:
-        return await service.review_order(
-            sessionmaker=runtime.sessionmaker,
-            publish=publish,
-            topic=runtime.settings.topic(TOPIC_REVIEWED),
+        outcome = await service.run_review(
+            runtime,
+            reviews.request_review,
             order_id=order_id,
-            review_decision=review.review_decision,
-            reviewer=review.reviewer,
-            comment=review.comment,
-            now=datetime.now(UTC),
+            requested=body.review_decision,
+            comment=body.comment,
+            reason_codes=body.reason_codes,
+            decided_event_id=body.decided_event_id,
+            who=who,
         )
-    except service.OrderNotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except service.NothingToReview as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    except PublishError as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"{exc}; review not recorded") from exc
+    except (reviews.ReviewRefused, InvalidReview) as exc:
+        raise _refused(exc) from exc
+    return _outcome(outcome)
+
+
+@router.post(
+    "/orders/{order_id}/review/approve",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Approve the order's open review request (a second approver key makes a lowering final)",
+)
+async def approve_review(
+    order_id: str, who: ApproverDep, runtime: RuntimeDep, body: ApproveBody | None = None
+) -> ReviewOutcomeOut:
+    body = body or ApproveBody()
+    try:
+        outcome = await service.run_review(
+            runtime,
+            reviews.approve,
+            order_id=order_id,
+            comment=body.comment,
+            decided_event_id=body.decided_event_id,
+            who=who,
+        )
+    except (reviews.ReviewRefused, InvalidReview) as exc:
+        raise _refused(exc) from exc
+    return _outcome(outcome)
+
+
+@router.post(
+    "/orders/{order_id}/review/reject",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Reject the order's open review request: the decision in effect stands",
+)
+async def reject_review(
+    order_id: str, who: ApproverDep, body: CommentBody, runtime: RuntimeDep
+) -> ReviewOutcomeOut:
+    try:
+        outcome = await service.run_review(
+            runtime,
+            reviews.reject,
+            order_id=order_id,
+            comment=body.comment,
+            who=who,
+        )
+    except (reviews.ReviewRefused, InvalidReview) as exc:
+        raise _refused(exc) from exc
+    return _outcome(outcome)
+
+
+@router.post(
+    "/orders/{order_id}/review/request-information",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Ask for information about the order (kept as a trail step)",
+)
+async def request_information(
+    order_id: str, who: ReviewerDep, body: CommentBody, runtime: RuntimeDep
+) -> ReviewStep:
+    try:
+        step = await service.run_review(
+            runtime,
+            reviews.request_information,
+            order_id=order_id,
+            comment=body.comment,
+            who=who,
+        )
+    except (reviews.ReviewRefused, InvalidReview) as exc:
+        raise _refused(exc) from exc
+    return step
+
+
+@router.post(
+    "/orders/{order_id}/not-a-match",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="A party of the current decision is not the list entry it matched: published to "
+    "screening.clearances.v1, so screening stops holding that pair until the entry changes",
+)
+async def not_a_match(
+    order_id: str, who: ReviewerDep, body: NotAMatchBody, runtime: RuntimeDep
+) -> ScreeningClearance:
+    try:
+        clearance = await service.run_review(
+            runtime,
+            reviews.clear_match,
+            order_id=order_id,
+            party_name=body.party_name,
+            list_id=body.list_id,
+            entry_id=body.entry_id,
+            reason=body.reason,
+            who=who,
+        )
+    except (reviews.ReviewRefused, InvalidReview) as exc:
+        raise _refused(exc) from exc
+    return clearance
+
+
+@router.get("/queue", summary="HOLD and BLOCK orders waiting for a reviewer, oldest first, with counts")
+async def review_queue(
+    session: SessionDep,
+    reason: Annotated[str | None, Query(max_length=64)] = None,
+    destination: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
+    list_id: Annotated[str | None, Query(alias="list", max_length=32)] = None,
+    min_age_hours: Annotated[float | None, Query(ge=0, le=24 * 365)] = None,
+    decision: Literal["HOLD", "BLOCK"] | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> QueueOut:
+    wanted = QueueFilter(
+        reason=reason,
+        destination=destination,
+        list_id=list_id,
+        min_age=timedelta(hours=min_age_hours) if min_age_hours is not None else None,
+        decision=decision,
+    )
+    found = await queue.review_queue(session, wanted, now=datetime.now(UTC), limit=limit, offset=offset)
+    return queue_out(found)
+
+
+def queue_out(found: queue.Queue) -> QueueOut:
+    return QueueOut(
+        total=found.total,
+        awaiting_approval=found.awaiting_approval,
+        by_decision=found.by_decision,
+        by_reason=found.by_reason,
+        by_destination=found.by_destination,
+        by_list=found.by_list,
+        items=[
+            QueueItemOut(
+                order_id=item.order_id,
+                decision=item.decision,
+                risk_score=item.risk_score,
+                destination_country=item.destination_country,
+                reason_codes=item.reason_codes,
+                lists=item.lists,
+                decided_event_id=item.decided_event_id,
+                decided_at=item.decided_at,
+                age_seconds=round(item.age_seconds, 1),
+                pending_review=ReviewRequestOut.of(item.pending) if item.pending else None,
+            )
+            for item in found.items
+        ],
+    )
 
 
 @router.get("/deadletters", summary="Messages a service could not process, newest first, with their bytes")
@@ -136,6 +319,7 @@ async def get_stats(session: SessionDep) -> StatsOut:
     "/deadletters/{event_id}/replay",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Publish a dead letter's original bytes again to the topic it came from",
+    dependencies=[require("admin")],
 )
 async def replay_dead_letter(event_id: str, runtime: RuntimeDep, publish: PublishDep) -> dict[str, Any]:
     try:

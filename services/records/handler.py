@@ -1,6 +1,7 @@
 """records' consumer: every event of every topic becomes a trail step (or a dead-letter row).
 
-records publishes nothing in reply (docs/architecture.md), so the handler always returns []. Its runner
+records publishes nothing in reply (its review steps and outcomes leave through its outbox, not the
+consumer loop), so the handler always returns []. Its runner
 retries a failing write forever (`max_attempts=None`): a trail step must never be dropped because
 the database is briefly away. The flip side is that anything the database would refuse every time
 must be refused here, before the write, as a dead letter, or it would stall its partition forever.
@@ -25,6 +26,7 @@ from shared.events import (
     TOPIC_DEADLETTER,
     TOPIC_DECIDED,
     TOPIC_LISTS_UPDATED,
+    TOPIC_REVIEW_STEPS,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
     TOPIC_SUBMITTED,
@@ -33,6 +35,7 @@ from shared.events import (
     DecidedOrder,
     ListsUpdated,
     ReviewedOrder,
+    ReviewStep,
     ScreenedOrder,
     ScreeningClearance,
     SubmittedOrder,
@@ -55,6 +58,7 @@ _MODELS: dict[str, tuple[str, type[service.RecordedEvent]]] = {
     TOPIC_SCREENED: ("screened", ScreenedOrder),
     TOPIC_DECIDED: ("decided", DecidedOrder),
     TOPIC_REVIEWED: ("reviewed", ReviewedOrder),
+    TOPIC_REVIEW_STEPS: ("review_step", ReviewStep),
     TOPIC_DEADLETTER: ("deadletter", DeadLetter),
 }
 

@@ -40,6 +40,7 @@ from services.records.domain import (
 )
 from services.records.models import (
     Base,
+    DecisionMatch,
     Order,
     ReferenceEvent,
     ReferenceKind,
@@ -52,11 +53,12 @@ from shared.events import (
     DecidedOrder,
     Decision,
     ReviewedOrder,
+    ReviewStep,
     ScreenedOrder,
     SubmittedOrder,
 )
 
-TrailEvent = SubmittedOrder | ClassifiedOrder | ScreenedOrder | DecidedOrder | ReviewedOrder
+TrailEvent = SubmittedOrder | ClassifiedOrder | ScreenedOrder | DecidedOrder | ReviewedOrder | ReviewStep
 DECISIONS = ("RELEASE", "LICENSE_REQUIRED", "HOLD", "BLOCK")
 
 
@@ -69,6 +71,8 @@ def stage_of(event: TrailEvent) -> str:
         return "screened"
     if isinstance(event, DecidedOrder):
         return "decided"
+    if isinstance(event, ReviewStep):
+        return "review_step"
     return "reviewed"
 
 
@@ -77,12 +81,14 @@ def submitted_event_id_of(event: TrailEvent) -> str:
     return event.event_id if isinstance(event, SubmittedOrder) else event.submitted_event_id
 
 
-def _insert_if_absent(session: AsyncSession, model: type[Base], key: str) -> Insert:
+def insert_if_absent(session: AsyncSession, model: type[Base], key: str | list[str]) -> Insert:
+    """INSERT ... ON CONFLICT (key) DO NOTHING, in the session's dialect."""
+    keys = [key] if isinstance(key, str) else key
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(model).on_conflict_do_nothing(index_elements=[key])
+        return postgresql.insert(model).on_conflict_do_nothing(index_elements=keys)
     if dialect == "sqlite":
-        return sqlite.insert(model).on_conflict_do_nothing(index_elements=[key])
+        return sqlite.insert(model).on_conflict_do_nothing(index_elements=keys)
     raise RuntimeError(f"unsupported database dialect {dialect!r}: use SQLite or PostgreSQL")
 
 
@@ -119,7 +125,7 @@ async def record_event(
     seq, prev_hash = (head.seq + 1, head.step_hash) if head is not None else (1, GENESIS_HASH)
     digest = payload_digest(raw)
     inserted = await session.execute(
-        _insert_if_absent(session, TrailStep, "event_id")
+        insert_if_absent(session, TrailStep, "event_id")
         .values(
             event_id=event_id,
             order_id=event.order_id,
@@ -141,6 +147,8 @@ async def record_event(
     )
     if inserted.scalar_one_or_none() is None:
         return False
+    if isinstance(event, DecidedOrder):
+        await record_matches(session, event)
     state = state_of(order)
     new_state = await _project(session, state, event)
     if new_state != state:
@@ -148,10 +156,37 @@ async def record_event(
     return True
 
 
+async def record_matches(session: AsyncSession, decided: DecidedOrder) -> None:
+    """Index the list entries a decision matched (not those a reviewer had cleared): the review queue
+    filters by list from here, and an entry's orders are found without reading payloads."""
+    rows = [
+        {
+            "order_id": decided.order_id,
+            "decided_event_id": decided.event_id,
+            "party_role": party.role,
+            "party_name": party.name,
+            "list_id": match.list_id,
+            "entry_id": match.entry_id,
+            "entry_version": match.entry_version,
+            "score": match.score,
+        }
+        for party in decided.screening.parties
+        for match in party.matches
+    ]
+    if rows:
+        await session.execute(
+            insert_if_absent(
+                session,
+                DecisionMatch,
+                ["decided_event_id", "party_role", "party_name", "list_id", "entry_id"],
+            ).values(rows)
+        )
+
+
 async def record_dead_letter(*, session: AsyncSession, letter: DeadLetter) -> bool:
     """Keep a dead letter once per event_id; False if it was already recorded."""
     inserted = await session.execute(
-        _insert_if_absent(session, StoredDeadLetter, "event_id")
+        insert_if_absent(session, StoredDeadLetter, "event_id")
         .values(
             event_id=letter.event_id,
             service=letter.service,
@@ -184,7 +219,7 @@ async def record_reference_event(
 ) -> bool:
     """Keep a list-update or clearance event once per event_id; False if already recorded."""
     inserted = await session.execute(
-        _insert_if_absent(session, ReferenceEvent, "event_id")
+        insert_if_absent(session, ReferenceEvent, "event_id")
         .values(
             event_id=event_id,
             kind=kind,
@@ -204,7 +239,7 @@ async def record_reference_event(
 
 async def _lock_order(session: AsyncSession, order_id: str, now: datetime) -> Order:
     await session.execute(
-        _insert_if_absent(session, Order, "order_id").values(
+        insert_if_absent(session, Order, "order_id").values(
             order_id=order_id, reason_codes=[], updated_at=now
         )
     )
@@ -218,6 +253,8 @@ async def _lock_order(session: AsyncSession, order_id: str, now: datetime) -> Or
 
 
 async def _project(session: AsyncSession, state: OrderState, event: TrailEvent) -> OrderState:
+    if isinstance(event, ReviewStep):
+        return state  # the workflow's state is in review_requests; only the outcome changes the order
     if isinstance(event, ReviewedOrder):
         return apply_review(
             state,
@@ -402,7 +439,7 @@ async def get_order(*, session: AsyncSession, order_id: str) -> OrderDetail | No
     if submitted is None:
         # The submission itself not yet read (topics are consumed independently): every envelope
         # carries the order unchanged.
-        submitted = next(s.payload["order"] for s in steps if s.stage != "reviewed")
+        submitted = next(s.payload["order"] for s in steps if s.stage not in ("reviewed", "review_step"))
     decided = next((s for s in steps if s.event_id == order.decided_event_id), None)
     decision = Decision.model_validate(decided.payload["decision"]) if decided is not None else None
     review = state_of(order).review

@@ -6,21 +6,73 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
-from shared.events import Decision, LongText, Text
+from services.records.review_store import RequestView
+from shared.events import Decision, LongText, ReviewDecisionCode, ReviewedOrder, Text
 
 
-class ReviewRequest(BaseModel):
-    """A compliance officer's decision on an order's current (machine) decision."""
+def _identity_from_key(value: object) -> None:
+    raise ValueError(
+        "who acts is the API key's name and role, never a field of the request: leave it out and "
+        "send the key in Authorization"
+    )
+
+
+# Refused when sent (422 naming it): the identity of every action comes from the API key.
+NotSent = Annotated[
+    Any, AfterValidator(_identity_from_key), Field(description="not accepted: the API key says who acts")
+]
+ReasonCode = Annotated[str, Field(min_length=2, max_length=64)]
+
+
+class ReviewBody(BaseModel):
+    """A reviewer's decision on the decision in effect (the machine's, or an earlier review's)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    review_decision: Literal["RELEASE", "BLOCK", "LICENSE_REQUIRED"]
-    reviewer: Text
+    review_decision: ReviewDecisionCode
     comment: LongText
+    reason_codes: Annotated[list[ReasonCode], Field(max_length=50)] | None = Field(
+        default=None,
+        description="the decision's reason codes the review overrules (a lowering must name each; "
+        "default: exactly those) or, for a raise, the reviewer's own",
+    )
+    decided_event_id: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None, description="the decision the reviewer looked at: refused (409) if amended since"
+    )
+    reviewer: NotSent = None
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: LongText | None = None
+    decided_event_id: Annotated[str, Field(max_length=128)] | None = None
+    reviewer: NotSent = None
+
+
+class CommentBody(BaseModel):
+    """A rejection's or a request for information's reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: LongText
+    reviewer: NotSent = None
+
+
+class NotAMatchBody(BaseModel):
+    """A party of the current decision is not the list entry it matched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    party_name: Text
+    list_id: Annotated[str, Field(min_length=1, max_length=32)]
+    entry_id: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: LongText
+    reviewer: NotSent = None
 
 
 class FromRow(BaseModel):
@@ -45,6 +97,59 @@ class OrderReview(FromRow):
     reviewed_at: datetime
 
 
+class ApprovalOut(FromRow):
+    approver_name: str
+    approver_role: str
+    approver_key_id: str
+    approved_at: datetime
+    comment: str | None
+
+
+class ReviewRequestOut(FromRow):
+    """A review request and where its four-eyes review stands."""
+
+    request_id: str
+    status: Literal["pending", "approved", "rejected", "superseded"]
+    decided_event_id: str
+    submitted_event_id: str
+    original_decision: str
+    requested_decision: str
+    reason_codes: list[str]
+    comment: str
+    approvals_required: int
+    requested_by_name: str
+    requested_by_role: str
+    requested_by_key_id: str
+    requested_at: datetime
+    closed_at: datetime | None
+    closed_by_name: str | None
+    close_comment: str | None
+    reviewed_event_id: str | None
+    approvals: list[ApprovalOut]
+
+    @classmethod
+    def of(cls, view: RequestView) -> ReviewRequestOut:
+        row = view.request
+        return cls.model_validate(
+            {
+                **{name: getattr(row, name) for name in cls.model_fields if name != "approvals"},
+                "approvals": [ApprovalOut.model_validate(a) for a in view.approvals],
+            }
+        )
+
+
+class ReviewOutcomeOut(BaseModel):
+    """Where a review stands after a command: `awaiting_approval` (a lowering with fewer approvals than
+    it needs), `approved` (final: `reviewed` is the event published on orders.reviewed.v1) or
+    `rejected`."""
+
+    status: Literal["awaiting_approval", "approved", "rejected"]
+    approvals: int
+    approvals_required: int
+    request: ReviewRequestOut
+    reviewed: ReviewedOrder | None
+
+
 class OrderOut(FromRow):
     order_id: str
     status: Literal["pending", "decided", "reviewed"]
@@ -56,6 +161,9 @@ class OrderOut(FromRow):
     review: OrderReview | None
     order: dict[str, Any]
     updated_at: datetime
+    # The review requests on this order version, oldest first; `review` stays null until one is
+    # approved and its outcome recorded.
+    review_requests: list[ReviewRequestOut] = Field(default_factory=list)
 
 
 class TrailStepOut(FromRow):
@@ -133,3 +241,29 @@ class ReferenceEventOut(FromRow):
     payload: dict[str, Any] | None
     payload_sha256: str
     received_at: datetime
+
+
+class QueueItemOut(BaseModel):
+    order_id: str
+    decision: str
+    risk_score: int | None
+    destination_country: str | None
+    reason_codes: list[str]
+    lists: list[str]
+    decided_event_id: str
+    decided_at: datetime
+    age_seconds: float
+    pending_review: ReviewRequestOut | None
+
+
+class QueueOut(BaseModel):
+    """HOLD and BLOCK orders waiting for a reviewer, oldest decision first, and the counts of the
+    whole filtered queue."""
+
+    total: int
+    awaiting_approval: int
+    by_decision: dict[str, int]
+    by_reason: dict[str, int]
+    by_destination: dict[str, int]
+    by_list: dict[str, int]
+    items: list[QueueItemOut]

@@ -1,4 +1,4 @@
-"""records' use cases: record what the bus carries, review an order, replay a dead letter.
+"""records' use cases: record what the bus carries, replay a dead letter (reviews: reviews.py).
 
 Commands take their dependencies as keyword arguments (the session factory, how to publish, the
 topic names) and raise the errors below; the routes and the handler translate HTTP and Kafka to
@@ -10,36 +10,35 @@ from __future__ import annotations
 
 import base64
 import math
-import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records import repository
-from services.records.domain import NothingToReview, review_event
 from services.records.models import ID_LENGTH, ReferenceKind
-from shared.events import DeadLetter, ReviewedOrder, envelope_dump
+from services.records.outbox import OutboxRelay
+from services.records.reviews import Topics
+from shared.events import DeadLetter, ReviewedOrder, ReviewStep
 from shared.kafka import Outgoing, PoisonMessage, Publish
 from shared.settings import Settings
 
 Sessions = async_sessionmaker[AsyncSession]
 RecordedEvent = repository.TrailEvent | DeadLetter
-
-__all__ = ["NothingToReview"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class RecordsRuntime:
-    """What the routes and the handler share, built once by the app's lifespan."""
+    """What the routes and the handler share, built once by the app's lifespan: the trail database,
+    the outbox relay (woken after a review command commits) and the topic names of the reviews."""
 
     settings: Settings
     sessionmaker: Sessions
-
-
-class OrderNotFound(LookupError):
-    """No order (with a recorded submission) has this id."""
+    outbox: OutboxRelay
+    topics: Topics
 
 
 class DeadLetterNotFound(LookupError):
@@ -127,6 +126,12 @@ def require_storable(event: RecordedEvent, payload: dict[str, Any]) -> None:
                 "decided_event_id": event.decided_event_id,
             }
             moments = {"reviewed_at": event.reviewed_at}
+        case ReviewStep():
+            ids |= {
+                "submitted_event_id": event.submitted_event_id,
+                "decided_event_id": event.decided_event_id,
+            }
+            moments = {"occurred_at": event.occurred_at}
         case DeadLetter():
             texts = {"service": event.service, "source_topic": event.source_topic, "error": event.error}
             texts |= {
@@ -178,37 +183,14 @@ def _non_finite_number(value: Any, path: str) -> str | None:
 # --- commands (HTTP) -----------------------------------------------------------------------------
 
 
-async def review_order(
-    *,
-    sessionmaker: Sessions,
-    publish: Publish,
-    topic: str,
-    order_id: str,
-    review_decision: Literal["RELEASE", "BLOCK", "LICENSE_REQUIRED"],
-    reviewer: str,
-    comment: str,
-    now: datetime,
-) -> ReviewedOrder:
-    """Publish a reviewer's decision on the order's current decision to orders.reviewed.v1.
-
-    It is recorded when records consumes it, like any other step: the trail is written by the
-    consumer alone. Raises OrderNotFound, NothingToReview, or PublishError (nothing published)."""
-    async with sessionmaker() as session:
-        order = await repository.get_current_order(session=session, order_id=order_id)
-        state = repository.state_of(order) if order is not None else None
-    if state is None:
-        raise OrderNotFound(f"order {order_id!r} not found")
-    reviewed = review_event(
-        state,
-        event_id=str(uuid.uuid4()),
-        order_id=order_id,
-        review_decision=review_decision,
-        reviewer=reviewer,
-        comment=comment,
-        reviewed_at=now,
+async def run_review(runtime: RecordsRuntime, command: Callable[..., Awaitable[T]], **arguments: Any) -> T:
+    """A review use case (reviews.py) on the runtime's database and topics, at this moment; the
+    outbox relay is woken once the command committed, so its events leave without waiting a poll."""
+    result = await command(
+        sessionmaker=runtime.sessionmaker, topics=runtime.topics, now=datetime.now(UTC), **arguments
     )
-    await publish(Outgoing(topic=topic, key=order_id, value=envelope_dump(reviewed)))
-    return reviewed
+    runtime.outbox.wake()
+    return result
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from services.risk.domain import embargo_groups
 from services.risk.ledger import Drawdown, Licence, LicenceExists, LicenceSpec, from_micros
 from services.risk.part746 import Part746Error
 from services.risk.service import PolicyRefused, RiskRuntime
+from shared.auth import require
 from shared.events import (
     Classification,
     CountryCode,
@@ -40,9 +41,8 @@ LicensedItem = Annotated[
 ]
 
 router = APIRouter(tags=["risk"])
-# Routes that change what risk decides (licences, the policy, Part 746). Issue #10 (API keys and
-# roles on every route) puts its admin-role dependency in ADMIN_DEPENDENCIES; nothing else changes.
-ADMIN_DEPENDENCIES: list[params.Depends] = []
+# Routes that change what risk decides (licences, the policy, Part 746): admin keys only.
+ADMIN_DEPENDENCIES: list[params.Depends] = [require("admin")]
 admin_router = APIRouter(tags=["risk admin"], dependencies=ADMIN_DEPENDENCIES)
 
 
@@ -108,6 +108,7 @@ class RefDataOut(BaseModel):
 @router.post(
     "/assess",
     summary="What-if: decide a screened order without publishing anything (the licence ledger is not drawn)",
+    dependencies=[require("viewer")],
 )
 async def assess(body: AssessRequest, runtime: RuntimeDep) -> Decision:
     return service.assess_order(

@@ -15,6 +15,7 @@ from services.screening.clearing import ClearanceRefused
 from services.screening.domain import EntryType, normalise_name
 from services.screening.registry import ListSnapshot
 from services.screening.service import ScreeningRuntime
+from shared.auth import ReviewerDep, require
 from shared.events import (
     ClearedMatch,
     CountryCode,
@@ -124,13 +125,17 @@ def _screen_one(runtime: ScreeningRuntime, snapshot: ListSnapshot, request: Scre
     )
 
 
-@router.post("/screen", summary="Screen one name against every loaded list")
+@router.post("/screen", summary="Screen one name against every loaded list", dependencies=[require("viewer")])
 async def screen(request: ScreenRequest, runtime: RuntimeDep) -> ScreenResponse:
     snapshot = runtime.snapshot  # one snapshot for the whole answer, even if a swap happens meanwhile
     return ScreenResponse(**_screen_one(runtime, snapshot, request).model_dump(), **_basis(snapshot))
 
 
-@router.post("/screen/batch", summary=f"Screen up to {MAX_BATCH} names against every loaded list")
+@router.post(
+    "/screen/batch",
+    summary=f"Screen up to {MAX_BATCH} names against every loaded list",
+    dependencies=[require("viewer")],
+)
 async def screen_batch(request: BatchRequest, runtime: RuntimeDep) -> BatchResponse:
     snapshot = runtime.snapshot
 
@@ -346,6 +351,7 @@ class UpdateResponse(BaseModel):
 @router.post(
     "/lists/update",
     summary="Fetch the lists from their publishers, verify, swap while serving (on-call)",
+    dependencies=[require("admin")],
 )
 async def update_lists(runtime: RuntimeDep, request: UpdateRequest | None = None) -> UpdateResponse:
     loaded = [s.info.kind for s in runtime.snapshot.sources]
@@ -382,7 +388,6 @@ class ClearanceRequest(BaseModel):
         default=None,
         description="the entry version the reviewer saw (a hit's entry_version); default: current",
     )
-    reviewer: Text
     reason: LongText
 
 
@@ -397,7 +402,9 @@ class ClearanceOut(BaseModel):
 @router.post(
     "/clearances", status_code=202, summary="Clear a party name against one list entry (not a match)"
 )
-async def clear(request: ClearanceRequest, runtime: RuntimeDep, publish: PublishDep) -> ClearanceOut:
+async def clear(
+    reviewer: ReviewerDep, request: ClearanceRequest, runtime: RuntimeDep, publish: PublishDep
+) -> ClearanceOut:
     try:
         key, clearance = await service.clear_match(
             snapshot=runtime.snapshot,
@@ -408,7 +415,8 @@ async def clear(request: ClearanceRequest, runtime: RuntimeDep, publish: Publish
             list_id=request.list_id,
             entry_id=request.entry_id,
             entry_version=request.entry_version,
-            reviewer=request.reviewer,
+            # Who cleared it is the key's name, never a name sent in the body.
+            reviewer=reviewer.name,
             reason=request.reason,
             now=datetime.now(UTC),
         )

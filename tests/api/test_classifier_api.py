@@ -11,6 +11,7 @@ import pytest
 from services.classifier.app import create_app
 from shared.settings import Settings
 from tests import classifier_support as support
+from tests.auth_support import bearer
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[http
     app = create_app(settings, start_kafka=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=bearer()) as c:
             yield c
 
 
@@ -238,7 +239,9 @@ async def test_export_is_csv_that_imports_back_to_the_same_catalog(
         start_kafka=False,
     )
     async with fresh.router.lifespan_context(fresh):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fresh), base_url="http://t") as other:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=fresh), base_url="http://t", headers=bearer()
+        ) as other:
             imported = await other.post(
                 "/products/import", content=text, headers={"content-type": "text/csv"}
             )

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from exportwatch import client as ew
 from services.records import schemas as server
@@ -20,6 +21,7 @@ from shared.events import TOPIC_DEADLETTER, TOPIC_REVIEWED, TOPIC_SUBMITTED
 from shared.service import get_publish
 from shared.settings import load_settings
 from tests.api.test_records_api import Capturing
+from tests.auth_support import key
 from tests.records_support import classified, dead_letter, decided, message, screened, submitted
 
 
@@ -29,6 +31,8 @@ class Served:
     handler: RecordsHandler
     stage: Capturing
     requests: list[httpx.Request]
+    runtime: RecordsRuntime
+    app: FastAPI
 
     async def consume(self, *events: dict[str, Any]) -> None:
         for offset, event in enumerate(events):
@@ -38,11 +42,12 @@ class Served:
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     settings = load_settings("records", database_url=f"sqlite+aiosqlite:///{tmp_path / 'records.db'}")
-    app = create_app(settings, start_kafka=False)
+    stage = Capturing()
+    app = create_app(settings, start_kafka=False, publish=stage)
     async with app.router.lifespan_context(app):
         runtime: RecordsRuntime = app.state.runtime
+        await runtime.outbox.stop()  # the tests relay the outbox themselves
         handler = RecordsHandler(settings=settings, sessionmaker=runtime.sessionmaker)
-        stage = Capturing()
         app.dependency_overrides[get_publish] = lambda: stage
         requests: list[httpx.Request] = []
 
@@ -52,9 +57,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
                 return await super().handle_async_request(request)
 
         async with ew.RecordsClient(
-            "http://records", api_key="k-123", transport=Recording(app=app)
+            "http://records", api_key=key("approver-1"), transport=Recording(app=app)
         ) as records:
-            yield Served(records, handler, stage, requests)
+            yield Served(records, handler, stage, requests, runtime, app)
 
 
 async def test_queue_lists_held_unreviewed_orders_and_order_shows_the_reasons(served: Served) -> None:
@@ -81,16 +86,27 @@ async def test_trail_comes_back_typed_with_its_chain_verification(served: Served
     assert trail.steps[0].schema_ == "order.submitted.v1"
 
 
-async def test_review_is_published_and_returned_as_the_reviewed_event(served: Served) -> None:
+async def test_a_release_waits_for_a_second_approver_then_is_published(served: Served) -> None:
     order = submitted("SO-2026-000704")
     decided_event = decided(order, "HOLD")
     await served.consume(order, decided_event)
-    reviewed = await served.records.review(
-        "SO-2026-000704", review_decision="RELEASE", reviewer="j.doe", comment="different company"
+    first = await served.records.review(
+        "SO-2026-000704", review_decision="RELEASE", comment="different company"
     )
-    assert reviewed.decided_event_id == decided_event["event_id"] and reviewed.original_decision == "HOLD"
-    [published] = served.stage.published
-    assert published.topic == TOPIC_REVIEWED and published.key == "SO-2026-000704"
+    assert (first.status, first.approvals, first.reviewed) == ("awaiting_approval", 1, None)
+    assert first.request.decided_event_id == decided_event["event_id"]
+    queue = await served.records.review_queue()
+    assert [i.order_id for i in queue.items] == ["SO-2026-000704"] and queue.awaiting_approval == 1
+
+    async with ew.RecordsClient(
+        "http://records", api_key=key("approver-2"), transport=httpx.ASGITransport(app=served.app)
+    ) as second_approver:
+        final = await second_approver.approve("SO-2026-000704", comment="agreed")
+    assert final.status == "approved" and final.reviewed is not None
+    assert final.reviewed.original_decision == "HOLD" and final.reviewed.reviewer == "approver-2"
+    await served.runtime.outbox.publish_pending()
+    [published] = [p for p in served.stage.published if p.topic == TOPIC_REVIEWED]
+    assert published.key == "SO-2026-000704"
     assert json.loads(published.value)["review_decision"] == "RELEASE"
 
 
@@ -100,7 +116,13 @@ async def test_dead_letters_are_listed_and_replayed_to_their_source_topic(served
     [listed] = await served.records.dead_letters()
     assert listed.source_topic == TOPIC_SUBMITTED and listed.payload_text is not None
     assert listed.error_type == "InvalidJson"
-    replay = await served.records.replay(listed.event_id)
+    with pytest.raises(ew.ExportwatchError) as forbidden:
+        await served.records.replay(listed.event_id)
+    assert forbidden.value.status == 403 and "admin" in str(forbidden.value.detail)
+    async with ew.RecordsClient(
+        "http://records", api_key=key("admin-1"), transport=httpx.ASGITransport(app=served.app)
+    ) as admin:
+        replay = await admin.replay(listed.event_id)
     assert replay.topic == TOPIC_SUBMITTED and replay.key == "SO-2026-000999"
     [published] = served.stage.published
     assert published.topic == TOPIC_SUBMITTED and published.value.startswith(b'{"order_id"')
@@ -120,7 +142,9 @@ async def test_errors_carry_the_status_and_the_servers_explanation(served: Serve
 async def test_every_request_carries_the_api_key_as_a_bearer_token(served: Served) -> None:
     await served.records.orders()
     await served.records.dead_letters()
-    assert served.requests and {r.headers["authorization"] for r in served.requests} == {"Bearer k-123"}
+    assert served.requests and {r.headers["authorization"] for r in served.requests} == {
+        f"Bearer {key('approver-1')}"
+    }
 
 
 async def test_without_a_key_no_authorization_header_is_sent() -> None:
@@ -156,6 +180,11 @@ async def test_wait_for_decision_waits_through_pending_and_unknown(served: Serve
         (ew.Trail, server.TrailOut),
         (ew.TrailStep, server.TrailStepOut),
         (ew.DeadLetterInfo, server.DeadLetterOut),
+        (ew.Approval, server.ApprovalOut),
+        (ew.ReviewRequest, server.ReviewRequestOut),
+        (ew.ReviewOutcome, server.ReviewOutcomeOut),
+        (ew.Queue, server.QueueOut),
+        (ew.QueueItem, server.QueueItemOut),
     ],
 )
 def test_client_models_have_the_fields_the_api_answers_with(mine: type[Any], theirs: type[Any]) -> None:

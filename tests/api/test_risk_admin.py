@@ -18,6 +18,7 @@ from services.risk.app import create_app
 from services.risk.part746 import main as part746_main
 from shared.settings import REPO_ROOT, Settings
 from tests import risk_samples as s
+from tests.auth_support import bearer
 from tests.classifier_support import EcfrServer
 from tests.risk_support import MIN_CODES_FIXTURE, PART746_DATE, ecfr_part746_server, sqlite_url
 
@@ -47,7 +48,9 @@ async def client(tmp_path: Path, ecfr: EcfrServer, policy_file: Path) -> AsyncIt
     async with app.router.lifespan_context(app):
         # The stand-in serves a small fixture; the service would refuse it as truncated.
         app.state.runtime.part746_min_codes = MIN_CODES_FIXTURE
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=bearer()
+        ) as c:
             yield c
 
 

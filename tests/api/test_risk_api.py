@@ -12,6 +12,7 @@ from services.risk.app import create_app
 from shared.policy import load_policy
 from shared.settings import Settings
 from tests import risk_samples as s
+from tests.auth_support import bearer
 from tests.risk_support import sqlite_url
 
 
@@ -24,7 +25,7 @@ async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[http
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=bearer()) as c:
             yield c
 
 

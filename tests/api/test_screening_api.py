@@ -25,6 +25,7 @@ from services.screening.update import main as update_main
 from shared.kafka import Outgoing
 from shared.service import get_publish
 from shared.settings import Settings
+from tests.auth_support import bearer
 from tests.screening_support import PublisherMirror, loaded_lists, publisher_mirror
 
 
@@ -44,7 +45,9 @@ async def app() -> AsyncIterator[FastAPI]:
 
 @pytest.fixture(scope="module")
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t", headers=bearer()
+    ) as c:
         yield c
 
 
@@ -284,7 +287,6 @@ async def test_a_clearance_is_published_and_sets_the_match_aside_as_evidence(
             "list_id": "SDN",
             "entry_id": "15145",
             "entry_version": hit["entry_version"],
-            "reviewer": "j.doe",
             "reason": "Our customer is Dena Tankers Pty of Perth, registered 2019, no Iranian ownership",
         },
     )
@@ -299,7 +301,12 @@ async def test_a_clearance_is_published_and_sets_the_match_aside_as_evidence(
     after = (await client.post("/screen", json={"name": "DENA TANKERS FZE", "country": "AE"})).json()
     assert after["matches"] == []
     [cleared] = after["cleared_matches"]
-    assert (cleared["entry_id"], cleared["cleared_by"], cleared["score"]) == ("15145", "j.doe", hit["score"])
+    # Who cleared it is the signing key's name (tests/auth_support.py), never a body field.
+    assert (cleared["entry_id"], cleared["cleared_by"], cleared["score"]) == (
+        "15145",
+        "admin-1",
+        hit["score"],
+    )
     listed = (await client.get("/clearances", params={"list_id": "SDN"})).json()
     assert [(c["key"], c["in_force"]) for c in listed] == [("SDN:15145:dena tankers", True)]
 
@@ -310,7 +317,7 @@ async def test_a_clearance_is_published_and_sets_the_match_aside_as_evidence(
         ({"entry_id": "99999999"}, 404, "entry_id '99999999' is not on list 'SDN'"),
         ({"list_id": "XYZ"}, 404, "list_id 'XYZ' is not loaded"),
         ({"entry_version": "0000000000000000"}, 409, "the entry has changed since"),
-        ({"reviewer": ""}, 422, "reviewer"),
+        ({"reviewer": "j.doe"}, 422, "reviewer"),  # the key says who clears, not the body
         ({"reason": None}, 422, "reason"),
         ({"party_name": "!!!"}, 422, "party_name"),
     ],
@@ -322,7 +329,6 @@ async def test_a_bad_clearance_is_refused_naming_why(
         "party_name": "Dena Tankers",
         "list_id": "SDN",
         "entry_id": "15145",
-        "reviewer": "j.doe",
         "reason": "not them",
     } | change
     body = {k: v for k, v in body.items() if v is not None}
@@ -342,7 +348,6 @@ async def test_a_clearance_without_a_broker_is_503(client: httpx.AsyncClient) ->
             "party_name": "Dena Tankers",
             "list_id": "SDN",
             "entry_id": "15145",
-            "reviewer": "j.doe",
             "reason": "not them",
         },
     )
@@ -405,7 +410,9 @@ async def updatable(
     application = create_app(settings, start_kafka=False, publish=publish)
     async with (
         application.router.lifespan_context(application),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as c,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://t", headers=bearer()
+        ) as c,
     ):
         yield Updatable(
             application,

@@ -13,9 +13,11 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends
 
+from shared.auth import require
 from shared.kafka import Outgoing, Publish, PublishError
 from shared.service import PublishDep, ServiceSpec, build_app, compose, runtime_dependency
 from shared.settings import Settings
+from tests.auth_support import bearer
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ async def greeting(runtime: RuntimeDep) -> dict[str, str]:
     return {"greeting": runtime.greeting}
 
 
-@router.post("/announce")
+@router.post("/announce", dependencies=[require("reviewer")])
 async def announce(publish: PublishDep) -> dict[str, str]:
     try:
         await publish(Outgoing("t", "k", b"v"))
@@ -62,7 +64,7 @@ SPEC = ServiceSpec(
 
 
 def client(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t", headers=bearer())
 
 
 async def test_routes_answer_503_until_the_runtime_is_open_then_use_it() -> None:

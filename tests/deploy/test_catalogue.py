@@ -22,10 +22,14 @@ from shared.events import (
     TOPIC_DEADLETTER,
     TOPIC_DECIDED,
     TOPIC_LISTS_UPDATED,
+    TOPIC_REVIEW_STEPS,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
     TOPIC_SUBMITTED,
     ListsUpdated,
+    ReviewActor,
+    ReviewApproval,
+    ReviewStep,
     ScreeningClearance,
     envelope_dump,
 )
@@ -70,12 +74,40 @@ def _real_events() -> dict[str, list[dict[str, Any]]]:
         reason="different country and address",
         cleared_at=now,
     )
+    decision = decided(order, "BLOCK")
+    approver = ReviewActor(key_id="0123456789abcdef", name="a.compliance", role="approver")
+    approvals = [ReviewApproval(approver=approver, approved_at=now)]
+    step = ReviewStep(
+        event_id="5c1a2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        order_id=order["order_id"],
+        submitted_event_id=order["event_id"],
+        decided_event_id=decision["event_id"],
+        review_request_id="7e6d5c4b-3a29-4817-8695-a4b3c2d1e0f9",
+        action="requested",
+        actor=approver,
+        occurred_at=now,
+        original_decision="BLOCK",
+        requested_decision="RELEASE",
+        reason_codes=["POTENTIAL_MATCH"],
+        comment="another company",
+        approvals=approvals,
+        approvals_required=2,
+    )
+    four_eyes = {
+        **reviewed(decision),
+        "review_request_id": step.review_request_id,
+        "reason_codes": ["POTENTIAL_MATCH"],
+        "requested_by": approver.model_dump(mode="json"),
+        "approvals": [a.model_dump(mode="json") for a in approvals],
+        "approvals_required": 2,
+    }
     return {
+        TOPIC_REVIEW_STEPS: [json.loads(envelope_dump(step))],
         TOPIC_SUBMITTED: [*SAMPLES, order],
         TOPIC_CLASSIFIED: [classified(order)],
         TOPIC_SCREENED: [screened(order)],
         TOPIC_DECIDED: [decided(order, code) for code in ("RELEASE", "LICENSE_REQUIRED", "HOLD", "BLOCK")],
-        TOPIC_REVIEWED: [reviewed(decided(order, "HOLD"))],
+        TOPIC_REVIEWED: [reviewed(decided(order, "HOLD")), four_eyes],
         TOPIC_DEADLETTER: [dead_letter(b"{not json")],
         TOPIC_LISTS_UPDATED: [json.loads(envelope_dump(list_update))],
         TOPIC_CLEARANCES: [json.loads(envelope_dump(clearance))],

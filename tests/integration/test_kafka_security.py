@@ -26,6 +26,7 @@ from deploy.kafka.secure import BrokerSecurity
 from deploy.local.stack import REPO_ROOT, SERVICES, ServiceProcess, start_service, wait_ready
 from shared.events import TOPIC_CLASSIFIED, TOPIC_DECIDED, TOPIC_REVIEWED, TOPIC_SCREENED, TOPIC_SUBMITTED
 from shared.kafka_security import KafkaClientSettings, client_options
+from tests.auth_support import bearer
 from tests.integration.kafka_helpers import (
     create_prefixed_topics,
     publish,
@@ -115,7 +116,9 @@ async def test_an_order_is_decided_and_recorded_over_tls_and_scram(
         secured.topic(TOPIC_SUBMITTED),
         [(order["order_id"], json.dumps(order).encode())],
     )
-    async with httpx.AsyncClient(base_url=secured_pipeline["records"].url, timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=secured_pipeline["records"].url, timeout=10, headers=bearer()
+    ) as client:
 
         async def decided() -> dict[str, Any] | None:
             response = await client.get(f"/orders/{order['order_id']}")

@@ -34,6 +34,7 @@ from shared.events import (
     envelope_dump,
 )
 from shared.settings import Settings
+from tests.auth_support import bearer
 from tests.integration.kafka_helpers import (
     create_prefixed_topics,
     publish,
@@ -102,7 +103,10 @@ async def stack(
             await exit_stack.enter_async_context(app.router.lifespan_context(app))
             clients[name] = await exit_stack.enter_async_context(
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url=f"http://{name}", timeout=30
+                    transport=httpx.ASGITransport(app=app),
+                    base_url=f"http://{name}",
+                    timeout=30,
+                    headers=bearer(),
                 )
             )
         for name, client in clients.items():
