@@ -302,7 +302,9 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
         max_request_size=MAX_REQUEST_BYTES,
         acks="all",
         enable_idempotence=True,
-        linger_ms=5,
+        linger_ms=settings.kafka_linger_ms,
+        max_batch_size=settings.kafka_max_batch_bytes,
+        compression_type=None if settings.kafka_compression == "none" else settings.kafka_compression,
         request_timeout_ms=30_000,
     )
 
@@ -317,6 +319,7 @@ def make_consumer(settings: Settings, *, group_id: str | None, client_id: str) -
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_poll_interval_ms=300_000,
+        max_partition_fetch_bytes=settings.kafka_max_partition_fetch_bytes,
     )
 
 

@@ -563,6 +563,9 @@ def run_service(service: str, create_app: Callable[[Settings], FastAPI]) -> None
     tracing.configure(service=service, exporter=settings.otel_exporter, endpoint=settings.otel_endpoint)
     try:
         # log_config=None: uvicorn keeps the JSON handler configured above instead of its own.
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+        # loop="auto": uvloop (a pinned dependency) where it is installed, asyncio's own loop elsewhere.
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, log_config=None, loop="auto"
+        )
     finally:
         tracing.shutdown()

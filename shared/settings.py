@@ -51,6 +51,19 @@ class Settings(KafkaClientSettings):
     topic_partitions: Annotated[int, Field(ge=1, le=1000)] = 3
     consumer_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
     kafka_retry_backoff_max_s: Annotated[float, Field(gt=0, le=300)] = 30.0
+    # Transport tuning (docs/benchmarks.md, "Pipeline"). The events are JSON that grows to ~12 KB by
+    # the decision and compresses several-fold: lz4 costs little CPU on either side and the broker
+    # stores the producer's batches as they are. A batch per partition holds up to
+    # `kafka_max_batch_bytes` (aiokafka's 16 KB default held one decided order); `kafka_linger_ms`
+    # lets a batch fill while a poll's outputs are produced.
+    kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    kafka_linger_ms: Annotated[int, Field(ge=0, le=1_000)] = 5
+    kafka_max_batch_bytes: Annotated[int, Field(ge=1_024, le=1_000_000)] = 512 * 1024
+    # Per partition and fetch: a poll of `consumer_batch_size` events must fit (aiokafka's 1 MiB
+    # default held ~85 decided orders uncompressed).
+    kafka_max_partition_fetch_bytes: Annotated[int, Field(ge=64 * 1024, le=64 * 1024 * 1024)] = (
+        8 * 1024 * 1024
+    )
 
     # API keys every service accepts (hashed; shared/keystore.py); `exportwatch keys ...` writes it.
     api_keys_file: Path = Field(default_factory=default_keys_file)
@@ -101,6 +114,9 @@ class Settings(KafkaClientSettings):
     screening_update_timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
     # A fetched list with fewer entries than this share of the loaded one is refused as truncated.
     screening_update_min_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    # Parties whose matches screening keeps for the lists in use (services/screening/cache.py): a
+    # name seen again is not matched again until the lists change. 0: every party matched afresh.
+    screening_cache_size: Annotated[int, Field(ge=0, le=10_000_000)] = 20_000
 
     # Traces (shared/tracing.py): none (default; no SDK, trace headers passed on as they came),
     # otlp (OTLP/HTTP to otel_endpoint, else the exporter's default or OTEL_EXPORTER_OTLP_ENDPOINT),

@@ -8,15 +8,19 @@ CCL and ranked against another.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from services.classifier.ccl import load_ccl
-from services.classifier.domain import Ccl
+from services.classifier.domain import Ccl, Suggester
 from services.classifier.eu_annex import EuAnnex, EuAnnexError, load_eu_annex
 from services.classifier.suggest import SuggestionIndex
+from shared.events import EccnSuggestion
 
 log = logging.getLogger("exportwatch.classifier")
+
+SUGGESTION_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,18 @@ class ReferenceData:
     ccl: Ccl
     eu_annex: EuAnnex | None
     suggestions: SuggestionIndex
+    # The suggestions for a description already ranked on this CCL: the ERP sends the same
+    # unclassified products again and again, ranking one is most of a line's cost, and the ranking
+    # depends on nothing but the description, the HS code and this index (a CCL update builds a new
+    # ReferenceData, and with it an empty cache).
+    suggest: Suggester = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ranked = lru_cache(maxsize=SUGGESTION_CACHE_SIZE)(self._ranked)
+        object.__setattr__(self, "suggest", lambda description, hs_code: list(ranked(description, hs_code)))
+
+    def _ranked(self, description: str, hs_code: str | None) -> tuple[EccnSuggestion, ...]:
+        return tuple(self.suggestions.suggest(description, hs_code))
 
     @classmethod
     def build(cls, ccl: Ccl, eu_annex: EuAnnex | None) -> ReferenceData:

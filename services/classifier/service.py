@@ -86,7 +86,7 @@ def classify_order(
         order.lines,
         catalog=snapshot.eccn_by_sku,
         catalog_version=snapshot.version,
-        suggest=reference.suggestions.suggest,
+        suggest=reference.suggest,
     )
     return ClassifiedOrder(**derive(order, SERVICE), classification=classification)
 
@@ -109,7 +109,7 @@ def classify_one(
         erp_eccn=eccn.strip().upper() if eccn else None,
         catalog_eccn=snapshot.eccn_by_sku.get(sku) if sku else None,
         catalog_version=snapshot.version,
-        suggest=reference.suggestions.suggest,
+        suggest=reference.suggest,
         hs_code=hs_code,
     )
 

@@ -360,20 +360,21 @@ class Ledger:
         return {r.number: r for r in (await session.scalars(query)).all()}
 
     async def _insert(self, session: AsyncSession, drafts: Sequence[dict[str, Any]]) -> list[Drawdown] | None:
-        """Insert the lines' rows, ON CONFLICT DO NOTHING; None if any row was already taken."""
+        """Insert the lines' rows, ON CONFLICT DO NOTHING, in one statement (one round trip for the
+        order, however many lines); None if any row was already taken."""
         insert = postgresql.insert if self.postgres else sqlite.insert
         statement = (
             insert(Drawdown)
+            .values(list(drafts))
             .on_conflict_do_nothing(index_elements=["order_id", "order_version", "line_no"])
-            .returning(Drawdown.id)
+            .returning(Drawdown.line_no, Drawdown.id)
         )
-        rows: list[Drawdown] = []
-        for draft in drafts:
-            row_id = (await session.execute(statement, [draft])).scalar_one_or_none()
-            if row_id is None:
-                return None
-            rows.append(Drawdown(id=row_id, **draft))
-        return rows
+        ids: dict[int, int] = {
+            line_no: row_id for line_no, row_id in (await session.execute(statement)).all()
+        }
+        if len(ids) < len(drafts):
+            return None
+        return [Drawdown(id=ids[draft["line_no"]], **draft) for draft in drafts]
 
     @staticmethod
     async def _reverse(

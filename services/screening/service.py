@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from services.screening.cache import ScreeningCache
 from services.screening.changes import ChangePublisher
 from services.screening.clearing import (
     ClearanceBook,
@@ -55,6 +56,8 @@ class ScreeningRuntime:
     changes: ChangePublisher
     # Set once every clearance published before start-up is known (the follower caught up).
     clearances_caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+    # The matches of parties already screened on the snapshot in use (emptied by a list swap).
+    cache: ScreeningCache = field(default_factory=lambda: ScreeningCache(0))
 
     @property
     def snapshot(self) -> ListSnapshot:
@@ -78,7 +81,14 @@ def build_runtime(
     registry = ListRegistry(lists, status)
     changes = ChangePublisher(settings, publish)
     updater = ListUpdater(settings, registry, changes, http_transport=http_transport)
-    return ScreeningRuntime(settings, registry, ClearanceBook(), updater, changes)
+    return ScreeningRuntime(
+        settings,
+        registry,
+        ClearanceBook(),
+        updater,
+        changes,
+        cache=ScreeningCache(settings.screening_cache_size),
+    )
 
 
 # --- screening ---------------------------------------------------------------------------------
@@ -105,9 +115,19 @@ def screen_name(
     )
 
 
-def screen_parties(*, snapshot: ListSnapshot, book: ClearanceBook, parties: Sequence[Party]) -> Screening:
-    """Every party of one order on one snapshot (the same lists for the whole order)."""
-    screening = snapshot.screener.screen_parties(parties)
+def screen_parties(
+    *,
+    snapshot: ListSnapshot,
+    book: ClearanceBook,
+    parties: Sequence[Party],
+    cache: ScreeningCache | None = None,
+) -> Screening:
+    """Every party of one order on one snapshot (the same lists for the whole order); the matches
+    of a party `cache` holds for this snapshot are not looked for again, clearances apply to all."""
+    if cache is None:
+        screening = snapshot.screener.screen_parties(parties)
+    else:
+        screening = cache.screen_parties(snapshot, parties)
     screened = []
     for party in screening.parties:
         answer = set_aside(
@@ -137,7 +157,10 @@ async def screen_order(*, runtime: ScreeningRuntime, classified: ClassifiedOrder
     # a reviewer has already cleared.
     await runtime.clearances_caught_up.wait()
     screening = screen_parties(
-        snapshot=runtime.snapshot, book=runtime.clearances, parties=classified.order.parties
+        snapshot=runtime.snapshot,
+        book=runtime.clearances,
+        parties=classified.order.parties,
+        cache=runtime.cache,
     )
     return ScreenedOrder(
         **derive(classified, STAGE), classification=classified.classification, screening=screening
