@@ -99,7 +99,8 @@ FORM_WORDS = frozenset(
     spa bv nv ab as oy oyj asa jsc ojsc cjsc pjsc ao oao zao pao ooo tov pt tbk bhd sdn pte pvt pty
     fze fzco fzc dmcc llp lp kk kabushiki kaisha sirketi anonim ticaret sanayi sti ltda lda cv de rl
     sociedad anonima societe anonyme joint stock open closed public private obshchestvo
-    aktsionernoe otvetstvennostyu ogranichennoy s z o ad ead doo sro kft zrt se ug""".split()
+    aktsionernoe otvetstvennostyu ogranichennoy otvetstvennostiu ogranichennoi liability partnership
+    responsabilite limitee zakrytoe otkrytoe publichnoe tovarystvo s z o ad ead doo sro kft zrt se ug""".split()
 )
 FILLER = frozenset("the of and for al el bin ibn bint abu abd".split())
 

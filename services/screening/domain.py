@@ -22,15 +22,15 @@ from typing import Any, get_args
 
 from services.screening.entries import EntryType, ListEntry
 from services.screening.index import Match, Matcher, NameQuery, TokenIndex
-from services.screening.normalise import analyse_name, normalise_name
+from services.screening.normalise import ORGANISATION_WORDS, analyse_name, display_token, normalise_name
 from services.screening.scoring import (
-    NOT_COMPANIES,
     NameScore,
     address_agreement,
     apply_country,
     apply_evidence,
     score_names,
     token_similarity,
+    type_conflict,
 )
 from shared.events import (
     ListEffect,
@@ -217,18 +217,24 @@ class Screener:
         """Matches at or above the review threshold, at most `max_matches_per_party`, best first,
         one per (list_id, entry_id) even when two sources carry the same entry."""
         query = NameQuery.of(name, country, entry_type, address)
+        # A legal form or a word only organisations' names hold: the party is an organisation.
+        organisation = bool(query.forms) or any(display_token(t) in ORGANISATION_WORDS for t in query.tokens)
         review = self.policy.review_threshold
         infos = self._list_info
         best: dict[tuple[str, str], tuple[PartyMatch, str]] = {}
         for found in self.matcher.match(query, min_score=review):
             entry = found.entry
             address_evidence = address_agreement(address, entry.addresses)
+            name_score = found.name_score
             score = apply_evidence(
-                found.name_score.score,
+                name_score.score,
                 review_threshold=review,
                 country_agreement=found.country_agreement,
                 address_agreement=address_evidence[0] if address_evidence else None,
-                type_conflict=entry.entry_type if query.forms and entry.entry_type in NOT_COMPANIES else None,
+                type_conflict=type_conflict(organisation, query.titled, entry.entry_type),
+                listed_words=len(name_score.unmatched_listed)
+                + sum(len(listed.split()) for _, listed, _ in name_score.pairs),
+                one_word=len(name_score.pairs) == 1 and bool(name_score.unmatched_query),
             )
             if found.weak_alias:
                 # OFAC FAQ 122: a weak AKA is too broad to identify a party on its own; a match on

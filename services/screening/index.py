@@ -55,6 +55,7 @@ from services.screening.scoring import (
     UNMATCHED_LISTED_COST,
     UNMATCHED_QUERY_COST,
     NameScore,
+    abbreviation_similarity,
     align,
     generic_factor,
     length_factor,
@@ -81,6 +82,10 @@ MIN_FUZZY_KEY: Final = 7
 MIN_FUZZY_TOKEN: Final = 4
 # Unlisted words whose neighbours and weights are remembered (about 400 bytes a word).
 NEIGHBOUR_CACHE: Final = 200_000
+# A name written with its spaces elsewhere ("ASIAF UEL" for "ASIA FUEL", "Taye bNAIL") has the same
+# letters in the same order as the listed name: it scores this, when it has MIN_COMPACT letters.
+COMPACT_SCORE: Final = ROMANISATION_MAX
+MIN_COMPACT: Final = 6
 # Filler words taken off a word they are glued to (`_unglued`), when this much of a listed word remains.
 _GLUED_STOPWORDS: Final = ("the", "and", "for", "of")
 MIN_UNGLUED: Final = 5
@@ -96,6 +101,8 @@ class NameQuery:
     # that they neither make nor break a match, and used as evidence that the party is a company.
     forms: tuple[str, ...] = ()
     address: str | None = None
+    # A title or rank was written with the name ("Dr.", "Col."): evidence of a person.
+    titled: bool = False
 
     @classmethod
     def of(
@@ -108,7 +115,7 @@ class NameQuery:
         analysed = analyse_name(
             name, entity=entry_type != "individual", reorder=entry_type in (None, "individual")
         )
-        return cls(name, analysed.tokens, country, entry_type, analysed.forms, address)
+        return cls(name, analysed.tokens, country, entry_type, analysed.forms, address, analysed.titled)
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,24 @@ def _one_edit_away(
     for variant in deletions.keys() & variants:
         near.update(deletions[variant])
     return near
+
+
+def _compact_match(query: tuple[str, ...], listed: tuple[str, ...], compact: str) -> NameScore | None:
+    """COMPACT_SCORE when the listed name's letters, written together, are the query's (`compact`)."""
+    if "".join(display_token(t) for t in listed) != compact:
+        return None
+    return NameScore(
+        COMPACT_SCORE,
+        (
+            (
+                " ".join(display_token(t) for t in query),
+                " ".join(display_token(t) for t in listed),
+                COMPACT_SCORE,
+            ),
+        ),
+        (),
+        (),
+    )
 
 
 @dataclass
@@ -623,9 +648,10 @@ class TokenIndex:
             pair = (q, listed)
             value = computed.get(pair)
             if value is None:
-                # Most leftover pairs share little: Indel in C says so before the full comparison.
+                # Most leftover pairs share little: Indel in C says so before the full comparison
+                # (an abbreviation shares little by its nature: "intl", "international").
                 if Indel.normalized_similarity(q, listed, score_cutoff=0.5) == 0.0:
-                    value = 0.0
+                    value = abbreviation_similarity(q, listed)
                 else:
                     value = token_similarity(q, listed)
                     if q == strict and value < 1.0:
@@ -634,11 +660,14 @@ class TokenIndex:
             return value
 
         best: dict[int, Match] = {}
+        compact = "".join(display_token(t) for t in query.tokens)
         for group_no, _ in ranked:
             group = self.groups[group_no]
             scored = align(
                 query.tokens, query_weights, group.tokens, group.weights, known, exact, query_costs
             )
+            if scored.score < COMPACT_SCORE and len(compact) >= MIN_COMPACT:
+                scored = _compact_match(query.tokens, group.tokens, compact) or scored
             if unglued is not None:
                 respaced = align(
                     unglued, unglued_weights, group.tokens, group.weights, known, exact, unglued_costs

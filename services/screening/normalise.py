@@ -202,6 +202,10 @@ _APOSTROPHES: Final = re.compile(r"['`´’‘ʼ]")
 
 
 _DOTTED: Final = re.compile(r"(?<!\w)(?:[^\W\d_]\.){2,}")
+# Initials and legal forms written letter by letter with spaces or dots between ("t f m c",
+# "S. de R. L.", "g m b h", "L. T. D."): one word, as the lists write them ("TFMC", "GMBH"). Letters
+# joined by "&" or "+" stay apart: "H&M" is two names' initials, not a word.
+_LETTER_RUN: Final = re.compile(r"(?<![^\W_])[^\W\d_](?:[ .]+[^\W\d_](?![^\W_]))+(?![^\W_])")
 # Legal forms written onto the name without a space ("MERCURYLLC", "CHARSOLIMITED", "JSCNIIGRAFIT"):
 # no word of three letters or more ends (or begins) so.
 _GLUED: Final = re.compile(
@@ -221,6 +225,7 @@ def split_words(text: str) -> list[str]:
         folded = _APOSTROPHES.sub("", unicodedata.normalize("NFKC", text).casefold().replace("\u0307", ""))
     if "." in folded:
         folded = _DOTTED.sub(lambda m: m.group(0).replace(".", "") + " ", folded)
+    folded = _LETTER_RUN.sub(lambda m: m.group(0).replace(" ", "").replace(".", "") + " ", folded)
     tokens: list[str] = []
     for token in _WORD.findall(folded) if folded.isascii() else _transliterate(folded):
         glued = (_GLUED.fullmatch(token) or _GLUED_FIRST.fullmatch(token)) if len(token) >= 6 else None
@@ -228,7 +233,7 @@ def split_words(text: str) -> list[str]:
             tokens.extend(glued.groups())
         else:
             tokens.append(token)
-    return _respace_forms(tokens) if len(tokens) > 1 or (tokens and len(tokens[0]) >= 8) else tokens
+    return _respace_forms(tokens) if len(tokens) > 1 or (tokens and len(tokens[0]) >= 5) else tokens
 
 
 # --- legal forms, titles, filler words -----------------------------------------------------------
@@ -333,6 +338,15 @@ GENERIC_WORDS: Final = frozenset(
     export importers distributors supplier suppliers wholesale retail commodities goods products""".split()
 )
 """Words of company names everywhere: they say what a company does, not which one it is."""
+ORGANISATION_WORDS: Final = frozenset(
+    """group holding holdings trading industries industry systems solutions services technologies
+    enterprises bank banking insurance logistics shipping manufacturing engineering consulting partners
+    associates investments properties ventures foundation institute university factory laboratories
+    airlines petroleum electronics chemicals pharmaceuticals resources construction products foods
+    communications software corporate commercial""".split()
+)
+"""Words only an organisation's name holds: with a legal form, evidence that a party is not a person,
+a vessel or an aircraft."""
 _DROPPED: Final = _HONORIFICS | _STOPWORDS
 
 
@@ -343,26 +357,66 @@ _LONG_HONORIFICS: Final = ("sheikh", "shaykh", "shaikh", "cheikh", "sheik", "haj
 _SHORT_HONORIFICS: Final = tuple(h for h in _HONORIFICS if len(h) == 4)
 
 
-_FILLERS: Final[dict[str, bool]] = {}
+# Military ranks and professional titles written before a name ("Lt. Col.", "Brig. Gen.", "Eng.",
+# "Capt."): titles only where a name begins, since "Major" and "Col" are surnames elsewhere.
+_RANKS: Final = frozenset(
+    "lt ltc col colonel capt captain brig brigadier gen general maj major sgt cmdr commander adm "
+    "admiral lieutenant engr eng imam sayyid sayyed seyyed hon".split()
+)
+
+# What a word is when it is not part of a name (`_filler_kind`).
+NAME_WORD: Final = 0
+STOPWORD: Final = 1
+TITLE: Final = 2  # a title or honorific: evidence that the party is a person
+LEADING_TITLE: Final = 3  # a title only where the name begins: a rank, a title with a slip
+
+_FILLERS: Final[dict[str, int]] = {}
 
 
-def _is_filler(token: str) -> bool:
-    """A filler word or a title: "the", "Dr", "Sheikh", a title with a slip ("Sheih", "Hjai") or
-    another romanisation ("Schaykh"), a title written in Arabic or Greek script."""
+def _filler_kind(token: str) -> int:
+    """A filler word ("the"), a title ("Dr", "Sheikh", in Arabic or Greek script too), or a title
+    only at the start of a name: a rank ("Col."), a title with a slip ("Sheih", "Hjai") or in
+    another romanisation ("Schaykh"); else NAME_WORD."""
     known = _FILLERS.get(token)
-    return _remember(_FILLERS, token, _is_filler_of(token), _MEMO_LIMIT) if known is None else known
+    return _remember(_FILLERS, token, _filler_kind_of(token), _MEMO_LIMIT) if known is None else known
 
 
-def _is_filler_of(token: str) -> bool:
+def _filler_kind_of(token: str) -> int:
     if token.startswith(ABJAD_MARK):
-        return skeleton(token) in _ABJAD_TITLE_SKELETONS
+        return TITLE if skeleton(token) in _ABJAD_TITLE_SKELETONS else NAME_WORD
     if token.startswith(GREEK_MARK):
-        return token[1:] in _STOPWORDS or greek_key(token) in _GREEK_HONORIFICS
-    if token in _DROPPED:
-        return True
+        if token[1:] in _STOPWORDS:
+            return STOPWORD
+        return TITLE if greek_key(token) in _GREEK_HONORIFICS else NAME_WORD
+    if token in _STOPWORDS:
+        return STOPWORD
+    if token in _HONORIFICS:
+        return TITLE
+    if token in _RANKS:
+        return LEADING_TITLE
     if not token.isalpha() or len(token) < 4:
-        return False
-    return token in _TITLE_SLIPS or (len(token) >= 5 and spelling(token) in _SPELLED_HONORIFICS)
+        return NAME_WORD
+    slip = token in _TITLE_SLIPS or (len(token) >= 5 and spelling(token) in _SPELLED_HONORIFICS)
+    return LEADING_TITLE if slip else NAME_WORD
+
+
+def _without_titles(tokens: list[str]) -> tuple[list[str], bool]:
+    """`tokens` without filler words and titles, and whether a title was written (a person). A rank
+    or a title with a slip counts only where the name begins ("Brig. Gen. X", "Sheih X"): "ALI
+    ALHAY" keeps its surname, "John MAJOR" his."""
+    kept: list[str] = []
+    person = False
+    leading = True
+    for token in tokens:
+        kind = _filler_kind(token)
+        if kind == TITLE or (kind == LEADING_TITLE and leading):
+            person = True
+            continue
+        if kind == STOPWORD:
+            continue
+        kept.append(token)
+        leading = False
+    return kept, person
 
 
 def _slips(word: str, *, swaps_only: bool = False) -> set[str]:
@@ -425,15 +479,25 @@ _GLUABLE_FORMS: Final = frozenset(
 )
 _GLUABLE_BY_LENGTH: Final = sorted({len(w) for w in _GLUABLE_FORMS}, reverse=True)
 _LONG_FORM_WORDS: Final = frozenset(w for w in _FORM_WORDS if w.isalpha() and len(w) >= 6)
+# Form words a slipped boundary is read into: four letters or more ("Chris Pa" is not "Chri SpA").
+_SHIFTABLE_FORMS: Final = frozenset(w for w in _FORM_WORDS if w.isalpha() and len(w) >= 4)
 
 
 def _split_glued_form(token: str) -> tuple[str, str] | None:
-    if len(token) < 8 or not token.isalpha() or token in _FORM_WORDS:
+    if len(token) < 5 or not token.isalpha() or token in _FORM_WORDS:
         return None
     for cut in range(1, len(token)):
         head, tail = token[:cut], token[cut:]
-        if head in _FORM_WORDS and tail in _FORM_WORDS:
+        # Two forms written as one ("COLTD", "LIMITEDLIABILITY"); two short ambiguous ones ("sa"
+        # and "ag") may be a name.
+        if (
+            head in _FORM_WORDS
+            and tail in _FORM_WORDS
+            and (len(token) >= 8 or head not in _AMBIGUOUS_FORMS or tail not in _AMBIGUOUS_FORMS)
+        ):
             return head, tail
+    if len(token) < 8:
+        return None
     for length in _GLUABLE_BY_LENGTH:
         if len(token) - length < 3:
             continue
@@ -444,9 +508,23 @@ def _split_glued_form(token: str) -> tuple[str, str] | None:
     return None
 
 
+def _shifted_form(first: str, second: str) -> tuple[str, str] | None:
+    """Two words whose boundary slipped by one letter where one of them is a legal-form word
+    ("STOC KCOMPANY", "LIMITEDL IABILITY", "TRADIN GDMCC", "COPROV ASARL"): the words as meant."""
+    if first in _FORM_WORDS or second in _FORM_WORDS or not (first.isalpha() and second.isalpha()):
+        return None
+    joined = first + second
+    for cut in (len(first) - 1, len(first) + 1):
+        head, tail = joined[:cut], joined[cut:]
+        if min(len(head), len(tail)) >= 2 and (head in _SHIFTABLE_FORMS or tail in _SHIFTABLE_FORMS):
+            return head, tail
+    return None
+
+
 def _respace_forms(tokens: list[str]) -> list[str]:
     """Legal-form words written with the wrong spacing: two pieces of one form word joined back
-    ("LIA BILITY", "CORPO RATION"), a form word glued to a name or to another form split off."""
+    ("LIA BILITY", "CORPO RATION"), a boundary slipped by a letter ("STOC KCOMPANY"), a form word
+    glued to a name or to another form split off."""
     out: list[str] = []
     i = 0
     while i < len(tokens):
@@ -457,6 +535,10 @@ def _respace_forms(tokens: list[str]) -> list[str]:
                 out.append(joined)
                 i += 2
                 continue
+            shifted = _shifted_form(token, tokens[i + 1])
+            if shifted is not None:
+                tokens = [*tokens[:i], *shifted, *tokens[i + 2 :]]
+                token = tokens[i]
         split = _split_glued_form(token)
         if split is None:
             out.append(token)
@@ -498,10 +580,12 @@ def _is_form_word(token: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class AnalysedName:
-    """A name taken apart: the tokens that identify it, and the legal forms written with it."""
+    """A name taken apart: the tokens that identify it, the legal forms written with it, and
+    whether a title was written with it (evidence of a person, as a legal form is of a company)."""
 
     tokens: tuple[str, ...]
     forms: tuple[str, ...] = ()
+    titled: bool = False
 
 
 def _take_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
@@ -562,11 +646,13 @@ def analyse_name(name: str, *, entity: bool = True, reorder: bool = True) -> Ana
             tokens = head_tokens + tail_tokens
     else:
         tokens = split_words(name)
-    kept = [t for t in tokens if not _is_filler(t)] or tokens
+    kept, titled = _without_titles(tokens)
+    if not kept:
+        kept, titled = tokens, False
     if not entity:
-        return AnalysedName(tuple(kept))
+        return AnalysedName(tuple(kept), (), titled)
     identifying, forms = _take_forms(kept)
-    return AnalysedName(tuple(identifying), tuple(forms))
+    return AnalysedName(tuple(identifying), tuple(forms), titled)
 
 
 def normalise_name(name: str, *, entry_type: str | None = None) -> tuple[str, ...]:

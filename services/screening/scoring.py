@@ -59,6 +59,15 @@ UNMATCHED_QUERY_COST: Final = 0.8
 else."""
 
 
+DROPPED_WORD_NAME: Final = 4
+DROPPED_WORD_COST: Final = 0.2
+"""Share of its weight that one listed word left out of a name of DROPPED_WORD_NAME words or more
+costs, when it is not the name's most telling word and the party's name is all found in it."""
+
+UNEXPLAINED_PENALTY: Final = 0.08
+"""When the party's name and the listed name share one informative word only, the score is lowered
+by this much times the share of the party's name (by weight) that the listed name does not explain."""
+
 COMMON_WORD_DISCOUNT: Final = 0.7
 """Share of `UNMATCHED_QUERY_COST` waived for a party's word as frequent on the lists as can be
 (a given name, "trading", a city): such a word says little about who the party is not."""
@@ -143,6 +152,33 @@ def _short_skeletons_agree(query: str, listed: str, consonants: int) -> bool:
     return False
 
 
+ABBREVIATION: Final = 0.9
+"""A word written shortened the way records shorten it ("Intl", "Mfg", "Trdg", "Md") aligns with the
+word at most this well."""
+_MUHAMMAD_SHORT: Final = frozenset(("md", "mohd", "muhd", "mhd"))
+
+
+def abbreviation_similarity(query: str, listed: str) -> float:
+    """ABBREVIATION where one token is the other shortened: a generic word of company names cut
+    short ("tech", "univ": three letters or more of its beginning) or contracted ("intl", "mfg",
+    "svcs": its first and last letter and letters of it in order, ending on a consonant), or a
+    usual short form of Muhammad ("Md", "Mohd"); else 0. Names are never read as abbreviations:
+    "Ali" is not "Alawi"."""
+    short, long = (query, listed) if len(query) < len(listed) else (listed, query)
+    if len(short) < 2 or short[0] != long[0] or not (short.isalpha() and long.isalpha()):
+        return 0.0
+    if short in _MUHAMMAD_SHORT:
+        return ABBREVIATION if skeleton(long) == "mhmd" else 0.0
+    if long not in GENERIC_WORDS or len(long) < len(short) + 2:
+        return 0.0
+    if len(short) >= 3 and long.startswith(short):
+        return ABBREVIATION
+    if short[-1] != long[-1] or short[-1] in "aeiouy":
+        return 0.0
+    remaining = iter(long)
+    return ABBREVIATION if all(letter in remaining for letter in short) else 0.0
+
+
 def token_similarity(query: str, listed: str) -> float:
     """0..1; 1.0 only for equal tokens. Numbers match only exactly (a vessel's IMO number, "Plant
     No. 5"); tokens written in Arabic script through their consonant skeletons."""
@@ -165,7 +201,11 @@ def token_similarity(query: str, listed: str) -> float:
         return _greek_similarity(query, listed)
     if not (query.isalpha() and listed.isalpha()):
         return 0.0
-    return max(_edit_similarity(query, listed), romanisation_similarity(query, listed))
+    return max(
+        _edit_similarity(query, listed),
+        romanisation_similarity(query, listed),
+        abbreviation_similarity(query, listed),
+    )
 
 
 GREEK_MAX: Final = ROMANISATION_MAX
@@ -228,7 +268,7 @@ LISTED_SLIP: Final = 0.97
 """Factor on the share of letters spelled right when the party's word is itself a listed word."""
 
 
-STRICT_LONG_WORD: Final = 6
+STRICT_LONG_WORD: Final = 7
 STRICT_ONE_SLIP: Final = 0.85
 """One slip (a letter wrong, missing, added or two swapped) in a word of six letters or more
 ("HENGAF"/"HENGAM", "SRTEAM"/"STREAM") is a typo a reviewer must see: it scores this, just over
@@ -400,7 +440,16 @@ def align(
         for i in qs
         if len(display_token(query[i])) >= 3 and generic_factor(query[i]) == 1.0
     )
-    if informative >= 2:
+    if (
+        len(left_l) == 1
+        and not left_q
+        and len(listed) >= DROPPED_WORD_NAME
+        and listed_weights[left_l[0]] <= max((listed_weights[li] for li in used_l), default=0.0)
+    ):
+        # A long name short of one word, and not its most telling one ("Nordic Machinery Trading"
+        # for "Nordic Heavy Machinery Trading"): how records shorten long names.
+        listed_left_over = DROPPED_WORD_COST * listed_weights[left_l[0]]
+    elif informative >= 2:
         listed_left_over = UNMATCHED_LISTED_COST * sum((listed_weights[li] for li in left_l), 0.0)
     else:
         # Nor is a generic word left over then a detail: "WAGNER" is not "WAGNER GROUP".
@@ -415,9 +464,19 @@ def align(
         + sum((listed_weights[li] for li in used_l), 0.0)
         + listed_left_over
     )
+    score = min(1.0, aligned / total) if total else 0.0
+    if informative <= 1 and left_q:
+        # One word found in a longer party name ("Julia Morgan" for a vessel "JULIA"): the share of
+        # the party's name left unexplained lowers the score beyond what the words cost.
+        unexplained = sum(
+            ((query_costs[qi] if query_costs is not None else query_weights[qi]) for qi in left_q), 0.0
+        )
+        score *= 1 - UNEXPLAINED_PENALTY * unexplained / (
+            unexplained + sum((query_weights[qi] for qi in used_q), 0.0)
+        )
     pairs.sort(key=lambda p: p[0][0])
     return NameScore(
-        score=round(min(1.0, aligned / total), 4) if total else 0.0,
+        score=round(score, 4),
         pairs=tuple(
             (
                 " ".join(display_token(query[i]) for i in qs),
@@ -519,28 +578,60 @@ def score_names(query: Sequence[str], listed: Sequence[str], weights: Mapping[st
 
 # Country agreement between the party and the entry moves a name score by this much, and only a name
 # score that already reaches the review threshold: a weak name match never becomes a hit through its
-# country. Only an exact name scores 1.0, and it does so whatever the country: listed parties trade
-# through addresses abroad, so a country mismatch is evidence for the reviewer to weigh with the rest
-# of the entry (OFAC FAQ 5, "compare the complete SDN entry"), not a reason to lower an exact name.
+# country. Only an exact name scores 1.0, and a country the entry is not tied to lowers it a little,
+# never below the review threshold: listed parties trade through addresses abroad, so a country
+# mismatch is evidence for the reviewer to weigh with the rest of the entry (OFAC FAQ 5, "compare
+# the complete SDN entry"), not a reason to set an exact name aside.
 COUNTRY_NUDGE: Final = 0.02
+COUNTRY_MISMATCH: Final = 0.03
 NEAR_EXACT: Final = 0.99
 
 
-def apply_country(name_score: float, agreement: bool | None, review_threshold: float) -> float:
-    if agreement is None or name_score < review_threshold or name_score >= 1.0:
+def apply_country(
+    name_score: float, agreement: bool | None, review_threshold: float, *, one_word: bool = False
+) -> float:
+    """`name_score` moved by the country: closer for a country the entry is tied to, further for a
+    clearly different one, twice as far when the names share `one_word` only and the party's name
+    holds more ("GEA Group" in Germany for "GEA OOO" in Russia): the less the name says, the more
+    the country does."""
+    if agreement is None or name_score < review_threshold:
         return name_score
     if agreement:
-        return max(name_score, round(min(NEAR_EXACT, name_score + COUNTRY_NUDGE), 4))
-    return round(name_score - COUNTRY_NUDGE, 4)
+        return (
+            name_score
+            if name_score >= 1.0
+            else max(name_score, round(min(NEAR_EXACT, name_score + COUNTRY_NUDGE), 4))
+        )
+    if name_score >= 1.0:
+        return max(review_threshold, round(name_score - COUNTRY_MISMATCH, 4))
+    return round(name_score - (2 * COUNTRY_MISMATCH if one_word else COUNTRY_MISMATCH), 4)
 
 
 ADDRESS_NUDGE: Final = 0.02
-# A party written with a legal form ("... LLC") is a company. It is not a vessel or an aircraft
-# (their owners and operators are listed as entries of their own); it may be a company named after,
-# or owned by, a listed individual, so that conflict weighs less.
-TYPE_CONFLICT_PENALTY: Final = {"individual": 0.03, "vessel": 0.15, "aircraft": 0.15}
-NOT_COMPANIES: Final = frozenset(TYPE_CONFLICT_PENALTY)
-"""Entry types a party written with a legal form cannot be."""
+# A party written with a legal form or a word only organisations' names hold ("... LLC", "... Group")
+# is an organisation, and a party written with a title ("Dr.", "Col.") a person. An organisation is
+# not a vessel or an aircraft (their owners and operators are listed as entries of their own): that
+# conflict takes even an exact name below review. It may be a company named after, or owned by, a
+# listed individual, so that conflict weighs little, unless the whole listed name is one word ("Ali
+# PLC" for "ALI"). A person is not a listed organisation, vessel or aircraft of one word.
+TYPE_CONFLICT_PENALTY: Final = {"individual": 0.03, "vessel": 0.17, "aircraft": 0.17, "entity": 0.03}
+ONE_WORD_CONFLICT: Final = 0.17
+NOT_COMPANIES: Final = frozenset(("individual", "vessel", "aircraft"))
+"""Entry types a party written as an organisation cannot be."""
+NOT_PERSONS: Final = frozenset(("entity", "vessel", "aircraft"))
+"""Entry types a party written with a title cannot be."""
+
+
+def type_conflict(organisation: bool, person: bool, entry_type: str | None) -> str | None:
+    """The entry type a party's name contradicts: an organisation's against an individual, vessel
+    or aircraft entry, a titled person's against an entity, vessel or aircraft entry."""
+    if entry_type is None:
+        return None
+    if organisation and entry_type in NOT_COMPANIES:
+        return entry_type
+    if person and not organisation and entry_type in NOT_PERSONS:
+        return entry_type
+    return None
 
 
 def apply_evidence(
@@ -550,18 +641,21 @@ def apply_evidence(
     country_agreement: bool | None,
     address_agreement: bool | None = None,
     type_conflict: str | None = None,
+    listed_words: int = 2,
+    one_word: bool = False,
 ) -> float:
-    """The name score moved by the supporting evidence, which never makes a weak name a hit nor
-    lowers an exact one: the country (`apply_country`), an address that names the same place
-    (closer), a party written as a company against an entry of type `type_conflict` (an
-    individual, vessel or aircraft: further)."""
-    score = apply_country(name_score, country_agreement, review_threshold)
-    if name_score < review_threshold or name_score >= 1.0:
+    """The name score moved by the supporting evidence, which never makes a weak name a hit: the
+    country (`apply_country`), an address that names the same place (closer), a party whose name
+    contradicts the entry's type `type_conflict` (further: see TYPE_CONFLICT_PENALTY; a listed
+    name of `listed_words` words). `one_word`: the names share one word and the party's holds more."""
+    score = apply_country(name_score, country_agreement, review_threshold, one_word=one_word)
+    if name_score < review_threshold:
         return score
-    if address_agreement:
+    if address_agreement and name_score < 1.0:
         score = max(score, round(min(NEAR_EXACT, score + ADDRESS_NUDGE), 4))
     if type_conflict is not None:
-        score = round(score - TYPE_CONFLICT_PENALTY.get(type_conflict, 0.0), 4)
+        penalty = TYPE_CONFLICT_PENALTY.get(type_conflict, 0.0)
+        score = round(score - (max(penalty, ONE_WORD_CONFLICT) if listed_words <= 1 else penalty), 4)
     return score
 
 
