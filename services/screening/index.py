@@ -231,10 +231,25 @@ class TokenIndex:
     @classmethod
     def build(cls, entries: Iterable[ListEntry]) -> TokenIndex:
         index = cls(entries=list(entries))
+        # What only the build needs goes as soon as it is used: a list update builds the new
+        # index beside the one still serving.
+        group_of, members = index._name_groups()
+        token_tuples = list(group_of)
+        del group_of
+        index._weigh_and_post(token_tuples, members)
+        del token_tuples, members
+        index._lookup_tables()
+        # Names on orders are mostly made of words the lists also use: their neighbours are
+        # looked up, not computed, at screening time.
+        index._listed_neighbours = {token: index._find_neighbours(token) for token in index.postings}
+        return index
+
+    def _name_groups(self) -> tuple[dict[tuple[str, ...], int], list[list[int]]]:
+        """Every name and alias indexed; equal normalised names as one group (its names)."""
         group_of: dict[tuple[str, ...], int] = {}
         members: list[list[int]] = []
         analysed_cache: dict[tuple[str, bool, bool], tuple[str, ...]] = {}
-        for entry_no, entry in enumerate(index.entries):
+        for entry_no, entry in enumerate(self.entries):
             entity = entry.entry_type != "individual"
             reorder = entry.entry_type in (None, "individual")
             weak = set(entry.weak_aliases)
@@ -251,16 +266,15 @@ class TokenIndex:
                 if group is None:
                     group = group_of[tokens] = len(members)
                     members.append([])
-                name_no = len(index.names)
+                name_no = len(self.names)
                 members[group].append(name_no)
-                index.names.append(IndexedName(entry_no, text, position > 0, tokens, group, text in weak))
+                self.names.append(IndexedName(entry_no, text, position > 0, tokens, group, text in weak))
         analyse_name.cache_clear()  # the listed names will not be asked for again
-        # What only the build needs goes as soon as it is used: a list update builds the new
-        # index beside the one still serving.
-        del analysed_cache
+        return group_of, members
 
-        token_tuples = list(group_of)
-        del group_of
+    def _weigh_and_post(self, token_tuples: list[tuple[str, ...]], members: list[list[int]]) -> None:
+        """Token weights, groups, postings (by group weight) and the names written together."""
+        index = self
         document_frequency: dict[str, int] = defaultdict(int)
         for tokens in token_tuples:
             for token in set(tokens):
@@ -283,13 +297,16 @@ class TokenIndex:
                 postings[token].append(group)
             if len(tokens) > 1:
                 compact["".join(display_token(t) for t in tokens)].append(group)
-        del members, token_tuples, document_frequency
+        del document_frequency
         index._group_totals = [g.total for g in index.groups]
         totals = index._group_totals
         index.postings = {t: sorted(groups, key=totals.__getitem__) for t, groups in postings.items()}
         del postings
         index.compact = _frozen(compact)
 
+    def _lookup_tables(self) -> None:
+        """Romanisation keys, skeletons, Greek keys and one-letter deletions of the listed tokens."""
+        index = self
         keys: dict[str, list[str]] = defaultdict(list)
         skeletons: dict[str, list[str]] = defaultdict(list)
         greek_keys: dict[str, list[str]] = defaultdict(list)
@@ -318,10 +335,6 @@ class TokenIndex:
         index.deletions = _frozen(deletions)
         index.skeletons = _frozen(skeletons)
         index.greek_keys = _frozen(greek_keys)
-        # Names on orders are mostly made of words the lists also use: their neighbours are
-        # looked up, not computed, at screening time.
-        index._listed_neighbours = {token: index._find_neighbours(token) for token in index.postings}
-        return index
 
     def trim_caches(self) -> int:
         """Forget the neighbours and weights remembered for words the lists do not hold (about
@@ -522,34 +535,55 @@ class TokenIndex:
             weight[token] += self.query_weight(token, near)
         query_weight = sum(weight.values(), 0.0)
         limit = self._length_limit(query_weight, len(tokens), min_score)
-        totals = self._group_totals
-
-        # A group of total weight T scores at most (S + T) / (S + c (W - S) + T), S being the weight
-        # of the query tokens it holds a neighbour of and c UNMATCHED_QUERY_COST; with T at most
-        # `limit`, it must hold at least `needed`.
         # What an unheld query token costs, per unit of its weight: the least of the query's tokens.
         cost = min(
             (unmatched_query_cost(t, w, self.weights.get(t)) / w for t, w in weight.items() if w > 0),
             default=UNMATCHED_QUERY_COST,
         )
+        # A group of total weight T scores at most (S + T) / (S + c (W - S) + T), S being the weight
+        # of the query tokens it holds a neighbour of and c UNMATCHED_QUERY_COST; with T at most
+        # `limit`, it must hold at least `needed`.
         needed = max(
             MIN_SHARED_WEIGHT * query_weight,
             (min_score * cost * query_weight - (1 - min_score) * limit) / (1 - min_score + min_score * cost),
         )
         volume = {t: self._volume(t, near) for t, near in neighbours.items()}
         mandatory = [t for t in weight if query_weight - weight[t] < needed and neighbours[t]]
+        sources = self._sources(weight, mandatory, volume, query_weight, needed)
+        found = self._gather(sources, neighbours, limit)
+        shared = self._shared(weight, neighbours, volume, mandatory, sources, found)
+        matchable: set[str] = set().union(*(neighbours[t] for t in weight))
+        for group_no, shared_weight in shared.items():
+            if shared_weight < needed:
+                continue
+            bound = self._bound(group_no, shared_weight, query_weight, cost, matchable, min_score)
+            if bound >= min_score and bound > ranked.get(group_no, 0.0):
+                ranked[group_no] = bound
+
+    @staticmethod
+    def _sources(
+        weight: dict[str, float],
+        mandatory: list[str],
+        volume: dict[str, int],
+        query_weight: float,
+        needed: float,
+    ) -> list[str]:
+        """The query tokens whose neighbours' groups are gathered."""
         if mandatory:
             # Every candidate holds each of these: gather from the one with the fewest postings.
-            sources = [min(mandatory, key=volume.__getitem__)]
-        else:
-            # The most informative tokens first, until those left could not carry a match alone.
-            sources = []
-            remaining = query_weight
-            for token in sorted(weight, key=lambda t: (-weight[t], t)):
-                sources.append(token)
-                remaining -= weight[token]
-                if remaining < needed:
-                    break
+            return [min(mandatory, key=volume.__getitem__)]
+        # The most informative tokens first, until those left could not carry a match alone.
+        sources: list[str] = []
+        remaining = query_weight
+        for token in sorted(weight, key=lambda t: (-weight[t], t)):
+            sources.append(token)
+            remaining -= weight[token]
+            if remaining < needed:
+                break
+        return sources
+
+    def _gather(self, sources: list[str], neighbours: dict[str, dict[str, float]], limit: float) -> set[int]:
+        """The groups holding a neighbour of a source token, no heavier than `limit`."""
         found: set[int] = set()
         postings, group_total = self.postings, self._group_totals.__getitem__
         for token in sources:
@@ -557,51 +591,69 @@ class TokenIndex:
                 posting = postings[listed]
                 cut = bisect_right(posting, limit, key=group_total)
                 found.update(posting if cut == len(posting) else islice(posting, cut))
+        return found
 
-        groups = self.groups
-
+    def _shared(
+        self,
+        weight: dict[str, float],
+        neighbours: dict[str, dict[str, float]],
+        volume: dict[str, int],
+        mandatory: list[str],
+        sources: list[str],
+        found: set[int],
+    ) -> dict[int, float]:
+        """Per gathered group, the weight of the query tokens it holds a neighbour of (only groups
+        holding every mandatory token)."""
         base = 0.0
+        only_source = sources[0] if len(sources) == 1 else None
         for token in mandatory:
-            if found and not (len(sources) == 1 and token == sources[0]):
+            if found and token != only_source:
                 found = set(self._holding(neighbours[token], volume[token], found))
             base += weight[token]
         shared: dict[int, float] = dict.fromkeys(found, base)
+        if not found:
+            return shared
         for token, token_weight in weight.items():
-            if token in mandatory or not neighbours[token] or not found:
+            if token in mandatory or not neighbours[token]:
                 continue
-            if len(sources) == 1 and token == sources[0]:
-                for group_no in found:
-                    shared[group_no] += token_weight
-                continue
-            for group_no in self._holding(neighbours[token], volume[token], found):
-                shared[group_no] += token_weight
-        matchable: set[str] = set().union(*(neighbours[t] for t in weight))
-        for group_no, shared_weight in shared.items():
-            if shared_weight < needed:
-                continue
-            # The bound below grows with the reachable weight, at most the group's total: a group
-            # that fails with all of it reachable fails (the margin only absorbs rounding).
-            listed_total = totals[group_no]
-            unshared = shared_weight + cost * (query_weight - shared_weight)
-            if shared_weight + listed_total < min_score * (unshared + listed_total) * (1 - 1e-9):
-                continue
-            group = groups[group_no]
-            # Every query token with a neighbour here aligned perfectly, and so every listed token
-            # that is such a neighbour; the other listed tokens are left over.
-            if matchable.issuperset(group.tokens):
-                reachable = listed_total
-            else:
-                reachable = sum(
-                    (w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable), 0.0
-                )
-            bound = (shared_weight + reachable) / (
-                shared_weight
-                + cost * (query_weight - shared_weight)
-                + reachable
-                + UNMATCHED_LISTED_COST * (listed_total - reachable)
+            holding = (
+                found if token == only_source else self._holding(neighbours[token], volume[token], found)
             )
-            if bound >= min_score and bound > ranked.get(group_no, 0.0):
-                ranked[group_no] = bound
+            for group_no in holding:
+                shared[group_no] += token_weight
+        return shared
+
+    def _bound(
+        self,
+        group_no: int,
+        shared_weight: float,
+        query_weight: float,
+        cost: float,
+        matchable: set[str],
+        min_score: float,
+    ) -> float:
+        """An upper bound of the group's score (-1 when it cannot reach `min_score`). It grows with
+        the reachable weight, at most the group's total: a group that fails with all of it
+        reachable fails (the margin only absorbs rounding)."""
+        listed_total = self._group_totals[group_no]
+        unshared = shared_weight + cost * (query_weight - shared_weight)
+        if shared_weight + listed_total < min_score * (unshared + listed_total) * (1 - 1e-9):
+            return -1.0
+        group = self.groups[group_no]
+        # Every query token with a neighbour here aligned perfectly, and so every listed token
+        # that is such a neighbour; the other listed tokens are left over.
+        if matchable.issuperset(group.tokens):
+            reachable = listed_total
+        else:
+            reachable = sum(
+                (w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable), 0.0
+            )
+        return (shared_weight + reachable) / (
+            shared_weight
+            + cost * (query_weight - shared_weight)
+            + reachable
+            + UNMATCHED_LISTED_COST * (listed_total - reachable)
+        )
 
     def _holding(self, near: dict[str, float], volume: int, among: set[int]) -> Iterable[int]:
         """The groups of `among` that hold a listed token of `near`: by set intersection in C when

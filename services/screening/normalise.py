@@ -26,6 +26,10 @@ from typing import Final, TypeVar
 from rapidfuzz.distance import OSA
 from unidecode import unidecode
 
+from services.screening.vocabulary import GENERIC_WORDS as GENERIC_WORDS
+from services.screening.vocabulary import LEGAL_FORMS
+from services.screening.vocabulary import ORGANISATION_WORDS as ORGANISATION_WORDS
+
 _V = TypeVar("_V")
 
 # Answers remembered per word (a dict each, emptied when full; see `_remember`): every listed word
@@ -238,63 +242,6 @@ def split_words(text: str) -> list[str]:
 
 # --- legal forms, titles, filler words -----------------------------------------------------------
 
-# Each legal form, as it is written (after transliteration and tokenising), and the canonical
-# form it stands for. Multi-word forms are matched as phrases, longest first.
-_LEGAL_FORMS: Final[dict[str, tuple[str, ...]]] = {
-    "llc": (
-        "llc", "l l c", "limited liability company", "limited liability co", "ooo", "tov", "too",
-        "obshchestvo s ogranichennoy otvetstvennostyu", "obshchestvo s ogranichennoi otvetstvennostyu",
-        "obshchestvo s ogranichennoj otvetstvennostju", "obshestvo s ogranichennoy otvetstvennostyu",
-        "tovarystvo z obmezhenoyu vidpovidalnistyu", "tovarishchestvo s ogranichennoy otvetstvennostyu",
-        "sp z oo", "sp zoo", "spzoo", "sro", "spol sro", "doo", "eood", "ood", "kft", "mchj", "mchj xk",
-        "cong ty tnhh", "tnhh", "cong ty trach nhiem huu han",
-    ),
-    "llp": ("llp", "limited liability partnership", "lp", "limited partnership"),
-    "jsc": (
-        "jsc", "ojsc", "cjsc", "pjsc", "ao", "oao", "zao", "pao", "nao", "rao", "pat", "prat", "vat", "zat",
-        "joint stock company", "joint stock co", "jointstock company", "open joint stock company",
-        "closed joint stock company", "public joint stock company", "non public joint stock company",
-        "aktsionernoe obshchestvo", "aktsionernoye obshchestvo", "otkrytoe aktsionernoe obshchestvo",
-        "otkrytoye aktsionernoye obshchestvo", "zakrytoe aktsionernoe obshchestvo",
-        "zakrytoye aktsionernoye obshchestvo", "publichnoe aktsionernoe obshchestvo",
-        "publichnoye aktsionernoye obshchestvo", "nepublichnoe aktsionernoe obshchestvo",
-        "aktsionerne tovarystvo", "publichne aktsionerne tovarystvo", "pryvatne aktsionerne tovarystvo",
-        "as", "a s", "ad", "ead", "zrt", "nyrt", "rt", "ab", "asa", "oy", "oyj", "hf",
-        "anonim sirketi", "anonim sirket", "cong ty co phan", "ctcp",
-    ),
-    "ag": ("ag", "aktiengesellschaft", "kgaa", "se"),
-    "gmbh": ("gmbh", "mbh", "gesellschaft mit beschrankter haftung", "ges m b h", "gesmbh", "ug"),
-    "kg": ("kg", "ohg", "gbr", "ek", "gmbh co kg", "gmbh and co kg", "gmbh co", "co kg", "kommanditgesellschaft"),
-    "ltd": (
-        "ltd", "limited", "co ltd", "company ltd", "co limited", "company limited", "corp ltd",
-        "ltd co", "plc", "public limited company", "pte ltd", "pte", "pty ltd", "pty", "pvt ltd",
-        "pvt", "private limited", "private ltd", "pvt limited", "private limited company",
-        "ltd sti", "limited sirketi", "ltd sirketi", "sti", "sdn bhd", "bhd", "berhad", "sendirian berhad",
-        "ltda", "lda", "limitada", "yugen kaisha", "yk", "youxian gongsi", "you xian gong si",
-        "gufen youxian gongsi", "gu fen you xian gong si", "co", "company", "kompaniya", "~shrka",
-        "cong ty",
-    ),
-    "inc": ("inc", "incorporated", "corp", "corporation", "kk", "kabushiki kaisha", "kabushikigaisha", "gk",
-            "godo kaisha", "zhu shi hui she", "jusikhoesa", "jusighoesa", "chusik hoesa", "yuhan hoesa", "yuhanhoesa"),
-    "sa": (
-        "sa", "s a", "sociedad anonima", "societe anonyme", "sociedade anonima", "societa per azioni",
-        "spa", "sal", "sae", "saa", "sac", "sacv", "sa de cv", "s a de c v", "sapi de cv", "sab de cv",
-        "s de rl de cv", "s de rl", "de cv", "cv", "ca", "compania anonima", "nv", "naamloze vennootschap",
-        "ae", "anonymi etaireia",
-    ),
-    "sarl": (
-        "sarl", "societe a responsabilite limitee", "eurl", "sas", "sasu", "srl", "sl", "slu",
-        "sociedad limitada", "societa a responsabilita limitata", "bv", "besloten vennootschap", "bvba",
-        "aps", "epe",
-    ),
-    "fze": (
-        "fze", "fzco", "fzc", "fz llc", "fzllc", "fz co", "free zone establishment", "free zone company",
-        "dmcc", "fzd",
-    ),
-    "pt": ("pt", "tbk", "pt tbk"),
-    "gp": ("gp", "general partnership", "snc", "sp k", "spk"),
-    "ip": ("individual entrepreneur", "chp", "fop", "ip"),
-}  # fmt: skip
 
 # Forms that are also ordinary short words or name parts ("AS", "AB", "SE", "CO", "CA", "PT", "AO",
 # "EG", "IP", "AD"): a form only where companies write it, first or last, or beside another form.
@@ -314,39 +261,6 @@ _STOPWORDS: Final = frozenset("the and of und et y".split())
 STOPWORDS: Final = _STOPWORDS
 _ABJAD_TITLE_SKELETONS: Final = frozenset({"hj", "$5"})
 
-GENERIC_WORDS: Final = frozenset(
-    """trading trade traders group international intl holding holdings industrial industries industry
-    enterprise enterprises services service technology technologies tech systems system solutions global
-    general investment investments development management engineering import export imports exports
-    commercial commerce manufacturing logistics shipping products supply supplies equipment electronics
-    electronic consulting consultants partners associates center centre factory plant institute research
-    sciences science united national trust fund foundation organization organisation association agency
-    office department branch network energy resources corporate business world worldwide overseas
-    marketing distribution construction transport projects project materials mechanical machinery
-    machine machines chemical chemicals marine maritime aviation aerospace mining metals metal steel
-    capital finance financial exchange security defense defence military nuclear special society
-    concern central foreign unitary federal state public private joint stock scientific production
-    industrial manufacturing import exports electric electrical power motors motor automotive auto
-    pharmaceutical pharma medical health food foods agro agricultural textile textiles fashion media
-    communications telecom software computer computers digital data information design creative
-    consultancy advisory partners properties property real estate realty building buildings
-    construction contracting contractors engineers oil gas petroleum petrochemical fuel fuels shipping
-    ships ship vessels line lines airlines air cargo freight express tours travel tourism hotel hotels
-    bank banking insurance assets asset ventures venture capital co operative cooperative union
-    alliance council committee bureau agency authority ministry university college school academy
-    institute laboratory laboratories lab labs studio studios store stores shop market markets mart
-    export importers distributors supplier suppliers wholesale retail commodities goods products""".split()
-)
-"""Words of company names everywhere: they say what a company does, not which one it is."""
-ORGANISATION_WORDS: Final = frozenset(
-    """group holding holdings trading industries industry systems solutions services technologies
-    enterprises bank banking insurance logistics shipping manufacturing engineering consulting partners
-    associates investments properties ventures foundation institute university factory laboratories
-    airlines petroleum electronics chemicals pharmaceuticals resources construction products foods
-    communications software corporate commercial""".split()
-)
-"""Words only an organisation's name holds: with a legal form, evidence that a party is not a person,
-a vessel or an aircraft."""
 _DROPPED: Final = _HONORIFICS | _STOPWORDS
 
 
@@ -435,7 +349,7 @@ def _slips(word: str, *, swaps_only: bool = False) -> set[str]:
 
 def _phrases() -> dict[str, list[tuple[tuple[str, ...], str]]]:
     by_head: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
-    for canonical, written in _LEGAL_FORMS.items():
+    for canonical, written in LEGAL_FORMS.items():
         for phrase in written:
             words = tuple(phrase.split())
             by_head[words[0]].append((words, canonical))
@@ -446,9 +360,9 @@ def _phrases() -> dict[str, list[tuple[tuple[str, ...], str]]]:
 
 _PHRASES_BY_HEAD: Final = _phrases()
 _FORM_WORDS: Final = frozenset(
-    word for phrases in _LEGAL_FORMS.values() for p in phrases for word in p.split()
+    word for phrases in LEGAL_FORMS.values() for p in phrases for word in p.split()
 )
-_STANDALONE_FORMS: Final = frozenset(p for phrases in _LEGAL_FORMS.values() for p in phrases if " " not in p)
+_STANDALONE_FORMS: Final = frozenset(p for phrases in LEGAL_FORMS.values() for p in phrases if " " not in p)
 LEGAL_FORM_WORDS: Final = _FORM_WORDS
 # Abbreviations no name is spelled like: recognised with one typo even at four letters ("OSJC").
 _ABBREVIATIONS: Final = frozenset("ojsc pjsc cjsc gmbh kgaa bvba fzco fzllc mchj spzoo".split())
@@ -612,8 +526,17 @@ def _take_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
         words, form = found
         spans.append((i, i + len(words), form))
         i += len(words)
-    # An ambiguous form counts only at either end of the name or next to another form (the
-    # "CO" of "CO., LTD.", the "KG" of "GMBH & CO. KG"); a form never takes the whole name.
+    accepted = _accepted_forms(tokens, spans)
+    covered = {i for start, end, _ in accepted for i in range(start, end)}
+    kept = [t for i, t in enumerate(tokens) if i not in covered]
+    if not kept:
+        return tokens, []
+    return kept, list(dict.fromkeys(form for _, _, form in accepted))
+
+
+def _accepted_forms(tokens: list[str], spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """The form spans that are forms: an ambiguous form counts only at either end of the name or
+    next to another form (the "CO" of "CO., LTD.", the "KG" of "GMBH & CO. KG")."""
     accepted: list[tuple[int, int, str]] = []
     last = len(tokens)
     for n, (start, end, form) in enumerate(spans):
@@ -621,11 +544,7 @@ def _take_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
         touching = (n > 0 and spans[n - 1][1] == start) or (n + 1 < len(spans) and spans[n + 1][0] == end)
         if not single or start == 0 or end == last or touching:
             accepted.append((start, end, form))
-    covered = {i for start, end, _ in accepted for i in range(start, end)}
-    kept = [t for i, t in enumerate(tokens) if i not in covered]
-    if not kept:
-        return tokens, []
-    return kept, list(dict.fromkeys(form for _, _, form in accepted))
+    return accepted
 
 
 @lru_cache(maxsize=131072)

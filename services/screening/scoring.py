@@ -296,32 +296,39 @@ def similar_tokens(query: str, listed: Sequence[str], minimum: float = TOKEN_PAI
     out: dict[str, float] = {}
     for i in plausible:
         token = alpha[i]
-        if token == query:
-            out[token] = 1.0
-            continue
-        edits = OSA.distance(query, token)
-        letters = 1 - edits / (len(query) if len(query) > len(token) else len(token))
-        if len(query) <= SHORT_TOKEN or len(token) <= SHORT_TOKEN:
-            similarity = max(letters, SHORT_ONE_EDIT) if edits == 1 else letters
-        else:
-            jaro_winkler = JaroWinkler.normalized_similarity(query, token)
-            if edits <= 1:
-                similarity = jaro_winkler if jaro_winkler > letters else letters
-            else:
-                similarity = jaro_winkler if jaro_winkler < letters else letters
-        if similarity < ROMANISATION_MAX and (
-            (len(query) > SHORT_TOKEN and len(token) > SHORT_TOKEN) or spelling(token) == spelled_query
-        ):
-            key_edits = Levenshtein.distance(key_query, romanisation_key(token), score_cutoff=allowed)
-            if key_edits <= allowed:
-                spelled = spelling(token)
-                longest = len(spelled_query) if len(spelled_query) > len(spelled) else len(spelled)
-                variant = 1 - 0.5 * (Levenshtein.distance(spelled_query, spelled) + key_edits) / longest
-                if variant > similarity:
-                    similarity = variant if variant < ROMANISATION_MAX else ROMANISATION_MAX
+        similarity = _listed_similarity(query, token, spelled_query, key_query, allowed)
         if similarity >= minimum:
             out[token] = similarity
     return out
+
+
+def _listed_similarity(query: str, token: str, spelled_query: str, key_query: str, allowed: int) -> float:
+    """`token_similarity` of two Latin tokens, with the query's spelling and key computed once."""
+    if token == query:
+        return 1.0
+    edits = OSA.distance(query, token)
+    letters = 1 - edits / (len(query) if len(query) > len(token) else len(token))
+    if len(query) <= SHORT_TOKEN or len(token) <= SHORT_TOKEN:
+        similarity = max(letters, SHORT_ONE_EDIT) if edits == 1 else letters
+    else:
+        jaro_winkler = JaroWinkler.normalized_similarity(query, token)
+        if edits <= 1:
+            similarity = jaro_winkler if jaro_winkler > letters else letters
+        else:
+            similarity = jaro_winkler if jaro_winkler < letters else letters
+    if similarity < ROMANISATION_MAX and (
+        (len(query) > SHORT_TOKEN and len(token) > SHORT_TOKEN) or spelling(token) == spelled_query
+    ):
+        key_edits = Levenshtein.distance(key_query, romanisation_key(token), score_cutoff=allowed)
+        if key_edits <= allowed:
+            spelled = spelling(token)
+            longest = len(spelled_query) if len(spelled_query) > len(spelled) else len(spelled)
+            variant = 1 - 0.5 * (Levenshtein.distance(spelled_query, spelled) + key_edits) / longest
+            if variant > similarity:
+                similarity = variant if variant < ROMANISATION_MAX else ROMANISATION_MAX
+    if similarity < ABBREVIATION:
+        similarity = max(similarity, abbreviation_similarity(query, token))
+    return similarity
 
 
 def _plausible(query: str, key_query: str, alpha: list[str], minimum: float, allowed: int) -> set[int]:
