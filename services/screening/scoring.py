@@ -251,28 +251,20 @@ def strict_similarity(query: str, listed: str, similarity: float, *, query_liste
     informative word, where Jaro-Winkler's reward for a shared beginning ("horak"/"horae" 0.92) or a
     vowel read another way ("horak"/"hirak") would be all the evidence.
 
-    A slip is read as a typo (`STRICT_ONE_SLIP`) only in a word the lists do not hold: a party word
-    the lists hold (`query_listed`: "MARTINS", "RIVERA") is another listed name, read as itself."""
+    One slip reaches the review threshold from seven letters on (1 - 1/7): in six ("Masson"/"MASON",
+    "Bavaud"/"BAVAND") it is as often another real name as a typo. A party word the lists hold
+    (`query_listed`: "MARTINS", "RIVERA") is another listed name, read as itself."""
     if not (query.isalpha() and listed.isalpha()):
         return similarity  # Arabic or Greek script, numbers: compared their own way
     edits = OSA.distance(query, listed)
     letters = 1 - edits / max(len(query), len(listed))
     if spelling(query) == spelling(listed) and min(len(query), len(listed)) > SHORT_TOKEN:
         return min(similarity, max(letters, ROMANISATION_MAX))
-    if edits == 1 and max(len(query), len(listed)) >= STRICT_LONG_WORD and not query_listed:
-        return min(similarity, max(letters, STRICT_ONE_SLIP))
     return min(similarity, letters * LISTED_SLIP if query_listed else letters)
 
 
 LISTED_SLIP: Final = 0.97
 """Factor on the share of letters spelled right when the party's word is itself a listed word."""
-
-
-STRICT_LONG_WORD: Final = 7
-STRICT_ONE_SLIP: Final = 0.85
-"""One slip (a letter wrong, missing, added or two swapped) in a word of six letters or more
-("HENGAF"/"HENGAM", "SRTEAM"/"STREAM") is a typo a reviewer must see: it scores this, just over
-the review threshold, where 1 - 1/6 would leave it under."""
 
 
 def similar_tokens(query: str, listed: Sequence[str], minimum: float = TOKEN_PAIR_MIN) -> dict[str, float]:

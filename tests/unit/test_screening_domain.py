@@ -198,22 +198,31 @@ def test_rare_words_weigh_more_than_frequent_ones() -> None:
     )
 
 
-def test_country_moves_only_scores_already_at_review_and_never_an_exact_name() -> None:
+def test_country_moves_only_scores_already_at_review_and_an_exact_name_never_below_it() -> None:
     assert apply_country(0.80, True, 0.84) == 0.80  # a weak name stays weak
+    assert apply_country(0.80, False, 0.84) == 0.80
     assert apply_country(0.90, True, 0.84) == 0.92
-    assert apply_country(0.90, False, 0.84) == 0.88
+    assert apply_country(0.90, False, 0.84) == 0.87
+    # The names share one word and the party's holds more: the country weighs twice as much.
+    assert apply_country(0.90, False, 0.84, one_word=True) == 0.84
     assert apply_country(0.98, True, 0.84) == 0.99  # only an exact name reaches 1.0
-    assert apply_country(1.0, False, 0.84) == 1.0
+    assert apply_country(1.0, True, 0.84) == 1.0
+    assert apply_country(1.0, False, 0.84) == 0.97
+    assert apply_country(1.0, False, 0.99) == 0.99  # never below review
 
 
-def test_a_company_against_a_listed_person_or_vessel_lowers_a_fuzzy_name_but_not_an_exact_one() -> None:
+def test_an_organisation_against_a_listed_person_or_vessel_lowers_the_score() -> None:
     kwargs = {"review_threshold": 0.84, "country_agreement": None}
     assert (
         apply_evidence(0.9, type_conflict="vessel", **kwargs)
         < apply_evidence(0.9, type_conflict="individual", **kwargs)
         < 0.9
     )
-    assert apply_evidence(1.0, type_conflict="vessel", **kwargs) == 1.0
+    # "AMBER Inc." is not the vessel AMBER, nor "Ali PLC" the person ALI: below review even exact.
+    assert apply_evidence(1.0, type_conflict="vessel", **kwargs) < 0.84
+    assert apply_evidence(1.0, type_conflict="individual", listed_words=1, **kwargs) < 0.84
+    # A company named after a listed person of two names or more is a potential match.
+    assert apply_evidence(1.0, type_conflict="individual", listed_words=2, **kwargs) >= 0.84
     assert apply_evidence(0.9, address_agreement=True, **kwargs) > 0.9
     assert apply_evidence(0.8, address_agreement=True, **kwargs) == 0.8
 
@@ -370,10 +379,11 @@ def test_match_evidence_shows_aligned_tokens_forms_and_country(screener: Screene
     assert evidence.name_score is not None and evidence.name_score < match.score  # the country moved it
 
 
-def test_another_country_never_lowers_an_exact_name(screener: Screener) -> None:
+def test_another_country_lowers_an_exact_name_a_little_and_never_below_block(screener: Screener) -> None:
     [match] = screener.screen_name("Mahan Air", "DE")
-    assert match.score == 1.0
     assert match.evidence.country_agreement is False
+    assert match.evidence.name_score == 1.0
+    assert screener.policy.block_threshold <= match.score < 1.0
 
 
 def test_a_weak_alias_alone_is_a_potential_match_never_a_block(
