@@ -49,6 +49,7 @@ from services.screening.normalise import (
     romanisation_key,
     skeleton,
 )
+from services.screening.normalise import skeletons as skeleton_variants
 from services.screening.scoring import (
     ROMANISATION_MAX,
     TOKEN_PAIR_MIN,
@@ -318,8 +319,9 @@ class TokenIndex:
             if token.isalpha():
                 keys[romanisation_key(token)].append(token)
                 greek_keys[greek_key(token)].append(token)
-                if skel := skeleton(token):
-                    skeletons[skel].append(token)
+                for skel in skeleton_variants(token):
+                    if skel:
+                        skeletons[skel].append(token)
         key_deletions: dict[str, list[str]] = defaultdict(list)
         for spelling in keys:
             if len(spelling) >= MIN_FUZZY_KEY:

@@ -164,6 +164,12 @@ def _arabic_words(word: str) -> list[str]:
     if word.startswith(_ARABIC_ARTICLE) and len(word) > 3:
         tokens.append("al")
         word = word[2:]
+    # In "Abd al-..." and "...-Allah" written as one word (عبدالرحمن, عبدالله, نصرالله) the article's
+    # alif is not heard: "Abdullah", "Nasrallah". Only the name's own long vowels are.
+    if word.startswith("عبدال") and len(word) > 5:
+        word = "عبد" + word[4:]
+    elif word.endswith("الله") and len(word) > 4:
+        word = word[:-4] + "لله"
     # A final ه after two letters or more is mostly a vowel ("Odeh" عوده, "Zadeh" زاده, "Mahdieh"
     # مهدیه): read "e", so that it does not join the letter before it into a digraph ("dh").
     final_vowel = len(word) >= 3 and word[-1] == "ه"
@@ -684,6 +690,28 @@ def _skeleton_of(token: str) -> str:
     return bare[:-1] if len(bare) > 2 and bare.endswith("h") else bare
 
 
+_SKELETON_VARIANTS: Final[dict[str, tuple[str, ...]]] = {}
+
+
+def skeletons(token: str) -> tuple[str, ...]:
+    """`skeleton` of a token, and for a Latin token also the skeletons Persian and Arabic spelling
+    give it: a "v" written و as in Persian ("Javad" جواد, "Parviz" پرویز) rather than ف, a "z"
+    written ض, ذ or ظ, which the romanisation of Arabic reads "d" ("Reza" رضا, "Fazl" فضل)."""
+    known = _SKELETON_VARIANTS.get(token)
+    return _remember(_SKELETON_VARIANTS, token, _skeletons_of(token), _MEMO_LIMIT) if known is None else known
+
+
+def _skeletons_of(token: str) -> tuple[str, ...]:
+    if token.startswith(ABJAD_MARK) or not ("v" in token or "z" in token):
+        return (skeleton(token),)
+    spellings = [token]
+    if "v" in token:
+        spellings.append(token.replace("v", "w"))
+    if "z" in token:
+        spellings.extend([spelled.replace("z", "d") for spelled in spellings])
+    return tuple(dict.fromkeys(skeleton(spelled) for spelled in spellings))
+
+
 # How Greek writes the sounds it lacks, and how Latin spellings of one sound fold together: "nt"/"nd"
 # and "d" (ντ), "mp"/"mb" and "b" (μπ), "j"/"dj"/"tz" (τζ), "h"/"kh"/"ch" (χ), "sh" and "s" (σ),
 # "c"/"q" and "k" (κ), "w" and "v" (β), "y" and "i" (ι).
@@ -734,5 +762,7 @@ def sounds(token: str, digraphs: bool = True) -> str:
     letters = display_token(token)
     if not token.startswith(ABJAD_MARK):
         letters = _FINAL_VOWEL_H.sub("", letters)
+    elif len(letters) > 2 and letters.endswith("e"):
+        letters = letters[:-1]  # a final ه read as a vowel (see `_arabic_words`): no long vowel
     letters = _rewrite(letters.translate(_VOWEL_CLASS), _SKELETON_RULES if digraphs else _SKELETON_LETTERS)
     return _REPEATS.sub(r"\1", letters)

@@ -28,6 +28,7 @@ from services.screening.normalise import (
     greek_key,
     romanisation_key,
     skeleton,
+    skeletons,
     sounds,
     spelling,
     split_words,
@@ -140,15 +141,22 @@ def _short_skeletons_agree(query: str, listed: str, consonants: int) -> bool:
         )
         if not written_length - 1 <= heard_length <= 2 * written_length + 1:
             return False
-    heard_letters = sounds(heard)
-    for written_letters in dict.fromkeys((sounds(written), sounds(written, digraphs=False))):
-        heard_rest = heard_letters
-        if written_letters[:1] == "A":
-            written_letters = written_letters[1:]
-            heard_rest = heard_letters[1:] if heard_letters[:1] in ("A", "W", "Y") else heard_letters
-        remaining = iter(heard_rest)
-        if all(letter in remaining for letter in written_letters):
-            return True
+    # The romanised word as Arabic or Persian spells it: "z" may be ض ("Reza" رضا), "v" و ("Javad").
+    spelled = [heard]
+    if "z" in heard:
+        spelled.append(heard.replace("z", "d"))
+    if "v" in heard:
+        spelled.extend([h.replace("v", "w") for h in spelled])
+    for heard_spelling in spelled:
+        heard_letters = sounds(heard_spelling)
+        for written_letters in dict.fromkeys((sounds(written), sounds(written, digraphs=False))):
+            heard_rest = heard_letters
+            if written_letters[:1] == "A":
+                written_letters = written_letters[1:]
+                heard_rest = heard_letters[1:] if heard_letters[:1] in ("A", "W", "Y") else heard_letters
+            remaining = iter(heard_rest)
+            if all(letter in remaining for letter in written_letters):
+                return True
     return False
 
 
@@ -187,16 +195,7 @@ def token_similarity(query: str, listed: str) -> float:
     if query.startswith(HAN_MARK) or listed.startswith(HAN_MARK):
         return 1.0 if display_token(query) == display_token(listed) else 0.0
     if query.startswith(ABJAD_MARK) or listed.startswith(ABJAD_MARK):
-        query_skeleton, listed_skeleton = skeleton(query), skeleton(listed)
-        if query_skeleton == listed_skeleton:
-            if len(query_skeleton) <= 3 and not _short_skeletons_agree(query, listed, len(query_skeleton)):
-                return 0.0
-            return ABJAD_SIMILARITY
-        if min(len(query_skeleton), len(listed_skeleton)) < 5:
-            return 0.0  # a skeleton of four consonants is most of a name: one off is another name
-        return ABJAD_SIMILARITY * (
-            1 - OSA.distance(query_skeleton, listed_skeleton) / max(len(query_skeleton), len(listed_skeleton))
-        )
+        return _abjad_similarity(query, listed)
     if query.startswith(GREEK_MARK) or listed.startswith(GREEK_MARK):
         return _greek_similarity(query, listed)
     if not (query.isalpha() and listed.isalpha()):
@@ -205,6 +204,25 @@ def token_similarity(query: str, listed: str) -> float:
         _edit_similarity(query, listed),
         romanisation_similarity(query, listed),
         abbreviation_similarity(query, listed),
+    )
+
+
+def _abjad_similarity(query: str, listed: str) -> float:
+    """Two tokens, one at least written in Arabic script, through their consonant skeletons (a Latin
+    token's Persian and Arabic spellings too: `skeletons`)."""
+    for query_skeleton in skeletons(query):
+        for listed_skeleton in skeletons(listed):
+            if query_skeleton == listed_skeleton:
+                if len(query_skeleton) <= 3 and not _short_skeletons_agree(
+                    query, listed, len(query_skeleton)
+                ):
+                    return 0.0
+                return ABJAD_SIMILARITY
+    query_skeleton, listed_skeleton = skeleton(query), skeleton(listed)
+    if min(len(query_skeleton), len(listed_skeleton)) < 5:
+        return 0.0  # a skeleton of four consonants is most of a name: one off is another name
+    return ABJAD_SIMILARITY * (
+        1 - OSA.distance(query_skeleton, listed_skeleton) / max(len(query_skeleton), len(listed_skeleton))
     )
 
 
@@ -251,8 +269,9 @@ def strict_similarity(query: str, listed: str, similarity: float, *, query_liste
     informative word, where Jaro-Winkler's reward for a shared beginning ("horak"/"horae" 0.92) or a
     vowel read another way ("horak"/"hirak") would be all the evidence.
 
-    One slip reaches the review threshold from seven letters on (1 - 1/7): in six ("Masson"/"MASON",
-    "Bavaud"/"BAVAND") it is as often another real name as a typo. A party word the lists hold
+    One slip reaches the review threshold from seven letters on (1 - 1/7): in six a letter changed,
+    added or left out gives another real name as often as a typo ("Masson"/"MASON", "Bavaud"/
+    "BAVAND"), two letters swapped (SWAPPED_LETTERS) a typo. A party word the lists hold
     (`query_listed`: "MARTINS", "RIVERA") is another listed name, read as itself."""
     if not (query.isalpha() and listed.isalpha()):
         return similarity  # Arabic or Greek script, numbers: compared their own way
@@ -260,8 +279,24 @@ def strict_similarity(query: str, listed: str, similarity: float, *, query_liste
     letters = 1 - edits / max(len(query), len(listed))
     if spelling(query) == spelling(listed) and min(len(query), len(listed)) > SHORT_TOKEN:
         return min(similarity, max(letters, ROMANISATION_MAX))
+    if edits == 1 and not query_listed and len(query) >= SWAP_WORD and _swapped(query, listed):
+        return min(similarity, max(letters, SWAPPED_LETTERS))
     return min(similarity, letters * LISTED_SLIP if query_listed else letters)
 
+
+def _swapped(query: str, listed: str) -> bool:
+    """Whether the two differ by two adjacent letters swapped ("MDOSAF"/"MODSAF")."""
+    if len(query) != len(listed):
+        return False
+    differ = [i for i in range(len(query)) if query[i] != listed[i]]
+    return len(differ) == 2 and differ[1] == differ[0] + 1
+
+
+SWAP_WORD: Final = 6
+SWAPPED_LETTERS: Final = 0.85
+"""Two adjacent letters swapped in a word of SWAP_WORD letters ("DARKNO"/"DARKON") score this, just
+over the review threshold, where 1 - 1/6 would leave them under: the commonest slip of a hand on a
+keyboard, and rarely another name."""
 
 LISTED_SLIP: Final = 0.97
 """Factor on the share of letters spelled right when the party's word is itself a listed word."""
