@@ -171,8 +171,12 @@ def dropped_word(
     """One word left out of a name of four words or more (legal forms not counted), never the
     rarest word on the lists: a long name keeps what identifies it when ERP records shorten it."""
     words = name.split()
+    # Words that name something: three letters or more, not a legal form, filler or title.
     core = [
-        i for i, w in enumerate(words) if plain_words(w) and not set(plain_words(w)) <= FORM_WORDS | FILLER
+        i
+        for i, w in enumerate(words)
+        if re.fullmatch(r"\W*[A-Za-z][A-Za-z'-]{2,}\W*", w)
+        and not set(plain_words(w)) <= FORM_WORDS | FILLER | {"sr", "jr"}
     ]
     if len(core) < 4:
         return None
@@ -474,6 +478,13 @@ _ARABIC_NAMES = {
     "reza": "رضا", "mehdi": "مهدی", "mahdi": "مهدي", "hosseini": "حسینی", "mohammadi": "محمدی",
     "rahimi": "رحیمی", "karimi": "کریمی", "qasem": "قاسم", "qassem": "قاسم", "sulaiman": "سليمان",
     "suleiman": "سليمان", "haji": "حاجي", "haqqani": "حقاني", "khan": "خان", "nasrallah": "نصرالله",
+    # Persian given names as Iranians and Afghans write them.
+    "alireza": "علیرضا", "ebrahim": "ابراهیم", "javad": "جواد", "hossein": "حسین", "hosein": "حسین",
+    "mohsen": "محسن", "seyyed": "سید", "seyed": "سید", "sayyed": "سید", "sayed": "سید",
+    "sayyid": "سید", "gholam": "غلام", "abbas": "عباس", "ghasem": "قاسم", "majid": "مجید", "saeid": "سعید",
+    "amir": "امیر", "mojtaba": "مجتبی", "morteza": "مرتضی", "hadi": "هادی", "rahim": "رحیم", "davood": "داوود",
+    "kazem": "کاظم", "zia": "ضیا", "parviz": "پرویز", "touraj": "تورج",
+    "abdol": "عبد", "zabihullah": "ذبیح‌الله", "ruhollah": "روح‌الله", "rauf": "رئوف",
 }  # fmt: skip
 _AR_LETTERS = (
     ("sh", "ش"), ("kh", "خ"), ("th", "ث"), ("dh", "ذ"), ("gh", "غ"), ("ch", "تش"), ("aa", "ا"), ("ee", "ي"),
@@ -502,7 +513,7 @@ def _arabic_word(word: str, persian: bool) -> str:
         body, tail = body.rstrip("iye"), "ي" if not persian else "ی"
     elif len(body) > 2 and body.endswith(("eh",)) and persian:
         body, tail = body[:-2], "ه"
-    body = re.sub(r"([bcdfghjklmnpqrstvwxz])\1", r"\1", body)  # shadda is not written
+    body = re.sub(r"([bcdfghjklmnpqrstvwxyz])\1", r"\1", body)  # shadda is not written
     if body.endswith("h") and body[-2:-1] in ("a", "e", "o", "u", "l"):
         body, tail = body[:-1], "ه" + tail  # a final h is ه ("Ruhollah" روح‌الله), not ح
     table = (*_FA_LETTERS, *_AR_LETTERS) if persian else _AR_LETTERS
@@ -595,7 +606,7 @@ class ListedNames:
     holding: dict[str, set[int]]  # word -> ids of listed names holding it
     names: list[tuple[str, ...]]
     frequency: Counter[str]
-    compact: set[str]  # each listed name's words written together, in order
+    compact: dict[str, set[tuple[str, str]]]  # each listed name's words written together -> entries
 
     @classmethod
     def of(cls, entries: Sequence[ListEntry]) -> ListedNames:
@@ -604,10 +615,10 @@ class ListedNames:
         names: list[tuple[str, ...]] = []
         seen: dict[tuple[str, ...], int] = {}
         frequency: Counter[str] = Counter()
-        compact: set[str] = set()
+        compact: dict[str, set[tuple[str, str]]] = defaultdict(set)
         for entry in entries:
             for text in (entry.name, *entry.aliases):
-                compact.add("".join(identity_words(text)))
+                compact["".join(identity_words(text))].add((entry.list_id, entry.entry_id))
                 words = tuple(sorted(identity_words(text))) or tuple(sorted(plain_words(text)))
                 if not words:
                     continue
@@ -618,11 +629,14 @@ class ListedNames:
                     frequency.update(set(words))
                     for word in set(words):
                         holding[word].add(seen[words])
-        return cls(entries, dict(by_words), dict(holding), names, frequency, compact)
+        return cls(entries, dict(by_words), dict(holding), names, frequency, dict(compact))
 
     def acceptable(self, name: str) -> frozenset[tuple[str, str]]:
+        """Every entry that lists the name: the same words in any order, or written with other
+        spacing ("ALLAH DAD", "ALLAHDAD")."""
         words = tuple(sorted(identity_words(name))) or tuple(sorted(plain_words(name)))
-        return frozenset(self.by_words.get(words, ()))
+        compact = "".join(identity_words(name))
+        return frozenset(self.by_words.get(words, set()) | self.compact.get(compact, set()))
 
 
 # --- clean names ------------------------------------------------------------------------------------
@@ -853,20 +867,18 @@ def build(
     *,
     used_entries: set[tuple[str, str]],
     sources_per_half: int = 1000,
-    min_per_kind: int = 150,
+    min_per_kind: int = 300,
     negatives_per_source: int = 1600,
     seed: int = SEED,
     halves: Sequence[str] = HALVES,
 ) -> IndependentSet:
-    """The set: `sources_per_half` listed names in each half (none of an entry in `used_entries`,
-    the first set's), each perturbed once per class where it applies; `negatives_per_source` clean
-    names from each source in each half."""
+    """The set: `sources_per_half` listed names drawn in each half (those of an entry in
+    `used_entries`, the first set's, left out), each perturbed once per class where it applies;
+    `negatives_per_source` clean names from each source in each half."""
     listed = ListedNames.of(entries)
     rng = random.Random(seed)
     by_half: dict[str, list[tuple[ListEntry, str]]] = defaultdict(list)
     for entry in entries:
-        if (entry.list_id, entry.entry_id) in used_entries:
-            continue
         weak = set(entry.weak_aliases)
         names = [
             n
@@ -895,18 +907,20 @@ def build(
                 break
             written = display_name(entry, text)
             acceptable = listed.acceptable(text) | {(entry.list_id, entry.entry_id)}
-            found = False
+            # A listed party the first set uses is perturbed as any other (so that the draws of the
+            # others do not depend on which it uses) and then left out.
+            kept = not acceptable & used_entries
             for kind in kinds:
                 query = perturb(kind, half_rng, written, entry, rarity)
                 if query is None or not query.strip() or (kind != "exact" and query == written):
                     continue
-                found = True
-                counts[kind] += 1
                 country = _positive_country(half_rng, entry)
-                positives.append(
-                    Party(half, kind, query, country, text, acceptable, entry.entry_type or "unknown")
-                )
-            used += found
+                if kept:
+                    counts[kind] += 1
+                    positives.append(
+                        Party(half, kind, query, country, text, acceptable, entry.entry_type or "unknown")
+                    )
+            used += kept
         source_counts[half] = used
 
     clean = CleanFilter(listed)

@@ -40,6 +40,7 @@ from rapidfuzz.distance import Indel
 from services.screening.entries import EntryType, ListEntry
 from services.screening.normalise import (
     ABJAD_MARK,
+    GENERIC_WORDS,
     GREEK_MARK,
     HAN_MARK,
     STOPWORDS,
@@ -51,6 +52,9 @@ from services.screening.normalise import (
 )
 from services.screening.normalise import skeletons as skeleton_variants
 from services.screening.scoring import (
+    DROPPED_WORD_COST,
+    DROPPED_WORD_NAME,
+    MUHAMMAD_SHORT,
     ROMANISATION_MAX,
     TOKEN_PAIR_MIN,
     UNMATCHED_LISTED_COST,
@@ -81,6 +85,8 @@ MAX_RESPACED: Final = 20
 # Tokens and keys this short have too many one-edit neighbours to be worth looking up fuzzily.
 MIN_FUZZY_KEY: Final = 7
 MIN_FUZZY_TOKEN: Final = 4
+# Words this short may be abbreviations ("techn", "intl", "md").
+MAX_ABBREVIATION: Final = 7
 # Unlisted words whose neighbours and weights are remembered (about 400 bytes a word).
 NEIGHBOUR_CACHE: Final = 200_000
 # A name written with its spaces elsewhere ("ASIAF UEL" for "ASIA FUEL", "Taye bNAIL") has the same
@@ -221,6 +227,8 @@ class TokenIndex:
     skeletons: dict[str, tuple[str, ...]] = field(default_factory=dict)
     greek_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     compact: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # Listed generic words of company names by first letter: what an abbreviation may stand for.
+    generic_by_initial: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _group_totals: list[float] = field(default_factory=list)
     # Neighbours of every listed token, computed at build; of other tokens, as queries bring them.
     _listed_neighbours: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -337,6 +345,11 @@ class TokenIndex:
         index.deletions = _frozen(deletions)
         index.skeletons = _frozen(skeletons)
         index.greek_keys = _frozen(greek_keys)
+        generic: dict[str, list[str]] = defaultdict(list)
+        for token in sorted(GENERIC_WORDS):
+            if token in index.postings:
+                generic[token[0]].append(token)
+        index.generic_by_initial = _frozen(generic)
 
     def trim_caches(self) -> int:
         """Forget the neighbours and weights remembered for words the lists do not hold (about
@@ -394,7 +407,16 @@ class TokenIndex:
                 near_keys.update(_one_edit_away(key, self.keys, self.key_deletions))
             for near in near_keys:
                 found.update(self.keys.get(near, ()))
+            if len(token) <= MAX_ABBREVIATION:
+                found.update(self._abbreviated(token))
         return similar_tokens(token, list(found))
+
+    def _abbreviated(self, token: str) -> list[str]:
+        """Listed words `token` may be an abbreviation of (`abbreviation_similarity`): a generic word
+        of company names ("intl", "mfg", "techn") or Muhammad ("md", "mohd")."""
+        if token in MUHAMMAD_SHORT:
+            return [t for t in self.skeletons.get("mhmd", ()) if not t.startswith(ABJAD_MARK)]
+        return [w for w in self.generic_by_initial.get(token[0], ()) if abbreviation_similarity(token, w) > 0]
 
     def _length_limit(self, query_weight: float, query_tokens: int, min_score: float) -> float:
         """The heaviest listed name that can still reach `min_score`: with every query token aligned
@@ -403,7 +425,8 @@ class TokenIndex:
         if min_score <= 0:
             return math.inf
         slack = (1 - min_score) * (query_weight + query_tokens) / (min_score * UNMATCHED_LISTED_COST)
-        return query_tokens + slack
+        # Or one word more than the query's, at DROPPED_WORD_COST (see `align`).
+        return max(query_tokens + slack, query_tokens + 1.0)
 
     def _volume(self, token: str, near: Mapping[str, float]) -> int:
         """How many groups hold a neighbour of `token` (remembered with the neighbours)."""
@@ -650,11 +673,13 @@ class TokenIndex:
             reachable = sum(
                 (w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable), 0.0
             )
+        # A long name may be short of one word at DROPPED_WORD_COST (see `align`).
+        listed_cost = DROPPED_WORD_COST if len(group.tokens) >= DROPPED_WORD_NAME else UNMATCHED_LISTED_COST
         return (shared_weight + reachable) / (
             shared_weight
             + cost * (query_weight - shared_weight)
             + reachable
-            + UNMATCHED_LISTED_COST * (listed_total - reachable)
+            + listed_cost * (listed_total - reachable)
         )
 
     def _holding(self, near: dict[str, float], volume: int, among: set[int]) -> Iterable[int]:

@@ -281,7 +281,7 @@ _SHORT_HONORIFICS: Final = tuple(h for h in _HONORIFICS if len(h) == 4)
 # "Capt."): titles only where a name begins, since "Major" and "Col" are surnames elsewhere.
 _RANKS: Final = frozenset(
     "lt ltc col colonel capt captain brig brigadier gen general maj major sgt cmdr commander adm "
-    "admiral lieutenant engr eng imam sayyid sayyed seyyed hon".split()
+    "admiral lieutenant engr eng".split()
 )
 
 # What a word is when it is not part of a name (`_filler_kind`).
@@ -330,7 +330,9 @@ def _without_titles(tokens: list[str]) -> tuple[list[str], bool]:
     for token in tokens:
         kind = _filler_kind(token)
         if kind == TITLE or (kind == LEADING_TITLE and leading):
-            person = True
+            # A rank or a title with a slip may be a vessel's name ("CAPTAIN YAKUBOVICH"): only a
+            # title as written is evidence of a person.
+            person = person or kind == TITLE
             continue
         if kind == STOPWORD:
             continue
@@ -403,6 +405,15 @@ _LONG_FORM_WORDS: Final = frozenset(w for w in _FORM_WORDS if w.isalpha() and le
 _SHIFTABLE_FORMS: Final = frozenset(w for w in _FORM_WORDS if w.isalpha() and len(w) >= 4)
 
 
+_CLOSING_FORMS: Final = frozenset(("ltd", "llc", "inc", "plc", "gmbh", "jsc"))
+
+
+def _short_forms(head: str, tail: str) -> bool:
+    """Whether a short word is two forms written together ("COLTD", "COINC"): a form on its own and
+    one that only closes a name, so that "SALTY" is not "SAL" and "TY", nor "SASCO" "SAS" and "CO"."""
+    return head in _STANDALONE_FORMS and tail in _CLOSING_FORMS
+
+
 def _split_glued_form(token: str) -> tuple[str, str] | None:
     if len(token) < 5 or not token.isalpha() or token in _FORM_WORDS:
         return None
@@ -410,11 +421,7 @@ def _split_glued_form(token: str) -> tuple[str, str] | None:
         head, tail = token[:cut], token[cut:]
         # Two forms written as one ("COLTD", "LIMITEDLIABILITY"); two short ambiguous ones ("sa"
         # and "ag") may be a name.
-        if (
-            head in _FORM_WORDS
-            and tail in _FORM_WORDS
-            and (len(token) >= 8 or head not in _AMBIGUOUS_FORMS or tail not in _AMBIGUOUS_FORMS)
-        ):
+        if head in _FORM_WORDS and tail in _FORM_WORDS and (len(token) >= 8 or _short_forms(head, tail)):
             return head, tail
     if len(token) < 8:
         return None

@@ -163,7 +163,7 @@ def _short_skeletons_agree(query: str, listed: str, consonants: int) -> bool:
 ABBREVIATION: Final = 0.9
 """A word written shortened the way records shorten it ("Intl", "Mfg", "Trdg", "Md") aligns with the
 word at most this well."""
-_MUHAMMAD_SHORT: Final = frozenset(("md", "mohd", "muhd", "mhd"))
+MUHAMMAD_SHORT: Final = frozenset(("md", "mohd", "muhd", "mhd"))
 
 
 def abbreviation_similarity(query: str, listed: str) -> float:
@@ -175,7 +175,7 @@ def abbreviation_similarity(query: str, listed: str) -> float:
     short, long = (query, listed) if len(query) < len(listed) else (listed, query)
     if len(short) < 2 or short[0] != long[0] or not (short.isalpha() and long.isalpha()):
         return 0.0
-    if short in _MUHAMMAD_SHORT:
+    if short in MUHAMMAD_SHORT:
         return ABBREVIATION if skeleton(long) == "mhmd" else 0.0
     if long not in GENERIC_WORDS or len(long) < len(short) + 2:
         return 0.0
@@ -474,15 +474,19 @@ def align(
         for i in qs
         if len(display_token(query[i])) >= 3 and generic_factor(query[i]) == 1.0
     )
+    dropped = [li for li in left_l if len(display_token(listed[li])) > 2]
     if (
-        len(left_l) == 1
+        len(dropped) == 1
         and not left_q
         and len(listed) >= DROPPED_WORD_NAME
-        and listed_weights[left_l[0]] <= max((listed_weights[li] for li in used_l), default=0.0)
+        and listed_weights[dropped[0]] <= max((listed_weights[li] for li in used_l), default=0.0)
     ):
         # A long name short of one word, and not its most telling one ("Nordic Machinery Trading"
-        # for "Nordic Heavy Machinery Trading"): how records shorten long names.
-        listed_left_over = DROPPED_WORD_COST * listed_weights[left_l[0]]
+        # for "Nordic Heavy Machinery Trading"), with a particle before it ("AL-CHAM"): how records
+        # shorten long names.
+        listed_left_over = DROPPED_WORD_COST * listed_weights[dropped[0]] + UNMATCHED_LISTED_COST * sum(
+            (listed_weights[li] for li in left_l if li != dropped[0]), 0.0
+        )
     elif informative >= 2:
         listed_left_over = UNMATCHED_LISTED_COST * sum((listed_weights[li] for li in left_l), 0.0)
     else:

@@ -12,7 +12,8 @@ from typing import Final
 # form it stands for. Multi-word forms are matched as phrases, longest first.
 LEGAL_FORMS: Final[dict[str, tuple[str, ...]]] = {
     "llc": (
-        "llc", "l l c", "limited liability company", "limited liability co", "ooo", "tov", "too",
+        "llc", "l l c", "limited liability company", "limited liability co", "ltd liability company",
+        "ltd liability co", "ooo", "tov", "too",
         "obshchestvo s ogranichennoy otvetstvennostyu", "obshchestvo s ogranichennoi otvetstvennostyu",
         "obshchestvo s ogranichennoj otvetstvennostju", "obshestvo s ogranichennoy otvetstvennostyu",
         "tovarystvo z obmezhenoyu vidpovidalnistyu", "tovarishchestvo s ogranichennoy otvetstvennostyu",
@@ -23,7 +24,8 @@ LEGAL_FORMS: Final[dict[str, tuple[str, ...]]] = {
     "jsc": (
         "jsc", "ojsc", "cjsc", "pjsc", "ao", "oao", "zao", "pao", "nao", "rao", "pat", "prat", "vat", "zat",
         "joint stock company", "joint stock co", "jointstock company", "open joint stock company",
-        "closed joint stock company", "public joint stock company", "non public joint stock company",
+        "closed joint stock company", "public joint stock company", "open joint stock co", "closed joint stock co",
+        "public joint stock co", "non public joint stock company",
         "aktsionernoe obshchestvo", "aktsionernoye obshchestvo", "otkrytoe aktsionernoe obshchestvo",
         "otkrytoye aktsionernoye obshchestvo", "zakrytoe aktsionernoe obshchestvo",
         "zakrytoye aktsionernoye obshchestvo", "publichnoe aktsionernoe obshchestvo",
