@@ -231,7 +231,9 @@ class Screener:
                 review_threshold=review,
                 country_agreement=found.country_agreement,
                 address_agreement=address_evidence[0] if address_evidence else None,
-                type_conflict=type_conflict(organisation, query.titled, entry.entry_type),
+                type_conflict=type_conflict(
+                    organisation, query.titled, entry.entry_type, unexplained=bool(name_score.unmatched_query)
+                ),
                 listed_words=len(name_score.unmatched_listed)
                 + sum(len(listed.split()) for _, listed, _ in name_score.pairs),
                 one_word=len(name_score.pairs) == 1 and bool(name_score.unmatched_query),

@@ -41,7 +41,8 @@ SHORT_TOKEN: Final = 4
 """Tokens of this many letters or fewer are compared letter by letter, not by Jaro-Winkler."""
 
 SHORT_ONE_EDIT: Final = 0.8
-"""A short token one slip from another ("luis"/"lusi", "kwon"/"kwof") is at least this similar."""
+"""A short token one slip from another ("luis"/"lusi", "kwon"/"kwof") is at least this similar,
+unless the slip is its first letter changed (`_short_slip`)."""
 
 ROMANISATION_MAX: Final = 0.95
 """Two romanisations of one name ("yevgeniy"/"evgenii") align at most this well: only the same
@@ -65,7 +66,7 @@ DROPPED_WORD_COST: Final = 0.2
 """Share of its weight that one listed word left out of a name of DROPPED_WORD_NAME words or more
 costs, when it is not the name's most telling word and the party's name is all found in it."""
 
-UNEXPLAINED_PENALTY: Final = 0.08
+UNEXPLAINED_PENALTY: Final = 0.05
 """When the party's name and the listed name share one informative word only, the score is lowered
 by this much times the share of the party's name (by weight) that the listed name does not explain."""
 
@@ -94,13 +95,29 @@ def _edit_similarity(query: str, listed: str) -> float:
     letters = 1 - edits / longest
     if min(len(query), len(listed)) <= SHORT_TOKEN:
         # In a word of four letters or fewer one slip is a quarter of it ("peng"/"teng", "jin"/"jing").
-        return max(letters, SHORT_ONE_EDIT) if edits == 1 else letters
+        return max(letters, SHORT_ONE_EDIT) if _short_slip(query, listed, edits) else letters
     similarity = JaroWinkler.normalized_similarity(query, listed)
     if edits <= 1:
         # Jaro matches letters greedily within a window, so a repeated letter can pull it down
         # ("rystrobank"/"bystrobank" 0.86); one edit in n letters is never worth less than 1 - 1/n.
         return max(similarity, letters)
     return min(similarity, letters)
+
+
+# First letters romanisations write for one sound ("Kim"/"Gim", "Yong"/"Jong", "Dae"/"Tae").
+_INITIAL_VARIANTS: Final = frozenset(
+    frozenset(pair) for pair in ("gk", "kc", "kq", "dt", "bp", "jy", "iy", "ij", "cs", "sz", "fv", "wv")
+)
+
+
+def _short_slip(query: str, listed: str, edits: int) -> bool:
+    """One slip in a short word, other than its first letter changed for another sound: "Ting" and
+    "Ming", "Jara" and "Lara" are other names, "Kim" and "Gim" one."""
+    if edits != 1:
+        return False
+    if query[0] == listed[0] or query[1:] != listed[1:]:
+        return True
+    return frozenset((query[0], listed[0])) in _INITIAL_VARIANTS
 
 
 def romanisation_similarity(query: str, listed: str) -> float:
@@ -168,8 +185,9 @@ MUHAMMAD_SHORT: Final = frozenset(("md", "mohd", "muhd", "mhd"))
 
 def abbreviation_similarity(query: str, listed: str) -> float:
     """ABBREVIATION where one token is the other shortened: a generic word of company names cut
-    short ("tech", "univ": three letters or more of its beginning) or contracted ("intl", "mfg",
-    "svcs": its first and last letter and letters of it in order, ending on a consonant), or a
+    short ("tech", "univ": three letters or more of its beginning) or contracted ("intl", "mgmt",
+    "svcs": four letters or more, its first and last and letters of it in order, ending on a
+    consonant), or a
     usual short form of Muhammad ("Md", "Mohd"); else 0. Names are never read as abbreviations:
     "Ali" is not "Alawi"."""
     short, long = (query, listed) if len(query) < len(listed) else (listed, query)
@@ -181,7 +199,8 @@ def abbreviation_similarity(query: str, listed: str) -> float:
         return 0.0
     if len(short) >= 3 and long.startswith(short):
         return ABBREVIATION
-    if short[-1] != long[-1] or short[-1] in "aeiouy":
+    # Three letters contracted are as often an acronym ("CMS" is not "commodities").
+    if len(short) < 4 or short[-1] != long[-1] or short[-1] in "aeiouy":
         return 0.0
     remaining = iter(long)
     return ABBREVIATION if all(letter in remaining for letter in short) else 0.0
@@ -336,7 +355,7 @@ def _listed_similarity(query: str, token: str, spelled_query: str, key_query: st
     edits = OSA.distance(query, token)
     letters = 1 - edits / (len(query) if len(query) > len(token) else len(token))
     if len(query) <= SHORT_TOKEN or len(token) <= SHORT_TOKEN:
-        similarity = max(letters, SHORT_ONE_EDIT) if edits == 1 else letters
+        similarity = max(letters, SHORT_ONE_EDIT) if _short_slip(query, token, edits) else letters
     else:
         jaro_winkler = JaroWinkler.normalized_similarity(query, token)
         if edits <= 1:
@@ -622,6 +641,7 @@ def score_names(query: Sequence[str], listed: Sequence[str], weights: Mapping[st
 # the complete SDN entry"), not a reason to set an exact name aside.
 COUNTRY_NUDGE: Final = 0.02
 COUNTRY_MISMATCH: Final = 0.03
+ONE_WORD_COUNTRY_MISMATCH: Final = 0.08
 NEAR_EXACT: Final = 0.99
 
 
@@ -629,9 +649,9 @@ def apply_country(
     name_score: float, agreement: bool | None, review_threshold: float, *, one_word: bool = False
 ) -> float:
     """`name_score` moved by the country: closer for a country the entry is tied to, further for a
-    clearly different one, twice as far when the names share `one_word` only and the party's name
-    holds more ("GEA Group" in Germany for "GEA OOO" in Russia): the less the name says, the more
-    the country does."""
+    clearly different one, further (ONE_WORD_COUNTRY_MISMATCH) when the names share `one_word` only
+    and the party's name holds more ("GEA Group" in Germany for "GEA OOO" in Russia): the less the
+    name says, the more the country does."""
     if agreement is None or name_score < review_threshold:
         return name_score
     if agreement:
@@ -642,7 +662,7 @@ def apply_country(
         )
     if name_score >= 1.0:
         return max(review_threshold, round(name_score - COUNTRY_MISMATCH, 4))
-    return round(name_score - (2 * COUNTRY_MISMATCH if one_word else COUNTRY_MISMATCH), 4)
+    return round(name_score - (ONE_WORD_COUNTRY_MISMATCH if one_word else COUNTRY_MISMATCH), 4)
 
 
 ADDRESS_NUDGE: Final = 0.02
@@ -660,11 +680,17 @@ NOT_PERSONS: Final = frozenset(("entity", "vessel", "aircraft"))
 """Entry types a party written with a title cannot be."""
 
 
-def type_conflict(organisation: bool, person: bool, entry_type: str | None) -> str | None:
+def type_conflict(
+    organisation: bool, person: bool, entry_type: str | None, *, unexplained: bool = False
+) -> str | None:
     """The entry type a party's name contradicts: an organisation's against an individual, vessel
-    or aircraft entry, a titled person's against an entity, vessel or aircraft entry."""
+    or aircraft entry, a titled person's against an entity, vessel or aircraft entry, and a name
+    with words beyond a vessel's or aircraft's (`unexplained`: "Christina Diaz" is a person or a
+    company, not the vessel CHRISTINA; an order's parties are never vessels)."""
     if entry_type is None:
         return None
+    if unexplained and entry_type in ("vessel", "aircraft"):
+        return entry_type
     if organisation and entry_type in NOT_COMPANIES:
         return entry_type
     if person and not organisation and entry_type in NOT_PERSONS:
