@@ -66,7 +66,7 @@ DROPPED_WORD_COST: Final = 0.2
 """Share of its weight that one listed word left out of a name of DROPPED_WORD_NAME words or more
 costs, when it is not the name's most telling word and the party's name is all found in it."""
 
-UNEXPLAINED_PENALTY: Final = 0.05
+UNEXPLAINED_PENALTY: Final = 0.08
 """When the party's name and the listed name share one informative word only, the score is lowered
 by this much times the share of the party's name (by weight) that the listed name does not explain."""
 
@@ -300,6 +300,10 @@ def strict_similarity(query: str, listed: str, similarity: float, *, query_liste
         return min(similarity, max(letters, ROMANISATION_MAX))
     if edits == 1 and not query_listed and len(query) >= SWAP_WORD and _swapped(query, listed):
         return min(similarity, max(letters, SWAPPED_LETTERS))
+    if edits == 1 and abs(len(query) - len(listed)) == 1 and (query[:-1] == listed or listed[:-1] == query):
+        # A letter added or left out at the end: another name more often than not ("Martins",
+        # "Martin"; "Roberts", "Robert").
+        return min(similarity, letters * LISTED_SLIP)
     return min(similarity, letters * LISTED_SLIP if query_listed else letters)
 
 
@@ -547,6 +551,10 @@ def align(
     )
 
 
+JOINED_MIN: Final = ROMANISATION_MAX
+"""Two words of one side written as one word of the other align when at least this similar."""
+
+
 def _join_split_words(
     query: Sequence[str],
     listed: Sequence[str],
@@ -584,7 +592,8 @@ def _join_split_words(
                 if j in other_used:
                     continue
                 value = similarity((i, i + 1), (j,)) if side_q else similarity((j,), (i, i + 1))
-                if value >= TOKEN_PAIR_MIN and (best is None or value > best[0]):
+                # Written apart and misspelled is one slip too many: "Kayla Li" is not "KAYALI".
+                if value >= JOINED_MIN and (best is None or value > best[0]):
                     best = (value, j)
             if best is not None:
                 value, j = best
@@ -607,7 +616,7 @@ def _join_split_words(
                     options.append((qs, tuple(sorted((*ls, extra)))))
             for new_qs, new_ls in options:
                 value = similarity(new_qs, new_ls)
-                if value > current:
+                if value > current and value >= JOINED_MIN:
                     pairs[n] = (new_qs, new_ls, value)
                     used_q.update(new_qs)
                     used_l.update(new_ls)
