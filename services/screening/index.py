@@ -49,6 +49,7 @@ from services.screening.normalise import (
     greek_key,
     romanisation_key,
     skeleton,
+    slavic_respellings,
 )
 from services.screening.normalise import skeletons as skeleton_variants
 from services.screening.scoring import (
@@ -372,6 +373,13 @@ class TokenIndex:
         if cached is not None:
             return cached
         similar = self._find_neighbours(token)
+        if token.isalpha() and len(token) >= MIN_FUZZY_TOKEN:
+            # A word the lists do not hold may be a Russian name in another romanisation.
+            for respelled in slavic_respellings(token):
+                for listed, value in self._find_neighbours(respelled).items():
+                    value = min(value, ROMANISATION_MAX)
+                    if value > similar.get(listed, 0.0):
+                        similar[listed] = value
         if len(self._neighbour_cache) >= NEIGHBOUR_CACHE:
             self._neighbour_cache.clear()
         self._neighbour_cache[token] = similar
@@ -407,9 +415,12 @@ class TokenIndex:
                 near_keys.update(_one_edit_away(key, self.keys, self.key_deletions))
             for near in near_keys:
                 found.update(self.keys.get(near, ()))
-            if len(token) <= MAX_ABBREVIATION:
-                found.update(self._abbreviated(token))
-        return similar_tokens(token, list(found))
+        similar = similar_tokens(token, list(found))
+        if token.isalpha() and len(token) <= MAX_ABBREVIATION:
+            # Not among the likely spellings `similar_tokens` keeps: compared apart.
+            for word in self._abbreviated(token):
+                similar[word] = max(similar.get(word, 0.0), abbreviation_similarity(token, word))
+        return similar
 
     def _abbreviated(self, token: str) -> list[str]:
         """Listed words `token` may be an abbreviation of (`abbreviation_similarity`): a generic word

@@ -697,6 +697,51 @@ def _skeleton_of(token: str) -> str:
     return bare[:-1] if len(bare) > 2 and bare.endswith("h") else bare
 
 
+# Russian, Ukrainian and Belarusian names in the romanisations other than the lists' BGN/PCGN, read
+# back into it: German (Duden: "w" в, "sch" ш, "tsch" ч, "ch" х, "j" й, "z" ц, and "s" з between
+# vowels), GOST 7.79 system B ("x" х, "cz" ц, "shh" щ, "j" й), French ("ou" у, "ch" ш, "tch" ч,
+# "dj" дж) and ICAO 9303 ("ia" я, "iu" ю, "ie" е). Each system's letters are read all at once.
+_SLAVIC_SYSTEMS: Final = (
+    {"schtsch": "shch", "tsch": "ch", "sch": "sh", "ch": "kh", "w": "v", "ja": "ya", "ju": "yu", "je": "ye",
+     "jo": "yo", "j": "y", "z": "ts"},
+    {"shh": "shch", "cz": "ts", "x": "kh", "ja": "ya", "ju": "yu", "je": "ye", "j": "y"},
+    {"chtch": "shch", "tch": "ch", "ch": "sh", "ou": "u", "dj": "dzh", "j": "zh"},
+    {"ia": "ya", "iu": "yu", "ie": "ye"},
+)  # fmt: skip
+_SLAVIC_PATTERNS: Final = tuple(
+    re.compile("|".join(sorted(system, key=len, reverse=True))) for system in _SLAVIC_SYSTEMS
+)
+_GERMAN_S: Final = re.compile(r"(?<=[aeiouy])s(?=[aeiouy])|^s(?=[aeiouy])")
+_SLAVIC_RESPELLINGS: Final[dict[str, tuple[str, ...]]] = {}
+
+
+def slavic_respellings(token: str) -> tuple[str, ...]:
+    """`token` read back from each other romanisation of Cyrillic into BGN/PCGN, where that changes
+    it: "nikolajewitsch" "nikolayevich", "xoxlova" "khokhlova", "chakouta" "shakuta", "sacharow"
+    "sakharov" and "zakharov"."""
+    known = _SLAVIC_RESPELLINGS.get(token)
+    if known is None:
+        known = _remember(_SLAVIC_RESPELLINGS, token, _slavic_respellings_of(token), _MEMO_LIMIT)
+    return known
+
+
+def _respelled(token: str, system: dict[str, str], pattern: re.Pattern[str]) -> str:
+    return pattern.sub(lambda found: system[found.group(0)], token)
+
+
+def _slavic_respellings_of(token: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for number, (system, pattern) in enumerate(zip(_SLAVIC_SYSTEMS, _SLAVIC_PATTERNS, strict=True)):
+        respelled = _respelled(token, system, pattern)
+        if respelled != token:
+            out.append(respelled)
+        if number == 0:
+            voiced = _GERMAN_S.sub("z", respelled)
+            if voiced != respelled:
+                out.append(voiced)
+    return tuple(dict.fromkeys(out))
+
+
 _SKELETON_VARIANTS: Final[dict[str, tuple[str, ...]]] = {}
 
 
