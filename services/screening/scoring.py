@@ -186,8 +186,7 @@ MUHAMMAD_SHORT: Final = frozenset(("md", "mohd", "muhd", "mhd"))
 def abbreviation_similarity(query: str, listed: str) -> float:
     """ABBREVIATION where one token is the other shortened: a generic word of company names cut
     short ("tech", "univ": three letters or more of its beginning) or contracted ("intl", "mgmt",
-    "svcs": four letters or more, its first and last and letters of it in order, ending on a
-    consonant), or a
+    "svcs": four letters or more, its first and last and consonants of it in order), or a
     usual short form of Muhammad ("Md", "Mohd"); else 0. Names are never read as abbreviations:
     "Ali" is not "Alawi"."""
     short, long = (query, listed) if len(query) < len(listed) else (listed, query)
@@ -199,8 +198,9 @@ def abbreviation_similarity(query: str, listed: str) -> float:
         return 0.0
     if len(short) >= 3 and long.startswith(short):
         return ABBREVIATION
-    # Three letters contracted are as often an acronym ("CMS" is not "commodities").
-    if len(short) < 4 or short[-1] != long[-1] or short[-1] in "aeiouy":
+    # A contraction keeps consonants: three letters are as often an acronym ("CMS" is not
+    # "commodities"), a vowel inside makes a name ("Ting" is not "trading").
+    if len(short) < 4 or short[-1] != long[-1] or any(letter in "aeiouy" for letter in short[1:]):
         return 0.0
     remaining = iter(long)
     return ABBREVIATION if all(letter in remaining for letter in short) else 0.0
@@ -526,7 +526,7 @@ def align(
         + listed_left_over
     )
     score = min(1.0, aligned / total) if total else 0.0
-    if informative <= 1 and left_q:
+    if informative <= 1 and left_q and len(listed) == 1:
         # One word found in a longer party name ("Julia Morgan" for a vessel "JULIA"): the share of
         # the party's name left unexplained lowers the score beyond what the words cost.
         unexplained = sum(
