@@ -26,8 +26,9 @@ from typing import Final, TypeVar
 from rapidfuzz.distance import OSA
 from unidecode import unidecode
 
+from services.screening.vocabulary import AMBIGUOUS_FORMS as _AMBIGUOUS_FORMS
 from services.screening.vocabulary import GENERIC_WORDS as GENERIC_WORDS
-from services.screening.vocabulary import LEGAL_FORMS
+from services.screening.vocabulary import LEGAL_FORMS, RANKS, SLAVIC_SYSTEMS
 from services.screening.vocabulary import ORGANISATION_WORDS as ORGANISATION_WORDS
 
 _V = TypeVar("_V")
@@ -249,13 +250,6 @@ def split_words(text: str) -> list[str]:
 # --- legal forms, titles, filler words -----------------------------------------------------------
 
 
-# Forms that are also ordinary short words or name parts ("AS", "AB", "SE", "CO", "CA", "PT", "AO",
-# "EG", "IP", "AD"): a form only where companies write it, first or last, or beside another form.
-_AMBIGUOUS_FORMS: Final = frozenset(
-    "as ab ad ae ag ao ca co cv eg ek gk gp hf ip kg kk lp nv oy pt rt se sl sa sal sac sae ug yk "
-    "pat vat zat too tov fop chp pte pty pvt".split()
-)
-
 # Titles and honorifics carry no identity: "AL ZAWAHIRI, Dr. Ayman" is listed with one, an order
 # usually without. Generational suffixes and degrees likewise.
 _HONORIFICS: Final = frozenset(
@@ -276,13 +270,6 @@ _LONG_HONORIFICS: Final = ("sheikh", "shaykh", "shaikh", "cheikh", "sheik", "haj
                     "maulvi", "maulana", "professor")  # fmt: skip
 _SHORT_HONORIFICS: Final = tuple(h for h in _HONORIFICS if len(h) == 4)
 
-
-# Military ranks and professional titles written before a name ("Lt. Col.", "Brig. Gen.", "Eng.",
-# "Capt."): titles only where a name begins, since "Major" and "Col" are surnames elsewhere.
-_RANKS: Final = frozenset(
-    "lt ltc col colonel capt captain brig brigadier gen general maj major sgt cmdr commander adm "
-    "admiral lieutenant engr eng".split()
-)
 
 # What a word is when it is not part of a name (`_filler_kind`).
 NAME_WORD: Final = 0
@@ -312,7 +299,7 @@ def _filler_kind_of(token: str) -> int:
         return STOPWORD
     if token in _HONORIFICS:
         return TITLE
-    if token in _RANKS:
+    if token in RANKS:
         return LEADING_TITLE
     if not token.isalpha() or len(token) < 4:
         return NAME_WORD
@@ -697,19 +684,8 @@ def _skeleton_of(token: str) -> str:
     return bare[:-1] if len(bare) > 2 and bare.endswith("h") else bare
 
 
-# Russian, Ukrainian and Belarusian names in the romanisations other than the lists' BGN/PCGN, read
-# back into it: German (Duden: "w" в, "sch" ш, "tsch" ч, "ch" х, "j" й, "z" ц, and "s" з between
-# vowels), GOST 7.79 system B ("x" х, "cz" ц, "shh" щ, "j" й), French ("ou" у, "ch" ш, "tch" ч,
-# "dj" дж) and ICAO 9303 ("ia" я, "iu" ю, "ie" е). Each system's letters are read all at once.
-_SLAVIC_SYSTEMS: Final = (
-    {"schtsch": "shch", "tsch": "ch", "sch": "sh", "ch": "kh", "w": "v", "ja": "ya", "ju": "yu", "je": "ye",
-     "jo": "yo", "j": "y", "z": "ts"},
-    {"shh": "shch", "cz": "ts", "x": "kh", "ja": "ya", "ju": "yu", "je": "ye", "j": "y"},
-    {"chtch": "shch", "tch": "ch", "ch": "sh", "ou": "u", "dj": "dzh", "j": "zh"},
-    {"ia": "ya", "iu": "yu", "ie": "ye"},
-)  # fmt: skip
 _SLAVIC_PATTERNS: Final = tuple(
-    re.compile("|".join(sorted(system, key=len, reverse=True))) for system in _SLAVIC_SYSTEMS
+    re.compile("|".join(sorted(system, key=len, reverse=True))) for system in SLAVIC_SYSTEMS
 )
 _GERMAN_S: Final = re.compile(r"(?<=[aeiouy])s(?=[aeiouy])|^s(?=[aeiouy])")
 _SLAVIC_RESPELLINGS: Final[dict[str, tuple[str, ...]]] = {}
@@ -731,7 +707,7 @@ def _respelled(token: str, system: dict[str, str], pattern: re.Pattern[str]) -> 
 
 def _slavic_respellings_of(token: str) -> tuple[str, ...]:
     out: list[str] = []
-    for number, (system, pattern) in enumerate(zip(_SLAVIC_SYSTEMS, _SLAVIC_PATTERNS, strict=True)):
+    for number, (system, pattern) in enumerate(zip(SLAVIC_SYSTEMS, _SLAVIC_PATTERNS, strict=True)):
         respelled = _respelled(token, system, pattern)
         if respelled != token:
             out.append(respelled)

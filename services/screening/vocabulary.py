@@ -1,5 +1,6 @@
-"""The screening matcher's vocabulary: legal forms across languages, and the words of company names
-that say what a company does (generic) or that it is an organisation at all.
+"""The screening matcher's vocabulary: legal forms across languages (and the short ones that are
+name parts too), the words of company names that say what a company does (generic) or that it is an
+organisation at all, military ranks, and the romanisations of Cyrillic other than BGN/PCGN.
 
 Data only, read by `normalise` (and through it by the rest of the matcher).
 """
@@ -102,4 +103,28 @@ ORGANISATION_WORDS: Final = frozenset(
 """Words only an organisation's name holds: with a legal form, evidence that a party is not a person,
 a vessel or an aircraft."""
 
-__all__ = ["GENERIC_WORDS", "LEGAL_FORMS", "ORGANISATION_WORDS"]
+# Forms that are also ordinary short words or name parts ("AS", "AB", "SE", "CO", "CA", "PT", "AO",
+# "EG", "IP", "AD"): a form only where companies write it, first or last, or beside another form.
+AMBIGUOUS_FORMS: Final = frozenset(
+    "as ab ad ae ag ao ca co cv eg ek gk gp hf ip kg kk lp nv oy pt rt se sl sa sal sac sae ug yk "
+    "pat vat zat too tov fop chp pte pty pvt".split()
+)
+
+# Military ranks and professional titles written before a name ("Lt. Col.", "Brig. Gen.", "Eng.",
+# "Capt."): titles only where a name begins, since "Major" and "Col" are surnames elsewhere.
+RANKS: Final = frozenset(
+    "lt ltc col colonel capt captain brig brigadier gen general maj major sgt cmdr commander adm "
+    "admiral lieutenant engr eng".split()
+)
+
+# Russian, Ukrainian and Belarusian names in the romanisations other than the lists' BGN/PCGN, read
+# back into it: German (Duden: "w" в, "sch" ш, "tsch" ч, "ch" х, "j" й, "z" ц, and "s" з between
+# vowels), GOST 7.79 system B ("x" х, "cz" ц, "shh" щ, "j" й), French ("ou" у, "ch" ш, "tch" ч,
+# "dj" дж) and ICAO 9303 ("ia" я, "iu" ю, "ie" е). Each system's letters are read all at once.
+SLAVIC_SYSTEMS: Final = (
+    {"schtsch": "shch", "tsch": "ch", "sch": "sh", "ch": "kh", "w": "v", "ja": "ya", "ju": "yu", "je": "ye",
+     "jo": "yo", "j": "y", "z": "ts"},
+    {"shh": "shch", "cz": "ts", "x": "kh", "ja": "ya", "ju": "yu", "je": "ye", "j": "y"},
+    {"chtch": "shch", "tch": "ch", "ch": "sh", "ou": "u", "dj": "dzh", "j": "zh"},
+    {"ia": "ya", "iu": "yu", "ie": "ye"},
+)  # fmt: skip
