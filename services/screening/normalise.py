@@ -234,9 +234,10 @@ def split_words(text: str) -> list[str]:
     else:
         # Casefolding the Turkish dotted capital I leaves a combining dot above ("İ" -> "i̇").
         folded = _APOSTROPHES.sub("", unicodedata.normalize("NFKC", text).casefold().replace("\u0307", ""))
+    # Letters apart first, so that "S.à r.l." is one run ("sàrl"), not "sà" and "rl".
+    folded = _LETTER_RUN.sub(lambda m: m.group(0).replace(" ", "").replace(".", "") + " ", folded)
     if "." in folded:
         folded = _DOTTED.sub(lambda m: m.group(0).replace(".", "") + " ", folded)
-    folded = _LETTER_RUN.sub(lambda m: m.group(0).replace(" ", "").replace(".", "") + " ", folded)
     tokens: list[str] = []
     for token in _WORD.findall(folded) if folded.isascii() else _transliterate(folded):
         glued = (_GLUED.fullmatch(token) or _GLUED_FIRST.fullmatch(token)) if len(token) >= 6 else None
@@ -480,11 +481,12 @@ def _form_words_of(token: str) -> frozenset[str]:
         return frozenset({token[1:]}) if token[1:] in _FORM_WORDS else frozenset()
     if len(token) < 3 or not token.isalpha():
         return frozenset()
+    # In four letters only two swapped ("OSJC"): "BABA" is a name, not a slip for "BVBA".
     return frozenset(
         form
         for length in (len(token) - 1, len(token), len(token) + 1)
         for form in _TYPO_TOLERANT_BY_LENGTH.get(length, ())
-        if OSA.distance(form, token, score_cutoff=1) <= 1
+        if OSA.distance(form, token, score_cutoff=1) <= 1 and (len(form) > 4 or sorted(form) == sorted(token))
     )
 
 
