@@ -7,7 +7,7 @@ Split in two halves by a hash of the listed party's primary name (positives) and
 half only; the held-out half is computed by `make bench-screening` for the report and by nothing
 else (`--no-held-out` leaves it out; docs/benchmarks.md states how often it was looked at).
 
-Nothing here imports the matcher's normaliser: the bench's own word splitting (`plain_words`, from
+Nothing here uses the matcher's normaliser: the bench's own word splitting (`plain_words`, from
 `unidecode`), its own legal-form list and its own script renderings decide which names are clean
 and how a listed name is perturbed, so that the set does not share the matcher's blind spots.
 
@@ -49,6 +49,9 @@ from pathlib import Path
 from rapidfuzz.distance import JaroWinkler
 from unidecode import unidecode
 
+from bench.screening.labelled import (
+    _render,  # the table-driven rendering loop; the tables here are this set's own
+)
 from services.screening.entries import ListEntry
 
 SEED = 1414  # neither the first set's seeds (20261130, 777, 4242) nor the speed stream's
@@ -339,21 +342,6 @@ _UK = (
 )  # fmt: skip
 _ENGLISH_SPELLING = re.compile(r"c(?!h)|w|q|x|ph|th|ee|oo|tion")
 CIS = frozenset("RU UA BY KZ KG TJ UZ TM AM AZ GE MD".split())
-
-
-def _render(word: str, table: Sequence[tuple[str, str]]) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(word):
-        for latin, letters in table:
-            if word.startswith(latin, i):
-                out.append(letters)
-                i += len(latin)
-                break
-        else:
-            out.append(word[i])
-            i += 1
-    return "".join(out)
 
 
 _RUSSIAN_FORMS = (
