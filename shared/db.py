@@ -1,12 +1,50 @@
-"""Async SQLAlchemy engine and sessions: SQLite file by default, PostgreSQL in production and tests."""
+"""Async SQLAlchemy engine and sessions: SQLite file by default, PostgreSQL in production and tests.
+
+Each database has one declarative base, in the service that owns it (records' trail, the
+classifier's catalog), each with its own `MetaData` made by `table_metadata`, so constraints are
+named the same way in both and migrations can refer to them by name.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+# Stable constraint names (index, unique, check, primary key), whichever database holds the table.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which has no time zones) as well."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()!r}: the trail stores aware timestamps only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def table_metadata() -> MetaData:
+    """The MetaData of one database's declarative base."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def make_engine(url: str) -> AsyncEngine:

@@ -1,8 +1,10 @@
-"""The event contract: one pydantic model per topic of DESIGN.md.
+"""The event contract: one pydantic model per topic (docs/architecture.md, "Contracts").
 
 The input contract (`orders.submitted.v1`) is what ERP integrators rely on; it is validated
-exactly as DESIGN.md states it and only ever extended additively. Each later stage publishes the
-whole envelope again with its own section added; the submitted order travels unchanged inside it.
+exactly as docs/architecture.md states it and only ever extended additively. Each later stage
+publishes the whole envelope again with its own section added (`derive`); the submitted order
+travels unchanged inside it, and an envelope whose `order_id` is not its order's is refused by the
+model itself, whoever reads it.
 
 Event ids of derived events are deterministic (uuid5 of the input event id and the stage), so a
 redelivered input produces the very same output event and records deduplicates it by `event_id`.
@@ -15,12 +17,13 @@ import unicodedata
 import uuid
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 import pycountry
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
@@ -36,6 +39,10 @@ TOPIC_CLASSIFIED = "orders.classified.v1"
 TOPIC_SCREENED = "orders.screened.v1"
 TOPIC_DECIDED = "orders.decided.v1"
 TOPIC_REVIEWED = "orders.reviewed.v1"
+# Every step of a review (request, approval, rejection, request for information, a match cleared):
+# records publishes them from its outbox and records them as trail steps; only the final outcome goes
+# to orders.reviewed.v1.
+TOPIC_REVIEW_STEPS = "orders.review-steps.v1"
 TOPIC_DEADLETTER = "orders.deadletter.v1"
 # Screening's own topics: a list version changed (records re-screens from it), and reviewers'
 # "not a match" decisions that every screening instance reads in full (compacted, keyed per pair).
@@ -51,6 +58,7 @@ ALL_TOPICS = (
     TOPIC_DEADLETTER,
     TOPIC_LISTS_UPDATED,
     TOPIC_CLEARANCES,
+    TOPIC_REVIEW_STEPS,
 )
 
 # Topic-level settings the topics are created with. Clearances are state, keyed per (entry, name):
@@ -66,11 +74,31 @@ def derived_event_id(source_event_id: str, stage: str) -> str:
     return str(uuid.uuid5(EXPORTWATCH_NS, f"{source_event_id}:{stage}"))
 
 
+def _uuid_text(value: object) -> str:
+    """A UUID, kept as its canonical text (lower case, hyphenated), as the wire carries it."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a UUID such as '5f0c3a0e-8d57-4a3e-9a53-0b8c9e0d2f11'")
+
+
+# Every event's id is text: the order's own (a UUID the ERP chose), the derived ones (uuid5 text),
+# a review's or a clearance's (uuid4 text). One type, so no caller converts it.
+EventId = str
+SubmittedEventId = Annotated[str, BeforeValidator(_uuid_text), Field(json_schema_extra={"format": "uuid"})]
+
+
 # --- field types -------------------------------------------------------------------------------
 
 # ISO 3166-1 alpha-2 plus XK (Kosovo, user-assigned but used by the Country Chart and OFAC).
 ISO_COUNTRIES: frozenset[str] = frozenset({c.alpha_2 for c in pycountry.countries} | {"XK"})
 ISO_CURRENCIES: frozenset[str] = frozenset({c.alpha_3 for c in pycountry.currencies})
+# ISO 3166-2 subdivision codes ("UA-43" Crimea, "UA-14" Donetsk oblast, ...).
+ISO_SUBDIVISIONS: frozenset[str] = frozenset(s.code for s in pycountry.subdivisions)
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DECIMAL = re.compile(r"^\d{1,15}(\.\d{1,6})?$")
@@ -79,6 +107,12 @@ _DECIMAL = re.compile(r"^\d{1,15}(\.\d{1,6})?$")
 def _country(value: str) -> str:
     if value not in ISO_COUNTRIES:
         raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. 'DE', 'US')")
+    return value
+
+
+def _subdivision(value: str) -> str:
+    if value not in ISO_SUBDIVISIONS:
+        raise ValueError(f"{value!r} is not an ISO 3166-2 subdivision code (e.g. 'UA-43', 'DE-BY')")
     return value
 
 
@@ -114,6 +148,7 @@ def _text(value: str) -> str:
 
 
 CountryCode = Annotated[str, AfterValidator(_country)]
+SubdivisionCode = Annotated[str, AfterValidator(_subdivision)]
 # A point in time the sender states: it must say its time zone (ordering amendments depends on it).
 Timestamp = Annotated[datetime, AfterValidator(_aware)]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
@@ -128,15 +163,21 @@ PartyRole = Literal[
     "end_user",
     "freight_forwarder",
     "purchaser_agent",
+    # Who the company buys from (responsible sourcing): screened, never an export destination.
+    "supplier",
 ]
 DecisionCode = Literal["RELEASE", "LICENSE_REQUIRED", "HOLD", "BLOCK"]
+# What a reviewer may decide. HOLD was added with the four-eyes review (a reviewer may hold an order
+# the machine released): an additive value, published only when a reviewer chose it.
+ReviewDecisionCode = Literal["RELEASE", "LICENSE_REQUIRED", "HOLD", "BLOCK"]
 ListEffect = Literal["block", "licence", "review"]
 
 DECISION_SEVERITY: dict[str, int] = {"RELEASE": 0, "LICENSE_REQUIRED": 1, "HOLD": 2, "BLOCK": 3}
 
 
 def most_severe(decisions: list[str]) -> str:
-    """DESIGN.md: the final decision is the most severe, BLOCK > HOLD > LICENSE_REQUIRED > RELEASE."""
+    """The final decision is the most severe, BLOCK > HOLD > LICENSE_REQUIRED > RELEASE
+    (docs/architecture.md, "Decision semantics")."""
     return max(decisions, key=DECISION_SEVERITY.__getitem__, default="RELEASE")
 
 
@@ -145,7 +186,7 @@ def most_severe(decisions: list[str]) -> str:
 
 class _AsReceived(BaseModel):
     """Serialises without the optional fields the sender left out, so the order travels on
-    through every stage as it was received (DESIGN.md: the original order is never modified)."""
+    through every stage as it was received (the original order is never modified)."""
 
     @model_serializer(mode="wrap")
     def _drop_unsent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -164,6 +205,17 @@ class Party(_AsReceived):
     address: Text | None = None
     city: Text | None = None
     country: CountryCode
+    # ISO 3166-2 (e.g. "UA-43" Crimea): the region within `country`; its prefix is `country`.
+    subdivision: SubdivisionCode | None = None
+
+    @model_validator(mode="after")
+    def _subdivision_in_country(self) -> Party:
+        if self.subdivision is not None and self.subdivision.split("-", 1)[0] != self.country:
+            raise ValueError(
+                f"subdivision {self.subdivision!r} is not in country {self.country!r} "
+                f"(an ISO 3166-2 code starts with its country's code)"
+            )
+        return self
 
 
 class OrderLine(_AsReceived):
@@ -192,12 +244,12 @@ class OrderLine(_AsReceived):
 
 
 class SubmittedOrder(_AsReceived):
-    """`orders.submitted.v1` exactly as DESIGN.md states it; unknown fields are kept, not used."""
+    """`orders.submitted.v1` exactly as docs/architecture.md states it; unknown fields are kept, not used."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     schema_: Literal["order.submitted.v1"] = Field(alias="schema")
-    event_id: uuid.UUID
+    event_id: SubmittedEventId
     order_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
     occurred_at: Timestamp
     source: Text
@@ -223,10 +275,6 @@ class SubmittedOrder(_AsReceived):
                 raise ValueError(f"lines: line_no {line.line_no} appears more than once")
             seen.add(line.line_no)
         return self
-
-    @property
-    def event_id_str(self) -> str:
-        return str(self.event_id)
 
     def party(self, role: str) -> Party | None:
         return next((p for p in self.parties if p.role == role), None)
@@ -257,6 +305,9 @@ class LineClassification(BaseModel):
     reasons_for_control: list[str] = Field(default_factory=list)
     country_chart_columns: list[str] = Field(default_factory=list)
     license_exceptions: list[str] = Field(default_factory=list)
+    # The CCL's own words for each licence exception above (symbol -> text): "$1500" for LVS, "Yes"
+    # for GBS, the STA exclusions; risk compares the LVS value limit with the line's value.
+    license_exception_terms: dict[str, str] = Field(default_factory=dict)
     discrepancy: str | None = None
     error: str | None = None
     suggestions: list[EccnSuggestion] = Field(default_factory=list)
@@ -295,6 +346,13 @@ class MatchEvidence(BaseModel):
     # Whether the party's address names a place one of the entry's addresses names, and which.
     address_agreement: bool | None = None
     matched_address: str | None = None
+    # What the list says the listing requires, where it says it (the CSL's Entity List and MEU
+    # rows): "For all items subject to the EAR" or named ECCNs / supplements, the licence review
+    # policy, and the Federal Register notice and date of the listing.
+    license_requirement: str | None = None
+    license_policy: str | None = None
+    federal_register_notice: str | None = None
+    start_date: str | None = None
 
 
 class PartyMatch(BaseModel):
@@ -358,6 +416,9 @@ class Reason(BaseModel):
     line_no: int | None = None
     party_role: str | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
+    # How many points of the decision's risk score this reason adds (the highest reason its own
+    # score, every further one the policy's increment, up to the cap of 100).
+    score_contribution: int | None = None
 
 
 class LineDetermination(BaseModel):
@@ -367,6 +428,9 @@ class LineDetermination(BaseModel):
     columns_applicable: list[str] = Field(default_factory=list)
     countries_checked: list[str] = Field(default_factory=list)
     license_exceptions_possible: list[str] = Field(default_factory=list)
+    # What authorises a line that needs a licence, when the decision releases it: "licence <number>"
+    # (a LICENSE_COVERED draw-down) or "licence exception <symbol>" (LICENSE_EXCEPTION).
+    authorised_by: str | None = None
 
 
 class Decision(BaseModel):
@@ -381,54 +445,172 @@ class Decision(BaseModel):
 # --- envelopes of the enrichment chain ---------------------------------------------------------
 
 
-class _Envelope(BaseModel):
+class OrderEnvelope(BaseModel):
+    """What every stage's event has in common: its own id, the order it is about, the event it was
+    derived from, the stage that made it, and the submitted order unchanged."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    event_id: str
+    event_id: EventId
     order_id: str
-    causation_id: str = Field(description="event_id of the event this one was derived from")
+    causation_id: EventId = Field(description="event_id of the event this one was derived from")
     produced_by: str
     order: SubmittedOrder
 
+    @model_validator(mode="after")
+    def _one_order(self) -> OrderEnvelope:
+        # The key, the trail and the decision are all per order: an envelope that names two orders
+        # cannot be decided, nor recorded, for either.
+        if self.order_id != self.order.order_id:
+            raise ValueError(
+                f"order_id {self.order_id!r} differs from order.order_id {self.order.order_id!r}"
+            )
+        return self
+
     @property
-    def submitted_event_id(self) -> str:
-        return str(self.order.event_id)
+    def submitted_event_id(self) -> EventId:
+        return self.order.event_id
 
 
-class ClassifiedOrder(_Envelope):
+class DerivedHeader(TypedDict):
+    """The envelope fields of the event a stage derives from another (see `derive`)."""
+
+    event_id: EventId
+    order_id: str
+    causation_id: EventId
+    produced_by: str
+    order: SubmittedOrder
+
+
+def derive(previous: SubmittedOrder | OrderEnvelope, stage: str) -> DerivedHeader:
+    """The envelope of the event `stage` derives from `previous`: a deterministic id (the same input
+    gives the same output, so records keeps a redelivery once), the same order, caused by `previous`.
+
+    `ClassifiedOrder(**derive(order, "classifier"), classification=...)`.
+    """
+    order = previous if isinstance(previous, SubmittedOrder) else previous.order
+    return DerivedHeader(
+        event_id=derived_event_id(previous.event_id, stage),
+        order_id=order.order_id,
+        causation_id=previous.event_id,
+        produced_by=stage,
+        order=order,
+    )
+
+
+class ClassifiedOrder(OrderEnvelope):
     schema_: Literal["order.classified.v1"] = Field(default="order.classified.v1", alias="schema")
     classification: Classification
 
 
-class ScreenedOrder(_Envelope):
+class ScreenedOrder(OrderEnvelope):
     schema_: Literal["order.screened.v1"] = Field(default="order.screened.v1", alias="schema")
     classification: Classification
     screening: Screening
 
 
-class DecidedOrder(_Envelope):
+class DecidedOrder(OrderEnvelope):
     schema_: Literal["order.decided.v1"] = Field(default="order.decided.v1", alias="schema")
     classification: Classification
     screening: Screening
     decision: Decision
 
 
-# --- orders.reviewed.v1 (records' review API) --------------------------------------------------
+# --- orders.reviewed.v1 and orders.review-steps.v1 (records' review workflow) ------------------
+
+ReviewRole = Literal["viewer", "reviewer", "approver", "admin"]
+
+
+class ReviewActor(BaseModel):
+    """Who acted: the API key's name and role, and its id (a name can be reused after a revocation,
+    an id never is). Taken from the key the request was signed with, never from a request body."""
+
+    model_config = ConfigDict(extra="allow")
+
+    key_id: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Text
+    role: ReviewRole
+
+
+class ReviewApproval(BaseModel):
+    """One approval of a review request."""
+
+    model_config = ConfigDict(extra="allow")
+
+    approver: ReviewActor
+    approved_at: Timestamp
+    comment: LongText | None = None
 
 
 class ReviewedOrder(BaseModel):
+    """The final outcome of a review: what the ERP acts on instead of the machine's decision.
+
+    Raising severity (to HOLD or BLOCK) takes effect with one reviewer; lowering it (to
+    LICENSE_REQUIRED or RELEASE) with two approvals by two different approver keys: `approvals` says
+    who, `requested_by` who asked (both added with the four-eyes review; older events lack them)."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     schema_: Literal["order.reviewed.v1"] = Field(default="order.reviewed.v1", alias="schema")
-    event_id: str
+    event_id: EventId
     order_id: str
-    decided_event_id: str
-    submitted_event_id: str
+    decided_event_id: EventId
+    submitted_event_id: EventId
     original_decision: DecisionCode
-    review_decision: Literal["RELEASE", "BLOCK", "LICENSE_REQUIRED"]
+    review_decision: ReviewDecisionCode
+    # The name of the key that completed the review (the last approver).
     reviewer: Text
     comment: LongText
     reviewed_at: datetime
+    review_request_id: str | None = None
+    # The decision's reason codes the review overrules or confirms.
+    reason_codes: list[str] = Field(default_factory=list)
+    requested_by: ReviewActor | None = None
+    approvals: list[ReviewApproval] = Field(default_factory=list)
+    approvals_required: int | None = None
+
+
+ReviewAction = Literal[
+    "requested", "approved", "rejected", "information_requested", "superseded", "match_cleared"
+]
+
+
+class ClearedEntry(BaseModel):
+    """A match a reviewer resolved as "not a match" from the order: the clearance published to
+    screening.clearances.v1."""
+
+    model_config = ConfigDict(extra="allow")
+
+    clearance_event_id: EventId
+    party_role: str
+    party_name: str
+    list_id: str
+    entry_id: str
+    entry_version: str
+
+
+class ReviewStep(BaseModel):
+    """One step of a review, kept in the order's trail: who did what, when and why, on which
+    decision of which order version."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    schema_: Literal["order.review-step.v1"] = Field(default="order.review-step.v1", alias="schema")
+    event_id: EventId
+    order_id: str
+    submitted_event_id: EventId
+    decided_event_id: EventId
+    review_request_id: str | None = None
+    action: ReviewAction
+    actor: ReviewActor
+    occurred_at: Timestamp
+    original_decision: DecisionCode
+    requested_decision: ReviewDecisionCode | None = None
+    reason_codes: list[str] = Field(default_factory=list)
+    comment: LongText | None = None
+    approvals: list[ReviewApproval] = Field(default_factory=list)
+    approvals_required: int | None = None
+    cleared: ClearedEntry | None = None
 
 
 # --- lists.updated.v1 (screening) ---------------------------------------------------------------
@@ -440,7 +622,7 @@ class ListsUpdated(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     schema_: Literal["list.updated.v1"] = Field(default="list.updated.v1", alias="schema")
-    event_id: str
+    event_id: EventId
     source: str = Field(description="the configured source kind: ofac_sdn, csl, un_sc, ...")
     list_id: str
     list_name: str
@@ -471,7 +653,7 @@ class ScreeningClearance(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     schema_: Literal["screening.clearance.v1"] = Field(default="screening.clearance.v1", alias="schema")
-    event_id: str
+    event_id: EventId
     party_name: Text
     normalised_name: Annotated[str, Field(min_length=1, max_length=1024)]
     list_id: Annotated[str, Field(min_length=1, max_length=32)]
@@ -493,7 +675,7 @@ class DeadLetter(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     schema_: Literal["order.deadletter.v1"] = Field(default="order.deadletter.v1", alias="schema")
-    event_id: str
+    event_id: EventId
     service: str
     source_topic: str
     source_partition: int

@@ -1,6 +1,11 @@
 """The one consumer loop every service uses, and the producer it publishes with.
 
-Semantics (DESIGN.md): at-least-once. A batch's outputs are produced and acknowledged by the
+Two ways to read: a consumer group shares a topic's partitions between a service's instances
+(`ConsumerRunner`, the pipeline's stages); a follower reads every partition in full on every
+instance, without a group, to rebuild state such as the clearances (`FollowingRunner`). Both run
+the same loop, hand each message to a handler and publish what it returns (dead letters included).
+
+Semantics (docs/architecture.md, "Delivery"): at-least-once. A batch's outputs are produced and acknowledged by the
 broker (acks=all, idempotent producer) before the batch's offsets are committed (`offset + 1` per
 partition). A message that cannot be decoded or validated goes to `orders.deadletter.v1` with its
 raw bytes, origin and a clear error, and the loop moves on. An unexpected handler failure (a
@@ -27,6 +32,7 @@ from pydantic import ValidationError
 
 from shared import metrics
 from shared.events import EXPORTWATCH_NS, TOPIC_DEADLETTER, DeadLetter, envelope_dump
+from shared.kafka_security import client_options
 from shared.logging import log_context
 from shared.settings import Settings
 
@@ -59,6 +65,12 @@ class Outgoing:
 
 
 Handler = Callable[[Incoming], Awaitable[Sequence[Outgoing]]]
+# How a command published by HTTP reaches the broker: returns once the broker acknowledged it.
+Publish = Callable[[Outgoing], Awaitable[None]]
+
+
+class PublishError(Exception):
+    """The broker did not take an event (not connected, or it failed): nothing was published."""
 
 
 def decode_json(message: Incoming) -> dict[str, Any]:
@@ -123,15 +135,35 @@ def dead_letter_for(message: Incoming, *, service: str, error_type: str, error: 
     return Outgoing(topic=topic, key=key, value=envelope_dump(letter))
 
 
+# Client construction stays in these two functions: connection settings (addresses, security) are
+# added here once for every producer and consumer of every service.
 def make_producer(settings: Settings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         client_id=f"{settings.service_name}-producer",
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
         request_timeout_ms=30_000,
     )
+
+
+def make_consumer(settings: Settings, *, group_id: str | None, client_id: str) -> AIOKafkaConsumer:
+    """A consumer that commits by hand (`group_id`) or, without a group, commits nothing."""
+    return AIOKafkaConsumer(
+        **client_options(settings),
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_interval_ms=300_000,
+    )
+
+
+def incoming(record: Any) -> Incoming:
+    """An aiokafka ConsumerRecord as a handler reads it."""
+    return Incoming(record.topic, record.partition, record.offset, record.key, record.value, record.timestamp)
 
 
 async def start_with_retry(
@@ -209,16 +241,26 @@ class ConsumerRunner:
     async def stop(self) -> None:
         self.stop_event.set()
 
-    async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=self.group_id or self.service,
-            client_id=f"{self.service}-consumer",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_poll_interval_ms=300_000,
+    def _make_consumer(self) -> AIOKafkaConsumer:
+        return make_consumer(
+            self.settings, group_id=self.group_id or self.service, client_id=f"{self.service}-consumer"
         )
+
+    def _subscribe(self, consumer: AIOKafkaConsumer) -> None:
+        consumer.subscribe(self.topics, listener=_Listener(self))
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except CommitFailedError as exc:
+            # A rebalance took the partition away; its next owner redoes the batch (at-least-once).
+            log.warning("commit failed after rebalance for %s[%d]: %s", tp.topic, tp.partition, exc)
+
+    async def _after_poll(self, consumer: AIOKafkaConsumer) -> None:
+        await self._update_lag(consumer)
+
+    async def run(self) -> None:
+        consumer = self._make_consumer()
         self.consumer = consumer
         if not await start_with_retry(
             consumer,
@@ -227,7 +269,7 @@ class ConsumerRunner:
             backoff_max=self.settings.kafka_retry_backoff_max_s,
         ):
             return
-        consumer.subscribe(self.topics, listener=_Listener(self))
+        self._subscribe(consumer)
         self.started = True
         try:
             while not self.stop_event.is_set():
@@ -237,7 +279,7 @@ class ConsumerRunner:
                     if self.stop_event.is_set():
                         break
                     await self._process_partition(consumer, tp, records)
-                await self._update_lag(consumer)
+                await self._after_poll(consumer)
         finally:
             self.started = False
             await consumer.stop()
@@ -248,10 +290,7 @@ class ConsumerRunner:
         outputs: list[Outgoing] = []
         last_offset: int | None = None
         for record in records:
-            message = Incoming(
-                record.topic, record.partition, record.offset, record.key, record.value, record.timestamp
-            )
-            result = await self._handle_with_retry(message)
+            result = await self._handle_with_retry(incoming(record))
             if result is None:  # stopping mid-retry: do not commit past this record
                 break
             outputs.extend(result)
@@ -267,11 +306,7 @@ class ConsumerRunner:
             consumer.seek(tp, records[0].offset)
             await asyncio.sleep(1.0)
             return
-        try:
-            await consumer.commit({tp: last_offset + 1})
-        except CommitFailedError as exc:
-            # A rebalance took the partition away; its next owner redoes the batch (at-least-once).
-            log.warning("commit failed after rebalance for %s[%d]: %s", tp.topic, tp.partition, exc)
+        await self._commit(consumer, tp, last_offset + 1)
         if last_offset != records[-1].offset:
             consumer.seek(tp, last_offset + 1)
 
@@ -358,3 +393,44 @@ class ConsumerRunner:
             metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
                 max(0, highwater - position)
             )
+
+
+@dataclass
+class FollowingRunner(ConsumerRunner):
+    """Reads `topics` in full on every instance: no consumer group (so no instance shares out the
+    partitions, and aiokafka assigns this one every partition, including any added later), from the
+    beginning, committing nothing. Ready once it has read everything that was on the topics when
+    their partitions were first assigned: state rebuilt from a compacted topic is complete then."""
+
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+    _targets: dict[TopicPartition, int] | None = None
+
+    def _make_consumer(self) -> AIOKafkaConsumer:
+        return make_consumer(self.settings, group_id=None, client_id=f"{self.service}-follower")
+
+    def _subscribe(self, consumer: AIOKafkaConsumer) -> None:
+        consumer.subscribe(self.topics)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        return None  # nothing to commit without a group: every start reads from the beginning
+
+    async def _after_poll(self, consumer: AIOKafkaConsumer) -> None:
+        assigned = sorted(consumer.assignment())
+        self.joined = bool(assigned)
+        if self._targets is None and assigned:
+            self._targets = await consumer.end_offsets(assigned)
+            log.info(
+                "following %s up to offsets %s",
+                ", ".join(self.topics),
+                {f"{tp.topic}[{tp.partition}]": offset for tp, offset in self._targets.items()},
+            )
+        if self._targets is not None and not self.caught_up.is_set():
+            for tp, end in self._targets.items():
+                if await consumer.position(tp) < end:
+                    return
+            self.caught_up.set()
+            log.info("caught up with %s", ", ".join(self.topics))
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        ok, detail = super().ready()
+        return ok and self.caught_up.is_set(), {**detail, "caught_up": self.caught_up.is_set()}

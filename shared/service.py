@@ -1,7 +1,21 @@
-"""What every service has in common: the Kafka stage it runs and its ops endpoints.
+"""One scaffold for every service: its app, its lifespan, its Kafka stages and its ops endpoints.
 
-A service's app.py builds its domain objects, wraps its handler in a `KafkaStage` and calls
-`add_ops_routes`. The HTTP side starts even while the broker is away; `/readyz` says so.
+A service states what it is in a `ServiceSpec`: how its runtime is opened (reference data loaded,
+databases connected, background tasks started) and closed, which topics its consumer group reads
+with which handler, which topics every instance follows in full, and what its readiness says
+about the runtime. `build_app` does the rest, the same way for all four:
+
+- the lifespan opens the runtime (the HTTP side answers `/healthz` meanwhile), starts the
+  producer (`Bus`) and the consumer stages, and stops them in reverse order;
+- `/readyz` is composed from parts: the runtime loaded, the producer connected, each stage
+  polling with partitions assigned (a follower: caught up); 503 with every part's detail otherwise;
+- routes reach the runtime through `runtime_dependency`, which answers 503 until it is loaded, and
+  publish through `PublishDep`, which raises `PublishError` while the broker is away.
+
+Cross-cutting HTTP concerns are added in `build_app`, once, for every service: authentication
+(every route needs an API key with a role high enough, shared/auth.py; only /healthz, /readyz and
+/metrics do not), and for a service with browser pages their session sign-in and security headers.
+docs/architecture.md says how to add a stage.
 """
 
 from __future__ import annotations
@@ -9,61 +23,197 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI, Response
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
-from shared.kafka import ConsumerRunner, Handler, Outgoing, make_producer, start_with_retry
+from shared.auth import PUBLIC_PATHS, BearerAuth, declare_roles, default_role
+from shared.kafka import (
+    ConsumerRunner,
+    FollowingRunner,
+    Handler,
+    Outgoing,
+    Publish,
+    PublishError,
+    make_producer,
+    start_with_retry,
+)
+from shared.keystore import KeyStore
 from shared.logging import configure_logging
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("exportwatch.service")
 
-ReadinessCheck = Callable[[], tuple[bool, dict[str, Any]]]
+R = TypeVar("R")
+Detail = dict[str, Any]
+ReadinessCheck = Callable[[], tuple[bool, Detail]]
 
 
-@dataclass
-class KafkaStage:
-    settings: Settings
-    service: str
-    topics: Sequence[str]
-    handler: Handler
-    max_attempts: int | None = 8
-    producer: AIOKafkaProducer | None = None
-    runner: ConsumerRunner | None = None
-    producer_started: bool = False
-    _task: asyncio.Task[None] | None = None
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+# --- the producer ------------------------------------------------------------------------------
+
+
+class Bus:
+    """A service's one producer (acks=all, idempotent): its consumer stages publish their outputs
+    with it, and its HTTP commands through `publish`. It connects in the background, retrying while
+    the broker is away."""
+
+    def __init__(self, settings: Settings, service: str) -> None:
+        self.settings = settings
+        self.service = service
+        self.producer: AIOKafkaProducer | None = None
+        self.connected = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.producer = make_producer(self.settings)
-        self.runner = ConsumerRunner(
-            settings=self.settings,
-            service=self.service,
-            topics=[self.settings.topic(t) for t in self.topics],
-            handler=self.handler,
-            producer=self.producer,
-            max_attempts=self.max_attempts,
-            stop_event=self._stop,
-        )
-        self._task = asyncio.create_task(self._run(), name=f"{self.service}-consumer")
+        self._task = asyncio.create_task(self._connect(), name=f"{self.service}-producer")
 
-    async def _run(self) -> None:
-        assert self.producer is not None and self.runner is not None
-        if not await start_with_retry(
+    async def _connect(self) -> None:
+        assert self.producer is not None
+        if await start_with_retry(
             self.producer,
             what="producer",
             stop=self._stop,
             backoff_max=self.settings.kafka_retry_backoff_max_s,
         ):
+            self.connected.set()
+
+    async def wait_connected(self, stop: asyncio.Event) -> bool:
+        """True once connected; False if `stop` is set first."""
+        connected = asyncio.create_task(self.connected.wait())
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({connected, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            connected.cancel()
+            stopped.cancel()
+        return self.connected.is_set() and not stop.is_set()
+
+    async def publish(self, outgoing: Outgoing) -> None:
+        """Publish one event and wait for the broker's acknowledgement (used by HTTP commands)."""
+        if self.producer is None or not self.connected.is_set():
+            raise PublishError("Kafka is not connected")
+        try:
+            await self.producer.send_and_wait(outgoing.topic, value=outgoing.value, key=outgoing.key.encode())
+        except KafkaError as exc:
+            raise PublishError(f"Kafka did not take the event: {type(exc).__name__}: {exc}") from exc
+        metrics.EVENTS_OUT.labels(self.service, outgoing.topic).inc()
+
+    def ready(self) -> tuple[bool, Detail]:
+        return self.connected.is_set(), {"producer_connected": self.connected.is_set()}
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.producer is not None:
+            # Also closes a producer that never connected, so no client is left unclosed.
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+        self.connected.clear()
+
+
+async def not_connected(outgoing: Outgoing) -> None:
+    """The publisher of an app started without Kafka (tests, what-if use)."""
+    raise PublishError("Kafka is not connected (the service runs without a broker)")
+
+
+# --- background work ----------------------------------------------------------------------------
+
+
+class Periodic:
+    """`work` every `seconds` in the background until stopped; a failure is logged and the loop goes
+    on (a runtime's periodic list refresh, its retry of unpublished announcements)."""
+
+    def __init__(self, name: str, seconds: float, work: Callable[[], Awaitable[object]]) -> None:
+        self.name = name
+        self.seconds = seconds
+        self.work = work
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.seconds)
+            if self._stop.is_set():
+                return
+            try:
+                await self.work()
+            except Exception:  # the loop must outlive any one run
+                log.exception("%s failed; trying again in %.0fs", self.name, self.seconds)
+
+
+# --- a consumer stage --------------------------------------------------------------------------
+
+
+@dataclass
+class KafkaStage:
+    """A consumer loop on the service's producer: `topics` read in group `service` (or, with
+    `follow`, in full on every instance), each message handed to `handler`, its outputs published."""
+
+    settings: Settings
+    service: str
+    topics: Sequence[str]
+    handler: Handler
+    max_attempts: int | None = 8
+    follow: bool = False
+    # A follower sets this once it has read what was on its topics at start (FollowingRunner).
+    caught_up: asyncio.Event | None = None
+    bus: Bus | None = None
+    runner: ConsumerRunner | None = None
+    _own_bus: bool = False
+    _task: asyncio.Task[None] | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def producer_started(self) -> bool:
+        return self.bus is not None and self.bus.connected.is_set()
+
+    async def start(self) -> None:
+        if self.bus is None:
+            self.bus, self._own_bus = Bus(self.settings, self.service), True
+            await self.bus.start()
+        common: dict[str, Any] = {
+            "settings": self.settings,
+            "service": self.service,
+            "topics": [self.settings.topic(t) for t in self.topics],
+            "handler": self.handler,
+            "producer": self.bus.producer,
+            "max_attempts": self.max_attempts,
+            "stop_event": self._stop,
+        }
+        if self.follow:
+            self.runner = FollowingRunner(**common, caught_up=self.caught_up or asyncio.Event())
+        else:
+            self.runner = ConsumerRunner(**common)
+        self._task = asyncio.create_task(self._run(), name=f"{self.service}-consumer")
+
+    async def _run(self) -> None:
+        assert self.bus is not None and self.runner is not None
+        if not await self.bus.wait_connected(self._stop):
             return
-        self.producer_started = True
         while not self._stop.is_set():
             try:
                 await self.runner.run()
@@ -74,29 +224,278 @@ class KafkaStage:
                     await asyncio.wait_for(self._stop.wait(), timeout=2.0)
 
     async def publish(self, outgoing: Outgoing) -> None:
-        """Publish one event and wait for the broker's acknowledgement (used by HTTP actions)."""
-        if self.producer is None or not self.producer_started:
-            raise RuntimeError("Kafka producer is not connected")
-        await self.producer.send_and_wait(outgoing.topic, value=outgoing.value, key=outgoing.key.encode())
-        metrics.EVENTS_OUT.labels(self.service, outgoing.topic).inc()
+        if self.bus is None:
+            raise PublishError("Kafka is not connected")
+        await self.bus.publish(outgoing)
 
     async def stop(self) -> None:
         self._stop.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._task, timeout=30)
-        if self.producer is not None:
-            # Also closes a producer that never connected, so no client is left unclosed.
-            with contextlib.suppress(Exception):
-                await self.producer.stop()
-        self.producer_started = False
+        if self._own_bus and self.bus is not None:
+            await self.bus.stop()
 
-    def ready(self) -> tuple[bool, dict[str, Any]]:
+    def ready(self) -> tuple[bool, Detail]:
         if self.runner is None:
             return False, {"kafka": "not started"}
         ok, detail = self.runner.ready()
         detail["producer_connected"] = self.producer_started
         return ok and self.producer_started, detail
+
+
+# --- the service -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Consumes(Generic[R]):
+    """Topics read in the service's consumer group, and the handler made from the runtime."""
+
+    topics: Sequence[str]
+    handler: Callable[[R], Handler]
+    # None: retry a failing message forever (records: losing a trail step is worse than stalling).
+    max_attempts: int | None = 8
+
+
+@dataclass(frozen=True)
+class Follows(Generic[R]):
+    """Topics every instance reads in full (state it rebuilds), reported in /readyz under `name`."""
+
+    name: str
+    topics: Sequence[str]
+    handler: Callable[[R], Handler]
+    # The runtime's event to set once the follower has caught up (work that needs the full state
+    # waits on it).
+    caught_up: Callable[[R], asyncio.Event] | None = None
+
+
+@dataclass(frozen=True)
+class Pages:
+    """Browser pages under `prefix`, signed in by the service's own session (a cookie) instead of a
+    bearer key. `authenticate` is a dependency that puts the Identity in `request.state.identity`
+    (or answers that the browser must sign in); every route of `router` gets it, and the same role
+    rules as the API. `public` holds what must answer before sign-in: the sign-in page and static
+    files, nothing read from a database. `headers` go on every response under `prefix`."""
+
+    prefix: str
+    router: APIRouter
+    public: APIRouter
+    authenticate: Callable[..., Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceSpec(Generic[R]):
+    """What a service is: its name and API, how its runtime opens, what it consumes and follows."""
+
+    name: str
+    title: str
+    summary: str
+    router: APIRouter
+    # Opens the runtime (loads reference data, connects databases, starts background work) and
+    # closes it; given the settings and how to publish (the producer, or a stand-in without Kafka).
+    open_runtime: Callable[[Settings, Publish], AbstractAsyncContextManager[R]]
+    # /readyz detail about the runtime; called with None while it is not loaded.
+    describe: Callable[[R | None], Detail]
+    # The 503 detail of a route called before the runtime is loaded.
+    not_ready: str
+    consumes: Consumes[R] | None = None
+    follows: Sequence[Follows[R]] = ()
+    pages: Pages | None = None
+
+
+def compose(parts: Sequence[ReadinessCheck]) -> tuple[bool, Detail]:
+    """Ready when every part is; the detail of every part, merged."""
+    ok, detail = True, {}
+    for part in parts:
+        part_ok, part_detail = part()
+        ok = ok and part_ok
+        detail.update(part_detail)
+    return ok, detail
+
+
+def build_app(
+    spec: ServiceSpec[R], settings: Settings, *, start_kafka: bool = True, publish: Publish | None = None
+) -> FastAPI:
+    """The service's app. Without Kafka (`start_kafka=False`: API tests, what-if use) HTTP commands
+    publish with `publish` if given, else they answer that the broker is not connected."""
+    bus = Bus(settings, spec.name) if start_kafka else None
+    publisher: Publish = bus.publish if bus is not None else (publish or not_connected)
+    stages: dict[str, KafkaStage] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with spec.open_runtime(settings, publisher) as runtime:
+            app.state.runtime = runtime
+            try:
+                if bus is not None:
+                    await bus.start()
+                    stages.update(_stages(spec, settings, runtime, bus))
+                    for stage in stages.values():
+                        await stage.start()
+                yield
+            finally:
+                for stage in reversed(stages.values()):
+                    await stage.stop()
+                stages.clear()
+                if bus is not None:
+                    await bus.stop()
+                app.state.runtime = None
+
+    def readiness() -> tuple[bool, Detail]:
+        runtime = app.state.runtime
+        parts: list[ReadinessCheck] = [lambda: (runtime is not None, spec.describe(runtime))]
+        if bus is not None:
+            parts.append(bus.ready)
+            if not stages:
+                parts.append(lambda: (False, {"kafka": "not started"}))
+            parts.extend(_stage_readiness(spec, name, stage) for name, stage in stages.items())
+        return compose(parts)
+
+    app = FastAPI(title=spec.title, summary=spec.summary, lifespan=lifespan)
+    app.state.runtime = None
+    app.state.not_ready = spec.not_ready
+    app.state.publish = publisher
+    app.state.service_name = spec.name
+    app.state.keys = keys = KeyStore(settings.api_keys_file)
+    _report_keys(keys, spec.name)
+    # Every route needs a key with at least `viewer`; one that changes something declares its role
+    # (declare_roles refuses to build the app otherwise). The middleware authenticates before the
+    # body is read; the ops routes, added last, are the only ones open.
+    _include(app, spec.router, [default_role()], where=spec.name)
+    session_prefixes: list[str] = []
+    if spec.pages is not None:
+        pages = spec.pages
+        _include(app, pages.router, [Depends(pages.authenticate), default_role()], where=spec.name)
+        app.include_router(pages.public)
+        session_prefixes.append(pages.prefix)
+        if pages.headers:
+            app.add_middleware(ResponseHeaders, prefix=pages.prefix, headers=pages.headers)
+    app.add_middleware(BearerAuth, store=keys, service=spec.name, session_prefixes=session_prefixes)
+    add_ops_routes(app, spec.name, readiness)
+    _document_bearer(app)
+    return app
+
+
+def _include(app: FastAPI, router: APIRouter, dependencies: list[Any], *, where: str) -> None:
+    declare_roles(router.routes, where=where)
+    app.include_router(router, dependencies=dependencies)
+
+
+def _report_keys(keys: KeyStore, service: str) -> None:
+    active = [k for k in keys.keys() if k.active]
+    if keys.error is not None:
+        log.error("%s: no API key is accepted: %s", service, keys.error)
+    elif not active:
+        log.warning(
+            "%s: no API key in force in %s: every request but /healthz, /readyz and /metrics is "
+            "refused; create one with `exportwatch keys create --name NAME --role ROLE`",
+            service,
+            keys.path,
+        )
+
+
+def _document_bearer(app: FastAPI) -> None:
+    """The OpenAPI document says every operation but the ops endpoints takes a bearer key."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "ewk_<key id>_<secret>"}
+            }
+            for path, operations in schema.get("paths", {}).items():
+                if path in PUBLIC_PATHS:
+                    continue
+                for operation in operations.values():
+                    operation["security"] = [{"apiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+class ResponseHeaders:
+    """`headers` on every HTTP response under `prefix` that does not set them itself."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str, headers: dict[str, str]) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path == self.prefix or path.startswith(f"{self.prefix}/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _stages(spec: ServiceSpec[R], settings: Settings, runtime: R, bus: Bus) -> dict[str, KafkaStage]:
+    stages: dict[str, KafkaStage] = {}
+    if spec.consumes is not None:
+        consumes = spec.consumes
+        stages["group"] = KafkaStage(
+            settings,
+            spec.name,
+            consumes.topics,
+            consumes.handler(runtime),
+            max_attempts=consumes.max_attempts,
+            bus=bus,
+        )
+    for follows in spec.follows:
+        stages[follows.name] = KafkaStage(
+            settings,
+            spec.name,
+            follows.topics,
+            follows.handler(runtime),
+            follow=True,
+            caught_up=follows.caught_up(runtime) if follows.caught_up is not None else None,
+            bus=bus,
+        )
+    return stages
+
+
+def _stage_readiness(spec: ServiceSpec[R], name: str, stage: KafkaStage) -> ReadinessCheck:
+    if name == "group":
+        return stage.ready
+
+    def follower() -> tuple[bool, Detail]:
+        ok, detail = stage.ready()
+        return ok, {name: detail}
+
+    return follower
+
+
+def runtime_dependency(kind: type[R]) -> Callable[[Request], R]:
+    """A route dependency giving the service's runtime, or 503 while it is not loaded."""
+
+    def runtime(request: Request) -> R:
+        found = request.app.state.runtime
+        if found is None:
+            raise HTTPException(status_code=503, detail=request.app.state.not_ready)
+        if not isinstance(found, kind):
+            raise TypeError(f"the app's runtime is a {type(found).__name__}, not a {kind.__name__}")
+        return found
+
+    return runtime
+
+
+def get_publish(request: Request) -> Publish:
+    publish: Publish = request.app.state.publish
+    return publish
+
+
+PublishDep = Annotated[Publish, Depends(get_publish)]
 
 
 def add_ops_routes(app: FastAPI, service: str, readiness: ReadinessCheck) -> None:

@@ -5,11 +5,15 @@ Bad values are refused at startup with the variable's name, never discovered mid
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.kafka_security import KafkaClientSettings
+from shared.keystore import default_keys_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +26,10 @@ def default_data_dir() -> Path:
     return REPO_ROOT.parent / "shared" / "data"
 
 
-class Settings(BaseSettings):
+class Settings(KafkaClientSettings):
+    """Everything a service is configured with; the broker connection (address, TLS, SASL) is
+    inherited from `KafkaClientSettings`."""
+
     model_config = SettingsConfigDict(env_prefix="EXPORTWATCH_", extra="ignore", frozen=True)
 
     service_name: str = "exportwatch"
@@ -30,15 +37,14 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     log_level: str = "INFO"
 
-    kafka_bootstrap_servers: str = Field(
-        default="127.0.0.1:9092",
-        validation_alias=AliasChoices("EXPORTWATCH_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
-    )
     # Prepended to every topic name: lets tests (and shared clusters) isolate their topics.
     topic_prefix: str = ""
     topic_partitions: Annotated[int, Field(ge=1, le=1000)] = 3
     consumer_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
     kafka_retry_backoff_max_s: Annotated[float, Field(gt=0, le=300)] = 30.0
+
+    # API keys every service accepts (hashed; shared/keystore.py); `exportwatch keys ...` writes it.
+    api_keys_file: Path = Field(default_factory=default_keys_file)
 
     database_url: str = f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'records.db'}"
     # The classifier's product catalog; None: its own SQLite file (var/catalog.db).
@@ -50,6 +56,12 @@ class Settings(BaseSettings):
     # data_dir) is loaded at start-up. The API is the eCFR versioner (or a mirror of its paths).
     ccl_cache_dir: Path = REPO_ROOT / "var" / "ccl"
     ecfr_api_url: str = "https://www.ecfr.gov/api/versioner/v1"
+    # Risk's eCFR updater caches Part 746 (its HTS-6 item supplements) here; the newest verified copy
+    # is loaded at start-up. Without one, EAR99 lines to Russia and Belarus are held, never released.
+    part746_cache_dir: Path = REPO_ROOT / "var" / "part746"
+    # Risk's own database: the licence ledger (licences held and their draw-downs). None: its own
+    # SQLite file (var/risk.db).
+    risk_database_url: str | None = None
     # Restricted-party list sources screened against: "kind:folder" pairs, folders relative to data_dir,
     # one per kind (ofac_sdn, ofac_non_sdn = OFAC legacy CSV; csl = trade.gov CSL CSV; bis_dpl = BIS
     # Denied Persons tab-separated; un_sc = UN Security Council XML; uk_ofsi = OFSI ConList CSV).
@@ -91,15 +103,6 @@ class Settings(BaseSettings):
             )
         return value.rstrip("/") if value is not None else None
 
-    @field_validator("kafka_bootstrap_servers")
-    @classmethod
-    def _bootstrap(cls, value: str) -> str:
-        for server in value.split(","):
-            host, _, port = server.strip().rpartition(":")
-            if not host or not port.isdigit():
-                raise ValueError(f"KAFKA_BOOTSTRAP_SERVERS={value!r}: expected host:port[,host:port]")
-        return value
-
     @field_validator("database_url")
     @classmethod
     def _db(cls, value: str) -> str:
@@ -118,6 +121,15 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("risk_database_url")
+    @classmethod
+    def _risk_db(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                f"EXPORTWATCH_RISK_DATABASE_URL={value!r}: use sqlite+aiosqlite:///path or postgresql+asyncpg://..."
+            )
+        return value
+
     @model_validator(mode="after")
     def _files(self) -> Settings:
         if not self.policy_file.is_file():
@@ -126,6 +138,9 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def risk_db_url(self) -> str:
+        return self.risk_database_url or f"sqlite+aiosqlite:///{REPO_ROOT / 'var' / 'risk.db'}"
 
     def require_data_dir(self) -> Path:
         if not self.data_dir.is_dir():
@@ -139,14 +154,24 @@ class Settings(BaseSettings):
 SERVICE_PORTS = {"classifier": 8001, "screening": 8002, "risk": 8003, "records": 8004}
 
 
-def load_settings(service: str, **overrides: object) -> Settings:
-    """Settings of one service: the common `EXPORTWATCH_*` variables, and its port from
-    `EXPORTWATCH_<SERVICE>_PORT` (default per DESIGN.md: classifier 8001 … records 8004)."""
-    import os
+def port_from_env(variable: str, default: int) -> int:
+    """A TCP port from the environment variable `variable`, else `default`; refused with its name."""
+    raw = os.environ.get(variable)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= 65535:
+        raise ValueError(f"{variable}={raw!r}: expected a TCP port, 1 to 65535")
+    return int(raw)
 
-    env_port = os.environ.get(f"EXPORTWATCH_{service.upper()}_PORT")
-    values: dict[str, object] = {"service_name": service, "port": SERVICE_PORTS.get(service, 8000)}
-    if env_port is not None:
-        values["port"] = env_port
+
+def service_port(service: str) -> int:
+    """The HTTP port of `service`: `EXPORTWATCH_<SERVICE>_PORT`, else its default (classifier 8001 …
+    records 8004). The launcher of `make run` asks here too, so both agree."""
+    return port_from_env(f"EXPORTWATCH_{service.upper()}_PORT", SERVICE_PORTS.get(service, 8000))
+
+
+def load_settings(service: str, **overrides: object) -> Settings:
+    """Settings of one service: the common `EXPORTWATCH_*` variables, and its port (`service_port`)."""
+    values: dict[str, object] = {"service_name": service, "port": service_port(service)}
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

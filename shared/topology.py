@@ -15,6 +15,7 @@ from shared.events import (
     TOPIC_DEADLETTER,
     TOPIC_DECIDED,
     TOPIC_LISTS_UPDATED,
+    TOPIC_REVIEW_STEPS,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
     TOPIC_SUBMITTED,
@@ -76,8 +77,17 @@ WIRING: dict[str, ServiceWiring] = {
             TOPIC_DEADLETTER,
             TOPIC_LISTS_UPDATED,
             TOPIC_CLEARANCES,
+            TOPIC_REVIEW_STEPS,
         ),
-        produces=(TOPIC_REVIEWED, TOPIC_DEADLETTER, *REPLAYABLE_TOPICS),
+        # The review workflow's steps and outcome, and reviewers' "not a match" (published from
+        # records' outbox); a replayed dead letter goes back to its source topic.
+        produces=(
+            TOPIC_REVIEWED,
+            TOPIC_REVIEW_STEPS,
+            TOPIC_CLEARANCES,
+            TOPIC_DEADLETTER,
+            *REPLAYABLE_TOPICS,
+        ),
     ),
 }
 

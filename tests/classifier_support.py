@@ -396,11 +396,13 @@ ECFR_ENTRIES = ("0A501", "0A982", "1C350", "3A001", "3A090", "5A002", "5A992", "
 
 class EcfrServer:
     """A local stand-in for the eCFR versioner API on 127.0.0.1 (the real host is not reachable
-    here): the three endpoints the updater calls, serving ECFR_PART774_XML. `status` overrides the
-    HTTP status of every answer, to play an outage."""
+    here): the three endpoints an updater calls, serving `xml` (ECFR_PART774_XML by default; risk's
+    tests serve Part 746) as of `date`. `status` overrides the HTTP status of every answer, to play
+    an outage; `xml` may be replaced to serve something else."""
 
-    def __init__(self) -> None:
+    def __init__(self, xml: bytes | None = None, date: str = ECFR_DATE, part: str = "774") -> None:
         self.status = 200
+        self.xml = xml if xml is not None else ECFR_PART774_XML.encode()
         self.requests: list[str] = []
         owner = self
 
@@ -410,11 +412,11 @@ class EcfrServer:
                 path = urlsplit(self.path).path
                 prefix = "/api/versioner/v1/"
                 if path == f"{prefix}titles.json":
-                    body = json.dumps({"titles": [{"number": 15, "up_to_date_as_of": ECFR_DATE}]}).encode()
+                    body = json.dumps({"titles": [{"number": 15, "up_to_date_as_of": date}]}).encode()
                 elif path == f"{prefix}versions/title-15.json":
-                    body = json.dumps({"content_versions": [{"date": ECFR_DATE, "part": "774"}]}).encode()
-                elif path == f"{prefix}full/{ECFR_DATE}/title-15.xml":
-                    body = ECFR_PART774_XML.encode()
+                    body = json.dumps({"content_versions": [{"date": date, "part": part}]}).encode()
+                elif path == f"{prefix}full/{date}/title-15.xml":
+                    body = owner.xml
                 else:
                     self.send_error(404)
                     return

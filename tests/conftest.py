@@ -4,6 +4,9 @@ Integration tests talk to a real Kafka broker and a real PostgreSQL. `make test`
 free ports (tests/with_services.py) and passes their addresses in EXPORTWATCH_TEST_KAFKA_BOOTSTRAP
 and EXPORTWATCH_TEST_POSTGRES_URL; when pytest is run directly without them, the fixtures below
 start their own for the session and stop them afterwards.
+
+Every HTTP endpoint but /healthz, /readyz and /metrics needs an API key: the session's keys file
+(tests/auth_support.py) is written before anything else.
 """
 
 from __future__ import annotations
@@ -16,7 +19,26 @@ from pathlib import Path
 
 import pytest
 
+from shared.keystore import KEYS_FILE_VARIABLE
 from shared.settings import Settings
+from tests.auth_support import write_keys
+
+_KEYS_DIR: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One keys file for the whole session (a key per role, tests/auth_support.py), set before any
+    app is built or service process started: every endpoint but the ops ones needs a key."""
+    global _KEYS_DIR
+    _KEYS_DIR = Path(tempfile.mkdtemp(prefix="exportwatch-keys-"))
+    keys_file = _KEYS_DIR / "api-keys.json"
+    write_keys(keys_file)
+    os.environ[KEYS_FILE_VARIABLE] = str(keys_file)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _KEYS_DIR is not None:
+        shutil.rmtree(_KEYS_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,16 @@
 """Test support for records: a fresh trail database per test, and the events of one order's life.
 
-The database is a SQLite file, and also a PostgreSQL database when EXPORTWATCH_TEST_POSTGRES_URL
-names a server (`make test` starts one): each test gets its own database there, created from the
-server's template and dropped afterwards, so tests never see each other's rows.
+The database is a SQLite file, and a PostgreSQL database on the server of the `postgres_url`
+fixture (tests/conftest.py: the one `make test` starts, or one started for the session): each test
+gets its own database there, created from the server's template and dropped afterwards, so tests
+never see each other's rows. The PostgreSQL cases are marked `integration`: `make test-fast`
+deselects them by that mark (and says so), it never skips them.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,30 +48,33 @@ from shared.events import (
     ScreenedOrder,
     Screening,
     SubmittedOrder,
-    derived_event_id,
+    derive,
 )
 from shared.kafka import Incoming
 
-POSTGRES_URL = os.environ.get("EXPORTWATCH_TEST_POSTGRES_URL")
-
+# Parametrise a fixture with these and give it the server with `server_url(request)`.
 DATABASES = [
     pytest.param("sqlite", id="sqlite"),
-    pytest.param(
-        "postgresql",
-        id="postgresql",
-        marks=pytest.mark.skipif(POSTGRES_URL is None, reason="EXPORTWATCH_TEST_POSTGRES_URL is not set"),
-    ),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.integration),
 ]
 
 
+def server_url(request: pytest.FixtureRequest) -> str | None:
+    """The PostgreSQL server of the `postgres_url` fixture for a postgresql case, else None."""
+    if request.param != "postgresql":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 @asynccontextmanager
-async def fresh_database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+async def fresh_database(backend: str, tmp_path: Path, postgres_url: str | None = None) -> AsyncIterator[str]:
     """SQLAlchemy URL of an empty database of `backend`, removed afterwards."""
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'records.db'}"
         return
-    assert POSTGRES_URL is not None
-    server = make_url(POSTGRES_URL)
+    assert postgres_url is not None, "a postgresql case needs the postgres_url fixture (server_url)"
+    server = make_url(postgres_url)
     name = f"records_test_{uuid.uuid4().hex[:12]}"
     # CREATE/DROP DATABASE cannot run inside a transaction.
     admin = create_async_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
@@ -97,7 +101,7 @@ def submitted(
     event_id: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """DESIGN.md's example order: a thermal imaging camera for a German machine builder."""
+    """The contract's example order: a thermal imaging camera for a German machine builder."""
     order: dict[str, Any] = {
         "schema": "order.submitted.v1",
         "event_id": event_id or str(uuid.uuid4()),
@@ -158,6 +162,7 @@ def _screening() -> Screening:
         score=0.9,
         effect="licence",
         evidence=evidence,
+        entry_version="3f2a9c1e5b7d0a4c",
     )
     return Screening(
         policy_version="2026.11.30-1+sha256:000000000000",
@@ -176,27 +181,14 @@ def _screening() -> Screening:
 
 def classified(order: dict[str, Any]) -> dict[str, Any]:
     source = SubmittedOrder.model_validate(order)
-    return _dump(
-        ClassifiedOrder(
-            event_id=derived_event_id(source.event_id_str, "classifier"),
-            order_id=source.order_id,
-            causation_id=source.event_id_str,
-            produced_by="classifier",
-            order=source,
-            classification=_classification(),
-        )
-    )
+    return _dump(ClassifiedOrder(**derive(source, "classifier"), classification=_classification()))
 
 
 def screened(order: dict[str, Any]) -> dict[str, Any]:
     source = ClassifiedOrder.model_validate(classified(order))
     return _dump(
         ScreenedOrder(
-            event_id=derived_event_id(source.event_id, "screening"),
-            order_id=source.order_id,
-            causation_id=source.event_id,
-            produced_by="screening",
-            order=source.order,
+            **derive(source, "screening"),
             classification=source.classification,
             screening=_screening(),
         )
@@ -223,11 +215,7 @@ def decided(order: dict[str, Any], decision: DecisionCode = "HOLD") -> dict[str,
     ]
     return _dump(
         DecidedOrder(
-            event_id=derived_event_id(source.event_id, "risk"),
-            order_id=source.order_id,
-            causation_id=source.event_id,
-            produced_by="risk",
-            order=source.order,
+            **derive(source, "risk"),
             classification=source.classification,
             screening=source.screening,
             decision=Decision(

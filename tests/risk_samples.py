@@ -129,8 +129,9 @@ def order_json(
     lines: int = 1,
     parties: list[dict[str, str]] | None = None,
     order_id: str = "SO-2026-000123",
+    end_use: str | None = "Production line maintenance",
 ) -> dict[str, Any]:
-    return {
+    order: dict[str, Any] = {
         "schema": "order.submitted.v1",
         "event_id": SUBMITTED_EVENT_ID,
         "order_id": order_id,
@@ -155,10 +156,21 @@ def order_json(
             for n in range(1, lines + 1)
         ],
     }
+    if end_use is not None:
+        order["end_use"] = end_use
+    return order
 
 
-def order(destination: str, *, lines: int = 1, parties: list[dict[str, str]] | None = None) -> SubmittedOrder:
-    return SubmittedOrder.model_validate(order_json(destination, lines=lines, parties=parties))
+def order(
+    destination: str,
+    *,
+    lines: int = 1,
+    parties: list[dict[str, str]] | None = None,
+    end_use: str | None = "Production line maintenance",
+) -> SubmittedOrder:
+    return SubmittedOrder.model_validate(
+        order_json(destination, lines=lines, parties=parties, end_use=end_use)
+    )
 
 
 def classification(*lines: LineClassification) -> Classification:

@@ -52,7 +52,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
+
+from shared.kafka_security import KafkaClientSettings, client_options, client_settings
+
+if TYPE_CHECKING:
+    from deploy.kafka.secure import BrokerSecurity
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
@@ -246,8 +251,16 @@ def _random_cluster_id() -> str:
             return text
 
 
-def server_properties(*, port: int, controller_port: int, log_dir: Path) -> str:
-    """The ``server.properties`` of the one-node broker+controller."""
+def server_properties(
+    *,
+    port: int,
+    controller_port: int,
+    log_dir: Path,
+    security: BrokerSecurity | None = None,
+    ssl_port: int | None = None,
+) -> str:
+    """The ``server.properties`` of the one-node broker+controller: plaintext, or with `security`
+    TLS + SCRAM on `port`, mutual TLS on `ssl_port` and the controller, and ACLs enforced."""
     settings: dict[str, str | int] = {
         "process.roles": "broker,controller",
         "node.id": 1,
@@ -276,6 +289,12 @@ def server_properties(*, port: int, controller_port: int, log_dir: Path) -> str:
         "num.recovery.threads.per.data.dir": 1,
         "auto.create.topics.enable": "false",
     }
+    if security is not None:
+        if ssl_port is None:
+            raise ValueError("a secured broker needs ssl_port (its mutual-TLS listener)")
+        settings.update(
+            security.server_properties(port=port, ssl_port=ssl_port, controller_port=controller_port)
+        )
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
@@ -342,6 +361,24 @@ class KafkaBroker:
     process: subprocess.Popen[bytes] = field(repr=False)
     startup_seconds: float = 0.0
     """Seconds from the call of :meth:`start` until the broker logged that it had started."""
+    security: BrokerSecurity | None = field(default=None, repr=False)
+    ssl_port: int | None = None
+    """The mutual-TLS listener of a secured broker (clients authenticated by certificate)."""
+
+    def client(self, user: str | None = None) -> KafkaClientSettings:
+        """How a client reaches this broker: plaintext, or on a secured broker as `user` with
+        SCRAM over TLS (default: the admin, a super user)."""
+        if self.security is None:
+            return KafkaClientSettings(
+                kafka_bootstrap_servers=self.bootstrap_servers, kafka_security_protocol="PLAINTEXT"
+            )
+        return self.security.client(self.bootstrap_servers, *([user] if user else []))
+
+    @property
+    def ssl_bootstrap_servers(self) -> str:
+        if self.ssl_port is None:
+            raise ValueError("this broker has no mutual-TLS listener (started without security)")
+        return f"127.0.0.1:{self.ssl_port}"
 
     @classmethod
     def start(
@@ -355,6 +392,8 @@ class KafkaBroker:
         log_file: Path | None = None,
         jars_dir: Path | None = None,
         die_with_parent: bool = True,
+        security: BrokerSecurity | None = None,
+        ssl_port: int | None = None,
     ) -> KafkaBroker:
         """Format (if needed) and start a broker, and wait until it accepts clients.
 
@@ -367,17 +406,24 @@ class KafkaBroker:
         RuntimeError/TimeoutError raised with the log's tail. ``die_with_parent`` makes the kernel kill the broker if
         the Python process (strictly: the thread that called ``start``) dies
         without stopping it. Jars are fetched first if needed (see
-        :func:`ensure_jars`).
+        :func:`ensure_jars`). With ``security`` (`deploy.kafka.secure.BrokerSecurity`) the broker
+        speaks only TLS: SCRAM on ``port``, client certificates on ``ssl_port`` (default: free),
+        its users written at format time and the StandardAuthorizer on; grant the services' ACLs
+        with `deploy.kafka.acls.grant` once it runs.
         """
         t0 = time.monotonic()
         jars = ensure_jars(jars_dir)
         deadline = time.monotonic() + ready_timeout  # a first jar download does not count
         java = str(java17())
-        spare = [p for p in _free_ports(3) if p not in (port, controller_port)]
+        spare = [p for p in _free_ports(4) if p not in (port, controller_port, ssl_port)]
         port = spare.pop() if port is None else port
         controller_port = spare.pop() if controller_port is None else controller_port
-        if port == controller_port:
-            raise ValueError("port and controller_port must differ")
+        if security is not None and ssl_port is None:
+            ssl_port = spare.pop()
+        if len({port, controller_port, ssl_port if security is not None else None}) < (
+            3 if security is not None else 2
+        ):
+            raise ValueError("port, controller_port and ssl_port must differ")
 
         data_dir = data_dir.resolve()
         log_dir = data_dir / "kraft"
@@ -385,21 +431,35 @@ class KafkaBroker:
         log_path = (log_file or data_dir / "broker.log").resolve()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         config = data_dir / "server.properties"
-        config.write_text(
-            server_properties(port=port, controller_port=controller_port, log_dir=log_dir), "utf-8"
+        properties = server_properties(
+            port=port, controller_port=controller_port, log_dir=log_dir, security=security, ssl_port=ssl_port
         )
+        config.touch(mode=0o600)  # may name key files; no password is in it (SCRAM users are in the log)
+        config.write_text(properties, "utf-8")
         if not reuse_data:
             shutil.rmtree(log_dir, ignore_errors=True)
+        users_marker = data_dir / "scram-users.sha256"
+        users_digest = _users_digest(security)
+        formatted = (log_dir / "meta.properties").is_file()
+        if formatted and users_digest != (
+            users_marker.read_text("utf-8").strip() if users_marker.is_file() else ""
+        ):
+            raise RuntimeError(
+                f"{log_dir} was formatted with other SCRAM users than {'these' if security else 'none'} "
+                "(users are written only when the storage is formatted): start it without reuse_data "
+                "(`--fresh`) or use another data directory"
+            )
         classpath = f"{jars}/*"
         log4j = f"-Dlog4j2.configurationFile={LOG4J_CONFIG}"
 
         with log_path.open("ab") as log:
             offset = log.tell()
-            if not (log_dir / "meta.properties").is_file():
+            if not formatted:
                 log_dir.mkdir(parents=True, exist_ok=True)
                 fmt = subprocess.run(
                     [java, *TOOL_JVM_OPTS, log4j, "-cp", classpath, "kafka.tools.StorageTool", "format",
-                     "-t", _random_cluster_id(), "-c", str(config), "-g"],
+                     "-t", _random_cluster_id(), "-c", str(config), "-g",
+                     *(security.format_args() if security is not None else [])],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False,
                 )  # fmt: skip
                 if fmt.returncode != 0:
@@ -408,6 +468,7 @@ class KafkaBroker:
                         f"formatting {log_dir} failed (exit {fmt.returncode}); log {log_path}:\n"
                         f"{_log_tail(log_path, since=offset)}"
                     )
+                users_marker.write_text(users_digest + "\n", "utf-8")
                 log.flush()
                 offset = log.tell()
             process = subprocess.Popen(
@@ -426,6 +487,8 @@ class KafkaBroker:
             log_file=log_path,
             pid=process.pid,
             process=process,
+            security=security,
+            ssl_port=ssl_port if security is not None else None,
         )
         with _running_lock:
             _running.add(broker)
@@ -501,11 +564,19 @@ class KafkaBroker:
         self.stop()
 
 
+def _users_digest(security: BrokerSecurity | None) -> str:
+    """What a formatted data directory records about its SCRAM users (no password in clear)."""
+    if security is None:
+        return ""
+    text = "\n".join(f"{user}:{password}" for user, password in sorted(security.passwords.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 # --------------------------------------------------------------------------- topics
 
 
 async def create_topics(
-    bootstrap: str,
+    kafka: str | KafkaClientSettings,
     topics: dict[str, int],
     timeout: float = 60,
     configs: dict[str, dict[str, str]] | None = None,
@@ -516,19 +587,22 @@ async def create_topics(
     partition count). Transient errors (broker still starting, controller not
     ready) are retried until ``timeout`` seconds have passed. Returns once every
     partition of every topic has a leader, so producers can send at once.
+    ``kafka`` is the connection (a bare ``host:port`` takes TLS and SASL from the
+    ``EXPORTWATCH_KAFKA_*`` environment, see `shared.kafka_security`).
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError, for_code
 
     if not topics:
         return
+    options = client_options(client_settings(kafka))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     request_timeout_ms = max(1000, min(30_000, int(timeout * 1000)))
     last_error: BaseException | None = None
 
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms)
+        admin = AIOKafkaAdminClient(**options, request_timeout_ms=request_timeout_ms)
         try:
             await admin.start()
             pending = dict(topics)
@@ -600,6 +674,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
 
+    security = None
+    if args.secure:
+        from deploy.kafka.secure import BrokerSecurity
+
+        security = BrokerSecurity.create(args.data_dir / "tls")
     broker = KafkaBroker.start(
         data_dir=args.data_dir,
         port=args.port,
@@ -608,15 +687,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         ready_timeout=args.ready_timeout,
         log_file=args.log_file,
         jars_dir=args.jars_dir,
+        security=security,
     )
     try:
         if args.topics:
-            asyncio.run(create_topics(broker.bootstrap_servers, dict.fromkeys(args.topics, args.partitions)))
+            asyncio.run(create_topics(broker.client(), dict.fromkeys(args.topics, args.partitions)))
+        if security is not None:
+            from deploy.kafka.acls import grant, pipeline_acls
+
+            asyncio.run(grant(broker.client(), pipeline_acls(topic_prefix=args.topic_prefix)))
         print(
             f"Kafka {KAFKA_VERSION} ready: bootstrap={broker.bootstrap_servers} pid={broker.pid} "
             f"started_in={broker.startup_seconds:.1f}s log={broker.log_file}",
             flush=True,
         )
+        if security is not None:
+            print(
+                f"SASL_SSL (SCRAM-SHA-512/256) on {broker.bootstrap_servers}, client certificates on "
+                f"{broker.ssl_bootstrap_servers}; CA {security.ca_file}; users and passwords in "
+                f"{security.folder / 'credentials.json'}; ACLs granted to the services' principals",
+                flush=True,
+            )
         while not stop_requested.is_set():
             if broker.process.poll() is not None:
                 print(
@@ -661,9 +752,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--jars-dir", type=Path, default=None)
     run.add_argument("--topics", nargs="*", default=[], help="topics to create once ready")
     run.add_argument("--partitions", type=int, default=3, help="partitions of --topics")
+    run.add_argument(
+        "--secure",
+        action="store_true",
+        help="TLS + SCRAM + ACLs (CA, certificates and passwords kept in <data-dir>/tls; format anew with --fresh)",
+    )
+    run.add_argument(
+        "--topic-prefix",
+        default=os.environ.get("EXPORTWATCH_TOPIC_PREFIX", ""),
+        help="with --secure: the prefix of the topics the services' ACLs name",
+    )
     run.set_defaults(func=_cmd_run)
 
-    create = sub.add_parser("create-topics", help="create topics (existing ones are fine)")
+    create = sub.add_parser(
+        "create-topics", help="create topics (existing ones are fine); TLS/SASL from EXPORTWATCH_KAFKA_*"
+    )
     create.add_argument("--bootstrap", default="127.0.0.1:9092")
     create.add_argument("--partitions", type=int, default=3)
     create.add_argument("--timeout", type=float, default=60.0)

@@ -62,15 +62,17 @@ class ServiceProcess:
         return self.process.returncode
 
 
-def start_service(name: str, *, port: int, env: dict[str, str], log_dir: Path) -> ServiceProcess:
+def start_process(
+    name: str, command: list[str], *, env: dict[str, str], log_dir: Path, port: int = 0
+) -> ServiceProcess:
+    """Start `command` as a process of its own, its output appended to `log_dir/<name>.log`."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     log = log_path.open("ab")
-    full_env = {**os.environ, **env, f"EXPORTWATCH_{name.upper()}_PORT": str(port)}
     process = subprocess.Popen(
-        [sys.executable, "-m", f"services.{name}"],
+        command,
         cwd=REPO_ROOT,
-        env=full_env,
+        env={**os.environ, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
         # Own session: a Ctrl-C in the terminal reaches only the launcher, which stops the
@@ -78,6 +80,17 @@ def start_service(name: str, *, port: int, env: dict[str, str], log_dir: Path) -
         start_new_session=True,
     )
     return ServiceProcess(name=name, port=port, process=process, log_path=log_path, _log=log)
+
+
+def start_service(name: str, *, port: int, env: dict[str, str], log_dir: Path) -> ServiceProcess:
+    """`python -m services.<name>` on `port`, the way production starts it."""
+    return start_process(
+        name,
+        [sys.executable, "-m", f"services.{name}"],
+        env={**env, f"EXPORTWATCH_{name.upper()}_PORT": str(port)},
+        log_dir=log_dir,
+        port=port,
+    )
 
 
 def wait_ready(services: list[ServiceProcess], *, timeout: float = 120.0) -> None:

@@ -3,43 +3,30 @@ and its eCFR update."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path as FilePath
 from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.classifier.catalog import (
-    MAX_DOCUMENTS,
-    CatalogConflict,
-    CatalogImportError,
-    CatalogProduct,
-    CatalogStore,
-    check_documents,
-    products_csv,
-)
+from services.classifier import service
+from services.classifier.catalog import MAX_DOCUMENTS, CatalogConflict, CatalogImportError, products_csv
 from services.classifier.domain import (
     EAR99,
     EAR99_HEADING,
     REASONS_FOR_CONTROL,
-    Ccl,
     InvalidEccn,
-    ParsedEccn,
-    canonical_eccn,
     check_eccn,
-    classify_line,
     item_controls,
     parse_eccn,
-    within,
 )
-from services.classifier.ecfr import MIN_ENTRIES, REQUIRED_ENTRIES, EcfrError, api_client, update_ccl
+from services.classifier.ecfr import EcfrError
 from services.classifier.eu_annex import paragraph_texts
-from services.classifier.reference import ReferenceData
+from services.classifier.service import ClassifierRuntime, InvalidField
+from shared.auth import require
 from shared.events import LineClassification, LongText, Text
+from shared.service import runtime_dependency
 
 log = logging.getLogger("exportwatch.classifier")
 
@@ -50,38 +37,7 @@ EccnText = Annotated[str, Field(min_length=1, max_length=40)]
 Sku = Annotated[str, Path(min_length=1, max_length=128)]
 
 
-@dataclass
-class ClassifierRuntime:
-    """What the routes and the handler share. `reference` is replaced whole by an eCFR update;
-    readers take it once per request or order."""
-
-    reference: ReferenceData
-    catalog: CatalogStore
-    ecfr_api_url: str
-    ccl_cache_dir: FilePath
-    # What a rebuilt CCL must have before it replaces the loaded one (ecfr.verify_document).
-    update_min_entries: int = MIN_ENTRIES
-    update_required_entries: tuple[str, ...] = REQUIRED_ENTRIES
-    update_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def ccl(self) -> Ccl:
-        return self.reference.ccl
-
-    def validate_eccn(self, value: str) -> str:
-        return canonical_eccn(self.reference.ccl, value)
-
-
-def get_runtime(request: Request) -> ClassifierRuntime:
-    runtime: ClassifierRuntime | None = request.app.state.classifier
-    if runtime is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "the Commerce Control List is not loaded yet"
-        )
-    return runtime
-
-
-RuntimeDep = Annotated[ClassifierRuntime, Depends(get_runtime)]
+RuntimeDep = Annotated[ClassifierRuntime, Depends(runtime_dependency(ClassifierRuntime))]
 
 
 def _unprocessable(location: list[str | int], value: object, message: str) -> NoReturn:
@@ -92,6 +48,10 @@ def _unprocessable(location: list[str | int], value: object, message: str) -> No
     )
 
 
+def _refused(exc: InvalidField) -> NoReturn:
+    _unprocessable(exc.location, exc.value, str(exc))
+
+
 # --- classification ----------------------------------------------------------------------------
 
 
@@ -99,7 +59,7 @@ class ClassifyRequest(BaseModel):
     description: LongText
     sku: Text | None = None
     # Ranks suggestions (the HS heading's subject and usual CCL categories); it never classifies:
-    # no HS <-> ECCN correlation exists (data/README.md, "Known gaps").
+    # no official HS <-> ECCN correlation exists (docs/architecture.md, "Reference data").
     hs_code: HsCode | None = None
     eccn: EccnText | None = Field(default=None, description="The ERP's ECCN, if any (or EAR99)")
 
@@ -109,19 +69,21 @@ class ClassifyResponse(LineClassification):
     catalog_version: str
 
 
-@router.post("/classify", tags=["classification"], summary="Classify one line as the handler would")
+@router.post(
+    "/classify",
+    tags=["classification"],
+    summary="Classify one line as the handler would",
+    dependencies=[require("viewer")],
+)
 async def classify(body: ClassifyRequest, runtime: RuntimeDep) -> ClassifyResponse:
     reference, snapshot = runtime.reference, runtime.catalog.snapshot
-    line = classify_line(
-        reference.ccl,
-        line_no=1,
-        sku=body.sku or "",
+    line = service.classify_one(
+        reference=reference,
+        snapshot=snapshot,
         description=body.description,
-        erp_eccn=body.eccn.strip().upper() if body.eccn else None,
-        catalog_eccn=snapshot.eccn_by_sku.get(body.sku) if body.sku else None,
-        catalog_version=snapshot.version,
-        suggest=reference.suggestions.suggest,
+        sku=body.sku,
         hs_code=body.hs_code,
+        eccn=body.eccn,
     )
     return ClassifyResponse(
         **line.model_dump(), ccl_version=reference.ccl.version, catalog_version=snapshot.version
@@ -261,6 +223,8 @@ class ProductIn(BaseModel):
 
 
 class ProductOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     sku: str
     version: int
     eccn: str
@@ -268,18 +232,6 @@ class ProductOut(BaseModel):
     classified_at: datetime
     rationale: str | None
     reference_documents: list[str]
-
-    @classmethod
-    def of(cls, product: CatalogProduct) -> ProductOut:
-        return cls(
-            sku=product.sku,
-            version=product.version,
-            eccn=product.eccn,
-            classified_by=product.classified_by,
-            classified_at=product.classified_at,
-            rationale=product.rationale,
-            reference_documents=list(product.reference_documents),
-        )
 
 
 class ImportOut(BaseModel):
@@ -302,20 +254,11 @@ async def list_products(
 ) -> list[ProductOut]:
     products = list(runtime.catalog.snapshot.products.values())
     if eccn is not None:
-        wanted = parse_eccn(eccn)
-        if isinstance(wanted, InvalidEccn):
-            _unprocessable(["query", "eccn"], eccn, wanted.message)
-        products = [p for p in products if _within_eccn(p.eccn, wanted)]
-    return [ProductOut.of(product) for product in products]
-
-
-def _within_eccn(code: str, wanted: ParsedEccn) -> bool:
-    parsed = parse_eccn(code)
-    return (
-        isinstance(parsed, ParsedEccn)
-        and parsed.base == wanted.base
-        and within(parsed.paragraphs, wanted.paragraphs)
-    )
+        try:
+            products = service.products_within(products, eccn)
+        except InvalidField as exc:
+            _refused(exc)
+    return [ProductOut.model_validate(product) for product in products]
 
 
 @router.get(
@@ -348,7 +291,7 @@ async def get_product(sku: Sku, runtime: RuntimeDep) -> ProductOut:
     product = await runtime.catalog.get_current(sku)
     if product is None:
         _not_in_catalog(sku)
-    return ProductOut.of(product)
+    return ProductOut.model_validate(product)
 
 
 @router.put(
@@ -356,27 +299,26 @@ async def get_product(sku: Sku, runtime: RuntimeDep) -> ProductOut:
     tags=["catalog"],
     summary="Classify a SKU: a new version (201), or 200 if it already says exactly this",
     responses={201: {"model": ProductOut}, 409: {"description": "concurrent write; retry"}},
+    dependencies=[require("reviewer")],
 )
 async def put_product(sku: Sku, body: ProductIn, runtime: RuntimeDep, response: Response) -> ProductOut:
     try:
-        eccn_code = runtime.validate_eccn(body.eccn)
-    except ValueError as exc:
-        _unprocessable(["body", "eccn"], body.eccn, str(exc))
-    if problem := check_documents(body.reference_documents):
-        _unprocessable(["body", "reference_documents"], body.reference_documents, problem)
-    try:
-        product, created = await runtime.catalog.put(
+        product, created = await service.put_product(
+            catalog=runtime.catalog,
+            ccl=runtime.ccl,
             sku=sku,
-            eccn=eccn_code,
+            eccn=body.eccn,
             classified_by=body.classified_by,
             rationale=body.rationale,
-            classified_at=datetime.now(UTC),
             reference_documents=body.reference_documents,
+            now=datetime.now(UTC),
         )
+    except InvalidField as exc:
+        _refused(exc)
     except CatalogConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return ProductOut.of(product)
+    return ProductOut.model_validate(product)
 
 
 @router.get("/products/{sku}/history", tags=["catalog"], summary="Every version of a SKU, oldest first")
@@ -384,7 +326,7 @@ async def product_history(sku: Sku, runtime: RuntimeDep) -> list[ProductOut]:
     versions = await runtime.catalog.history(sku)
     if not versions:
         _not_in_catalog(sku)
-    return [ProductOut.of(product) for product in versions]
+    return [ProductOut.model_validate(product) for product in versions]
 
 
 @router.post(
@@ -395,6 +337,7 @@ async def product_history(sku: Sku, runtime: RuntimeDep) -> list[ProductOut]:
     openapi_extra={
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     },
+    dependencies=[require("reviewer")],
 )
 async def import_products(request: Request, runtime: RuntimeDep) -> ImportOut:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -408,8 +351,8 @@ async def import_products(request: Request, runtime: RuntimeDep) -> ImportOut:
     except UnicodeDecodeError as exc:
         _unprocessable(["body"], None, f"the CSV is not UTF-8: {exc}")
     try:
-        result = await runtime.catalog.import_csv(
-            text, validate_eccn=runtime.validate_eccn, classified_at=datetime.now(UTC)
+        result = await service.import_products(
+            catalog=runtime.catalog, ccl=runtime.ccl, text=text, now=datetime.now(UTC)
         )
     except CatalogImportError as exc:
         raise HTTPException(
@@ -485,30 +428,19 @@ class CclUpdateOut(BaseModel):
     tags=["classification"],
     summary="Fetch Part 774 from the eCFR, rebuild and verify the CCL, then swap it in",
     responses={502: {"description": "the eCFR could not be read or sent no plausible CCL; nothing changed"}},
+    dependencies=[require("admin")],
 )
 async def ccl_update(runtime: RuntimeDep, body: Annotated[CclUpdateIn | None, Body()] = None) -> CclUpdateOut:
-    async with runtime.update_lock:
-        previous = runtime.reference
-        try:
-            async with api_client(runtime.ecfr_api_url) as client:
-                update = await update_ccl(
-                    client,
-                    runtime.ccl_cache_dir,
-                    date=body.date if body else None,
-                    min_entries=runtime.update_min_entries,
-                    required=runtime.update_required_entries,
-                )
-        except EcfrError as exc:
-            log.warning("CCL update failed; %s stays in force: %s", previous.ccl.version, exc)
-            raise HTTPException(
-                status.HTTP_502_BAD_GATEWAY,
-                f"CCL not updated ({exc}); the loaded CCL {previous.ccl.version} stays in force",
-            ) from exc
-        rebuilt = await asyncio.to_thread(ReferenceData.build, update.ccl, previous.eu_annex)
-        runtime.reference = rebuilt
-    log.info("CCL updated from %s to %s (%s)", previous.ccl.version, update.ccl.version, update.url)
+    try:
+        updated = await service.update_ccl(runtime=runtime, date=body.date if body else None)
+    except EcfrError as exc:
+        raise HTTPException(
+            status.HTTP_502_BAD_GATEWAY,
+            f"CCL not updated ({exc}); the loaded CCL {runtime.ccl.version} stays in force",
+        ) from exc
+    update = updated.update
     return CclUpdateOut(
-        previous_version=previous.ccl.version,
+        previous_version=updated.previous_version,
         version=update.ccl.version,
         issue_date=update.ccl.issue_date,
         entries=len(update.ccl.entries),

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import make_sessionmaker
+from shared.db import make_sessionmaker, table_metadata
 
 CSV_COLUMNS = ("sku", "eccn", "classified_by", "rationale", "reference_documents")
 EXPORT_COLUMNS = (*CSV_COLUMNS, "version", "classified_at")
@@ -48,7 +48,9 @@ MAX_DOCUMENT_LENGTH = 512
 
 
 class Base(DeclarativeBase):
-    pass
+    """The catalog database's one declarative base."""
+
+    metadata = table_metadata()
 
 
 class CatalogProductRow(Base):

@@ -233,6 +233,8 @@ class ItemControls:
     country_chart_columns: tuple[str, ...]
     license_exceptions: tuple[str, ...]
     requirements: tuple[LicenseRequirement, ...]
+    # The CCL's text of each exception above (LVS: "$1500 for 3A001.c"), for risk's conditions.
+    license_exception_terms: tuple[tuple[str, str], ...] = ()
 
 
 def _chart_order(columns: Iterable[str]) -> tuple[str, ...]:
@@ -261,15 +263,15 @@ def item_controls(entry: CclEntry, eccn: ParsedEccn) -> ItemControls:
     reasons = {r for r in entry.reasons_for_control if r not in tabled}
     reasons |= {row.reason for row in applicable if row.reason}
     order = {code: i for i, code in enumerate((*entry.reasons_for_control, *REASONS_FOR_CONTROL))}
-    exceptions = tuple(
-        flag.symbol for flag in entry.license_exceptions if flag.available and flag.scope.covers(path)
-    )
+    flags = [flag for flag in entry.license_exceptions if flag.available and flag.scope.covers(path)]
+    exceptions = tuple(flag.symbol for flag in flags)
     return ItemControls(
         eccn=eccn.code,
         reasons_for_control=tuple(sorted(reasons, key=lambda r: (order.get(r, len(order)), r))),
         country_chart_columns=_chart_order(row.column for row in applicable if row.column),
         license_exceptions=exceptions,
         requirements=applicable,
+        license_exception_terms=tuple((flag.symbol, flag.text) for flag in flags),
     )
 
 
@@ -372,6 +374,7 @@ def _line(
             "reasons_for_control": list(controls.reasons_for_control),
             "country_chart_columns": list(controls.country_chart_columns),
             "license_exceptions": list(controls.license_exceptions),
+            "license_exception_terms": dict(controls.license_exception_terms),
         }
     )
 

@@ -16,7 +16,7 @@ Electronic items ...</B></FP-2>` heading, `<FP-1>` lines for the sections ("Lice
 "List Based License Exceptions", "List of Items Controlled") and their labelled fields (`<I>Reason for
 Control:</I>`, `<I>LVS:</I>`, `<I>Related Controls:</I>`, `<I>Items:</I>`), the License Requirements
 `<TABLE>` (header naming the Country Chart), and `<P>a.1. ...</P>` item paragraphs. The parser writes
-the JSON the reference copy uses (controls/PROVENANCE.md), with item paragraphs for every category,
+the JSON the reference copy uses (its layout is described with the data), with item paragraphs for every category,
 so `ccl.parse_ccl` reads either. Writing is verify-then-swap: a fetch that fails, or a document that
 does not look like the CCL, leaves the cached and the loaded CCL as they were.
 """
@@ -40,18 +40,16 @@ import httpx
 
 from services.classifier.ccl import CACHE_PATTERN, CclFormatError, parse_ccl_bytes
 from services.classifier.domain import REASONS_FOR_CONTROL, Ccl
-from shared.http import download
+from shared import ecfr as shared_ecfr
+from shared.ecfr import ECFR_API_URL as ECFR_API_URL
+from shared.ecfr import TITLE as TITLE
 
-ECFR_API_URL = "https://www.ecfr.gov/api/versioner/v1"
-TITLE = 15
 PART = "774"
 SUPPLEMENT = "Supplement No. 1 to Part 774"
 # The real supplement has about 640 entries; far fewer means a truncated or different document.
 MIN_ENTRIES = 500
 # Entries every edition of the CCL has had since the 600 series (2013) and 3A090 (2022).
 REQUIRED_ENTRIES = ("0A501", "1C350", "3A001", "3A090", "5A002", "5A992", "6A003", "9A610", "9A515")
-MAX_XML_BYTES = 64 * 1024 * 1024
-TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 _ECCN_HEADING = re.compile(r"^(\d[A-E]\d{3})\b\s*(.*)$", re.S)
 _CATEGORY = re.compile(r"^Category\s+\d\b", re.I)
@@ -59,6 +57,8 @@ _PRODUCT_GROUP = re.compile(r"^[A-E]\.\s")
 _DESIGNATOR = re.compile(r"^((?:[a-z]|\d{1,3})(?:\.(?:[a-z]|\d{1,3}))*)\.\s+(.*)$", re.S)
 _LABEL = re.compile(r"^([A-Z][A-Za-z /()'’.-]{1,60}?)\s*:?\s*$")
 _SYMBOL = re.compile(r"^[A-Z]{2,4}$")
+# Elements of the supplement that carry no entry content.
+_SKIPPED = frozenset({"HEAD", "CITA", "EDNOTE", "EFFDNOT", "SOURCE", "AUTH"})
 _SECTIONS = {
     "license requirements": "license_requirements",
     "list based license exceptions": "license_exceptions",
@@ -79,54 +79,18 @@ class EcfrError(Exception):
 def api_client(
     api_url: str = ECFR_API_URL, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=api_url,
-        transport=transport,
-        timeout=TIMEOUT,
-        follow_redirects=True,
-        headers={"User-Agent": "exportwatch-classifier (eCFR Part 774 updater)"},
+    return shared_ecfr.api_client(
+        api_url, user_agent="exportwatch-classifier (eCFR Part 774 updater)", transport=transport
     )
-
-
-async def _get(client: httpx.AsyncClient, path: str, params: Mapping[str, str] | None = None) -> bytes:
-    body, _ = await download(client, path, max_bytes=MAX_XML_BYTES, params=params, error=EcfrError)
-    return body
-
-
-def _json(raw: bytes, what: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise EcfrError(f"{what}: not JSON: {exc}") from exc
 
 
 async def latest_part774_date(client: httpx.AsyncClient) -> str:
     """The last date Part 774 changed, no later than the date title 15 is up to date as of."""
-    titles = _json(await _get(client, "titles.json"), "titles.json")
-    title = next(
-        (t for t in titles.get("titles", []) if isinstance(t, dict) and t.get("number") == TITLE), None
-    )
-    if title is None:
-        raise EcfrError(f"titles.json: title {TITLE} is not listed")
-    up_to_date = title.get("up_to_date_as_of") or title.get("latest_issue_date")
-    if not isinstance(up_to_date, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", up_to_date):
-        raise EcfrError(f"titles.json: title {TITLE} has no usable date ({up_to_date!r})")
-    versions = _json(
-        await _get(client, f"versions/title-{TITLE}.json", {"part": PART}), f"versions/title-{TITLE}.json"
-    )
-    dates = [
-        v["date"]
-        for v in versions.get("content_versions", [])
-        if isinstance(v, dict) and isinstance(v.get("date"), str) and v["date"] <= up_to_date
-    ]
-    return max(dates, default=up_to_date)
+    return await shared_ecfr.latest_part_date(client, PART, EcfrError)
 
 
 async def fetch_part774_xml(client: httpx.AsyncClient, date: str) -> tuple[bytes, str]:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
-        raise EcfrError(f"date {date!r} is not YYYY-MM-DD")
-    path = f"full/{date}/title-{TITLE}.xml"
-    return await _get(client, path, {"part": PART}), f"{client.base_url}{path}?part={PART}"
+    return await shared_ecfr.fetch_part_xml(client, date, PART, EcfrError)
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -239,6 +203,48 @@ class _Entry:
             {"paragraph": paragraph, "kind": kind, "depth": paragraph.count(".") + 1, "text": rest}
         )
 
+    def enter_section(self, section: str) -> None:
+        self.section, self.field_name, self.in_items = section, None, section == "items_controlled"
+
+    def add_field(self, name: str, value: str, *, whole: str) -> None:
+        """A labelled field (`<I>Reason for Control:</I> NS, AT`); `whole` is the block's text."""
+        section = _section(name) if not value else None
+        if section is not None:
+            self.enter_section(section)
+            return
+        normalised = name.rstrip(":").strip()
+        self.field_name = normalised
+        lowered = normalised.lower()
+        if lowered == "reason for control":
+            self.reason_for_control = value or None
+        elif lowered == "related controls":
+            self.related_controls, self.in_items, self.section = value or None, False, "items_controlled"
+        elif lowered == "related definitions":
+            self.related_definitions, self.in_items, self.section = value or None, False, "items_controlled"
+        elif lowered == "items":
+            self.section, self.in_items = "items_controlled", True
+            self.add_item_text(value)
+        elif normalised == "STA":
+            self.sta = f"STA: {value}" if value else None
+            self.license_exceptions["STA"] = value
+        elif _SYMBOL.match(normalised) and normalised not in REASONS_FOR_CONTROL:
+            self.license_exceptions[normalised] = value
+        elif self.in_items:
+            self.add_item_text(whole)
+
+    def add_text(self, text: str) -> None:
+        """Unlabelled text: an item paragraph, a note of the licence section, or a field's continuation."""
+        if self.in_items or (self.section == "items_controlled" and _DESIGNATOR.match(text)):
+            # 5A001 has no "Items:" label: its paragraphs follow the related fields directly.
+            self.in_items = True
+            self.add_item_text(text)
+        elif _DESIGNATOR.match(text):
+            # A numbered or lettered note of the licence section ("1. SAMPLE SHIPMENTS: ...",
+            # "a. Chemicals Not Eligible"): kept as a note, never as an item paragraph.
+            self.add_item_text(text, as_note=True)
+        else:
+            self.append_to_field(text)
+
     def append_to_field(self, text: str) -> None:
         """A `<P>` continuing the labelled field above it ("LVS: Yes for:" then "$1500: 3A001.c.")."""
         if not text:
@@ -290,6 +296,40 @@ def _walk(elements: Iterable[ET.Element]) -> Iterable[ET.Element]:
             yield element
 
 
+def _on_header(current: _Entry | None, element: ET.Element) -> _Entry | None:
+    """A heading between or inside entries; returns the entry that continues after it (None between
+    entries: the category and product-group titles)."""
+    text = _text(element)
+    if _CATEGORY.match(text) or (_PRODUCT_GROUP.match(text) and element.tag == "HD1"):
+        return None
+    if current is not None and (section := _section(text)):
+        current.enter_section(section)
+    elif current is not None and current.in_items:
+        current.add_item_text(text)  # a sub-heading inside the items ("Acoustics" in 6E003)
+    return current
+
+
+def _on_block(current: _Entry, element: ET.Element) -> None:
+    """One block of an entry: a table, a note, a labelled field, or text."""
+    if tables := ([element] if element.tag == "TABLE" else list(element.iter("TABLE"))):
+        for table in tables:
+            rows = _license_rows(table)
+            if rows is not None:
+                current.country_chart.extend(rows)
+            elif current.in_items:
+                current.add_item_text(_text(table))
+        return
+    if element.tag == "NOTE":
+        for child in element:
+            current.add_item_text(_text(child), in_note=True)
+        return
+    labelled = _label(element)
+    if labelled is not None:
+        current.add_field(*labelled, whole=_text(element))
+        return
+    current.add_text(_text(element))
+
+
 def parse_part774_xml(xml: bytes, *, issue_date: str, url: str) -> dict[str, Any]:
     """The eCFR XML of Part 774 -> the JSON document `ccl.parse_ccl` reads (every category deep)."""
     try:
@@ -299,82 +339,16 @@ def parse_part774_xml(xml: bytes, *, issue_date: str, url: str) -> dict[str, Any
     entries: list[_Entry] = []
     current: _Entry | None = None
     for element in _walk(list(_supplement(root))):
-        tag = element.tag
-        if tag in ("HEAD", "CITA", "EDNOTE", "EFFDNOT", "SOURCE", "AUTH"):
+        if element.tag in _SKIPPED:
             continue
         heading = _heading(element)
         if heading is not None:
             current = _Entry(eccn=heading[0], heading=heading[1])
             entries.append(current)
-            continue
-        if tag in ("HD1", "HD2", "HD3", "HD"):
-            text = _text(element)
-            if _CATEGORY.match(text) or (_PRODUCT_GROUP.match(text) and tag == "HD1"):
-                current = None  # between entries: the category and product-group titles
-                continue
-            if current is not None and (section := _section(text)):
-                current.section, current.field_name, current.in_items = (
-                    section,
-                    None,
-                    section == "items_controlled",
-                )
-            elif current is not None and current.in_items:
-                current.add_item_text(text)  # a sub-heading inside the items ("Acoustics" in 6E003)
-            continue
-        if current is None:
-            continue
-        if tables := ([element] if tag == "TABLE" else list(element.iter("TABLE"))):
-            for table in tables:
-                rows = _license_rows(table)
-                if rows is not None:
-                    current.country_chart.extend(rows)
-                elif current.in_items:
-                    current.add_item_text(_text(table))
-            continue
-        if tag == "NOTE":
-            for child in element:
-                current.add_item_text(_text(child), in_note=True)
-            continue
-        labelled = _label(element)
-        if labelled is not None:
-            name, value = labelled
-            section = _section(name) if not value else None
-            if section is not None:
-                current.section, current.field_name = section, None
-                current.in_items = section == "items_controlled"
-                continue
-            normalised = name.rstrip(":").strip()
-            current.field_name = normalised
-            if normalised.lower() == "reason for control":
-                current.reason_for_control = value or None
-            elif normalised.lower() == "related controls":
-                current.related_controls, current.in_items = value or None, False
-                current.section = "items_controlled"
-            elif normalised.lower() == "related definitions":
-                current.related_definitions, current.in_items = value or None, False
-                current.section = "items_controlled"
-            elif normalised.lower() == "items":
-                current.section, current.in_items = "items_controlled", True
-                current.add_item_text(value)
-            elif normalised == "STA":
-                current.sta = f"STA: {value}" if value else None
-                current.license_exceptions["STA"] = value
-            elif _SYMBOL.match(normalised) and normalised not in REASONS_FOR_CONTROL:
-                current.license_exceptions[normalised] = value
-            elif current.in_items:
-                current.add_item_text(_text(element))
-            continue
-        text = _text(element)
-        if current.in_items or (current.section == "items_controlled" and _DESIGNATOR.match(text)):
-            # 5A001 has no "Items:" label: its paragraphs follow the related fields directly.
-            current.in_items = True
-            current.add_item_text(text)
-        elif _DESIGNATOR.match(text):
-            # A numbered or lettered note of the licence section ("1. SAMPLE SHIPMENTS: ...",
-            # "a. Chemicals Not Eligible"): kept as a note, never as an item paragraph.
-            current.add_item_text(text, as_note=True)
-        else:
-            current.append_to_field(text)
+        elif element.tag in ("HD1", "HD2", "HD3", "HD"):
+            current = _on_header(current, element)
+        elif current is not None:
+            _on_block(current, element)
     if not entries:
         raise EcfrError(f"{url}: {SUPPLEMENT} has no ECCN headings (<FP-2><B>0A001 ...</B>)")
     return {

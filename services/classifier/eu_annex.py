@@ -3,7 +3,7 @@
 Why the classifier reads it: the EU list and the CCL both transpose the Wassenaar Arrangement (and
 the MTCR, NSG and Australia Group lists), so an EU entry shares its number with the ECCN for the same
 items (EU 6A003.b.4.b = ECCN 6A003.b.4.b), and the reference copy of the CCL has item paragraphs only
-for categories 1, 3, 4 and 5 (data/README.md, "Known gaps"). Its paragraph text is a lead for the
+for categories 1, 3, 4 and 5 (a known gap of the reference copy). Its paragraph text is a lead for the
 suggester, never a classification: only the CCL decides what an ECCN controls, and the numbering may
 differ below the entry level, so a suggestion found in EU text says where its text came from.
 

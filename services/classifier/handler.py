@@ -7,15 +7,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from services.classifier import service
 from services.classifier.catalog import CatalogSnapshot
-from services.classifier.domain import classify_lines
 from services.classifier.reference import ReferenceData
-from shared.events import TOPIC_CLASSIFIED, ClassifiedOrder, SubmittedOrder, derived_event_id, envelope_dump
+from shared.events import TOPIC_CLASSIFIED, SubmittedOrder, envelope_dump
 from shared.kafka import Incoming, Outgoing, decode_json
 from shared.logging import log_context
 from shared.settings import Settings
 
-SERVICE = "classifier"
+SERVICE = service.SERVICE
 
 log = logging.getLogger("exportwatch.classifier")
 
@@ -31,24 +31,11 @@ class ClassifierHandler:
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         order = SubmittedOrder.model_validate(decode_json(message))
-        with log_context(order_id=order.order_id, event_id=order.event_id_str):
-            reference = self.reference()
-            snapshot = self.catalog()
-            classification = classify_lines(
-                reference.ccl,
-                order.lines,
-                catalog=snapshot.eccn_by_sku,
-                catalog_version=snapshot.version,
-                suggest=reference.suggestions.suggest,
+        with log_context(order_id=order.order_id, event_id=order.event_id):
+            classified = service.classify_order(
+                order=order, reference=self.reference(), snapshot=self.catalog()
             )
-            classified = ClassifiedOrder(
-                event_id=derived_event_id(order.event_id_str, SERVICE),
-                order_id=order.order_id,
-                causation_id=order.event_id_str,
-                produced_by=SERVICE,
-                order=order,
-                classification=classification,
-            )
+            classification = classified.classification
             statuses = Counter(line.status for line in classification.lines)
             log.info("classified %d lines: %s", len(classification.lines), dict(sorted(statuses.items())))
         return [

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from services.classifier.domain import EAR99, EAR99_HEADING, Ccl, ParsedEccn, parse_eccn
@@ -141,29 +141,30 @@ class SuggestionIndex:
         own = terms(description)
         if not own:
             return []
-        weights: dict[str, float] = {}
-        for term in own:
-            weights[term] = 1.0
-        for term in expansions(description):
-            weights.setdefault(term, EXPANSION_WEIGHT)
         hs_terms, hs_groups = hs_hint(hs_code)
-        for term in hs_terms:
-            weights.setdefault(term, HS_WEIGHT)
+        weights = _query_weights(own, expansions(description), hs_terms)
         known = {term: weight * self._idf[term] for term, weight in weights.items() if term in self._idf}
         # The ceiling counts the description's words no control-list text uses (brand names, but
         # also "shirt", "chair") at half the rarest term's weight: the more of a description the
         # lists do not speak of, the lower every score, and the sooner EAR99 ranks first.
         unknown = sum(1 for term in set(own) if term not in self._idf)
         ceiling = (sum(known.values()) + UNKNOWN_TERM_SHARE * self._max_idf * unknown) * (K1 + 1)
-        group = product_group_hint(description)
-        civil = is_civil(description)
-        best: dict[str, tuple[float, int]] = {}
         scores: dict[int, float] = {}
         for term, weighted_idf in known.items():
             for index, count in self._postings[term]:
                 scores[index] = scores.get(index, 0.0) + weighted_idf * count * (K1 + 1) / (
                     count + self._norm[index]
                 )
+        best = self._best_per_entry(scores, product_group_hint(description), hs_groups, is_civil(description))
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
+        return self._ranked(ranked, ceiling, limit)
+
+    def _best_per_entry(
+        self, scores: dict[int, float], group: str | None, hs_groups: tuple[str, ...], civil: bool
+    ) -> dict[str, tuple[float, int]]:
+        """Each entry's best text (score, index), its score moved by the product-group, HS and
+        civil-use hints."""
+        best: dict[str, tuple[float, int]] = {}
         for index, score in scores.items():
             entry = self._texts[index].entry
             if entry[1] not in (group or "ABC"):
@@ -180,7 +181,13 @@ class SuggestionIndex:
                 or (score == found[0] and len(self._texts[index].eccn) < len(self._texts[found[1]].eccn))
             ):
                 best[entry] = (score, index)
-        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
+        return best
+
+    def _ranked(
+        self, ranked: list[tuple[str, tuple[float, int]]], ceiling: float, limit: int
+    ) -> list[EccnSuggestion]:
+        """The first `limit` entries as suggestions, scores normalised by `ceiling`, with EAR99 placed
+        where its fixed score ranks."""
         suggestions: list[EccnSuggestion] = []
         ear99_placed = False
         for entry, (score, index) in ranked:
@@ -205,6 +212,19 @@ class SuggestionIndex:
         if not ear99_placed and len(suggestions) < limit:
             suggestions.append(_ear99())
         return suggestions
+
+
+def _query_weights(own: Sequence[str], expanded: Iterable[str], hs_terms: Iterable[str]) -> dict[str, float]:
+    """The description's own words count fully; the vocabulary's expansions and the HS heading's
+    words less, and only where the description does not already say them."""
+    weights: dict[str, float] = {}
+    for term in own:
+        weights[term] = 1.0
+    for term in expanded:
+        weights.setdefault(term, EXPANSION_WEIGHT)
+    for term in hs_terms:
+        weights.setdefault(term, HS_WEIGHT)
+    return weights
 
 
 def _ear99() -> EccnSuggestion:

@@ -293,7 +293,7 @@ _EXPANSIONS: Mapping[str, str] = {
 
 # HS heading (first 4 digits) or chapter (first 2) -> (the subject in the CCL's words, CCL category
 # and product-group prefixes whose entries describe such goods). The Harmonized System names goods
-# by what they are, as the CCL does; there is no official HS <-> ECCN correlation (data/README.md).
+# by what they are, as the CCL does; there is no official HS <-> ECCN correlation.
 HS_HINTS: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "28": ("chemicals", ("1C",)),
     "29": ("chemicals", ("1C",)),

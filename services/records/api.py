@@ -1,69 +1,54 @@
-"""The records HTTP API: the held-orders queue, each order's decision and trail, dead letters, reviews.
+"""The records HTTP API: the review queue, each order's decision and trail, reviews, dead letters.
 
-Routes are thin: fetch through the repository, 404, map to a response. The one write, a review, is
-not written here: it is published to `orders.reviewed.v1` (where the ERP hears of it too) and
-recorded when records consumes it, so the trail is written by the consumer alone and a review
-becomes a step like any other: deduplicated, hash-chained, replayable.
+Routes are thin: queries fetch through the repository, 404, and answer rows as they are read
+(schemas.py); commands call the use cases (reviews.py, service.py) with the caller's identity (the
+API key's, never a body field) and map their errors to HTTP. A review command writes the workflow's
+state and its events in one transaction (the outbox); the relay publishes them, and the trail
+steps are written by the consumer when records reads them back, like every other step.
 """
 
 from __future__ import annotations
 
-import base64
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, cast
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.records import repository
+from services.records import queue, repository, review_store, reviews, service
+from services.records.domain import InvalidReview
 from services.records.models import ReferenceKind
+from services.records.queue import QueueFilter
+from services.records.review_store import RequestView
 from services.records.schemas import (
+    ApproveBody,
+    CommentBody,
     DeadLetterOut,
+    NotAMatchBody,
     OrderOut,
     OrderSummary,
+    QueueItemOut,
+    QueueOut,
     ReferenceEventOut,
-    ReviewRequest,
+    ReviewBody,
+    ReviewOutcomeOut,
+    ReviewRequestOut,
     StatsOut,
     TrailOut,
 )
-from shared.events import (
-    TOPIC_CLASSIFIED,
-    TOPIC_DECIDED,
-    TOPIC_REVIEWED,
-    TOPIC_SCREENED,
-    TOPIC_SUBMITTED,
-    DecisionCode,
-    ReviewedOrder,
-    envelope_dump,
-)
-from shared.kafka import Outgoing
-from shared.service import KafkaStage
-from shared.settings import Settings
+from services.records.service import RecordsRuntime
+from shared.auth import ApproverDep, ReviewerDep, require
+from shared.events import DecisionCode, ReviewStep, ScreeningClearance
+from shared.kafka import PublishError
+from shared.service import PublishDep, runtime_dependency
+from shared.topology import REPLAYABLE_TOPICS
 
-
-@dataclass(frozen=True)
-class RecordsRuntime:
-    """What the routes need, built once by the app's lifespan."""
-
-    settings: Settings
-    sessionmaker: async_sessionmaker[AsyncSession]
-    stage: KafkaStage | None
-
-
-def get_runtime(request: Request) -> RecordsRuntime:
-    runtime: RecordsRuntime = request.app.state.records
-    return runtime
-
-
-RuntimeDep = Annotated[RecordsRuntime, Depends(get_runtime)]
+RuntimeDep = Annotated[RecordsRuntime, Depends(runtime_dependency(RecordsRuntime))]
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    # The one place an HTTP request's transaction is committed (or rolled back on an error).
+    # The one place a read request's transaction is opened and closed.
     async with runtime.sessionmaker() as session, session.begin():
         yield session
 
@@ -86,15 +71,21 @@ async def list_orders(
     orders = await repository.list_orders(
         session=session, decision=decision, reviewed=reviewed, limit=limit, offset=offset
     )
-    return [OrderSummary.of(order) for order in orders]
+    return [OrderSummary.model_validate(order) for order in orders]
 
 
-@router.get("/orders/{order_id}", summary="Current decision with reasons, the submitted order, review status")
+@router.get(
+    "/orders/{order_id}",
+    summary="Current decision with reasons, the submitted order, review status and review requests",
+)
 async def get_order(order_id: str, session: SessionDep) -> OrderOut:
     detail = await repository.get_order(session=session, order_id=order_id)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_id!r} not found")
-    return OrderOut.of(detail)
+    requests = await review_store.requests_of(session, order_id, detail.submitted_event_id)
+    out = OrderOut.model_validate(detail)
+    out.review_requests = [ReviewRequestOut.of(view) for view in requests]
+    return out
 
 
 @router.get(
@@ -104,55 +95,200 @@ async def get_trail(order_id: str, session: SessionDep) -> TrailOut:
     trail = await repository.get_trail(session=session, order_id=order_id)
     if trail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_id!r} has no recorded trail")
-    return TrailOut.of(trail)
+    return TrailOut.model_validate(trail)
+
+
+def _refused(exc: reviews.ReviewRefused | InvalidReview) -> HTTPException:
+    if isinstance(exc, InvalidReview):
+        detail = [{"loc": ["body", exc.field], "msg": exc.message, "type": "value_error", "input": exc.value}]
+        return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+    return HTTPException(exc.status, str(exc))
+
+
+def _outcome(outcome: reviews.ReviewOutcome) -> ReviewOutcomeOut:
+    request = outcome.request
+    done = len(outcome.approvals)
+    state = (
+        "rejected"
+        if request.status == "rejected"
+        else "approved"
+        if outcome.reviewed is not None
+        else "awaiting_approval"
+    )
+    return ReviewOutcomeOut(
+        status=state,
+        approvals=done,
+        approvals_required=request.approvals_required,
+        request=ReviewRequestOut.of(RequestView(request, outcome.approvals)),
+        reviewed=outcome.reviewed,
+    )
 
 
 @router.post(
     "/orders/{order_id}/review",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=ReviewedOrder,
-    summary="Review the current decision: published to orders.reviewed.v1, recorded when consumed",
+    summary="Review the decision in effect: a raise takes effect at once, a lowering waits for two "
+    "approver keys (the same decision again approves it); the outcome goes to orders.reviewed.v1",
+    responses={
+        403: {"description": "role too low"},
+        409: {"description": "amended, pending or approved twice"},
+    },
 )
 async def review_order(
-    order_id: str, review: ReviewRequest, session: SessionDep, runtime: RuntimeDep
-) -> ReviewedOrder:
-    order = await repository.get_current_order(session=session, order_id=order_id)
-    if order is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_id!r} not found")
-    if order.decision is None or order.decided_event_id is None or order.current_submitted_event_id is None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"order {order_id!r} has no decision for its current version "
-            f"(submitted event {order.current_submitted_event_id}) yet; nothing to review",
-        )
-    # A review is a new fact, not derived from an event, so it gets a fresh id and the reviewer's
-    # time. If the order is amended meanwhile, the review still enters the trail but does not
-    # apply to the new version (it names the decision it reviewed).
-    reviewed = ReviewedOrder(
-        event_id=str(uuid.uuid4()),
-        order_id=order_id,
-        decided_event_id=order.decided_event_id,
-        submitted_event_id=order.current_submitted_event_id,
-        original_decision=cast(DecisionCode, order.decision),  # stored from a validated DecidedOrder
-        review_decision=review.review_decision,
-        reviewer=review.reviewer,
-        comment=review.comment,
-        reviewed_at=datetime.now(UTC),
-    )
-    if runtime.stage is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "Kafka is not connected; review not recorded"
-        )
-    outgoing = Outgoing(
-        topic=runtime.settings.topic(TOPIC_REVIEWED), key=order_id, value=envelope_dump(reviewed)
-    )
+    order_id: str, who: ReviewerDep, body: ReviewBody, runtime: RuntimeDep
+) -> ReviewOutcomeOut:
     try:
-        await runtime.stage.publish(outgoing)
-    except (RuntimeError, KafkaError) as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"Kafka is not connected ({exc}); review not recorded"
-        ) from exc
-    return reviewed
+        outcome = await service.run_review(
+            runtime,
+            reviews.request_review,
+            order_id=order_id,
+            requested=body.review_decision,
+            comment=body.comment,
+            reason_codes=body.reason_codes,
+            decided_event_id=body.decided_event_id,
+            who=who,
+        )
+    except (reviews.ReviewRefused, InvalidReview) as exc:
+        raise _refused(exc) from exc
+    return _outcome(outcome)
+
+
+@router.post(
+    "/orders/{order_id}/review/approve",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Approve the order's open review request (a second approver key makes a lowering final)",
+)
+async def approve_review(
+    order_id: str, who: ApproverDep, runtime: RuntimeDep, body: ApproveBody | None = None
+) -> ReviewOutcomeOut:
+    body = body or ApproveBody()
+    try:
+        outcome = await service.run_review(
+            runtime,
+            reviews.approve,
+            order_id=order_id,
+            comment=body.comment,
+            decided_event_id=body.decided_event_id,
+            who=who,
+        )
+    except (reviews.ReviewRefused, InvalidReview) as exc:
+        raise _refused(exc) from exc
+    return _outcome(outcome)
+
+
+@router.post(
+    "/orders/{order_id}/review/reject",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Reject the order's open review request: the decision in effect stands",
+)
+async def reject_review(
+    order_id: str, who: ApproverDep, body: CommentBody, runtime: RuntimeDep
+) -> ReviewOutcomeOut:
+    try:
+        outcome = await service.run_review(
+            runtime,
+            reviews.reject,
+            order_id=order_id,
+            comment=body.comment,
+            who=who,
+        )
+    except (reviews.ReviewRefused, InvalidReview) as exc:
+        raise _refused(exc) from exc
+    return _outcome(outcome)
+
+
+@router.post(
+    "/orders/{order_id}/review/request-information",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Ask for information about the order (kept as a trail step)",
+)
+async def request_information(
+    order_id: str, who: ReviewerDep, body: CommentBody, runtime: RuntimeDep
+) -> ReviewStep:
+    try:
+        step = await service.run_review(
+            runtime,
+            reviews.request_information,
+            order_id=order_id,
+            comment=body.comment,
+            who=who,
+        )
+    except (reviews.ReviewRefused, InvalidReview) as exc:
+        raise _refused(exc) from exc
+    return step
+
+
+@router.post(
+    "/orders/{order_id}/not-a-match",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="A party of the current decision is not the list entry it matched: published to "
+    "screening.clearances.v1, so screening stops holding that pair until the entry changes",
+)
+async def not_a_match(
+    order_id: str, who: ReviewerDep, body: NotAMatchBody, runtime: RuntimeDep
+) -> ScreeningClearance:
+    try:
+        clearance = await service.run_review(
+            runtime,
+            reviews.clear_match,
+            order_id=order_id,
+            party_name=body.party_name,
+            list_id=body.list_id,
+            entry_id=body.entry_id,
+            reason=body.reason,
+            who=who,
+        )
+    except (reviews.ReviewRefused, InvalidReview) as exc:
+        raise _refused(exc) from exc
+    return clearance
+
+
+@router.get("/queue", summary="HOLD and BLOCK orders waiting for a reviewer, oldest first, with counts")
+async def review_queue(
+    session: SessionDep,
+    reason: Annotated[str | None, Query(max_length=64)] = None,
+    destination: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
+    list_id: Annotated[str | None, Query(alias="list", max_length=32)] = None,
+    min_age_hours: Annotated[float | None, Query(ge=0, le=24 * 365)] = None,
+    decision: Literal["HOLD", "BLOCK"] | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> QueueOut:
+    wanted = QueueFilter(
+        reason=reason,
+        destination=destination,
+        list_id=list_id,
+        min_age=timedelta(hours=min_age_hours) if min_age_hours is not None else None,
+        decision=decision,
+    )
+    found = await queue.review_queue(session, wanted, now=datetime.now(UTC), limit=limit, offset=offset)
+    return queue_out(found)
+
+
+def queue_out(found: queue.Queue) -> QueueOut:
+    return QueueOut(
+        total=found.total,
+        awaiting_approval=found.awaiting_approval,
+        by_decision=found.by_decision,
+        by_reason=found.by_reason,
+        by_destination=found.by_destination,
+        by_list=found.by_list,
+        items=[
+            QueueItemOut(
+                order_id=item.order_id,
+                decision=item.decision,
+                risk_score=item.risk_score,
+                destination_country=item.destination_country,
+                reason_codes=item.reason_codes,
+                lists=item.lists,
+                decided_event_id=item.decided_event_id,
+                decided_at=item.decided_at,
+                age_seconds=round(item.age_seconds, 1),
+                pending_review=ReviewRequestOut.of(item.pending) if item.pending else None,
+            )
+            for item in found.items
+        ],
+    )
 
 
 @router.get("/deadletters", summary="Messages a service could not process, newest first, with their bytes")
@@ -160,7 +296,7 @@ async def list_dead_letters(
     session: SessionDep, limit: Limit = 50, offset: Offset = 0
 ) -> list[DeadLetterOut]:
     letters = await repository.list_dead_letters(session=session, limit=limit, offset=offset)
-    return [DeadLetterOut.of(letter) for letter in letters]
+    return [DeadLetterOut.model_validate(letter) for letter in letters]
 
 
 @router.get(
@@ -171,45 +307,37 @@ async def list_reference_events(
     session: SessionDep, kind: ReferenceKind | None = None, limit: Limit = 50, offset: Offset = 0
 ) -> list[ReferenceEventOut]:
     events = await repository.list_reference_events(session=session, kind=kind, limit=limit, offset=offset)
-    return [ReferenceEventOut.of(event) for event in events]
+    return [ReferenceEventOut.model_validate(event) for event in events]
 
 
 @router.get("/stats", summary="Orders per current decision, reviews and dead letters")
 async def get_stats(session: SessionDep) -> StatsOut:
-    return StatsOut.of(await repository.get_stats(session=session))
-
-
-# Dead letters of these topics can be replayed: the pipeline's own inputs. A dead letter of the
-# dead-letter topic itself, or of a review, is evidence to read, not something to re-run.
-REPLAYABLE = (TOPIC_SUBMITTED, TOPIC_CLASSIFIED, TOPIC_SCREENED, TOPIC_DECIDED)
+    return StatsOut.model_validate(await repository.get_stats(session=session))
 
 
 @router.post(
     "/deadletters/{event_id}/replay",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Publish a dead letter's original bytes again to the topic it came from",
+    dependencies=[require("admin")],
 )
-async def replay_dead_letter(event_id: str, session: SessionDep, runtime: RuntimeDep) -> dict[str, object]:
-    """For on-call, once the cause is fixed (a service bug, a database outage that outlasted the
-    retries): the same bytes and key go back to the source topic and are processed as new. If they
-    fail again, that is a new dead letter (a new origin offset), never a silent drop."""
-    letter = await repository.get_dead_letter(session=session, event_id=event_id)
-    if letter is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"dead letter {event_id!r} not found")
-    replayable = {runtime.settings.topic(t) for t in REPLAYABLE}
-    if letter.source_topic not in replayable:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"dead letter {event_id!r} came from {letter.source_topic!r}; only {sorted(replayable)} are replayed",
-        )
-    if runtime.stage is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Kafka is not connected; nothing replayed")
-    key = base64.b64decode(letter.key_b64).decode("utf-8", "replace") if letter.key_b64 else event_id
-    outgoing = Outgoing(topic=letter.source_topic, key=key, value=base64.b64decode(letter.payload_b64))
+async def replay_dead_letter(event_id: str, runtime: RuntimeDep, publish: PublishDep) -> dict[str, Any]:
     try:
-        await runtime.stage.publish(outgoing)
-    except (RuntimeError, KafkaError) as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"Kafka is not connected ({exc}); nothing replayed"
-        ) from exc
-    return {"replayed": event_id, "topic": letter.source_topic, "key": key, "bytes": len(outgoing.value)}
+        replayed = await service.replay_dead_letter(
+            sessionmaker=runtime.sessionmaker,
+            publish=publish,
+            replayable_topics={runtime.settings.topic(t) for t in REPLAYABLE_TOPICS},
+            event_id=event_id,
+        )
+    except service.DeadLetterNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except service.NotReplayable as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except PublishError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"{exc}; nothing replayed") from exc
+    return {
+        "replayed": replayed.event_id,
+        "topic": replayed.topic,
+        "key": replayed.key,
+        "bytes": replayed.size,
+    }

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+
+from shared.events import DECISION_SEVERITY
 
 # prev_hash of an order's first step.
 GENESIS_HASH = "0" * 64
@@ -83,7 +86,7 @@ def _parsed(raw: bytes) -> Any:
 
 @dataclass(frozen=True, order=True)
 class OrderVersion:
-    """One submitted event of an order. DESIGN.md: the latest one is the order's current state.
+    """One submitted event of an order; the latest one is the order's current state.
 
     Later `occurred_at` wins; the event id breaks ties, so every records instance and every
     replay, whatever order the topics are read in, agrees on the same current version.
@@ -135,7 +138,7 @@ def apply_version(
     """An event carrying order `version` (and, for a decided event, its decision) was recorded.
 
     A newer version replaces the state and drops the old version's decision and review: an
-    amended order is assessed again (DESIGN.md). An older version, arriving late, changes nothing;
+    amended order is assessed again (docs/architecture.md, "Contracts"). An older version, arriving late, changes nothing;
     its steps stay in the trail. `review` is the latest review already recorded for `decision`
     (topics are read independently, so a review can be seen before the decision it reviews).
     """
@@ -159,3 +162,83 @@ def apply_review(
     if current and (state.review is None or review > state.review):
         return replace(state, review=review)
     return state
+
+
+# --- four eyes -----------------------------------------------------------------------------------
+
+# Lowering a decision lets goods move that the checks stopped (or drops a licence requirement): no one
+# person may do that alone (separation of duties), so two approvers with keys of their own must agree.
+APPROVALS_TO_LOWER = 2
+# Decisions that let goods move (or move under a licence): reaching one by review is a lowering.
+LOWERED = ("RELEASE", "LICENSE_REQUIRED")
+_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
+
+
+class InvalidReview(ValueError):
+    """A review request that cannot be made as given; names the field and the value (422)."""
+
+    def __init__(self, field: str, value: object, message: str) -> None:
+        super().__init__(f"{field}: {value!r}: {message}")
+        self.field = field
+        self.value = value
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ReviewRule:
+    """What a review of the decision in effect into `requested` takes."""
+
+    in_effect: str
+    requested: str
+    approvals_required: int
+    # The decision's reason codes more severe than the requested decision: what a lowering overrules.
+    overruled: tuple[str, ...]
+
+    @property
+    def lowers(self) -> bool:
+        return self.approvals_required > 1
+
+
+def review_rule(*, in_effect: str, requested: str, reasons: Sequence[tuple[str, str]]) -> ReviewRule:
+    """Raising severity (anything to HOLD or BLOCK, or RELEASE to LICENSE_REQUIRED) takes effect with
+    one reviewer; lowering it (BLOCK or HOLD to LICENSE_REQUIRED or RELEASE, LICENSE_REQUIRED to
+    RELEASE) needs two approvals by two different approver keys. `reasons` are the decision's
+    (code, severity) pairs."""
+    lowers = requested in LOWERED and DECISION_SEVERITY[requested] < DECISION_SEVERITY[in_effect]
+    overruled = distinct_codes(
+        code for code, severity in reasons if DECISION_SEVERITY[severity] > DECISION_SEVERITY[requested]
+    )
+    return ReviewRule(in_effect, requested, APPROVALS_TO_LOWER if lowers else 1, overruled)
+
+
+def review_reason_codes(
+    given: Sequence[str] | None, *, rule: ReviewRule, reasons: Sequence[tuple[str, str]]
+) -> tuple[str, ...]:
+    """The reason codes a review names. A lowering names the decision's reasons it overrules, every
+    one of them (default: exactly those); a raise may name its own (default: none)."""
+    on_decision = distinct_codes(code for code, _ in reasons)
+    if given is None:
+        return rule.overruled if rule.lowers else ()
+    for code in given:
+        if not _CODE.match(code):
+            raise InvalidReview("reason_codes", code, "a reason code is upper case, e.g. POTENTIAL_MATCH")
+        if rule.lowers and code not in on_decision:
+            raise InvalidReview(
+                "reason_codes",
+                code,
+                f"not a reason of the decision under review (its reasons: {list(on_decision)})",
+            )
+    missing = [code for code in rule.overruled if code not in given]
+    if rule.lowers and missing:
+        raise InvalidReview(
+            "reason_codes",
+            list(given),
+            f"{rule.in_effect} to {rule.requested} overrules {list(rule.overruled)}: name each (missing {missing})",
+        )
+    return distinct_codes(given)
+
+
+def counts_as_approval(role: str, rule: ReviewRule) -> bool:
+    """The requester's own request is the first approval when the requester could approve it: any
+    reviewer for a raise, an approver for a lowering."""
+    return role in ("approver", "admin") or not rule.lowers

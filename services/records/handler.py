@@ -1,6 +1,7 @@
 """records' consumer: every event of every topic becomes a trail step (or a dead-letter row).
 
-records publishes nothing in reply (DESIGN.md), so the handler always returns []. Its runner
+records publishes nothing in reply (its review steps and outcomes leave through its outbox, not the
+consumer loop), so the handler always returns []. Its runner
 retries a failing write forever (`max_attempts=None`): a trail step must never be dropped because
 the database is briefly away. The flip side is that anything the database would refuse every time
 must be refused here, before the write, as a dead letter, or it would stall its partition forever.
@@ -9,17 +10,15 @@ must be refused here, before the write, as a dead letter, or it would stall its 
 from __future__ import annotations
 
 import logging
-import math
 import uuid
-from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.records import repository
-from services.records.models import ID_LENGTH, ReferenceKind
+from services.records import service
+from services.records.models import ReferenceKind
 from shared.events import (
     EXPORTWATCH_NS,
     TOPIC_CLASSIFIED,
@@ -27,6 +26,7 @@ from shared.events import (
     TOPIC_DEADLETTER,
     TOPIC_DECIDED,
     TOPIC_LISTS_UPDATED,
+    TOPIC_REVIEW_STEPS,
     TOPIC_REVIEWED,
     TOPIC_SCREENED,
     TOPIC_SUBMITTED,
@@ -35,6 +35,7 @@ from shared.events import (
     DecidedOrder,
     ListsUpdated,
     ReviewedOrder,
+    ReviewStep,
     ScreenedOrder,
     ScreeningClearance,
     SubmittedOrder,
@@ -51,14 +52,13 @@ STEPS = Counter(
     ["stage", "outcome"],
 )
 
-RecordedEvent = repository.TrailEvent | DeadLetter
-
-_MODELS: dict[str, tuple[str, type[RecordedEvent]]] = {
+_MODELS: dict[str, tuple[str, type[service.RecordedEvent]]] = {
     TOPIC_SUBMITTED: ("submitted", SubmittedOrder),
     TOPIC_CLASSIFIED: ("classified", ClassifiedOrder),
     TOPIC_SCREENED: ("screened", ScreenedOrder),
     TOPIC_DECIDED: ("decided", DecidedOrder),
     TOPIC_REVIEWED: ("reviewed", ReviewedOrder),
+    TOPIC_REVIEW_STEPS: ("review_step", ReviewStep),
     TOPIC_DEADLETTER: ("deadletter", DeadLetter),
 }
 
@@ -98,23 +98,18 @@ class RecordsHandler:
             )
             STEPS.labels(stage, "skipped_invalid").inc()
             return []
-        # A valid order the database cannot store is records' own finding: dead-lettered from here.
-        _require_storable(event, payload)
-        raw = message.value or b""
-        with log_context(order_id=getattr(event, "order_id", None), event_id=str(event.event_id)):
-            async with self._sessionmaker() as session, session.begin():
-                if isinstance(event, DeadLetter):
-                    new = await repository.record_dead_letter(session=session, letter=event)
-                else:
-                    new = await repository.record_event(
-                        session=session,
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        raw=raw,
-                        payload=payload,
-                        event=event,
-                    )
+        # A valid order the database cannot store is records' own finding: dead-lettered from here
+        # (service.require_storable raises PoisonMessage).
+        with log_context(order_id=getattr(event, "order_id", None), event_id=event.event_id):
+            new = await service.record_event(
+                sessionmaker=self._sessionmaker,
+                event=event,
+                payload=payload,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                raw=message.value or b"",
+            )
             STEPS.labels(stage, "recorded" if new else "duplicate").inc()
             if not new:
                 log.info("%s event already recorded; redelivery ignored", stage)
@@ -135,90 +130,17 @@ class RecordsHandler:
             )
         else:
             payload = decode_json(message)
-            event_id = str(model.model_validate(payload).event_id)  # ValidationError -> dead letter
-        # The same refusals as for order events; the key is stored too, tombstones included.
-        _require_storable_values(
-            ids={"event_id": event_id},
-            texts={"key": key} if key is not None else {},
-            moments={},
+            event_id = model.model_validate(payload).event_id  # ValidationError -> dead letter
+        new = await service.record_reference(
+            sessionmaker=self._sessionmaker,
+            event_id=event_id,
+            kind=kind,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=key,
+            raw=message.value or b"",
             payload=payload,
         )
-        async with self._sessionmaker() as session, session.begin():
-            new = await repository.record_reference_event(
-                session=session,
-                event_id=event_id,
-                kind=kind,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=key,
-                raw=message.value or b"",
-                payload=payload,
-            )
         STEPS.labels(kind, "recorded" if new else "duplicate").inc()
         return []
-
-
-def _require_storable(event: RecordedEvent, payload: dict[str, Any]) -> None:
-    """Refuse, as a poison message, what the database would refuse on every retry."""
-    ids = {"event_id": str(event.event_id)}
-    texts: dict[str, str] = {}
-    moments: dict[str, datetime] = {}
-    match event:
-        case ClassifiedOrder() | ScreenedOrder() | DecidedOrder() if event.order_id != event.order.order_id:
-            raise PoisonMessage(
-                "InconsistentEnvelope",
-                f"order_id {event.order_id!r} differs from order.order_id {event.order.order_id!r}",
-            )
-        case ReviewedOrder():
-            ids |= {
-                "submitted_event_id": event.submitted_event_id,
-                "decided_event_id": event.decided_event_id,
-            }
-            moments = {"reviewed_at": event.reviewed_at}
-        case DeadLetter():
-            texts = {"service": event.service, "source_topic": event.source_topic, "error": event.error}
-            texts |= {
-                "error_type": event.error_type,
-                "payload_b64": event.payload_b64,
-                "key_b64": event.key_b64 or "",
-            }
-            moments = {"failed_at": event.failed_at}
-    _require_storable_values(ids, texts, moments, payload)
-
-
-def _require_storable_values(
-    ids: dict[str, str], texts: dict[str, str], moments: dict[str, datetime], payload: Any
-) -> None:
-    """The checks every stored event needs: ids that fit their column, no NUL in ids or text
-    columns, aware timestamps, and a payload PostgreSQL accepts as JSON."""
-    for name, value in ids.items():
-        if len(value) > ID_LENGTH:
-            raise PoisonMessage(
-                "UnstorableEvent", f"{name}: longer than {ID_LENGTH} characters ({len(value)})"
-            )
-    for name, value in (ids | texts).items():
-        # PostgreSQL text cannot hold U+0000 (the JSON payload column can: it keeps the escape).
-        if "\x00" in value:
-            raise PoisonMessage("UnstorableEvent", f"{name}: contains the NUL character (U+0000)")
-    for name, moment in moments.items():
-        # Ordering reviews and storing timestamps needs a time zone (the input contract demands one).
-        if moment.tzinfo is None:
-            raise PoisonMessage("UnstorableEvent", f"{name}: {moment.isoformat()!r} has no time zone")
-    if (path := _non_finite_number(payload, "")) is not None:
-        # Python's json accepts NaN and Infinity; they are not JSON (RFC 8259) and PostgreSQL refuses them.
-        raise PoisonMessage(
-            "UnstorableEvent", f"{path or '(message)'}: NaN and Infinity are not JSON numbers"
-        )
-
-
-def _non_finite_number(value: Any, path: str) -> str | None:
-    if isinstance(value, float) and not math.isfinite(value):
-        return path
-    children = (
-        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    )
-    for key, item in children:
-        if (found := _non_finite_number(item, f"{path}.{key}" if path else str(key))) is not None:
-            return found
-    return None

@@ -40,6 +40,7 @@ from services.records.domain import (
 )
 from services.records.models import (
     Base,
+    DecisionMatch,
     Order,
     ReferenceEvent,
     ReferenceKind,
@@ -52,11 +53,12 @@ from shared.events import (
     DecidedOrder,
     Decision,
     ReviewedOrder,
+    ReviewStep,
     ScreenedOrder,
     SubmittedOrder,
 )
 
-TrailEvent = SubmittedOrder | ClassifiedOrder | ScreenedOrder | DecidedOrder | ReviewedOrder
+TrailEvent = SubmittedOrder | ClassifiedOrder | ScreenedOrder | DecidedOrder | ReviewedOrder | ReviewStep
 DECISIONS = ("RELEASE", "LICENSE_REQUIRED", "HOLD", "BLOCK")
 
 
@@ -69,20 +71,24 @@ def stage_of(event: TrailEvent) -> str:
         return "screened"
     if isinstance(event, DecidedOrder):
         return "decided"
+    if isinstance(event, ReviewStep):
+        return "review_step"
     return "reviewed"
 
 
 def submitted_event_id_of(event: TrailEvent) -> str:
     """The order version a step belongs to; a submitted event is its own version."""
-    return event.event_id_str if isinstance(event, SubmittedOrder) else event.submitted_event_id
+    return event.event_id if isinstance(event, SubmittedOrder) else event.submitted_event_id
 
 
-def _insert_if_absent(session: AsyncSession, model: type[Base], key: str) -> Insert:
+def insert_if_absent(session: AsyncSession, model: type[Base], key: str | list[str]) -> Insert:
+    """INSERT ... ON CONFLICT (key) DO NOTHING, in the session's dialect."""
+    keys = [key] if isinstance(key, str) else key
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(model).on_conflict_do_nothing(index_elements=[key])
+        return postgresql.insert(model).on_conflict_do_nothing(index_elements=keys)
     if dialect == "sqlite":
-        return sqlite.insert(model).on_conflict_do_nothing(index_elements=[key])
+        return sqlite.insert(model).on_conflict_do_nothing(index_elements=keys)
     raise RuntimeError(f"unsupported database dialect {dialect!r}: use SQLite or PostgreSQL")
 
 
@@ -106,7 +112,7 @@ async def record_event(
     event_id is already recorded: redelivery and replays are harmless.
     """
     now = datetime.now(UTC)
-    event_id = str(event.event_id)
+    event_id = event.event_id
     order = await _lock_order(session, event.order_id, now)
     head = (
         await session.execute(
@@ -119,7 +125,7 @@ async def record_event(
     seq, prev_hash = (head.seq + 1, head.step_hash) if head is not None else (1, GENESIS_HASH)
     digest = payload_digest(raw)
     inserted = await session.execute(
-        _insert_if_absent(session, TrailStep, "event_id")
+        insert_if_absent(session, TrailStep, "event_id")
         .values(
             event_id=event_id,
             order_id=event.order_id,
@@ -141,17 +147,46 @@ async def record_event(
     )
     if inserted.scalar_one_or_none() is None:
         return False
-    state = _state_of(order)
+    if isinstance(event, DecidedOrder):
+        await record_matches(session, event)
+    state = state_of(order)
     new_state = await _project(session, state, event)
     if new_state != state:
         _store(order, new_state, now)
     return True
 
 
+async def record_matches(session: AsyncSession, decided: DecidedOrder) -> None:
+    """Index the list entries a decision matched (not those a reviewer had cleared): the review queue
+    filters by list from here, and an entry's orders are found without reading payloads."""
+    rows = [
+        {
+            "order_id": decided.order_id,
+            "decided_event_id": decided.event_id,
+            "party_role": party.role,
+            "party_name": party.name,
+            "list_id": match.list_id,
+            "entry_id": match.entry_id,
+            "entry_version": match.entry_version,
+            "score": match.score,
+        }
+        for party in decided.screening.parties
+        for match in party.matches
+    ]
+    if rows:
+        await session.execute(
+            insert_if_absent(
+                session,
+                DecisionMatch,
+                ["decided_event_id", "party_role", "party_name", "list_id", "entry_id"],
+            ).values(rows)
+        )
+
+
 async def record_dead_letter(*, session: AsyncSession, letter: DeadLetter) -> bool:
     """Keep a dead letter once per event_id; False if it was already recorded."""
     inserted = await session.execute(
-        _insert_if_absent(session, StoredDeadLetter, "event_id")
+        insert_if_absent(session, StoredDeadLetter, "event_id")
         .values(
             event_id=letter.event_id,
             service=letter.service,
@@ -184,7 +219,7 @@ async def record_reference_event(
 ) -> bool:
     """Keep a list-update or clearance event once per event_id; False if already recorded."""
     inserted = await session.execute(
-        _insert_if_absent(session, ReferenceEvent, "event_id")
+        insert_if_absent(session, ReferenceEvent, "event_id")
         .values(
             event_id=event_id,
             kind=kind,
@@ -204,7 +239,7 @@ async def record_reference_event(
 
 async def _lock_order(session: AsyncSession, order_id: str, now: datetime) -> Order:
     await session.execute(
-        _insert_if_absent(session, Order, "order_id").values(
+        insert_if_absent(session, Order, "order_id").values(
             order_id=order_id, reason_codes=[], updated_at=now
         )
     )
@@ -218,6 +253,8 @@ async def _lock_order(session: AsyncSession, order_id: str, now: datetime) -> Or
 
 
 async def _project(session: AsyncSession, state: OrderState, event: TrailEvent) -> OrderState:
+    if isinstance(event, ReviewStep):
+        return state  # the workflow's state is in review_requests; only the outcome changes the order
     if isinstance(event, ReviewedOrder):
         return apply_review(
             state,
@@ -226,7 +263,7 @@ async def _project(session: AsyncSession, state: OrderState, event: TrailEvent) 
             decided_event_id=event.decided_event_id,
         )
     order = event if isinstance(event, SubmittedOrder) else event.order
-    version = OrderVersion(order.occurred_at, order.event_id_str)
+    version = OrderVersion(order.occurred_at, order.event_id)
     if not isinstance(event, DecidedOrder):
         return apply_version(state, version=version, destination_country=order.destination_country)
     decision = CurrentDecision(
@@ -267,7 +304,8 @@ def _review_of(event: ReviewedOrder) -> Review:
     )
 
 
-def _state_of(order: Order) -> OrderState:
+def state_of(order: Order) -> OrderState:
+    """The order row as the domain's OrderState."""
     version = (
         OrderVersion(order.current_occurred_at, order.current_submitted_event_id)
         if order.current_submitted_event_id is not None and order.current_occurred_at is not None
@@ -343,10 +381,43 @@ async def get_current_order(*, session: AsyncSession, order_id: str) -> Order | 
 
 @dataclass(frozen=True)
 class OrderDetail:
-    order: Order
-    submitted_order: dict[str, Any]
+    """An order's current state as the API shows it: the row, the submitted order and the current
+    decision's full section."""
+
+    row: Order
+    order: dict[str, Any]
     decision: Decision | None
     review: Review | None
+
+    @property
+    def status(self) -> str:
+        return (
+            "reviewed" if self.review is not None else "decided" if self.decision is not None else "pending"
+        )
+
+    @property
+    def order_id(self) -> str:
+        return self.row.order_id
+
+    @property
+    def destination_country(self) -> str | None:
+        return self.row.destination_country
+
+    @property
+    def submitted_event_id(self) -> str | None:
+        return self.row.current_submitted_event_id
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        return self.row.current_occurred_at
+
+    @property
+    def decided_event_id(self) -> str | None:
+        return self.row.decided_event_id
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
 
 
 async def get_order(*, session: AsyncSession, order_id: str) -> OrderDetail | None:
@@ -368,11 +439,11 @@ async def get_order(*, session: AsyncSession, order_id: str) -> OrderDetail | No
     if submitted is None:
         # The submission itself not yet read (topics are consumed independently): every envelope
         # carries the order unchanged.
-        submitted = next(s.payload["order"] for s in steps if s.stage != "reviewed")
+        submitted = next(s.payload["order"] for s in steps if s.stage not in ("reviewed", "review_step"))
     decided = next((s for s in steps if s.event_id == order.decided_event_id), None)
     decision = Decision.model_validate(decided.payload["decision"]) if decided is not None else None
-    review = _state_of(order).review
-    return OrderDetail(order=order, submitted_order=submitted, decision=decision, review=review)
+    review = state_of(order).review
+    return OrderDetail(row=order, order=submitted, decision=decision, review=review)
 
 
 @dataclass(frozen=True)
@@ -384,6 +455,10 @@ class Trail:
     @property
     def chain_valid(self) -> bool:
         return not self.problems
+
+    @property
+    def chain_problems(self) -> list[str]:
+        return self.problems
 
 
 async def get_trail(*, session: AsyncSession, order_id: str) -> Trail | None:

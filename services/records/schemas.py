@@ -1,30 +1,85 @@
-"""What the records API answers and accepts, built from the stored rows."""
+"""What the records API answers and accepts, read from the stored rows by attribute
+(pydantic `from_attributes`): a response field is named as the row's attribute it shows."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
-from services.records.models import Order, ReferenceEvent, StoredDeadLetter, TrailStep
-from services.records.repository import OrderDetail, Stats, Trail
-from shared.events import Decision, LongText, Text
+from services.records.review_store import RequestView
+from shared.events import Decision, LongText, ReviewDecisionCode, ReviewedOrder, Text
 
 
-class ReviewRequest(BaseModel):
-    """A compliance officer's decision on an order's current (machine) decision."""
+def _identity_from_key(value: object) -> None:
+    raise ValueError(
+        "who acts is the API key's name and role, never a field of the request: leave it out and "
+        "send the key in Authorization"
+    )
+
+
+# Refused when sent (422 naming it): the identity of every action comes from the API key.
+NotSent = Annotated[
+    Any, AfterValidator(_identity_from_key), Field(description="not accepted: the API key says who acts")
+]
+ReasonCode = Annotated[str, Field(min_length=2, max_length=64)]
+
+
+class ReviewBody(BaseModel):
+    """A reviewer's decision on the decision in effect (the machine's, or an earlier review's)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    review_decision: Literal["RELEASE", "BLOCK", "LICENSE_REQUIRED"]
-    reviewer: Text
+    review_decision: ReviewDecisionCode
     comment: LongText
+    reason_codes: Annotated[list[ReasonCode], Field(max_length=50)] | None = Field(
+        default=None,
+        description="the decision's reason codes the review overrules (a lowering must name each; "
+        "default: exactly those) or, for a raise, the reviewer's own",
+    )
+    decided_event_id: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None, description="the decision the reviewer looked at: refused (409) if amended since"
+    )
+    reviewer: NotSent = None
 
 
-class OrderSummary(BaseModel):
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: LongText | None = None
+    decided_event_id: Annotated[str, Field(max_length=128)] | None = None
+    reviewer: NotSent = None
+
+
+class CommentBody(BaseModel):
+    """A rejection's or a request for information's reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: LongText
+    reviewer: NotSent = None
+
+
+class NotAMatchBody(BaseModel):
+    """A party of the current decision is not the list entry it matched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    party_name: Text
+    list_id: Annotated[str, Field(min_length=1, max_length=32)]
+    entry_id: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: LongText
+    reviewer: NotSent = None
+
+
+class FromRow(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class OrderSummary(FromRow):
     order_id: str
     destination_country: str | None
     decision: str | None
@@ -33,20 +88,8 @@ class OrderSummary(BaseModel):
     review_decision: str | None
     updated_at: datetime
 
-    @classmethod
-    def of(cls, order: Order) -> OrderSummary:
-        return cls(
-            order_id=order.order_id,
-            destination_country=order.destination_country,
-            decision=order.decision,
-            risk_score=order.risk_score,
-            reason_codes=order.reason_codes,
-            review_decision=order.review_decision,
-            updated_at=order.updated_at,
-        )
 
-
-class OrderReview(BaseModel):
+class OrderReview(FromRow):
     review_event_id: str
     review_decision: str
     reviewer: str
@@ -54,7 +97,60 @@ class OrderReview(BaseModel):
     reviewed_at: datetime
 
 
-class OrderOut(BaseModel):
+class ApprovalOut(FromRow):
+    approver_name: str
+    approver_role: str
+    approver_key_id: str
+    approved_at: datetime
+    comment: str | None
+
+
+class ReviewRequestOut(FromRow):
+    """A review request and where its four-eyes review stands."""
+
+    request_id: str
+    status: Literal["pending", "approved", "rejected", "superseded"]
+    decided_event_id: str
+    submitted_event_id: str
+    original_decision: str
+    requested_decision: str
+    reason_codes: list[str]
+    comment: str
+    approvals_required: int
+    requested_by_name: str
+    requested_by_role: str
+    requested_by_key_id: str
+    requested_at: datetime
+    closed_at: datetime | None
+    closed_by_name: str | None
+    close_comment: str | None
+    reviewed_event_id: str | None
+    approvals: list[ApprovalOut]
+
+    @classmethod
+    def of(cls, view: RequestView) -> ReviewRequestOut:
+        row = view.request
+        return cls.model_validate(
+            {
+                **{name: getattr(row, name) for name in cls.model_fields if name != "approvals"},
+                "approvals": [ApprovalOut.model_validate(a) for a in view.approvals],
+            }
+        )
+
+
+class ReviewOutcomeOut(BaseModel):
+    """Where a review stands after a command: `awaiting_approval` (a lowering with fewer approvals than
+    it needs), `approved` (final: `reviewed` is the event published on orders.reviewed.v1) or
+    `rejected`."""
+
+    status: Literal["awaiting_approval", "approved", "rejected"]
+    approvals: int
+    approvals_required: int
+    request: ReviewRequestOut
+    reviewed: ReviewedOrder | None
+
+
+class OrderOut(FromRow):
     order_id: str
     status: Literal["pending", "decided", "reviewed"]
     destination_country: str | None
@@ -65,40 +161,13 @@ class OrderOut(BaseModel):
     review: OrderReview | None
     order: dict[str, Any]
     updated_at: datetime
-
-    @classmethod
-    def of(cls, detail: OrderDetail) -> OrderOut:
-        row = detail.order
-        review = (
-            OrderReview(
-                review_event_id=detail.review.review_event_id,
-                review_decision=detail.review.review_decision,
-                reviewer=detail.review.reviewer,
-                comment=detail.review.comment,
-                reviewed_at=detail.review.reviewed_at,
-            )
-            if detail.review is not None
-            else None
-        )
-        status: Literal["pending", "decided", "reviewed"] = (
-            "reviewed" if review is not None else "decided" if detail.decision is not None else "pending"
-        )
-        return cls(
-            order_id=row.order_id,
-            status=status,
-            destination_country=row.destination_country,
-            submitted_event_id=row.current_submitted_event_id,
-            occurred_at=row.current_occurred_at,
-            decided_event_id=row.decided_event_id,
-            decision=detail.decision,
-            review=review,
-            order=detail.submitted_order,
-            updated_at=row.updated_at,
-        )
+    # The review requests on this order version, oldest first; `review` stays null until one is
+    # approved and its outcome recorded.
+    review_requests: list[ReviewRequestOut] = Field(default_factory=list)
 
 
-class TrailStepOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+class TrailStepOut(FromRow):
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
     seq: int
     stage: str
@@ -114,42 +183,15 @@ class TrailStepOut(BaseModel):
     prev_hash: str
     step_hash: str
 
-    @classmethod
-    def of(cls, step: TrailStep) -> TrailStepOut:
-        return cls(
-            seq=step.seq,
-            stage=step.stage,
-            schema_=step.schema,
-            event_id=step.event_id,
-            submitted_event_id=step.submitted_event_id,
-            topic=step.topic,
-            partition=step.partition,
-            offset=step.offset,
-            received_at=step.received_at,
-            payload=step.payload,
-            payload_sha256=step.payload_sha256,
-            prev_hash=step.prev_hash,
-            step_hash=step.step_hash,
-        )
 
-
-class TrailOut(BaseModel):
+class TrailOut(FromRow):
     order_id: str
     chain_valid: bool
     chain_problems: list[str]
     steps: list[TrailStepOut]
 
-    @classmethod
-    def of(cls, trail: Trail) -> TrailOut:
-        return cls(
-            order_id=trail.order_id,
-            chain_valid=trail.chain_valid,
-            chain_problems=trail.problems,
-            steps=[TrailStepOut.of(step) for step in trail.steps],
-        )
 
-
-class DeadLetterOut(BaseModel):
+class DeadLetterOut(FromRow):
     event_id: str
     service: str
     source_topic: str
@@ -157,30 +199,20 @@ class DeadLetterOut(BaseModel):
     source_offset: int
     error_type: str
     error: str
-    key: str | None
     key_b64: str | None
-    payload_text: str | None
     payload_b64: str
     failed_at: datetime
     received_at: datetime
 
-    @classmethod
-    def of(cls, letter: StoredDeadLetter) -> DeadLetterOut:
-        return cls(
-            event_id=letter.event_id,
-            service=letter.service,
-            source_topic=letter.source_topic,
-            source_partition=letter.source_partition,
-            source_offset=letter.source_offset,
-            error_type=letter.error_type,
-            error=letter.error,
-            key=_utf8(letter.key_b64) if letter.key_b64 is not None else None,
-            key_b64=letter.key_b64,
-            payload_text=_utf8(letter.payload_b64),
-            payload_b64=letter.payload_b64,
-            failed_at=letter.failed_at,
-            received_at=letter.received_at,
-        )
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def key(self) -> str | None:
+        return _utf8(self.key_b64) if self.key_b64 is not None else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def payload_text(self) -> str | None:
+        return _utf8(self.payload_b64)
 
 
 def _utf8(b64: str) -> str | None:
@@ -191,25 +223,15 @@ def _utf8(b64: str) -> str | None:
         return None
 
 
-class StatsOut(BaseModel):
+class StatsOut(FromRow):
     orders: int
     pending: int
     decisions: dict[str, int]
     reviewed: int
     dead_letters: int
 
-    @classmethod
-    def of(cls, stats: Stats) -> StatsOut:
-        return cls(
-            orders=stats.orders,
-            pending=stats.pending,
-            decisions=stats.decisions,
-            reviewed=stats.reviewed,
-            dead_letters=stats.dead_letters,
-        )
 
-
-class ReferenceEventOut(BaseModel):
+class ReferenceEventOut(FromRow):
     event_id: str
     kind: str
     topic: str
@@ -220,16 +242,28 @@ class ReferenceEventOut(BaseModel):
     payload_sha256: str
     received_at: datetime
 
-    @classmethod
-    def of(cls, event: ReferenceEvent) -> ReferenceEventOut:
-        return cls(
-            event_id=event.event_id,
-            kind=event.kind,
-            topic=event.topic,
-            partition=event.partition,
-            offset=event.offset,
-            key=event.key,
-            payload=event.payload,
-            payload_sha256=event.payload_sha256,
-            received_at=event.received_at,
-        )
+
+class QueueItemOut(BaseModel):
+    order_id: str
+    decision: str
+    risk_score: int | None
+    destination_country: str | None
+    reason_codes: list[str]
+    lists: list[str]
+    decided_event_id: str
+    decided_at: datetime
+    age_seconds: float
+    pending_review: ReviewRequestOut | None
+
+
+class QueueOut(BaseModel):
+    """HOLD and BLOCK orders waiting for a reviewer, oldest decision first, and the counts of the
+    whole filtered queue."""
+
+    total: int
+    awaiting_approval: int
+    by_decision: dict[str, int]
+    by_reason: dict[str, int]
+    by_destination: dict[str, int]
+    by_list: dict[str, int]
+    items: list[QueueItemOut]

@@ -11,81 +11,66 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from services.risk.api import RiskRuntime, router
-from services.risk.domain import RiskPolicy
-from services.risk.handler import SERVICE, RiskHandler
-from services.risk.refdata import load_reference_data
+from services.risk.api import router
+from services.risk.handler import RiskHandler
+from services.risk.ledger import Ledger
+from services.risk.service import SERVICE, RiskRuntime, load_runtime
 from shared.events import TOPIC_SCREENED
-from shared.policy import load_policy
-from shared.service import KafkaStage, add_ops_routes, run_service
+from shared.kafka import Publish
+from shared.service import Consumes, ServiceSpec, build_app, run_service
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("exportwatch.risk")
 
 
-def load_runtime(settings: Settings) -> RiskRuntime:
-    refdata = load_reference_data(settings.require_data_dir())
-    policy = load_policy(settings.policy_file)
-    risk_policy = RiskPolicy.from_policy(policy)
-    unknown = [g for g in risk_policy.embargo_country_groups if g not in refdata.group_names]
-    if unknown:
-        raise ValueError(
-            f"policy {policy.version}: risk.embargo_country_groups {unknown} are not Country Groups"
+@asynccontextmanager
+async def open_runtime(settings: Settings, publish: Publish) -> AsyncIterator[RiskRuntime]:
+    started = time.perf_counter()
+    runtime = await asyncio.to_thread(load_runtime, settings)
+    log.info(
+        "reference data and policy %s loaded in %.3fs",
+        runtime.policy.version,
+        time.perf_counter() - started,
+        extra={"data_versions": dict(runtime.refdata.versions)},
+    )
+    runtime.ledger = Ledger.open(settings.risk_db_url())
+    try:
+        await runtime.ledger.create()
+        yield runtime
+    finally:
+        await runtime.ledger.close()
+
+
+def describe(runtime: RiskRuntime | None) -> dict[str, Any]:
+    detail: dict[str, Any] = {"reference_data_loaded": runtime is not None}
+    if runtime is not None:
+        detail["policy_version"] = runtime.policy.version
+        # Not a readiness condition: without Part 746, EAR99 lines to Russia/Belarus are held.
+        detail["part746"] = (
+            runtime.part746.version if runtime.part746 else f"not loaded: {runtime.part746_missing}"
         )
-    return RiskRuntime(refdata=refdata, policy=policy, risk_policy=risk_policy)
+    return detail
+
+
+def spec(settings: Settings) -> ServiceSpec[RiskRuntime]:
+    return ServiceSpec(
+        name=SERVICE,
+        title="Exportwatch risk",
+        summary="Licence determination and the final decision per order",
+        router=router,
+        open_runtime=open_runtime,
+        describe=describe,
+        not_ready="reference data and policy are not loaded yet",
+        consumes=Consumes(
+            [TOPIC_SCREENED],
+            lambda runtime: RiskHandler(settings=settings, runtime=runtime),
+        ),
+    )
 
 
 def create_app(settings: Settings | None = None, *, start_kafka: bool = True) -> FastAPI:
     settings = settings or load_settings(SERVICE)
-    stage: KafkaStage | None = None
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        nonlocal stage
-        started = time.perf_counter()
-        runtime = await asyncio.to_thread(load_runtime, settings)
-        app.state.risk = runtime
-        log.info(
-            "reference data and policy %s loaded in %.3fs",
-            runtime.policy.version,
-            time.perf_counter() - started,
-            extra={"data_versions": dict(runtime.refdata.versions)},
-        )
-        if start_kafka:
-            handler = RiskHandler(settings=settings, refdata=runtime.refdata, policy=runtime.risk_policy)
-            stage = KafkaStage(settings, SERVICE, [TOPIC_SCREENED], handler)
-            await stage.start()
-        try:
-            yield
-        finally:
-            if stage is not None:
-                await stage.stop()
-                stage = None
-            app.state.risk = None
-
-    app = FastAPI(
-        title="Exportwatch risk",
-        summary="Licence determination and the final decision per order",
-        lifespan=lifespan,
-    )
-    app.state.risk = None
-    app.include_router(router)
-
-    def readiness() -> tuple[bool, dict[str, Any]]:
-        runtime: RiskRuntime | None = app.state.risk
-        loaded = runtime is not None
-        detail: dict[str, Any] = {"reference_data_loaded": loaded}
-        if runtime is not None:
-            detail["policy_version"] = runtime.policy.version
-        if not start_kafka:
-            return loaded, detail
-        if stage is None:
-            return False, {**detail, "kafka": "not started"}
-        ok, kafka = stage.ready()
-        return loaded and ok, {**detail, **kafka}
-
-    add_ops_routes(app, SERVICE, readiness)
-    return app
+    return build_app(spec(settings), settings, start_kafka=start_kafka)
 
 
 def main() -> None:

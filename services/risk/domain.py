@@ -1,288 +1,154 @@
-"""Risk: licence determination and the final decision, as one pure function.
+"""Risk: licence determination and the final decision, as pure functions.
 
-`decide(order, classification, screening, refdata, policy)` applies the decision table of
-DESIGN.md to what the classifier and screening found, the Commerce Country Chart (15 CFR 738
-Supp. 1), the Country Groups (15 CFR 740 Supp. 1), the Part 746 destinations file and the policy.
-No I/O, no clock: the same inputs and data versions always give the same decision.
+`assess(order, classification, screening, refdata, policy, part746)` applies the decision table of
+docs/architecture.md to what the classifier and screening found, the Commerce Country Chart (15 CFR
+738 Supp. 1), the Country Groups (15 CFR 740 Supp. 1), the Part 746 destinations and HTS-6
+supplements, Part 744's end-use rules and the policy. It says which lines need a licence that a
+licence held could cover (`Assessment.needs`). `finish(assessment, coverage)` turns it into the
+decision once the licence ledger has said which of those lines it covers (service.py); `decide` is
+both with no ledger (what-if). No I/O, no clock: the same inputs, data versions and ledger answer
+always give the same decision.
 
-Reason codes and their severities:
+Reason codes and their severities (policy.REASON_SEVERITY):
 
 | code | severity | rule |
 | --- | --- | --- |
 | EMBARGOED_DESTINATION | BLOCK | destination or a party's country in the policy's embargo groups (E:1/E:2) |
+| EMBARGOED_REGION | BLOCK | a party in Crimea, Sevastopol, the so-called DNR or LNR (746.6) |
 | DENIED_PARTY | BLOCK | match of a `block` list at or above the block threshold |
-| RESTRICTED_PARTY | LICENSE_REQUIRED | match of a `licence` list at or above the block threshold |
-| POTENTIAL_MATCH | HOLD | any other reported match (below block threshold, or a `review` list) |
-| LICENSE_REQUIRED | LICENSE_REQUIRED | Country Chart X (738.4), a chart footnote naming the ECCN, or Part 746 |
-| UNCLASSIFIED_ITEM | HOLD | no ECCN for the line (the classifier's suggestions are the evidence) |
-| INVALID_ECCN | HOLD | the ERP's ECCN is not on the CCL and is not EAR99 |
-| ITAR_ITEM | HOLD | the item is subject to the ITAR (22 CFR 120-130) |
-| ECCN_DISCREPANCY | HOLD | ERP and catalog disagree on the ECCN |
-| UNKNOWN_DESTINATION_ROW | HOLD | a country checked has no usable Country Chart row: never a silent pass |
-| NO_COUNTRY_CHART_COLUMN | HOLD | a classified ECCN names no (known) chart column: controls outside the chart |
+| RESTRICTED_PARTY | LICENSE_REQUIRED | match of a `licence` list at or above the block threshold whose licence requirement reaches a line |
+| POTENTIAL_MATCH | HOLD | any other reported match not outweighed by a confirmed one of the same party |
+| LICENSE_REQUIRED | LICENSE_REQUIRED | Country Chart X (738.4), a chart footnote naming the ECCN, or Part 746 (746.8(a)(1), the HTS-6 supplements) |
+| END_USE_LICENSE_REQUIRED | LICENSE_REQUIRED | the stated end use is one a Part 744 rule names (744.2-744.4, 744.21, 744.22) |
+| END_USE_UNDETERMINED | HOLD | a Part 744 rule turns on the end use and the order states none |
+| PART_746_UNDETERMINED | HOLD | an EAR99 line to Russia/Belarus that the HTS-6 supplements cannot settle |
+| REGION_REVIEW | HOLD | a party in Zaporizhzhia or Kherson oblast |
+| UNCLASSIFIED_ITEM, INVALID_ECCN, ITAR_ITEM, ECCN_DISCREPANCY | HOLD | the line's classification |
+| UNKNOWN_DESTINATION_ROW, NO_COUNTRY_CHART_COLUMN | HOLD | the reference data cannot answer: never a silent pass |
 | RED_FLAG_* | HOLD | a "Know Your Customer" red flag (Supp. 3 to Part 732), rules in the policy (red_flags.py) |
-| NO_LICENSE_REQUIRED | RELEASE | the only reason of a release; its evidence says everything that was checked |
+| LICENSE_COVERED | RELEASE | the line's licence requirement is covered by a licence held (a ledger draw-down) |
+| LICENSE_EXCEPTION | RELEASE | the line qualifies for a licence exception the policy lets the company apply itself |
+| NO_LICENSE_REQUIRED | RELEASE | the last reason of every release; its evidence says everything that was checked |
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, cast
 
-from services.risk.red_flags import RedFlagRule, parse_rules, red_flag_reasons
+from services.risk.end_use import end_use_reasons
+from services.risk.licensing import LineContext, LineOutcome, assess_line, footnote_names
+from services.risk.part746 import Part746, hts6
+from services.risk.parties import (
+    ListingScope,
+    collapse,
+    embargo_reasons,
+    line_in_scope,
+    part746_evidence,
+    region_reasons,
+    screening_reasons,
+)
+from services.risk.policy import REASON_SEVERITY, RELEASE_CODE, RiskPolicy, embargo_groups
+from services.risk.red_flags import red_flag_reasons
+from services.risk.reference import (
+    ChartRow,
+    CheckedCountry,
+    LicenseExceptionInfo,
+    Part746Destination,
+    ReferenceData,
+)
+from services.risk.rules import ExceptionRestriction
 from shared.events import (
     Classification,
     Decision,
     DecisionCode,
-    LineClassification,
     LineDetermination,
-    OrderLine,
-    PartyMatch,
-    PartyScreening,
     Reason,
     Screening,
     SubmittedOrder,
     most_severe,
 )
-from shared.policy import Policy
 
-REASON_SEVERITY: Mapping[str, DecisionCode] = {
-    "EMBARGOED_DESTINATION": "BLOCK",
-    "DENIED_PARTY": "BLOCK",
-    "RESTRICTED_PARTY": "LICENSE_REQUIRED",
-    "POTENTIAL_MATCH": "HOLD",
-    "LICENSE_REQUIRED": "LICENSE_REQUIRED",
-    "UNCLASSIFIED_ITEM": "HOLD",
-    "INVALID_ECCN": "HOLD",
-    "ITAR_ITEM": "HOLD",
-    "ECCN_DISCREPANCY": "HOLD",
-    "UNKNOWN_DESTINATION_ROW": "HOLD",
-    "NO_COUNTRY_CHART_COLUMN": "HOLD",
-}
-RELEASE_CODE = "NO_LICENSE_REQUIRED"
+__all__ = [
+    "REASON_SEVERITY",
+    "ChartRow",
+    "LicenseExceptionInfo",
+    "Part746Destination",
+    "ReferenceData",
+    "RiskPolicy",
+    "decide",
+    "embargo_groups",
+    "footnote_names",
+]
 
 # 15 CFR 738.4(a): the Country Chart is read for the country of ultimate destination; the ultimate
-# consignee's and end user's countries are checked as well when they differ from it.
+# consignee's and end user's countries are checked as well when they differ from it. This is law,
+# not policy: which parties' countries decide a licence is not a compliance officer's choice.
 LICENSING_ROLES = ("ultimate_consignee", "end_user")
+# The parties a licence must name, when it names parties, for it to cover a line (15 CFR 750.7:
+# a licence authorises only the transaction it describes, to the parties it names).
+LICENCE_PARTY_ROLES = ("ultimate_consignee", "end_user", "intermediate_consignee", "buyer")
 
 # What this service does not evaluate; stated on every release so it is never read as a clearance.
 NOT_EVALUATED = (
-    "Part 744 end-use and end-user controls beyond the screened lists (e.g. 744.21 military end use)",
-    "Know-your-customer red flags (15 CFR 732 Supp. 3)",
-    "Part 746 item lists by HTS code (Supps. 2, 4, 6, 7 to Part 746) and sub-national regions "
-    "(746.6 Crimea/DNR/LNR)",
+    "Part 744 end-use and end-user controls beyond what the order states (the end-use statement, "
+    "the screened lists): knowledge a person has but the order does not carry",
+    "Know-your-customer red flags (15 CFR 732 Supp. 3) that an order event does not show (e.g. a "
+    "customer's reluctance to share information, unusual packaging or delivery requests); those it "
+    "shows are evaluated by the policy's red_flags rules",
     "738.3(a)(1) all-destination entries and 742.x 'see' pointers not expressed as chart columns",
     "OFAC programmes (31 CFR Chapter V) beyond the screened lists",
 )
 
-_ECCN_MENTION = re.compile(r"\b\d[A-E]\d{3}(?:\.[a-z0-9]+)*", re.IGNORECASE)
-_EXCEPT_CLAUSE = re.compile(r"\(except (?:for )?[^)]*\)", re.IGNORECASE)
-_UNCONDITIONAL_TERMS = re.compile(r"^(?:yes|\$\s?[\d,]+)\.?$", re.IGNORECASE)
-_EXCEPTION_ENTRY = re.compile(r"^\s*([A-Z]{3})\b\s*:?\s*(.*)$", re.DOTALL)
-_CAUTION = "may be available; verify its conditions in 15 CFR Part 740 (and the restrictions of 740.2)"
-
-
-# --- reference data ----------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
-class ChartRow:
-    """One row of the Commerce Country Chart (15 CFR 738 Supp. 1)."""
+class LicenceNeed:
+    """A line whose own licence requirement a licence held may cover."""
 
-    country: str
-    iso2: str
-    marked_columns: frozenset[str]
-    footnotes: tuple[int, ...]
-    embargo_pointer: str | None
-
-
-@dataclass(frozen=True)
-class Part746Destination:
-    """A destination under Part 746 (embargoes and other special controls)."""
-
+    line_no: int
+    sku: str
+    eccn: str
+    quantity: int
+    value: Decimal
+    currency: str
     destination: str
-    codes: tuple[str, ...]
-    restriction_type: str
-    ear_sections: str
-    un_arms_embargo: bool
-    note: str
+    countries: tuple[str, ...]
+    # (role, name, country) of the parties a licence naming parties must name.
+    parties: tuple[tuple[str, str, str], ...]
 
 
 @dataclass(frozen=True)
-class LicenseExceptionInfo:
-    symbol: str
-    section: str
-    title: str
+class Coverage:
+    """The ledger's answer for one line: the licence and draw-down that cover it, or why none does."""
 
-
-@dataclass(frozen=True)
-class RowInheritance:
-    row_iso2: str
-    basis: str
-
-
-# Destinations the EAR send to another country's row. Only those the regulation itself names:
-# any other destination without a row is UNKNOWN_DESTINATION_ROW, not a pass.
-ROW_INHERITANCE: Mapping[str, RowInheritance] = {
-    "HK": RowInheritance(
-        "CN",
-        "Hong Kong has no Country Chart row or Country Group entry: since 85 FR 83788 (Dec. 23, 2020) "
-        "the EAR treat it as China",
-    ),
-    "LI": RowInheritance(
-        "CH",
-        "15 CFR 738 Supp. 1 footnote 5 and 738.3(b): Liechtenstein follows Switzerland",
-    ),
-}
-
-
-@dataclass(frozen=True)
-class CountryProfile:
-    """What the reference data says about one ISO-2 country, after row inheritance."""
-
-    iso2: str
-    row_iso2: str
-    inheritance: RowInheritance | None
-    chart: ChartRow | None
-    groups: frozenset[str]
-    part746: tuple[Part746Destination, ...]
+    line_no: int
+    licence_number: str | None
+    drawdown_id: int | None = None
+    authority: str | None = None
+    provisos: tuple[str, ...] = ()
+    why: str = ""
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
     @property
-    def known(self) -> bool:
-        return self.chart is not None or bool(self.groups) or bool(self.part746)
-
-    @property
-    def label(self) -> str:
-        name = self.chart.country if self.chart is not None else self.iso2
-        if self.inheritance is not None:
-            return f"{self.iso2} (as {self.row_iso2}, {name})"
-        return f"{self.iso2} ({name})" if self.chart is not None else self.iso2
+    def covered(self) -> bool:
+        return self.licence_number is not None
 
 
 @dataclass(frozen=True)
-class ReferenceData:
-    chart: Mapping[str, ChartRow]
-    chart_columns: tuple[str, ...]
-    chart_footnotes: Mapping[int, str]
-    groups: Mapping[str, frozenset[str]]
-    group_names: tuple[str, ...]
-    part746: Mapping[str, tuple[Part746Destination, ...]]
-    license_exceptions: Mapping[str, LicenseExceptionInfo]
-    versions: Mapping[str, str]
-
-    def profile(self, iso2: str) -> CountryProfile:
-        inheritance = ROW_INHERITANCE.get(iso2)
-        row_iso2 = inheritance.row_iso2 if inheritance is not None else iso2
-        part746 = tuple(dict.fromkeys(self.part746.get(iso2, ()) + self.part746.get(row_iso2, ())))
-        return CountryProfile(
-            iso2=iso2,
-            row_iso2=row_iso2,
-            inheritance=inheritance,
-            chart=self.chart.get(row_iso2),
-            groups=self.groups.get(row_iso2, frozenset()),
-            part746=part746,
-        )
-
-
-# --- policy ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RiskPolicy:
-    """The parts of the policy file the decision reads; refused at startup when incomplete."""
-
-    version: str
-    embargo_country_groups: tuple[str, ...]
-    scores: Mapping[str, int]
-    additional_reason_increment: int
-    review_threshold: float
-    block_threshold: float
-    list_rationale: Mapping[str, str]
-    red_flags: tuple[RedFlagRule, ...] = ()
-
-    @classmethod
-    def from_policy(cls, policy: Policy) -> RiskPolicy:
-        risk = policy.section("risk")
-        screening = policy.section("screening")
-        where = f"policy {policy.version}"
-        groups = risk.get("embargo_country_groups")
-        if not isinstance(groups, list) or not groups or not all(isinstance(g, str) for g in groups):
-            raise ValueError(f"{where}: risk.embargo_country_groups must be a non-empty list of group names")
-        scores = risk.get("scores")
-        if not isinstance(scores, dict):
-            raise ValueError(f"{where}: risk.scores must be an object of reason code -> score")
-        missing = sorted(set(REASON_SEVERITY) - set(scores))
-        if missing:
-            raise ValueError(f"{where}: risk.scores has no score for reason codes {missing}")
-        bad = {code: v for code, v in scores.items() if type(v) is not int or not 0 <= v <= 100}
-        if bad:
-            raise ValueError(f"{where}: risk.scores must be integers 0-100, got {bad}")
-        increment = risk.get("additional_reason_increment")
-        if type(increment) is not int or not 0 <= increment <= 100:
-            raise ValueError(f"{where}: risk.additional_reason_increment must be an integer 0-100")
-        review, block = screening.get("review_threshold"), screening.get("block_threshold")
-        if (
-            not isinstance(review, int | float)
-            or not isinstance(block, int | float)
-            or not 0 < review <= block <= 1
-        ):
-            raise ValueError(
-                f"{where}: screening thresholds must satisfy 0 < review_threshold <= block_threshold <= 1 "
-                f"(got {review!r}, {block!r})"
-            )
-        effects = screening.get("list_effects", {})
-        rationale = {
-            list_id: str(entry.get("why", ""))
-            for list_id, entry in (effects.items() if isinstance(effects, dict) else ())
-            if isinstance(entry, dict)
-        }
-        red_flags_section = policy.content.get("red_flags", {})
-        if not isinstance(red_flags_section, dict):
-            raise ValueError(f"{where}: red_flags must be an object")
-        red_flags = parse_rules(red_flags_section, where)
-        return cls(
-            version=policy.version,
-            embargo_country_groups=tuple(groups),
-            scores={**scores, **{rule.code: rule.score for rule in red_flags}},
-            red_flags=red_flags,
-            additional_reason_increment=increment,
-            review_threshold=float(review),
-            block_threshold=float(block),
-            list_rationale=rationale,
-        )
-
-
-# --- the decision ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CheckedCountry:
-    """A country whose Country Chart row decides licence requirements, and why it is checked."""
-
-    profile: CountryProfile
-    roles: tuple[str, ...]
+class Assessment:
+    order: SubmittedOrder
+    reasons: list[Reason]
+    determinations: list[LineDetermination]
+    needs: list[LicenceNeed]
+    release_evidence: dict[str, Any]
+    data_versions: dict[str, str]
+    policy_version: str
 
     @property
-    def iso2(self) -> str:
-        return self.profile.iso2
-
-    @property
-    def party_role(self) -> str | None:
-        return None if "destination" in self.roles else self.roles[0]
-
-
-@dataclass(frozen=True)
-class CountryRequirement:
-    country: CheckedCountry
-    columns_marked: tuple[str, ...]
-    footnotes: tuple[tuple[int, str], ...]
-    part746: tuple[tuple[str, str], ...]
-
-    @property
-    def any(self) -> bool:
-        return bool(self.columns_marked or self.footnotes or self.part746)
+    def blocked(self) -> bool:
+        return any(r.severity == "BLOCK" for r in self.reasons)
 
 
 def decide(
@@ -291,48 +157,239 @@ def decide(
     screening: Screening,
     refdata: ReferenceData,
     policy: RiskPolicy,
+    part746: Part746 | None = None,
+    part746_missing: str = "Part 746 is not loaded",
 ) -> Decision:
+    """The decision with no licence ledger (what-if): licence-needing lines stay LICENSE_REQUIRED."""
+    assessment = assess(order, classification, screening, refdata, policy, part746, part746_missing)
+    return finish(assessment, {}, policy)
+
+
+def assess(
+    order: SubmittedOrder,
+    classification: Classification,
+    screening: Screening,
+    refdata: ReferenceData,
+    policy: RiskPolicy,
+    part746: Part746 | None = None,
+    part746_missing: str = "Part 746 is not loaded",
+) -> Assessment:
     checked = licensing_countries(order, refdata)
-    context = LineContext(checked, refdata, policy, _exceptions_barred(screening))
-    reasons = [
-        *embargo_reasons(order, refdata, policy),
-        *screening_reasons(screening, policy),
-        *chart_row_reasons(checked, refdata, policy),
-        *red_flag_reasons(
-            order, classification, policy.red_flags, lambda iso2: sorted(refdata.profile(iso2).groups)
-        ),
-    ]
+    parties = collapse(order)
     by_line = {c.line_no: c for c in classification.lines}
+    flags = red_flag_reasons(
+        order, classification, policy.red_flags, lambda iso2: sorted(refdata.profile(iso2).groups)
+    )
+    end_use = end_use_reasons(order, classification, refdata, policy)
+    outcome = screening_reasons(
+        parties,
+        screening,
+        policy,
+        lambda scope: _lines_in_scope(scope, order, classification, refdata, part746),
+    )
+    barred = _restriction(screening, flags, end_use, policy)
+    context = LineContext(checked, refdata, policy, barred, part746, part746_missing, order.end_use)
+    reasons = [
+        *embargo_reasons(order, parties, refdata, policy),
+        *region_reasons(parties, policy),
+        *outcome.reasons,
+        *chart_row_reasons(checked, refdata, policy),
+        *end_use,
+        *flags,
+    ]
     determinations: list[LineDetermination] = []
+    needs: list[LicenceNeed] = []
     for line in order.lines:
-        determination, line_reasons = assess_line(line, by_line.get(line.line_no), context)
+        result = assess_line(line, by_line.get(line.line_no), context)
+        determination, line_reasons = _apply_exception(result)
         determinations.append(determination)
         reasons.extend(line_reasons)
-    data_versions = _data_versions(classification, screening, refdata)
-    if not reasons:
-        release = release_reason(order, classification, screening, checked, refdata, policy, determinations)
+        if result.licence is not None and result.self_applied is None:
+            needs.append(_need(order, line.line_no, result, checked))
+    versions = _data_versions(classification, screening, refdata, part746)
+    release = release_evidence(order, classification, screening, checked, policy, determinations)
+    release["listings_out_of_scope"] = outcome.out_of_scope
+    release["part_746"] = part746.version if part746 is not None else f"not loaded: {part746_missing}"
+    return Assessment(order, reasons, determinations, needs, release, versions, policy.version)
+
+
+def _restriction(
+    screening: Screening, flags: Sequence[Reason], end_use: Sequence[Reason], policy: RiskPolicy
+) -> ExceptionRestriction | None:
+    """The 740.2 restriction that bars every licence exception for the order, if any applies."""
+    restrictions = policy.exception_restrictions or {}
+    if any(p.matches for p in screening.parties):
+        return restrictions.get("party_match")
+    if flags:
+        return restrictions.get("red_flag")
+    if end_use:
+        return restrictions.get("end_use")
+    return None
+
+
+def _lines_in_scope(
+    scope: ListingScope,
+    order: SubmittedOrder,
+    classification: Classification,
+    refdata: ReferenceData,
+    part746: Part746 | None,
+) -> list[int]:
+    hs = {line.line_no: line.hs_code for line in order.lines}
+
+    def in_supp7(line_no: int) -> bool | None:
+        supplement = part746.supplements.get(7) if part746 is not None else None
+        code = hts6(hs.get(line_no))
+        if supplement is None or code is None:
+            return None
+        return supplement.find(code) is not None
+
+    return [c.line_no for c in classification.lines if line_in_scope(scope, c, refdata, in_supp7)]
+
+
+def _apply_exception(result: LineOutcome) -> tuple[LineDetermination, list[Reason]]:
+    """A line the policy lets the company authorise under an exception: its LICENSE_REQUIRED becomes
+    a LICENSE_EXCEPTION release reason naming the exception and its conditions."""
+    offer = result.self_applied
+    if offer is None or result.licence is None:
+        return result.determination, result.reasons
+    licence = result.licence
+    reason = Reason(
+        code="LICENSE_EXCEPTION",
+        severity=REASON_SEVERITY["LICENSE_EXCEPTION"],
+        message=(
+            f"{licence.message.split(': licence required', 1)[0]}: authorised under licence exception "
+            f"{offer['symbol']} ({offer['section']}), self-applied by policy, subject to "
+            f"{'; '.join(offer['conditions'])}"
+        ),
+        line_no=licence.line_no,
+        evidence={"exception": offer, "requirement": licence.evidence, "policy_key": offer["policy_key"]},
+    )
+    determination = result.determination.model_copy(
+        update={"authorised_by": f"licence exception {offer['symbol']}"}
+    )
+    return determination, [reason if r is licence else r for r in result.reasons]
+
+
+def _need(
+    order: SubmittedOrder, line_no: int, result: LineOutcome, checked: Sequence[CheckedCountry]
+) -> LicenceNeed:
+    line = next(x for x in order.lines if x.line_no == line_no)
+    assert result.licence is not None
+    countries = [c["country"] for c in result.licence.evidence.get("countries", []) if isinstance(c, dict)]
+    countries += [c for c in result.licence.evidence.get("countries", []) if isinstance(c, str)]
+    return LicenceNeed(
+        line_no=line_no,
+        sku=line.sku,
+        eccn=result.determination.eccn or "EAR99",
+        quantity=line.quantity,
+        value=Decimal(line.unit_price) * line.quantity,
+        currency=line.currency,
+        destination=order.destination_country,
+        countries=tuple(dict.fromkeys(countries or [c.iso2 for c in checked])),
+        parties=tuple((p.role, p.name, p.country) for p in order.parties if p.role in LICENCE_PARTY_ROLES),
+    )
+
+
+def finish(assessment: Assessment, coverage: Mapping[int, Coverage], policy: RiskPolicy) -> Decision:
+    """The decision once the ledger has answered for the licence-needing lines."""
+    reasons = list(assessment.reasons)
+    determinations = list(assessment.determinations)
+    for need in assessment.needs:
+        found = coverage.get(need.line_no)
+        if found is None:
+            continue
+        index = next(
+            i for i, r in enumerate(reasons) if r.code == "LICENSE_REQUIRED" and r.line_no == need.line_no
+        )
+        reasons[index] = (
+            _covered(reasons[index], need, found) if found.covered else _uncovered(reasons[index], found)
+        )
+        if found.covered:
+            at = next(i for i, d in enumerate(determinations) if d.line_no == need.line_no)
+            determinations[at] = determinations[at].model_copy(
+                update={"authorised_by": f"licence {found.licence_number}"}
+            )
+    held = [r for r in reasons if r.severity != "RELEASE"]
+    if not held:
+        release = release_reason(assessment, reasons, policy)
         return Decision(
             decision="RELEASE",
             risk_score=0,
-            reasons=[release],
+            reasons=[*(r.model_copy(update={"score_contribution": 0}) for r in reasons), release],
             line_determinations=determinations,
-            policy_version=policy.version,
-            data_versions=data_versions,
+            policy_version=assessment.policy_version,
+            data_versions=assessment.data_versions,
         )
+    scored, total = score_reasons(reasons, policy)
     return Decision(
-        decision=cast(DecisionCode, most_severe([r.severity for r in reasons])),
-        risk_score=risk_score(reasons, policy),
-        reasons=reasons,
+        decision=cast(DecisionCode, most_severe([r.severity for r in held])),
+        risk_score=total,
+        reasons=scored,
         line_determinations=determinations,
-        policy_version=policy.version,
-        data_versions=data_versions,
+        policy_version=assessment.policy_version,
+        data_versions=assessment.data_versions,
     )
+
+
+def _covered(required: Reason, need: LicenceNeed, coverage: Coverage) -> Reason:
+    provisos = f"; provisos: {'; '.join(coverage.provisos)}" if coverage.provisos else ""
+    return Reason(
+        code="LICENSE_COVERED",
+        severity=REASON_SEVERITY["LICENSE_COVERED"],
+        message=(
+            f"Line {need.line_no} ({need.sku}, {need.eccn}): the licence requirement is covered by licence "
+            f"{coverage.licence_number} ({coverage.authority}), draw-down {coverage.drawdown_id} of "
+            f"{need.quantity} units / {need.value} {need.currency}{provisos}"
+        ),
+        line_no=need.line_no,
+        evidence={
+            "licence_number": coverage.licence_number,
+            "authority": coverage.authority,
+            "drawdown_id": coverage.drawdown_id,
+            "quantity": need.quantity,
+            "value": str(need.value),
+            "currency": need.currency,
+            "provisos": list(coverage.provisos),
+            "ledger": dict(coverage.detail),
+            "requirement": required.evidence,
+            "regulation": "15 CFR 750.7 (a licence authorises the transaction it describes)",
+        },
+    )
+
+
+def _uncovered(required: Reason, coverage: Coverage) -> Reason:
+    evidence = {**required.evidence, "ledger": {"covered": False, "why": coverage.why, **coverage.detail}}
+    return required.model_copy(
+        update={
+            "message": f"{required.message}; no licence held covers it: {coverage.why}",
+            "evidence": evidence,
+        }
+    )
+
+
+def score_reasons(reasons: Sequence[Reason], policy: RiskPolicy) -> tuple[list[Reason], int]:
+    """Each reason with its contribution: the highest reason its own score, every further one the
+    policy's increment, up to 100 in all; release reasons add nothing."""
+    order = sorted(
+        range(len(reasons)),
+        key=lambda i: -policy.scores[reasons[i].code] if reasons[i].severity != "RELEASE" else 1,
+    )
+    contributions = [0] * len(reasons)
+    total = 0
+    for rank, i in enumerate(order):
+        if reasons[i].severity == "RELEASE":
+            continue
+        wanted = policy.scores[reasons[i].code] if rank == 0 else policy.additional_reason_increment
+        contributions[i] = max(0, min(wanted, 100 - total))
+        total += contributions[i]
+    return [
+        r.model_copy(update={"score_contribution": c}) for r, c in zip(reasons, contributions, strict=True)
+    ], total
 
 
 def risk_score(reasons: Sequence[Reason], policy: RiskPolicy) -> int:
     """The highest reason score plus an increment per additional reason, capped at 100."""
-    scores = [policy.scores[r.code] for r in reasons]
-    return min(100, max(scores) + policy.additional_reason_increment * (len(scores) - 1))
+    return score_reasons(reasons, policy)[1]
 
 
 def licensing_countries(order: SubmittedOrder, refdata: ReferenceData) -> list[CheckedCountry]:
@@ -345,108 +402,6 @@ def licensing_countries(order: SubmittedOrder, refdata: ReferenceData) -> list[C
     return [CheckedCountry(refdata.profile(iso2), tuple(r)) for iso2, r in roles.items()]
 
 
-def _embargo_groups(profile: CountryProfile, policy: RiskPolicy) -> list[str]:
-    return [g for g in policy.embargo_country_groups if g in profile.groups]
-
-
-def embargo_reasons(order: SubmittedOrder, refdata: ReferenceData, policy: RiskPolicy) -> list[Reason]:
-    """15 CFR 740 Supp. 1 E:1/E:2 (Part 746): the destination and every party's country."""
-    subjects: list[tuple[str | None, str, str]] = [(None, "destination", order.destination_country)]
-    subjects += [(p.role, f"{p.role} {p.name!r}", p.country) for p in order.parties]
-    reasons: list[Reason] = []
-    for party_role, who, iso2 in subjects:
-        profile = refdata.profile(iso2)
-        groups = _embargo_groups(profile, policy)
-        if not groups:
-            continue
-        sections = "; ".join(e.ear_sections for e in profile.part746) or "15 CFR Part 746"
-        reasons.append(
-            Reason(
-                code="EMBARGOED_DESTINATION",
-                severity=REASON_SEVERITY["EMBARGOED_DESTINATION"],
-                message=(
-                    f"{who} is in {profile.label}, Country Group {', '.join(groups)} (15 CFR 740 Supp. 1): "
-                    f"embargoed destination under {sections}"
-                ),
-                party_role=party_role,
-                evidence={
-                    "country": iso2,
-                    "chart_row": profile.row_iso2,
-                    "inheritance": profile.inheritance.basis if profile.inheritance else None,
-                    "country_groups": sorted(profile.groups),
-                    "embargo_country_groups": list(policy.embargo_country_groups),
-                    "regulation": f"15 CFR 740 Supp. 1; {sections}",
-                    "part_746": [_part746_evidence(e) for e in profile.part746],
-                    "chart_pointer": profile.chart.embargo_pointer if profile.chart else None,
-                    "data_versions": {
-                        "country_groups": refdata.versions["country_groups"],
-                        "embargoed_destinations": refdata.versions["embargoed_destinations"],
-                    },
-                },
-            )
-        )
-    return reasons
-
-
-def _match_code(match: PartyMatch, policy: RiskPolicy) -> str:
-    if match.score >= policy.block_threshold and match.effect == "block":
-        return "DENIED_PARTY"
-    if match.score >= policy.block_threshold and match.effect == "licence":
-        return "RESTRICTED_PARTY"
-    return "POTENTIAL_MATCH"
-
-
-def screening_reasons(screening: Screening, policy: RiskPolicy) -> list[Reason]:
-    """Every match screening reported is at least a HOLD: a finding is never dropped here."""
-    return [_match_reason(party, match, policy) for party in screening.parties for match in party.matches]
-
-
-def _match_reason(party: PartyScreening, match: PartyMatch, policy: RiskPolicy) -> Reason:
-    code = _match_code(match, policy)
-    why = policy.list_rationale.get(match.list_id, "")
-    if code == "POTENTIAL_MATCH" and match.effect == "review":
-        rule = f"list effect 'review' (score {match.score:.2f})"
-    elif code == "POTENTIAL_MATCH":
-        rule = (
-            f"score {match.score:.2f} below the block threshold {policy.block_threshold:.2f} "
-            f"(review threshold {policy.review_threshold:.2f})"
-        )
-    else:
-        rule = f"score {match.score:.2f} >= block threshold {policy.block_threshold:.2f}"
-    alias = " (alias)" if match.matched_alias else ""
-    message = (
-        f"{party.role} {party.name!r} matches {match.list_id} entry {match.entry_id} {match.entry_name!r} "
-        f"as {match.matched_name!r}{alias}: {rule}; list version {match.list_version}"
-    )
-    if why:
-        message += f" — {why}"
-    return Reason(
-        code=code,
-        severity=REASON_SEVERITY[code],
-        message=message,
-        party_role=party.role,
-        evidence={
-            "party_name": party.name,
-            "party_country": party.country,
-            "list_id": match.list_id,
-            "list_name": match.list_name,
-            "list_version": match.list_version,
-            "list_effect": match.effect,
-            "list_rationale": why or None,
-            "entry_id": match.entry_id,
-            "entry_name": match.entry_name,
-            "matched_name": match.matched_name,
-            "matched_alias": match.matched_alias,
-            "score": match.score,
-            "review_threshold": policy.review_threshold,
-            "block_threshold": policy.block_threshold,
-            "country_agreement": match.evidence.country_agreement,
-            "entry_countries": match.evidence.entry_countries,
-            "programs": match.evidence.programs,
-        },
-    )
-
-
 def chart_row_reasons(
     checked: Sequence[CheckedCountry], refdata: ReferenceData, policy: RiskPolicy
 ) -> list[Reason]:
@@ -454,7 +409,7 @@ def chart_row_reasons(
     reasons: list[Reason] = []
     for country in checked:
         profile = country.profile
-        if _embargo_groups(profile, policy):
+        if embargo_groups(profile, policy):
             continue  # already a BLOCK
         roles = ", ".join(country.roles)
         if profile.chart is None:
@@ -489,449 +444,94 @@ def chart_row_reasons(
     return reasons
 
 
-@dataclass(frozen=True)
-class LineContext:
-    """What every line is assessed against."""
-
-    checked: Sequence[CheckedCountry]
-    refdata: ReferenceData
-    policy: RiskPolicy
-    # Why no licence exception may be offered for this order at all, if so.
-    exceptions_barred: str | None
-
-
-def _exceptions_barred(screening: Screening) -> str | None:
-    lists = sorted({m.list_id for p in screening.parties for m in p.matches})
-    if not lists:
-        return None
-    # 15 CFR 744.11(a) (Entity List) and 744.15 (Unverified List) exclude licence exceptions; until a
-    # reviewer clears the match, none is offered for any party match.
-    return f"a party matches {', '.join(lists)}: no licence exception offered (15 CFR 744.11(a), 744.15)"
-
-
-def assess_line(
-    line: OrderLine, classified: LineClassification | None, context: LineContext
-) -> tuple[LineDetermination, list[Reason]]:
-    countries = [c.iso2 for c in context.checked]
-    undetermined = LineDetermination(
-        line_no=line.line_no,
-        eccn=classified.eccn if classified else None,
-        license_required=False,
-        countries_checked=countries,
-    )
-    if classified is None:
-        return undetermined, [
-            _line_reason(
-                "UNCLASSIFIED_ITEM",
-                line.line_no,
-                f"Line {line.line_no} ({line.sku}): the classification has no entry for this line",
-                {"sku": line.sku},
-            )
-        ]
-    reasons: list[Reason] = []
-    if classified.discrepancy:
-        reasons.append(
-            _line_reason(
-                "ECCN_DISCREPANCY",
-                line.line_no,
-                f"Line {line.line_no} ({line.sku}): ERP ECCN {classified.erp_eccn} and catalog ECCN "
-                f"{classified.catalog_eccn} disagree ({classified.discrepancy}); {classified.eccn} was used",
-                {
-                    "erp_eccn": classified.erp_eccn,
-                    "catalog_eccn": classified.catalog_eccn,
-                    "eccn_used": classified.eccn,
-                    "source": classified.source,
-                    "discrepancy": classified.discrepancy,
-                },
-            )
-        )
-    if classified.status == "unclassified":
-        reasons.append(_unclassified_reason(line, classified))
-        return undetermined, reasons
-    if classified.status == "invalid":
-        reasons.append(
-            _line_reason(
-                "INVALID_ECCN",
-                line.line_no,
-                f"Line {line.line_no} ({line.sku}): ECCN {classified.erp_eccn or classified.eccn!s} is not on the "
-                f"Commerce Control List (15 CFR 774 Supp. 1) and is not EAR99: {classified.error or 'invalid'}",
-                {
-                    "erp_eccn": classified.erp_eccn,
-                    "error": classified.error,
-                    "suggestions": [s.model_dump() for s in classified.suggestions],
-                },
-            )
-        )
-        return undetermined, reasons
-    if classified.status == "itar":
-        reasons.append(
-            _line_reason(
-                "ITAR_ITEM",
-                line.line_no,
-                f"Line {line.line_no} ({line.sku}): {classified.eccn} is subject to the ITAR "
-                "(22 CFR 120-130, USML 22 CFR 121), not the EAR: a State Department authorisation decides",
-                {"eccn": classified.eccn, "heading": classified.heading, "source": classified.source},
-            )
-        )
-        return undetermined, reasons
-    if classified.status == "ear99":
-        # EAR99 needs a licence only to embargoed destinations (EMBARGOED_DESTINATION above) and for
-        # prohibited end uses/users (15 CFR 734.3(c), Part 744).
-        return undetermined, reasons
-    return _assess_classified(line, classified, context, reasons)
-
-
-def _assess_classified(
-    line: OrderLine, classified: LineClassification, context: LineContext, reasons: list[Reason]
-) -> tuple[LineDetermination, list[Reason]]:
-    refdata = context.refdata
-    columns = list(dict.fromkeys(classified.country_chart_columns))
-    unknown_columns = [c for c in columns if c not in refdata.chart_columns]
-    if not columns or unknown_columns:
-        what = (
-            f"names unknown columns {unknown_columns}" if unknown_columns else "names no Country Chart column"
-        )
-        reasons.append(
-            _line_reason(
-                "NO_COUNTRY_CHART_COLUMN",
-                line.line_no,
-                f"Line {line.line_no} ({line.sku}): ECCN {classified.eccn} {what} in the CCL copy "
-                f"(reasons for control: {', '.join(classified.reasons_for_control) or 'none'}): its licence "
-                "requirement lies outside the chart (738.3(a)(1), 742.x or 746.x pointers) or is a data gap — "
-                "verify in the eCFR",
-                {
-                    "eccn": classified.eccn,
-                    "reasons_for_control": classified.reasons_for_control,
-                    "country_chart_columns": classified.country_chart_columns,
-                    "chart_columns_known": list(refdata.chart_columns),
-                    "classifier_error": classified.error,
-                },
-            )
-        )
-    requirements = [
-        r
-        for c in context.checked
-        if c.profile.chart is not None
-        and not c.profile.chart.embargo_pointer
-        and not _embargo_groups(c.profile, context.policy)
-        if (r := _country_requirement(classified, columns, c, refdata)).any
-    ]
-    marked = [c for c in columns if any(c in r.columns_marked for r in requirements)]
-    possible, details, not_listed = license_exceptions_possible(
-        classified, requirements, refdata, context.exceptions_barred
-    )
-    determination = LineDetermination(
-        line_no=line.line_no,
-        eccn=classified.eccn,
-        license_required=bool(requirements),
-        columns_applicable=marked,
-        countries_checked=[c.iso2 for c in context.checked],
-        license_exceptions_possible=possible,
-    )
-    if requirements:
-        reasons.append(_license_reason(line, classified, requirements, details, not_listed, refdata))
-    return determination, reasons
-
-
-def _eccn_within(eccn: str, mentioned: str) -> bool:
-    a, b = eccn.lower(), mentioned.lower().rstrip(".")
-    return a == b or a.startswith(b + ".")
-
-
-def footnote_names(eccn: str, text: str) -> bool:
-    """Whether a chart footnote names the ECCN (footnote 10: "0A501 (except for 0A501.y)").
-
-    An ECCN without the paragraph the footnote names (6A003 vs 6A003.b.4.b) counts as named: it
-    may be that paragraph. Paragraphs in an "(except ...)" clause are not named.
-    """
-    if any(
-        _eccn_within(eccn, m)
-        for clause in _EXCEPT_CLAUSE.findall(text)
-        for m in _ECCN_MENTION.findall(clause)
-    ):
-        return False
-    mentions = _ECCN_MENTION.findall(_EXCEPT_CLAUSE.sub("", text))
-    return any(_eccn_within(eccn, m) or _eccn_within(m, eccn) for m in mentions)
-
-
-def _country_requirement(
-    classified: LineClassification, columns: Sequence[str], country: CheckedCountry, refdata: ReferenceData
-) -> CountryRequirement:
-    row = country.profile.chart
-    assert row is not None
-    marked = tuple(c for c in columns if c in row.marked_columns)
-    eccn = classified.eccn or ""
-    footnotes = tuple(
-        (n, refdata.chart_footnotes[n])
-        for n in row.footnotes
-        if n in refdata.chart_footnotes and eccn and footnote_names(eccn, refdata.chart_footnotes[n])
-    )
-    part746: dict[str, str] = {}
-    for entry in country.profile.part746:
-        if "746.8" in entry.ear_sections:
-            part746["15 CFR 746.8(a)(1)"] = (
-                f"{entry.destination}: a licence is required for every item on the Commerce Control List"
-            )
-        if entry.un_arms_embargo and "UN" in classified.reasons_for_control:
-            part746["15 CFR 746.1(b)"] = (
-                f"{entry.destination}: UN Security Council arms embargo, licence required for items with a "
-                "UN reason for control"
-            )
-    return CountryRequirement(country, marked, footnotes, tuple(part746.items()))
-
-
-@dataclass(frozen=True)
-class _ExceptionRule:
-    groups: frozenset[str]
-    ns_only: bool
-    condition: str
-
-
-# Destination conditions of the licence exceptions evaluated here; any other exception the ECCN
-# lists is reported as "not evaluated" rather than offered.
-EXCEPTION_RULES: Mapping[str, _ExceptionRule] = {
-    "LVS": _ExceptionRule(
-        frozenset({"B"}), False, "15 CFR 740.3: Country Group B, within the ECCN's value limit"
-    ),
-    "GBS": _ExceptionRule(
-        frozenset({"B"}),
-        True,
-        "15 CFR 740.4: Country Group B, where the chart requires a licence for NS only",
-    ),
-    "TSR": _ExceptionRule(
-        frozenset({"B"}), True, "15 CFR 740.6: Country Group B, NS-only requirement, written assurance"
-    ),
-    "STA": _ExceptionRule(
-        frozenset({"A:5"}), False, "15 CFR 740.20(c)(1): Country Group A:5, with the consignee statement"
-    ),
-}
-
-
-def license_exceptions_possible(
-    classified: LineClassification,
-    requirements: Sequence[CountryRequirement],
-    refdata: ReferenceData,
-    barred: str | None,
-) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Exceptions that MAY be available (symbols, details) and those not offered, with why.
-
-    Conservative: offered only when the ECCN lists it without paragraph conditions and every
-    country needing a licence is in the exception's Country Group (15 CFR 740 Supp. 1).
-    """
-    if not requirements:
-        return [], [], []
-    if barred is None and any(r.part746 or r.footnotes for r in requirements):
-        barred = "requirement from Part 746 or a chart footnote: only the exceptions that section allows"
-    if barred is not None:
-        return [], [], [{"entry": e, "why": barred} for e in classified.license_exceptions]
-    marked = {c for r in requirements for c in r.columns_marked}
-    possible: list[str] = []
-    details: list[dict[str, Any]] = []
-    not_listed: list[dict[str, Any]] = []
-    for entry in classified.license_exceptions:
-        parsed = _EXCEPTION_ENTRY.match(entry)
-        symbol, terms = (parsed.group(1), parsed.group(2).strip()) if parsed else ("", entry)
-        rule = EXCEPTION_RULES.get(symbol)
-        if rule is None:
-            not_listed.append(
-                {"entry": entry, "why": "its conditions are not evaluated here; see 15 CFR Part 740"}
-            )
-            continue
-        outside = [r.country.iso2 for r in requirements if not r.country.profile.groups & rule.groups]
-        if terms.upper().startswith("N/A"):
-            why = "N/A for this ECCN"
-        elif symbol != "STA" and terms and not _UNCONDITIONAL_TERMS.match(terms):
-            why = "available only for some paragraphs or conditions of the ECCN; see the entry"
-        elif rule.ns_only and not all(c.startswith("NS") for c in marked):
-            why = f"covers NS-only requirements; also marked: {sorted(c for c in marked if not c.startswith('NS'))}"
-        elif outside:
-            why = f"{', '.join(outside)} not in Country Group {'/'.join(sorted(rule.groups))}"
-        else:
-            info = refdata.license_exceptions.get(symbol)
-            if symbol not in possible:
-                possible.append(symbol)
-            details.append(
-                {
-                    "symbol": symbol,
-                    "section": info.section if info else None,
-                    "title": info.title if info else None,
-                    "condition": rule.condition,
-                    "ccl_entry": entry,
-                    "note": _CAUTION,
-                }
-            )
-            continue
-        not_listed.append({"entry": entry, "why": why})
-    return possible, details, not_listed
-
-
-def _license_reason(
-    line: OrderLine,
-    classified: LineClassification,
-    requirements: Sequence[CountryRequirement],
-    exceptions: list[dict[str, Any]],
-    not_listed: list[dict[str, Any]],
-    refdata: ReferenceData,
-) -> Reason:
-    parts = []
-    for r in requirements:
-        grounds = []
-        if r.columns_marked:
-            row = r.country.profile.chart.country if r.country.profile.chart else r.country.iso2
-            plural = "s" if len(r.columns_marked) > 1 else ""
-            grounds.append(
-                f"Country Chart column{plural} {', '.join(r.columns_marked)} marked X "
-                f"(15 CFR 738.4; 738 Supp. 1, {row} row)"
-            )
-        grounds += [
-            f"Country Chart footnote {n} (15 CFR 738 Supp. 1) names this ECCN" for n, _ in r.footnotes
-        ]
-        grounds += [f"{section} ({rule})" for section, rule in r.part746]
-        parts.append(f"{r.country.profile.label} [{', '.join(r.country.roles)}]: {'; '.join(grounds)}")
-    offered = (
-        f"licence exceptions that may be available: {', '.join(e['symbol'] for e in exceptions)} ({_CAUTION})"
-        if exceptions
-        else "no licence exception identified"
-    )
-    return _line_reason(
-        "LICENSE_REQUIRED",
-        line.line_no,
-        f"Line {line.line_no} ({line.sku}, ECCN {classified.eccn}): licence required for "
-        f"{' | '.join(parts)}; {offered}",
-        {
-            "eccn": classified.eccn,
-            "source": classified.source,
-            "reasons_for_control": classified.reasons_for_control,
-            "country_chart_columns": classified.country_chart_columns,
-            "countries": [
-                {
-                    "country": r.country.iso2,
-                    "roles": list(r.country.roles),
-                    "chart_row": r.country.profile.row_iso2,
-                    "inheritance": r.country.profile.inheritance.basis
-                    if r.country.profile.inheritance
-                    else None,
-                    "columns_marked": list(r.columns_marked),
-                    "footnotes": [{"number": n, "text": text} for n, text in r.footnotes],
-                    "part_746": [{"section": s, "rule": text} for s, text in r.part746],
-                }
-                for r in requirements
-            ],
-            "regulation": "; ".join(
-                dict.fromkeys(
-                    ["15 CFR 738.4", "15 CFR 738 Supp. 1", *(s for r in requirements for s, _ in r.part746)]
-                )
-            ),
-            "license_exceptions_possible": exceptions,
-            "license_exceptions_not_offered": not_listed,
-            "data_versions": {
-                "country_chart": refdata.versions["country_chart"],
-                "country_groups": refdata.versions["country_groups"],
-            },
-        },
-    )
-
-
-def _unclassified_reason(line: OrderLine, classified: LineClassification) -> Reason:
-    suggestions = [s.model_dump() for s in classified.suggestions]
-    hint = (
-        f"; best suggestion {classified.suggestions[0].eccn} (score {classified.suggestions[0].score:.2f})"
-        if classified.suggestions
-        else ""
-    )
-    return _line_reason(
-        "UNCLASSIFIED_ITEM",
-        line.line_no,
-        f"Line {line.line_no} ({line.sku}): no ECCN from the ERP or the catalog — classify it against the "
-        f"Commerce Control List (15 CFR 774 Supp. 1) before shipping{hint}",
-        {"sku": line.sku, "source": classified.source, "error": classified.error, "suggestions": suggestions},
-    )
-
-
-def _line_reason(code: str, line_no: int, message: str, evidence: dict[str, Any]) -> Reason:
-    return Reason(
-        code=code, severity=REASON_SEVERITY[code], message=message, line_no=line_no, evidence=evidence
-    )
-
-
-def _part746_evidence(entry: Part746Destination) -> dict[str, Any]:
-    return {
-        "destination": entry.destination,
-        "restriction_type": entry.restriction_type,
-        "ear_sections": entry.ear_sections,
-        "note": entry.note,
-    }
-
-
-def release_reason(
+def release_evidence(
     order: SubmittedOrder,
     classification: Classification,
     screening: Screening,
     checked: Sequence[CheckedCountry],
-    refdata: ReferenceData,
     policy: RiskPolicy,
     determinations: Sequence[LineDetermination],
-) -> Reason:
-    """Why nothing stopped the order: every line, column, country and list that was checked."""
+) -> dict[str, Any]:
+    """Everything that was checked, for the release reason: lines, columns, countries, lists, rules."""
     by_line = {c.line_no: c for c in classification.lines}
-    lines = []
-    for d in determinations:
-        c = by_line[d.line_no]
-        lines.append(
+    return {
+        "lines": [
             {
                 "line_no": d.line_no,
-                "eccn": c.eccn,
-                "status": c.status,
-                "country_chart_columns": c.country_chart_columns,
+                "eccn": by_line[d.line_no].eccn if d.line_no in by_line else None,
+                "status": by_line[d.line_no].status if d.line_no in by_line else None,
+                "country_chart_columns": by_line[d.line_no].country_chart_columns
+                if d.line_no in by_line
+                else [],
                 "columns_marked": d.columns_applicable,
+                "authorised_by": d.authorised_by,
             }
-        )
+            for d in determinations
+        ],
+        "countries_checked": [
+            {"country": c.iso2, "roles": list(c.roles), "chart_row": c.profile.row_iso2} for c in checked
+        ],
+        "parties": [{"role": p.role, "country": p.country} for p in order.parties],
+        "embargo_country_groups": list(policy.embargo_country_groups),
+        "screened_lists": {lst.list_id: lst.version for lst in screening.lists},
+        "part_746_notes": {
+            c.iso2: [part746_evidence(e) for e in c.profile.part746] for c in checked if c.profile.part746
+        },
+        "regions_evaluated": [r.id for r in policy.regions],
+        "end_use_rules_evaluated": [r.section for r in policy.end_use_rules],
+        "red_flags_evaluated": [rule.code for rule in policy.red_flags],
+        "not_evaluated": list(NOT_EVALUATED),
+        "regulation": "15 CFR 738.4; 15 CFR 738 Supp. 1; 15 CFR 740 Supp. 1; Part 744; Part 746",
+    }
+
+
+def release_reason(assessment: Assessment, authorisations: Sequence[Reason], policy: RiskPolicy) -> Reason:
+    """Why nothing stopped the order: every line, column, country, list and rule that was checked."""
+    evidence = assessment.release_evidence
+    lines = evidence["lines"]
     described = ", ".join(
-        f"{d.line_no}: {by_line[d.line_no].eccn or 'EAR99'}"
+        f"{line['line_no']}: {line['eccn'] or 'EAR99'}"
         + (
-            f" (columns {'/'.join(by_line[d.line_no].country_chart_columns)} not marked)"
-            if by_line[d.line_no].country_chart_columns
+            f" (columns {'/'.join(line['country_chart_columns'])} not marked)"
+            if line["country_chart_columns"] and not line["authorised_by"]
             else ""
         )
-        for d in determinations
+        + (f" (authorised by {line['authorised_by']})" if line["authorised_by"] else "")
+        for line in lines
     )
-    countries = ", ".join(f"{c.profile.label} [{', '.join(c.roles)}]" for c in checked)
-    lists = {lst.list_id: lst.version for lst in screening.lists}
-    part746 = {
-        c.iso2: [_part746_evidence(e) for e in c.profile.part746] for c in checked if c.profile.part746
-    }
+    countries = ", ".join(f"{c['country']} [{', '.join(c['roles'])}]" for c in evidence["countries_checked"])
+    out_of_scope = evidence.get("listings_out_of_scope") or []
+    entries = ", ".join(f"{m['list_id']} {m['entry_id']}" for m in out_of_scope)
+    listed = (
+        f"; {len(out_of_scope)} licence-list matches whose licence requirement reaches none of the lines "
+        f"({entries})"
+        if out_of_scope
+        else ""
+    )
+    further = "further " if authorisations else ""
     return Reason(
         code=RELEASE_CODE,
         severity="RELEASE",
         message=(
-            f"No licence requirement found for lines {described} to {countries} "
-            "(15 CFR 738.4, Commerce Country Chart); no destination or party in Country Group "
-            f"{'/'.join(policy.embargo_country_groups)}; {len(screening.parties)} parties screened against "
-            f"{len(lists)} lists with no match"
+            f"No {further}licence requirement found for lines {described} to {countries} "
+            "(15 CFR 738.4, Commerce Country Chart; Parts 744 and 746); no destination or party in Country Group "
+            f"{'/'.join(policy.embargo_country_groups)}; {len(assessment.order.parties)} parties screened against "
+            f"{len(evidence['screened_lists'])} lists with no match outstanding{listed}"
         ),
-        evidence={
-            "lines": lines,
-            "countries_checked": [
-                {"country": c.iso2, "roles": list(c.roles), "chart_row": c.profile.row_iso2} for c in checked
-            ],
-            "parties": [{"role": p.role, "country": p.country} for p in order.parties],
-            "embargo_country_groups": list(policy.embargo_country_groups),
-            "screened_lists": lists,
-            "part_746_notes": part746,
-            "not_evaluated": list(NOT_EVALUATED),
-            "regulation": "15 CFR 738.4; 15 CFR 738 Supp. 1; 15 CFR 740 Supp. 1",
-        },
+        evidence={**evidence, "authorisations": [r.code for r in authorisations]},
+        score_contribution=0,
     )
 
 
 def _data_versions(
-    classification: Classification, screening: Screening, refdata: ReferenceData
+    classification: Classification, screening: Screening, refdata: ReferenceData, part746: Part746 | None
 ) -> dict[str, str]:
     versions = dict(refdata.versions)
     versions["ccl"] = classification.ccl_version
     if classification.catalog_version:
         versions["catalog"] = classification.catalog_version
     versions["screening_policy"] = screening.policy_version
+    versions["part746_supplements"] = part746.version if part746 is not None else "not loaded"
     for lst in screening.lists:
         versions[f"list:{lst.list_id}"] = lst.version
     return versions

@@ -1,51 +1,36 @@
-"""orders.screened.v1 -> decision -> orders.decided.v1."""
+"""orders.screened.v1 -> decision (and the licence ledger's draw-downs) -> orders.decided.v1."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
-from services.risk.domain import ReferenceData, RiskPolicy, decide
+from services.risk import service
+from services.risk.service import RiskRuntime
 from shared import metrics
-from shared.events import TOPIC_DECIDED, DecidedOrder, ScreenedOrder, derived_event_id, envelope_dump
-from shared.kafka import Incoming, Outgoing, PoisonMessage, decode_json
+from shared.events import TOPIC_DECIDED, ScreenedOrder, envelope_dump
+from shared.kafka import Incoming, Outgoing, decode_json
 from shared.logging import log_context
 from shared.settings import Settings
 
-SERVICE = "risk"
+SERVICE = service.SERVICE
 
 log = logging.getLogger("exportwatch.risk")
 
 
 @dataclass(frozen=True)
 class RiskHandler:
+    """Reads the runtime's policy and Part 746 once per order, so a reload between two orders
+    never mixes two versions within one decision."""
+
     settings: Settings
-    refdata: ReferenceData
-    policy: RiskPolicy
+    runtime: RiskRuntime
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         screened = ScreenedOrder.model_validate(decode_json(message))
         with log_context(order_id=screened.order_id, event_id=screened.event_id):
-            if screened.order_id != screened.order.order_id:
-                # The key, the trail and the decision are all per order: an envelope that names two
-                # orders cannot be decided for either.
-                raise PoisonMessage(
-                    "InconsistentEnvelope",
-                    f"order_id {screened.order_id!r} differs from order.order_id {screened.order.order_id!r}",
-                )
-            decision = decide(
-                screened.order, screened.classification, screened.screening, self.refdata, self.policy
-            )
-            decided = DecidedOrder(
-                event_id=derived_event_id(screened.event_id, SERVICE),
-                order_id=screened.order_id,
-                causation_id=screened.event_id,
-                produced_by=SERVICE,
-                order=screened.order,
-                classification=screened.classification,
-                screening=screened.screening,
-                decision=decision,
-            )
+            decided = await service.decide_order(screened=screened, runtime=self.runtime)
+            decision = decided.decision
             metrics.DECISIONS.labels(decision.decision).inc()
             log.info(
                 "decided %s (risk score %d; %s)",

@@ -17,6 +17,16 @@ Kinds of rule:
 - `routing`: the route does not fit (red flag 10): a transit country in one of the rule's Country
   Groups, or an ultimate consignee located outside the destination country.
 - `payment_terms`: payment terms that do not fit (red flag 5: e.g. cash for an expensive item).
+- `no_end_user`: a controlled item, and neither an end user nor an ultimate consignee is named while
+  the order goes through an intermediary (forwarder, intermediate consignee, purchasing agent) or a
+  buyer whose name says it is a distributor (red flag 21: the ultimate user is uncertain).
+- `buyer_country`: the buyer is in another country than the destination and no intermediate
+  consignee explains the route (red flags 2 and 10).
+- `human_rights`: a crime-control (CC) or surveillance item outside the rule's exempt Country
+  Groups (742.7(b): the licence policy weighs human rights).
+
+Terms are read with `rules.find_terms`: whole words, and a negated or hedged mention ("not for
+military use", "non-military") is not a hit; the evidence says which mentions were set aside.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.risk.rules import find_terms, term_pattern
 from shared.events import Classification, Reason, SubmittedOrder
 
 
@@ -39,12 +50,14 @@ class RedFlagRule:
     why: str
     terms: tuple[str, ...] = ()
     country_groups: tuple[str, ...] = ()
+    reasons_for_control: tuple[str, ...] = ()
+    eccns: tuple[str, ...] = ()
+    except_country_groups: tuple[str, ...] = ()
 
     @functools.cached_property
     def pattern(self) -> re.Pattern[str]:
         """Built once per rule, not per order: the terms as whole words, longest first."""
-        words = sorted(self.terms, key=len, reverse=True)
-        return re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+        return term_pattern(self.terms)
 
 
 def parse_rules(section: Mapping[str, Any], where: str) -> tuple[RedFlagRule, ...]:
@@ -64,14 +77,11 @@ def parse_rules(section: Mapping[str, Any], where: str) -> tuple[RedFlagRule, ..
             raise ValueError(f"{at}.kind {kind!r} is not one of {list(KINDS)}")
         if type(score) is not int or not 0 <= score <= 100:
             raise ValueError(f"{at}.score must be an integer 0-100 (got {score!r})")
-        terms = item.get("terms", [])
-        groups = item.get("country_groups", [])
-        if not isinstance(terms, list) or not all(isinstance(t, str) and t.strip() for t in terms):
-            raise ValueError(f"{at}.terms must be a list of non-empty strings")
-        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-            raise ValueError(f"{at}.country_groups must be a list of Country Group names")
-        if kind in {"end_use_terms", "payment_terms"} and not terms:
+        lists = {key: _string_list(item, key, at) for key in _LIST_KEYS}
+        if kind in {"end_use_terms", "payment_terms"} and not lists["terms"]:
             raise ValueError(f"{at}: kind {kind!r} needs terms")
+        if kind == "human_rights" and not (lists["reasons_for_control"] or lists["eccns"]):
+            raise ValueError(f"{at}: kind 'human_rights' needs reasons_for_control or eccns")
         rules.append(
             RedFlagRule(
                 code=code,
@@ -79,11 +89,20 @@ def parse_rules(section: Mapping[str, Any], where: str) -> tuple[RedFlagRule, ..
                 score=score,
                 cite=str(item.get("cite", "15 CFR Part 732, Supp. 3")),
                 why=str(item.get("why", "")),
-                terms=tuple(t.strip() for t in terms),
-                country_groups=tuple(groups),
+                **lists,
             )
         )
     return tuple(rules)
+
+
+_LIST_KEYS = ("terms", "country_groups", "reasons_for_control", "eccns", "except_country_groups")
+
+
+def _string_list(item: Mapping[str, Any], key: str, at: str) -> tuple[str, ...]:
+    value = item.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError(f"{at}.{key} must be a list of non-empty strings")
+    return tuple(v.strip() for v in value)
 
 
 def red_flag_reasons(
@@ -120,18 +139,19 @@ Evidence = dict[str, Any] | None
 
 
 def _terms(rule: RedFlagRule, text: str | None) -> list[str]:
-    """The rule's terms `text` names, case-folded, each once, sorted."""
-    return sorted({m.group(1).casefold() for m in rule.pattern.finditer(text)}) if text else []
+    """The rule's terms `text` names (not negated), case-folded, each once, sorted."""
+    return list(find_terms(rule.pattern, text).found)
 
 
 def _end_use_terms(order: SubmittedOrder, _c: Classification, rule: RedFlagRule, _g: Any) -> Evidence:
-    found = _terms(rule, order.end_use)
-    if not found:
+    hits = find_terms(rule.pattern, order.end_use)
+    if not hits.found:
         return None
     return {
-        "finding": f"the stated end use names {', '.join(repr(t) for t in found)}",
+        "finding": f"the stated end use names {', '.join(repr(t) for t in hits.found)}",
         "end_use": order.end_use,
-        "matched_terms": found,
+        "matched_terms": list(hits.found),
+        "negated_mentions_set_aside": list(hits.negated),
     }
 
 
@@ -218,11 +238,96 @@ def _payment_terms(order: SubmittedOrder, _c: Classification, rule: RedFlagRule,
     }
 
 
+_INTERMEDIARIES = ("freight_forwarder", "intermediate_consignee", "purchaser_agent")
+
+
+def _no_end_user(
+    order: SubmittedOrder, classification: Classification, rule: RedFlagRule, _g: Any
+) -> Evidence:
+    controlled = [c for c in classification.lines if c.status in {"classified", "itar"}]
+    roles = {p.role for p in order.parties}
+    if not controlled or roles & {"end_user", "ultimate_consignee"}:
+        return None
+    intermediaries = sorted(roles & set(_INTERMEDIARIES))
+    buyer = order.party("buyer")
+    distributor = _terms(rule, buyer.name) if buyer is not None and rule.terms else []
+    if not intermediaries and not distributor:
+        return None
+    why = (
+        f"the order goes through {', '.join(intermediaries)}"
+        if intermediaries
+        else f"the buyer {buyer.name if buyer else ''!r} names itself {', '.join(distributor)}"
+    )
+    return {
+        "finding": f"no end user or ultimate consignee is named for controlled items "
+        f"({', '.join(f'line {c.line_no}: {c.eccn}' for c in controlled)}) and {why}",
+        "party_role": "buyer",
+        "controlled_lines": [c.line_no for c in controlled],
+        "intermediaries": intermediaries,
+        "matched_terms": distributor,
+    }
+
+
+def _buyer_country(order: SubmittedOrder, _c: Classification, _r: RedFlagRule, _g: Any) -> Evidence:
+    buyer = order.party("buyer")
+    if buyer is None or buyer.country == order.destination_country:
+        return None
+    if order.party("intermediate_consignee") is not None:
+        return None
+    return {
+        "finding": f"the buyer {buyer.name!r} is in {buyer.country}, the destination is "
+        f"{order.destination_country}, and no intermediate consignee is named",
+        "party_role": "buyer",
+        "buyer_country": buyer.country,
+        "destination_country": order.destination_country,
+    }
+
+
+def _human_rights(
+    order: SubmittedOrder,
+    classification: Classification,
+    rule: RedFlagRule,
+    country_groups: Callable[[str], Sequence[str]],
+) -> Evidence:
+    exempt = set(rule.except_country_groups) & set(country_groups(order.destination_country))
+    if exempt:
+        return None
+    lines = [
+        c
+        for c in classification.lines
+        if c.status == "classified"
+        and (
+            set(c.reasons_for_control) & set(rule.reasons_for_control)
+            or any(_eccn_within(c.eccn or "", e) or _eccn_within(e, c.eccn or "") for e in rule.eccns)
+        )
+    ]
+    if not lines:
+        return None
+    return {
+        "finding": f"crime-control or surveillance items "
+        f"({', '.join(f'line {c.line_no}: {c.eccn}' for c in lines)}) to {order.destination_country}",
+        "lines": [
+            {"line_no": c.line_no, "eccn": c.eccn, "reasons_for_control": c.reasons_for_control}
+            for c in lines
+        ],
+        "destination_country": order.destination_country,
+        "exempt_country_groups": list(rule.except_country_groups),
+    }
+
+
+def _eccn_within(eccn: str, listed: str) -> bool:
+    a, b = eccn.lower(), listed.lower()
+    return bool(a) and (a == b or a.startswith(b + "."))
+
+
 _CHECKS: dict[str, Callable[..., Evidence]] = {
     "end_use_terms": _end_use_terms,
     "end_use_undisclosed": _end_use_undisclosed,
     "forwarder_as_consignee": _forwarder_as_consignee,
     "routing": _routing,
     "payment_terms": _payment_terms,
+    "no_end_user": _no_end_user,
+    "buyer_country": _buyer_country,
+    "human_rights": _human_rights,
 }
 KINDS = tuple(_CHECKS)

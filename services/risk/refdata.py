@@ -5,6 +5,8 @@ Read in place from `<data_dir>/controls/` (see controls/PROVENANCE.md):
 - us/us_country_groups_part740_supp1.csv: Country Groups A:1 ... E:2, 15 CFR 740 Supp. 1
 - us/us_ear_embargoed_sanctioned_destinations.csv: embargoed and specially controlled destinations, Part 746
 - us/us_license_exceptions_part740.json: the licence exceptions of Part 740
+- us/us_ecfr_title15_part744.xml: Part 744 as the eCFR serves it; Supplement No. 2 (the items of the
+  military end-use/end-user rule, 744.21) is read from it
 
 Each file's version is `sha256:<first 12 hex of its bytes>` plus its eCFR issue date (from the JSON
 the CSV was derived from) or, for the compiled Part 746 file, the compilation date in PROVENANCE.md.
@@ -17,6 +19,7 @@ import hashlib
 import io
 import json
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,9 @@ GROUPS_CSV = "controls/us/us_country_groups_part740_supp1.csv"
 GROUPS_JSON = "controls/us/us_country_groups_part740_supp1.json"
 EMBARGO_CSV = "controls/us/us_ear_embargoed_sanctioned_destinations.csv"
 EXCEPTIONS_JSON = "controls/us/us_license_exceptions_part740.json"
+PART744_XML = "controls/us/us_ecfr_title15_part744.xml"
 PROVENANCE = "controls/PROVENANCE.md"
+_SUPP2_ITEM = re.compile(r"^\((?:[ivxl]+)\)\s+(\d[A-E]\d{3})\b\s*(.*)$", re.S)
 
 _CHART_COLUMN = re.compile(r"^[A-Z]{2}\d$")
 _GROUP_COLUMN = re.compile(r"^(?:[A-E]:\d|B)$")
@@ -48,6 +53,7 @@ def load_reference_data(data_dir: Path) -> ReferenceData:
     groups_raw = _read(data_dir, GROUPS_CSV)
     embargo_raw = _read(data_dir, EMBARGO_CSV)
     exceptions_raw = _read(data_dir, EXCEPTIONS_JSON)
+    part744_raw = _read(data_dir, PART744_XML)
     chart_date = _json_field(data_dir, CHART_JSON, "ecfrIssueDate")
     groups_date = _json_field(data_dir, GROUPS_JSON, "ecfrIssueDate")
     exceptions = json.loads(exceptions_raw)
@@ -62,6 +68,7 @@ def load_reference_data(data_dir: Path) -> ReferenceData:
         group_names=group_names,
         part746=parse_part746_destinations(embargo_raw),
         license_exceptions=parse_license_exceptions(exceptions),
+        part744_supp2=parse_part744_supp2(part744_raw),
         versions={
             "country_chart": _version(chart_raw, f"eCFR {chart_date}"),
             "country_chart_footnotes": _version(footnotes_raw, f"eCFR {chart_date}"),
@@ -70,6 +77,7 @@ def load_reference_data(data_dir: Path) -> ReferenceData:
                 embargo_raw, f"compiled {compiled.group(1)}" if compiled else "compiled (date unknown)"
             ),
             "license_exceptions": _version(exceptions_raw, f"eCFR {exceptions.get('ecfrIssueDate', '?')}"),
+            "part744": _version(part744_raw, "eCFR XML"),
         },
     )
 
@@ -150,6 +158,32 @@ def parse_license_exceptions(document: dict[str, Any]) -> dict[str, LicenseExcep
                 symbol=symbol, section=f"15 CFR {entry['sectionNumber']}", title=str(entry.get("title", ""))
             )
     return out
+
+
+def parse_part744_supp2(raw: bytes) -> dict[str, str]:
+    """Supplement No. 2 to Part 744: `<P>(i) 3A991 Electronic devices ...</P>` -> {"3A991": text}."""
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as exc:
+        raise RefDataError(f"{PART744_XML}: not well-formed XML: {exc}") from exc
+    supplement = next(
+        (
+            d
+            for d in root.iter("DIV9")
+            if " ".join((d.get("N") or "").split()) == "Supplement No. 2 to Part 744"
+        ),
+        None,
+    )
+    if supplement is None:
+        raise RefDataError(f"{PART744_XML}: no DIV9 'Supplement No. 2 to Part 744'")
+    items: dict[str, str] = {}
+    for paragraph in supplement.iter("P"):
+        found = _SUPP2_ITEM.match(" ".join("".join(paragraph.itertext()).split()))
+        if found is not None:
+            items.setdefault(found[1], found[2])
+    if not items:
+        raise RefDataError(f"{PART744_XML}: Supplement No. 2 to Part 744 lists no ECCN")
+    return items
 
 
 def _read(data_dir: Path, relative: str) -> bytes:

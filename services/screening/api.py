@@ -4,20 +4,19 @@ on-call, and reviewers' clearances ("not a match")."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from services.screening import MATCHER_BUILD
-from services.screening.clearances import clearance_name, message_key
+from services.screening import MATCHER_BUILD, service
+from services.screening.clearing import ClearanceRefused
 from services.screening.domain import EntryType, normalise_name
-from services.screening.registry import ListSnapshot, ScreeningRuntime, UpdateOutcome
+from services.screening.registry import ListSnapshot
+from services.screening.service import ScreeningRuntime
+from shared.auth import ReviewerDep, require
 from shared.events import (
-    TOPIC_CLEARANCES,
     ClearedMatch,
     CountryCode,
     ListEffect,
@@ -26,9 +25,9 @@ from shared.events import (
     ScreenedList,
     ScreeningClearance,
     Text,
-    envelope_dump,
 )
-from shared.kafka import Outgoing
+from shared.kafka import PublishError
+from shared.service import PublishDep, runtime_dependency
 
 router = APIRouter(tags=["screening"])
 
@@ -45,21 +44,7 @@ def _screenable(value: str) -> str:
 ScreenableName = Annotated[Text, AfterValidator(_screenable)]
 
 
-@dataclass
-class ScreeningState:
-    """Filled by the app's lifespan once the lists are loaded and indexed."""
-
-    runtime: ScreeningRuntime | None = None
-
-
-def get_runtime(request: Request) -> ScreeningRuntime:
-    state: ScreeningState = request.app.state.screening
-    if state.runtime is None:
-        raise HTTPException(status_code=503, detail="screening lists are not loaded yet")
-    return state.runtime
-
-
-RuntimeDep = Annotated[ScreeningRuntime, Depends(get_runtime)]
+RuntimeDep = Annotated[ScreeningRuntime, Depends(runtime_dependency(ScreeningRuntime))]
 
 
 # --- screening -----------------------------------------------------------------------------------
@@ -121,7 +106,14 @@ def _basis(snapshot: ListSnapshot) -> dict[str, Any]:
 
 
 def _screen_one(runtime: ScreeningRuntime, snapshot: ListSnapshot, request: ScreenRequest) -> ScreenedName:
-    answer = runtime.screen_name(snapshot, request.name, request.country, request.type, request.address)
+    answer = service.screen_name(
+        snapshot=snapshot,
+        book=runtime.clearances,
+        name=request.name,
+        country=request.country,
+        entry_type=request.type,
+        address=request.address,
+    )
     return ScreenedName(
         name=request.name,
         normalised_tokens=list(normalise_name(request.name, entry_type=request.type)),
@@ -133,13 +125,17 @@ def _screen_one(runtime: ScreeningRuntime, snapshot: ListSnapshot, request: Scre
     )
 
 
-@router.post("/screen", summary="Screen one name against every loaded list")
+@router.post("/screen", summary="Screen one name against every loaded list", dependencies=[require("viewer")])
 async def screen(request: ScreenRequest, runtime: RuntimeDep) -> ScreenResponse:
     snapshot = runtime.snapshot  # one snapshot for the whole answer, even if a swap happens meanwhile
     return ScreenResponse(**_screen_one(runtime, snapshot, request).model_dump(), **_basis(snapshot))
 
 
-@router.post("/screen/batch", summary=f"Screen up to {MAX_BATCH} names against every loaded list")
+@router.post(
+    "/screen/batch",
+    summary=f"Screen up to {MAX_BATCH} names against every loaded list",
+    dependencies=[require("viewer")],
+)
 async def screen_batch(request: BatchRequest, runtime: RuntimeDep) -> BatchResponse:
     snapshot = runtime.snapshot
 
@@ -209,7 +205,7 @@ async def lists(runtime: RuntimeDep) -> ListsResponse:
     sources = []
     for loaded in snapshot.sources:
         info = loaded.info
-        status = runtime.status[info.kind]
+        status = runtime.registry.status[info.kind]
         sources.append(
             SourceOut(
                 source_id=info.source_id,
@@ -219,7 +215,7 @@ async def lists(runtime: RuntimeDep) -> ListsResponse:
                 files=list(info.files),
                 version=info.version,
                 published=info.published,
-                age_seconds=round(runtime.age_seconds(info.kind), 1),
+                age_seconds=round(runtime.registry.age_seconds(info.kind), 1),
                 entries=len(loaded.entries),
                 aliases=sum(x.aliases for x in info.lists),
                 rows_read=info.rows_read,
@@ -255,7 +251,7 @@ async def lists(runtime: RuntimeDep) -> ListsResponse:
         lists_generation=snapshot.generation,
         indexed_at=snapshot.built_at,
         index_build_seconds=round(snapshot.build_seconds, 3),
-        changes_unpublished=len(runtime.unpublished),
+        changes_unpublished=len(runtime.changes.unpublished),
         sources=sources,
     )
 
@@ -344,9 +340,7 @@ class UpdateOut(BaseModel):
     removed: int
     error: str | None
 
-    @classmethod
-    def of(cls, outcome: UpdateOutcome) -> UpdateOut:
-        return cls(**outcome.__dict__)
+    model_config = ConfigDict(from_attributes=True)
 
 
 class UpdateResponse(BaseModel):
@@ -357,6 +351,7 @@ class UpdateResponse(BaseModel):
 @router.post(
     "/lists/update",
     summary="Fetch the lists from their publishers, verify, swap while serving (on-call)",
+    dependencies=[require("admin")],
 )
 async def update_lists(runtime: RuntimeDep, request: UpdateRequest | None = None) -> UpdateResponse:
     loaded = [s.info.kind for s in runtime.snapshot.sources]
@@ -373,9 +368,10 @@ async def update_lists(runtime: RuntimeDep, request: UpdateRequest | None = None
                 }
             ],
         )
-    outcomes = await runtime.update_lists(kinds)
+    outcomes = await service.update_lists(updater=runtime.updater, kinds=kinds)
     return UpdateResponse(
-        lists_generation=runtime.snapshot.generation, outcomes=[UpdateOut.of(o) for o in outcomes]
+        lists_generation=runtime.snapshot.generation,
+        outcomes=[UpdateOut.model_validate(o) for o in outcomes],
     )
 
 
@@ -392,7 +388,6 @@ class ClearanceRequest(BaseModel):
         default=None,
         description="the entry version the reviewer saw (a hit's entry_version); default: current",
     )
-    reviewer: Text
     reason: LongText
 
 
@@ -407,48 +402,34 @@ class ClearanceOut(BaseModel):
 @router.post(
     "/clearances", status_code=202, summary="Clear a party name against one list entry (not a match)"
 )
-async def clear(request: ClearanceRequest, runtime: RuntimeDep) -> ClearanceOut:
-    snapshot = runtime.snapshot
-    current = snapshot.entry_versions.get((request.list_id, request.entry_id))
-    if request.list_id not in snapshot.catalog.list_ids():
-        raise HTTPException(status_code=404, detail=f"list_id {request.list_id!r} is not loaded")
-    if current is None:
-        raise HTTPException(
-            status_code=404, detail=f"entry_id {request.entry_id!r} is not on list {request.list_id!r}"
-        )
-    if request.entry_version is not None and request.entry_version != current:
-        raise HTTPException(
-            status_code=409,
-            detail=f"entry_version {request.entry_version!r}: the entry has changed since (now {current!r}); "
-            "screen the party again and review the current entry",
-        )
-    if runtime.publish is None:
-        raise HTTPException(
-            status_code=503, detail="the broker is not connected: clearances cannot be published"
-        )
-    clearance = ScreeningClearance(
-        event_id=str(uuid.uuid4()),
-        party_name=request.party_name,
-        normalised_name=clearance_name(request.party_name),
-        list_id=request.list_id,
-        entry_id=request.entry_id,
-        entry_version=current,
-        reviewer=request.reviewer,
-        reason=request.reason,
-        cleared_at=datetime.now(UTC),
-    )
-    key = message_key(clearance)
+async def clear(
+    reviewer: ReviewerDep, request: ClearanceRequest, runtime: RuntimeDep, publish: PublishDep
+) -> ClearanceOut:
     try:
-        await runtime.publish(
-            Outgoing(runtime.settings.topic(TOPIC_CLEARANCES), key, envelope_dump(clearance))
+        key, clearance = await service.clear_match(
+            snapshot=runtime.snapshot,
+            book=runtime.clearances,
+            publish=publish,
+            topic=service.clearances_topic(runtime.settings),
+            party_name=request.party_name,
+            list_id=request.list_id,
+            entry_id=request.entry_id,
+            entry_version=request.entry_version,
+            # Who cleared it is the key's name, never a name sent in the body.
+            reviewer=reviewer.name,
+            reason=request.reason,
+            now=datetime.now(UTC),
         )
-    except Exception as exc:
+    except ClearanceRefused as exc:
+        raise HTTPException(status_code=404 if exc.kind == "unknown" else 409, detail=str(exc)) from exc
+    except PublishError as exc:
         raise HTTPException(status_code=503, detail=f"the clearance was not published: {exc}") from exc
-    # Every instance (this one too) reads it back from the topic; recording it here as well makes it
-    # effective on this instance at once.
-    runtime.clearances.put(key, clearance)
     return ClearanceOut(
-        key=key, clearance=clearance, in_force=True, current_entry_version=current, why_not_in_force=None
+        key=key,
+        clearance=clearance,
+        in_force=True,
+        current_entry_version=clearance.entry_version,
+        why_not_in_force=None,
     )
 
 

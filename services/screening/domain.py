@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, get_args
 
-from services.screening.entries import EntryType, ListEntry
+from services.screening.entries import EntryType, ListEntry, licence_terms
 from services.screening.index import Match, Matcher, NameQuery, TokenIndex
 from services.screening.normalise import ORGANISATION_WORDS, analyse_name, display_token, normalise_name
 from services.screening.scoring import (
@@ -245,6 +245,7 @@ class Screener:
             if score < review:
                 continue
             info = infos[(entry.source_id, entry.list_id)]
+            terms = licence_terms(entry)
             # Built from values this module made itself: no validation needed (model_construct is
             # several times faster, and screening builds thousands of these per second).
             party_match = PartyMatch.model_construct(
@@ -274,6 +275,10 @@ class Screener:
                     weak_alias=found.weak_alias,
                     address_agreement=address_evidence[0] if address_evidence else None,
                     matched_address=address_evidence[1] if address_evidence else None,
+                    license_requirement=terms["license_requirement"],
+                    license_policy=terms["license_policy"],
+                    federal_register_notice=terms["federal_register_notice"],
+                    start_date=terms["start_date"],
                 ),
                 entry_version=entry.content_version or None,
             )

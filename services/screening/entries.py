@@ -33,3 +33,14 @@ class ListEntry:
     # A hash of everything the list says about this entry (names, type, programmes, countries,
     # addresses, details): tells a changed entry from an unchanged one across list versions.
     content_version: str = ""
+
+
+# The details a listing's licence terms are read from (the CSL's Entity List and MEU rows); risk
+# applies "for all items subject to the EAR" and named ECCNs or supplements differently.
+LICENCE_DETAILS = ("license_requirement", "license_policy", "federal_register_notice", "start_date")
+
+
+def licence_terms(entry: ListEntry) -> dict[str, str | None]:
+    """The entry's licence requirement, licence policy, Federal Register notice and start date."""
+    details = dict(entry.details)
+    return {key: details.get(key) or None for key in LICENCE_DETAILS}

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
+from services.screening import service
 from services.screening.domain import Screener
-from services.screening.registry import ScreeningRuntime
-from shared.events import (
-    TOPIC_SCREENED,
-    ClassifiedOrder,
-    ScreenedOrder,
-    Screening,
-    derived_event_id,
-    envelope_dump,
-)
+from services.screening.service import STAGE, ScreeningRuntime
+from shared.events import TOPIC_SCREENED, ClassifiedOrder, ScreenedOrder, derive, envelope_dump
 from shared.kafka import Incoming, Outgoing, decode_json
 from shared.logging import log_context
 from shared.settings import Settings
 
-STAGE = "screening"
+__all__ = ["STAGE", "ScreeningHandler"]
 
 
 class ScreeningHandler:
@@ -29,26 +23,19 @@ class ScreeningHandler:
         self.settings = settings
         self.screening = screening
 
-    async def _screen(self, classified: ClassifiedOrder) -> Screening:
+    async def _screen(self, classified: ClassifiedOrder) -> ScreenedOrder:
         if isinstance(self.screening, ScreeningRuntime):
-            # An order screened before the clearances published earlier are read would be held for
-            # a match a reviewer has already cleared.
-            await self.screening.clearances_loaded()
-        return self.screening.screen_parties(classified.order.parties)
+            return await service.screen_order(runtime=self.screening, classified=classified)
+        screening = self.screening.screen_parties(classified.order.parties)
+        return ScreenedOrder(
+            **derive(classified, STAGE), classification=classified.classification, screening=screening
+        )
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         # A ValidationError here is the runner's cue to dead-letter the message.
         classified = ClassifiedOrder.model_validate(decode_json(message))
         with log_context(order_id=classified.order_id, event_id=classified.event_id):
-            screened = ScreenedOrder(
-                event_id=derived_event_id(classified.event_id, STAGE),
-                order_id=classified.order_id,
-                causation_id=classified.event_id,
-                produced_by=STAGE,
-                order=classified.order,
-                classification=classified.classification,
-                screening=await self._screen(classified),
-            )
+            screened = await self._screen(classified)
         return [
             Outgoing(
                 topic=self.settings.topic(TOPIC_SCREENED),

@@ -11,6 +11,7 @@ import pytest
 from services.classifier.app import create_app
 from shared.settings import Settings
 from tests import classifier_support as support
+from tests.auth_support import bearer
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[http
     app = create_app(settings, start_kafka=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=bearer()) as c:
             yield c
 
 
@@ -238,7 +239,9 @@ async def test_export_is_csv_that_imports_back_to_the_same_catalog(
         start_kafka=False,
     )
     async with fresh.router.lifespan_context(fresh):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fresh), base_url="http://t") as other:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=fresh), base_url="http://t", headers=bearer()
+        ) as other:
             imported = await other.post(
                 "/products/import", content=text, headers={"content-type": "text/csv"}
             )
@@ -258,3 +261,21 @@ async def test_history_export_has_every_version(client: httpx.AsyncClient) -> No
     assert [r.split(",")[5] for r in rows if r.startswith("API-HIST-1,")] == ["1", "2"]
     current = (await client.get("/products/export")).text.splitlines()
     assert [r.split(",")[1] for r in current if r.startswith("API-HIST-1,")] == ["2B230"]
+
+
+async def test_metrics_tell_how_old_the_ccl_in_use_is(client: httpx.AsyncClient) -> None:
+    from datetime import UTC, datetime
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    issue_date = (await client.get("/ccl")).json()["version"].split("+")[0].removeprefix("ecfr-")
+    before = datetime.now(UTC)
+    metrics = (await client.get("/metrics")).text
+    [family] = [
+        f
+        for f in text_string_to_metric_families(metrics)
+        if f.name == "exportwatch_classifier_ccl_age_seconds"
+    ]
+    [sample] = family.samples
+    expected = (before - datetime.fromisoformat(issue_date).replace(tzinfo=UTC)).total_seconds()
+    assert expected > 0 and abs(sample.value - expected) < 60

@@ -1,9 +1,8 @@
-"""The catalog repository on a real database: SQLite (a temporary file) always, and PostgreSQL too
-when EXPORTWATCH_TEST_POSTGRES_URL is set (`make test`). Every change is a new version."""
+"""The catalog repository on a real database: SQLite (a temporary file) and PostgreSQL (the
+`postgres_url` fixture; those cases are `integration` tests). Every change is a new version."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,17 +18,16 @@ from services.classifier.catalog import CatalogImportError, CatalogProductRow, C
 from services.classifier.domain import canonical_eccn
 from shared.db import make_engine, make_sessionmaker
 from tests import classifier_support as support
+from tests.records_support import DATABASES
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def catalog_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}"
-    url = os.environ.get("EXPORTWATCH_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("EXPORTWATCH_TEST_POSTGRES_URL is not set")
+    url: str = request.getfixturevalue("postgres_url")
     return url
 
 

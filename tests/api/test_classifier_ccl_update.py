@@ -15,6 +15,7 @@ from services.classifier.app import create_app
 from services.classifier.ecfr import main as ecfr_main
 from shared.settings import Settings
 from tests import classifier_support as support
+from tests.auth_support import bearer
 
 
 @pytest.fixture
@@ -33,7 +34,9 @@ def settings(tmp_path: Path, api_url: str) -> Settings:
 
 async def client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=bearer()
+        ) as client:
             yield client
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,23 +13,28 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.records.api import RecordsRuntime
 from services.records.app import create_app
 from services.records.handler import RecordsHandler
-from shared.events import ALL_TOPICS, TOPIC_REVIEWED
-from shared.kafka import Incoming, Outgoing
-from shared.service import KafkaStage
+from services.records.outbox import OutboxRelay
+from services.records.service import RecordsRuntime
+from shared.events import TOPIC_REVIEW_STEPS, TOPIC_REVIEWED
+from shared.kafka import Incoming, Outgoing, PublishError
+from shared.service import get_publish
 from shared.settings import load_settings
+from tests.auth_support import bearer
 from tests.records_support import dead_letter, decided, message, screened, submitted
 
 
 @dataclass
-class CapturingStage(KafkaStage):
-    """Stands in for the broker: keeps what the API publishes."""
+class Capturing:
+    """Stands in for the broker: keeps what is published while `connected`, refuses it otherwise."""
 
     published: list[Outgoing] = field(default_factory=list)
+    connected: bool = True
 
-    async def publish(self, outgoing: Outgoing) -> None:
+    async def __call__(self, outgoing: Outgoing) -> None:
+        if not self.connected:
+            raise PublishError("Kafka is not connected (test)")
         self.published.append(outgoing)
 
 
@@ -38,25 +43,50 @@ class Records:
     app: FastAPI
     client: httpx.AsyncClient
     handler: RecordsHandler
+    broker: Capturing
 
     async def consume(self, *events: dict[str, Any]) -> None:
         for offset, event in enumerate(events):
             await self.handler(message(event, offset=offset))
 
-    def runtime(self) -> RecordsRuntime:
-        runtime: RecordsRuntime = self.app.state.records
-        return runtime
+    def capture(self) -> Capturing:
+        """From now on the API and the outbox publish into the returned list instead of a broker."""
+        self.broker.connected = True
+        self.app.dependency_overrides[get_publish] = lambda: self.broker
+        return self.broker
+
+    async def relay(self) -> list[Outgoing]:
+        """Run the outbox relay once; what it published (every event so far, in order)."""
+        runtime: RecordsRuntime = self.app.state.runtime
+        await runtime.outbox.publish_pending()
+        return self.broker.published
+
+    async def loop_back(self) -> list[Outgoing]:
+        """Publish the outbox and consume what records itself published, as the broker would hand
+        it back (review steps and outcomes become trail steps)."""
+        published = await self.relay()
+        for offset, outgoing in enumerate(published):
+            if outgoing.topic in (TOPIC_REVIEWED, TOPIC_REVIEW_STEPS):
+                await self.handler(
+                    Incoming(outgoing.topic, 0, 1000 + offset, outgoing.key.encode(), outgoing.value, 0)
+                )
+        return published
 
 
 @pytest.fixture
 async def records(tmp_path: Path) -> AsyncIterator[Records]:
     settings = load_settings("records", database_url=f"sqlite+aiosqlite:///{tmp_path / 'records.db'}")
-    app = create_app(settings, start_kafka=False)
+    broker = Capturing(connected=False)
+    app = create_app(settings, start_kafka=False, publish=broker)
     async with app.router.lifespan_context(app):
-        runtime: RecordsRuntime = app.state.records
+        runtime: RecordsRuntime = app.state.runtime
+        # The tests run the outbox relay themselves (Records.relay), when they mean to.
+        await runtime.outbox.stop()
         handler = RecordsHandler(settings=settings, sessionmaker=runtime.sessionmaker)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            yield Records(app, client, handler)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t", headers=bearer()
+        ) as client:
+            yield Records(app, client, handler, broker)
 
 
 async def test_unknown_decision_filter_is_rejected_naming_the_value(records: Records) -> None:
@@ -148,7 +178,7 @@ async def test_review_without_a_current_decision_is_409(records: Records) -> Non
     await records.consume(submitted("SO-2026-000306"))
     response = await records.client.post(
         "/orders/SO-2026-000306/review",
-        json={"review_decision": "RELEASE", "reviewer": "j.doe", "comment": "Cleared with the customer."},
+        json={"review_decision": "RELEASE", "comment": "Cleared with the customer."},
     )
     assert response.status_code == 409
     assert "no decision" in response.json()["detail"]
@@ -157,7 +187,7 @@ async def test_review_without_a_current_decision_is_409(records: Records) -> Non
 async def test_review_with_blank_comment_is_422_naming_the_field(records: Records) -> None:
     response = await records.client.post(
         "/orders/SO-2026-000307/review",
-        json={"review_decision": "RELEASE", "reviewer": "j.doe", "comment": "  "},
+        json={"review_decision": "RELEASE", "comment": "  "},
     )
     assert response.status_code == 422
     [error] = response.json()["detail"]
@@ -165,60 +195,100 @@ async def test_review_with_blank_comment_is_422_naming_the_field(records: Record
     assert "blank" in error["msg"]
 
 
-async def test_review_without_kafka_is_503(records: Records) -> None:
+async def test_a_review_naming_its_reviewer_in_the_body_is_422(records: Records) -> None:
+    order = submitted("SO-2026-000314")
+    await records.consume(order, decided(order, "HOLD"))
+    response = await records.client.post(
+        "/orders/SO-2026-000314/review",
+        json={"review_decision": "BLOCK", "reviewer": "someone.else", "comment": "Listed end user."},
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["input"]) == (["body", "reviewer"], "someone.else")
+    assert "API key" in error["msg"]
+
+
+async def test_a_review_made_while_the_broker_is_away_is_published_once_it_is_back(records: Records) -> None:
     order = submitted("SO-2026-000308")
     await records.consume(order, decided(order))
     response = await records.client.post(
         "/orders/SO-2026-000308/review",
-        json={
-            "review_decision": "RELEASE",
-            "reviewer": "j.doe",
-            "comment": "Entity List hit is another firm.",
-        },
+        json={"review_decision": "BLOCK", "comment": "The end user is listed."},
     )
-    assert response.status_code == 503
-    assert "Kafka" in response.json()["detail"]
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "approved"
+    with pytest.raises(PublishError):  # the broker is away: the events wait in the outbox
+        await records.relay()
+    assert records.broker.published == []
+
+    records.capture()
+    published = await records.relay()
+    assert [p.topic for p in published] == [TOPIC_REVIEW_STEPS, TOPIC_REVIEWED]
+    assert await records.relay() == published  # published once, marked: nothing again
 
 
 async def test_review_is_published_and_becomes_the_review_status_once_consumed(records: Records) -> None:
     order = submitted("SO-2026-000309")
     decision = decided(order, "HOLD")
     await records.consume(order, decision)
-    runtime = records.runtime()
-    stage = CapturingStage(runtime.settings, "records", ALL_TOPICS, records.handler)
-    records.app.state.records = dataclasses.replace(runtime, stage=stage)
+    records.capture()
 
     response = await records.client.post(
         "/orders/SO-2026-000309/review",
-        json={
-            "review_decision": "RELEASE",
-            "reviewer": "j.doe",
-            "comment": "Entity List hit is another firm.",
-        },
+        json={"review_decision": "BLOCK", "comment": "The end user is on the Entity List."},
+        headers=bearer("reviewer-1"),
     )
-    assert response.status_code == 202
-    event = response.json()
+    assert response.status_code == 202, response.text
+    outcome = response.json()
+    assert (outcome["status"], outcome["approvals"], outcome["approvals_required"]) == ("approved", 1, 1)
+    event = outcome["reviewed"]
     assert {
-        k: event[k] for k in ("schema", "decided_event_id", "submitted_event_id", "original_decision")
+        k: event[k]
+        for k in ("schema", "decided_event_id", "submitted_event_id", "original_decision", "reviewer")
     } == {
         "schema": "order.reviewed.v1",
         "decided_event_id": decision["event_id"],
         "submitted_event_id": order["event_id"],
         "original_decision": "HOLD",
+        "reviewer": "reviewer-1",
     }
-    [published] = stage.published
-    assert (published.topic, published.key) == (TOPIC_REVIEWED, "SO-2026-000309")
+    assert event["requested_by"]["name"] == "reviewer-1" and event["requested_by"]["role"] == "reviewer"
 
     # Not applied until records consumes its own event from orders.reviewed.v1.
     assert (await records.client.get("/orders/SO-2026-000309")).json()["status"] == "decided"
-    await records.handler(Incoming(published.topic, 0, 0, published.key.encode(), published.value, 0))
+    published = await records.loop_back()
+    reviewed = [p for p in published if p.topic == TOPIC_REVIEWED]
+    assert [(p.key, json.loads(p.value)["event_id"]) for p in reviewed] == [
+        ("SO-2026-000309", event["event_id"])
+    ]
     body = (await records.client.get("/orders/SO-2026-000309")).json()
     assert body["status"] == "reviewed"
-    assert body["review"]["review_decision"] == "RELEASE"
+    assert body["review"]["review_decision"] == "BLOCK"
     assert body["review"]["review_event_id"] == event["event_id"]
     trail = (await records.client.get("/orders/SO-2026-000309/trail")).json()
-    assert [s["stage"] for s in trail["steps"]] == ["submitted", "decided", "reviewed"]
+    assert [s["stage"] for s in trail["steps"]] == ["submitted", "decided", "review_step", "reviewed"]
+    assert trail["steps"][2]["payload"]["actor"]["name"] == "reviewer-1"
     assert trail["chain_valid"] is True
+
+
+async def test_the_outbox_holds_no_database_connection_while_the_broker_is_asked(records: Records) -> None:
+    order = submitted("SO-2026-000313")
+    await records.consume(order, decided(order))
+    runtime: RecordsRuntime = records.app.state.runtime
+    engine = runtime.sessionmaker.kw["bind"]
+    response = await records.client.post(
+        "/orders/SO-2026-000313/review",
+        json={"review_decision": "BLOCK", "comment": "The end user is listed."},
+    )
+    assert response.status_code == 202, response.text
+    checked_out: list[int] = []
+
+    async def publish(outgoing: Outgoing) -> None:
+        checked_out.append(engine.pool.checkedout())
+
+    relay = OutboxRelay(runtime.sessionmaker, publish)
+    assert await relay.publish_pending() == 2
+    assert checked_out == [0, 0]
 
 
 async def test_dead_letters_show_text_where_utf8_and_base64_always(records: Records) -> None:
@@ -267,9 +337,7 @@ async def test_a_dead_letter_is_replayed_to_its_source_topic_with_its_original_b
     payload = b'{"order_id": "SO-2026-000777", "lines": ['
     await records.consume(dead_letter(payload, offset=11))
     [letter] = (await records.client.get("/deadletters")).json()
-    runtime = records.runtime()
-    stage = CapturingStage(runtime.settings, "records", ALL_TOPICS, records.handler)
-    records.app.state.records = dataclasses.replace(runtime, stage=stage)
+    stage = records.capture()
 
     response = await records.client.post(f"/deadletters/{letter['event_id']}/replay")
 

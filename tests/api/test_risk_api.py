@@ -12,14 +12,20 @@ from services.risk.app import create_app
 from shared.policy import load_policy
 from shared.settings import Settings
 from tests import risk_samples as s
+from tests.auth_support import bearer
+from tests.risk_support import sqlite_url
 
 
 @pytest.fixture(scope="module")
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(), start_kafka=False)
+async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
+    folder = tmp_path_factory.mktemp("risk-api")
+    app = create_app(
+        Settings(risk_database_url=sqlite_url(folder), part746_cache_dir=folder / "part746"),
+        start_kafka=False,
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=bearer()) as c:
             yield c
 
 

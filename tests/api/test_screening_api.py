@@ -20,16 +20,18 @@ import pytest
 from fastapi import FastAPI
 
 from services.screening.app import create_app
-from services.screening.registry import ScreeningRuntime
+from services.screening.service import ScreeningRuntime
 from services.screening.update import main as update_main
 from shared.kafka import Outgoing
+from shared.service import get_publish
 from shared.settings import Settings
+from tests.auth_support import bearer
 from tests.screening_support import PublisherMirror, loaded_lists, publisher_mirror
 
 
 def runtime_of(app: FastAPI) -> ScreeningRuntime:
-    runtime: ScreeningRuntime | None = app.state.screening.runtime
-    assert runtime is not None
+    runtime = app.state.runtime
+    assert isinstance(runtime, ScreeningRuntime)
     return runtime
 
 
@@ -43,7 +45,9 @@ async def app() -> AsyncIterator[FastAPI]:
 
 @pytest.fixture(scope="module")
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t", headers=bearer()
+    ) as c:
         yield c
 
 
@@ -261,11 +265,11 @@ def published(app: FastAPI) -> Iterator[list[Outgoing]]:
     async def publish(outgoing: Outgoing) -> None:
         sent.append(outgoing)
 
-    runtime.publish = publish
+    app.dependency_overrides[get_publish] = lambda: publish
     try:
         yield sent
     finally:
-        runtime.publish = None
+        app.dependency_overrides.pop(get_publish)
         for outgoing in sent:
             runtime.clearances.revoke(outgoing.key)
 
@@ -283,7 +287,6 @@ async def test_a_clearance_is_published_and_sets_the_match_aside_as_evidence(
             "list_id": "SDN",
             "entry_id": "15145",
             "entry_version": hit["entry_version"],
-            "reviewer": "j.doe",
             "reason": "Our customer is Dena Tankers Pty of Perth, registered 2019, no Iranian ownership",
         },
     )
@@ -298,7 +301,12 @@ async def test_a_clearance_is_published_and_sets_the_match_aside_as_evidence(
     after = (await client.post("/screen", json={"name": "DENA TANKERS FZE", "country": "AE"})).json()
     assert after["matches"] == []
     [cleared] = after["cleared_matches"]
-    assert (cleared["entry_id"], cleared["cleared_by"], cleared["score"]) == ("15145", "j.doe", hit["score"])
+    # Who cleared it is the signing key's name (tests/auth_support.py), never a body field.
+    assert (cleared["entry_id"], cleared["cleared_by"], cleared["score"]) == (
+        "15145",
+        "admin-1",
+        hit["score"],
+    )
     listed = (await client.get("/clearances", params={"list_id": "SDN"})).json()
     assert [(c["key"], c["in_force"]) for c in listed] == [("SDN:15145:dena tankers", True)]
 
@@ -309,7 +317,7 @@ async def test_a_clearance_is_published_and_sets_the_match_aside_as_evidence(
         ({"entry_id": "99999999"}, 404, "entry_id '99999999' is not on list 'SDN'"),
         ({"list_id": "XYZ"}, 404, "list_id 'XYZ' is not loaded"),
         ({"entry_version": "0000000000000000"}, 409, "the entry has changed since"),
-        ({"reviewer": ""}, 422, "reviewer"),
+        ({"reviewer": "j.doe"}, 422, "reviewer"),  # the key says who clears, not the body
         ({"reason": None}, 422, "reason"),
         ({"party_name": "!!!"}, 422, "party_name"),
     ],
@@ -321,7 +329,6 @@ async def test_a_bad_clearance_is_refused_naming_why(
         "party_name": "Dena Tankers",
         "list_id": "SDN",
         "entry_id": "15145",
-        "reviewer": "j.doe",
         "reason": "not them",
     } | change
     body = {k: v for k, v in body.items() if v is not None}
@@ -341,7 +348,6 @@ async def test_a_clearance_without_a_broker_is_503(client: httpx.AsyncClient) ->
             "party_name": "Dena Tankers",
             "list_id": "SDN",
             "entry_id": "15145",
-            "reviewer": "j.doe",
             "reason": "not them",
         },
     )
@@ -371,7 +377,8 @@ class Updatable:
 
     async def source(self, kind: str) -> dict[str, Any]:
         sources = (await self.client.get("/lists")).json()["sources"]
-        return next(s for s in sources if s["kind"] == kind)  # type: ignore[no-any-return]
+        found: dict[str, Any] = next(s for s in sources if s["kind"] == kind)
+        return found
 
 
 @pytest.fixture(scope="module")
@@ -395,17 +402,18 @@ async def updatable(
         screening_cache_dir=tmp_path_factory.mktemp("cache"),
         screening_update_base_url=mirror.base_url,
     )
-    application = create_app(settings, start_kafka=False)
     sent: list[Outgoing] = []
 
     async def publish(outgoing: Outgoing) -> None:
         sent.append(outgoing)
 
+    application = create_app(settings, start_kafka=False, publish=publish)
     async with (
         application.router.lifespan_context(application),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as c,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://t", headers=bearer()
+        ) as c,
     ):
-        runtime_of(application).publish = publish
         yield Updatable(
             application,
             c,
@@ -520,13 +528,13 @@ async def test_a_refused_connection_keeps_the_old_version(updatable: Updatable) 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
-    updatable.runtime.http_transport = httpx.MockTransport(refuse)
+    updatable.runtime.updater.http_transport = httpx.MockTransport(refuse)
     try:
         [outcome] = (await updatable.client.post("/lists/update", json={"sources": ["un_sc"]})).json()[
             "outcomes"
         ]
     finally:
-        updatable.runtime.http_transport = None
+        updatable.runtime.updater.http_transport = None
 
     assert outcome["outcome"] == "failed" and "ConnectError" in outcome["error"]
     assert (await updatable.source("un_sc"))["version"] == before["version"]
@@ -573,7 +581,7 @@ async def test_a_swap_under_load_loses_no_request_and_mixes_no_versions(updatabl
 
     workers = [asyncio.create_task(screen_until_swapped()) for _ in range(50)]
     await flowing.wait()  # traffic is flowing before the update starts
-    outcomes = await updatable.runtime.update_lists(["un_sc"])
+    outcomes = await updatable.runtime.updater.update_lists(["un_sc"])
     update_done.set()
     await asyncio.gather(*workers)
 

@@ -1,4 +1,8 @@
-"""Small helpers for tests that talk to the real broker: unique topics, publish, read back."""
+"""Small helpers for tests that talk to the real broker: unique topics, publish, read back.
+
+Each takes the broker as a bare `host:port` (security from the `EXPORTWATCH_KAFKA_*` environment,
+plaintext in `make test`) or as `KafkaClientSettings` (a secured broker's user).
+"""
 
 from __future__ import annotations
 
@@ -13,22 +17,25 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.kafka.broker import create_topics
 from shared.events import ALL_TOPICS, TOPIC_CONFIGS
+from shared.kafka_security import KafkaClientSettings, client_options, client_settings
+
+Kafka = str | KafkaClientSettings
 
 
 def unique_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}."
 
 
-async def create_prefixed_topics(bootstrap: str, prefix: str, partitions: int = 3) -> None:
+async def create_prefixed_topics(kafka: Kafka, prefix: str, partitions: int = 3) -> None:
     await create_topics(
-        bootstrap,
+        kafka,
         {f"{prefix}{t}": partitions for t in ALL_TOPICS},
         configs={f"{prefix}{t}": config for t, config in TOPIC_CONFIGS.items()},
     )
 
 
-async def publish(bootstrap: str, topic: str, messages: list[tuple[str, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def publish(kafka: Kafka, topic: str, messages: list[tuple[str, bytes]]) -> None:
+    producer = AIOKafkaProducer(**client_options(client_settings(kafka)), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for key, value in messages:
@@ -37,11 +44,11 @@ async def publish(bootstrap: str, topic: str, messages: list[tuple[str, bytes]])
         await producer.stop()
 
 
-async def read_topic(
-    bootstrap: str, topic: str, *, expect: int, timeout: float = 30.0
-) -> list[dict[str, Any]]:
+async def read_topic(kafka: Kafka, topic: str, *, expect: int, timeout: float = 30.0) -> list[dict[str, Any]]:
     """Read a topic from the beginning until `expect` JSON messages arrived or the deadline passed."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        **client_options(client_settings(kafka)), enable_auto_commit=False, group_id=None
+    )
     await consumer.start()
     found: list[dict[str, Any]] = []
     try:
@@ -63,9 +70,9 @@ async def read_topic(
     return found
 
 
-async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+async def committed_offsets(kafka: Kafka, group: str, topic: str) -> dict[int, int]:
     """The group's committed offsets on `topic`, per partition (partitions never committed are absent)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(client_settings(kafka)))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

@@ -65,7 +65,7 @@ class EchoHandler:
         if self.fail_times.get(submitted.order_id, 0) > 0:
             self.fail_times[submitted.order_id] -= 1
             raise ConnectionError("database is away")
-        body = json.dumps({"order_id": submitted.order_id, "event_id": str(submitted.event_id)}).encode()
+        body = json.dumps({"order_id": submitted.order_id, "event_id": submitted.event_id}).encode()
         return [Outgoing(topic=self.out_topic, key=submitted.order_id, value=body)]
 
 

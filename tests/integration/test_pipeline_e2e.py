@@ -23,8 +23,16 @@ from sqlalchemy.engine import make_url
 
 from deploy.kafka.broker import free_port
 from deploy.local.stack import REPO_ROOT, SERVICES, ServiceProcess, start_service, wait_ready
-from shared.events import ALL_TOPICS, TOPIC_SUBMITTED
-from tests.integration.kafka_helpers import create_prefixed_topics, publish, unique_prefix, wait_for
+from shared.events import ALL_TOPICS, TOPIC_REVIEWED, TOPIC_SUBMITTED
+from shared.kafka_security import client_options, client_settings
+from tests.auth_support import bearer
+from tests.integration.kafka_helpers import (
+    create_prefixed_topics,
+    publish,
+    read_topic,
+    unique_prefix,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +79,9 @@ async def pipeline(
         "EXPORTWATCH_DATABASE_URL": await _fresh_database(postgres_url),
         "EXPORTWATCH_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'catalog.db'}",
         "EXPORTWATCH_CATALOG_SEED_CSV": str(REPO_ROOT / "samples" / "catalog.csv"),
+        # Risk's licence ledger on PostgreSQL, as in production; no Part 746 fetched (as make run).
+        "EXPORTWATCH_RISK_DATABASE_URL": await _fresh_database(postgres_url),
+        "EXPORTWATCH_PART746_CACHE_DIR": str(tmp / "part746"),
     }
     services = {
         name: start_service(name, port=free_port(), env=env, log_dir=tmp / "logs") for name in SERVICES
@@ -134,8 +145,9 @@ async def decided(client: httpx.AsyncClient, order_id: str, timeout: float = 90.
 
 async def groups_caught_up(bootstrap: str, groups: list[str], topics: list[str]) -> bool:
     """Every group has committed up to the end of every partition of its topics."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    options = client_options(client_settings(bootstrap))
+    consumer = AIOKafkaConsumer(**options, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**options)
     await consumer.start()
     await admin.start()
     try:
@@ -220,7 +232,7 @@ async def test_orders_flow_to_decisions_and_bad_messages_to_dead_letters(pipelin
         ],
     )
 
-    async with httpx.AsyncClient(base_url=pipeline.records, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=pipeline.records, timeout=10, headers=bearer()) as client:
         results = {name: await decided(client, o["order_id"]) for name, o in orders.items()}
         results["later"] = await decided(client, later["order_id"])
 
@@ -277,10 +289,16 @@ async def test_replaying_an_event_adds_no_trail_step(pipeline: Pipeline) -> None
     raw = json.dumps(order).encode()
     topic = pipeline.topic(TOPIC_SUBMITTED)
     await publish(pipeline.bootstrap, topic, [(order["order_id"], raw)])
-    async with httpx.AsyncClient(base_url=pipeline.records, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=pipeline.records, timeout=10, headers=bearer()) as client:
         await decided(client, order["order_id"])
         before = (await client.get(f"/orders/{order['order_id']}/trail")).json()
-        assert [s["stage"] for s in before["steps"]] == ["submitted", "classified", "screened", "decided"]
+        # records reads each topic on its own, so the steps' order across topics is the order they were read.
+        assert sorted(s["stage"] for s in before["steps"]) == [
+            "classified",
+            "decided",
+            "screened",
+            "submitted",
+        ]
 
         await publish(pipeline.bootstrap, topic, [(order["order_id"], raw)])  # the ERP sends it again
         all_topics = [pipeline.topic(t) for t in ALL_TOPICS]
@@ -296,41 +314,132 @@ async def test_replaying_an_event_adds_no_trail_step(pipeline: Pipeline) -> None
         assert after["chain_valid"] is True
 
 
-async def test_a_review_is_published_and_recorded_in_the_trail(pipeline: Pipeline) -> None:
+async def test_releasing_a_block_needs_two_distinct_approvers_over_the_broker(pipeline: Pipeline) -> None:
     order = make_order(
         f"E2E-REVIEW-{uuid.uuid4().hex[:6]}",
-        destination="NL",
-        buyer="Delta Marine Supplies B.V.",
-        buyer_country="NL",
-        lines=[line(f"UNKNOWN-{uuid.uuid4().hex[:6]}", "Custom sensor assembly")],
+        destination="CN",
+        buyer=SDN_ENTITY,
+        buyer_country="CN",
+        lines=[line("OFF-CHAIR-200", "Ergonomic office chair", eccn="EAR99")],
     )
+    order_id = order["order_id"]
     await publish(
-        pipeline.bootstrap, pipeline.topic(TOPIC_SUBMITTED), [(order["order_id"], json.dumps(order).encode())]
+        pipeline.bootstrap, pipeline.topic(TOPIC_SUBMITTED), [(order_id, json.dumps(order).encode())]
     )
-    async with httpx.AsyncClient(base_url=pipeline.records, timeout=10) as client:
-        assert (await decided(client, order["order_id"]))["decision"]["decision"] == "HOLD"
-        response = await client.post(
-            f"/orders/{order['order_id']}/review",
-            json={
-                "review_decision": "RELEASE",
-                "reviewer": "a.compliance",
-                "comment": "Sensor is EAR99 per data sheet",
-            },
-        )
-        assert response.status_code == 202, response.text
+    release = {"review_decision": "RELEASE", "comment": "Verified: a namesake, not the listed company"}
+    async with httpx.AsyncClient(base_url=pipeline.records, timeout=10, headers=bearer("viewer-1")) as client:
+        decision = await decided(client, order_id)
+        assert decision["decision"]["decision"] == "BLOCK"
+        first = await client.post(f"/orders/{order_id}/review", json=release, headers=bearer("approver-1"))
+        assert first.status_code == 202 and first.json()["status"] == "awaiting_approval", first.text
+        again = await client.post(f"/orders/{order_id}/review", json=release, headers=bearer("approver-1"))
+        assert again.status_code == 409
+        pending = (await client.get(f"/orders/{order_id}")).json()
+        assert pending["review"] is None and pending["review_requests"][0]["status"] == "pending"
+
+        second = await client.post(f"/orders/{order_id}/review/approve", headers=bearer("approver-2"))
+        assert second.status_code == 202 and second.json()["status"] == "approved", second.text
+        outcome_id = second.json()["reviewed"]["event_id"]
 
         async def reviewed() -> dict[str, Any] | None:
-            body = (await client.get(f"/orders/{order['order_id']}")).json()
+            body = (await client.get(f"/orders/{order_id}")).json()
             return body if body["status"] == "reviewed" else None
 
         body = await wait_for(reviewed, timeout=30, what="review recorded")
-        assert body["review"]["review_decision"] == "RELEASE"
-        trail = (await client.get(f"/orders/{order['order_id']}/trail")).json()
-        assert trail["steps"][-1]["stage"] == "reviewed"
+        assert body["review"]["review_decision"] == "RELEASE" and body["review"]["reviewer"] == "approver-2"
+        trail = (await client.get(f"/orders/{order_id}/trail")).json()
+        assert [s["stage"] for s in trail["steps"]][-3:] == ["review_step", "review_step", "reviewed"]
+        assert trail["chain_valid"] is True
+    # What the ERP hears on orders.reviewed.v1: one outcome, after the second approval, naming both.
+    outcomes = [
+        e
+        for e in await read_topic(pipeline.bootstrap, pipeline.topic(TOPIC_REVIEWED), expect=1)
+        if e["order_id"] == order_id
+    ]
+    assert [e["event_id"] for e in outcomes] == [outcome_id]
+    assert [a["approver"]["name"] for a in outcomes[0]["approvals"]] == ["approver-1", "approver-2"]
+
+
+async def test_not_a_match_from_records_stops_the_next_order_holding_on_that_entry(
+    pipeline: Pipeline,
+) -> None:
+    party = "Aero Engine Corporation of China"  # CMIC entry 30902: a potential match, held for review
+    run = uuid.uuid4().hex[:6]
+
+    def cmic_order(order_id: str) -> dict[str, Any]:
+        return make_order(
+            order_id,
+            destination="CN",
+            buyer=party,
+            buyer_country="CN",
+            lines=[line("OFF-CHAIR-200", "Ergonomic office chair", eccn="EAR99")],
+        )
+
+    first = cmic_order(f"E2E-NAM-{run}-1")
+    await publish(
+        pipeline.bootstrap, pipeline.topic(TOPIC_SUBMITTED), [(first["order_id"], json.dumps(first).encode())]
+    )
+    async with (
+        httpx.AsyncClient(base_url=pipeline.records, timeout=10, headers=bearer("reviewer-1")) as records,
+        httpx.AsyncClient(
+            base_url=pipeline.services["screening"].url, timeout=10, headers=bearer("viewer-1")
+        ) as screening,
+    ):
+        held = await decided(records, first["order_id"])
+        assert held["decision"]["decision"] == "HOLD"
+        # The buyer (and the ultimate consignee, the same company) resemble this one entry.
+        matched = {
+            (r["party_role"], r["evidence"]["list_id"], r["evidence"]["entry_id"])
+            for r in held["decision"]["reasons"]
+            if r["code"] == "POTENTIAL_MATCH"
+        }
+        assert ("buyer", "CMIC", "30902") in matched and {m[1:] for m in matched} == {("CMIC", "30902")}
+        cleared = await records.post(
+            f"/orders/{first['order_id']}/not-a-match",
+            json={
+                "party_name": party,
+                "list_id": "CMIC",
+                "entry_id": "30902",
+                "reason": "Buyer is a civil MRO shop, not the listed AECC (CMIC covers securities)",
+            },
+        )
+        assert cleared.status_code == 202, cleared.text
+        clearance_id = cleared.json()["event_id"]
+
+        # records' outbox -> screening.clearances.v1 -> every screening instance's book.
+        async def in_force() -> bool:
+            listed = (await screening.get("/clearances", params={"list_id": "CMIC"})).json()
+            return any(c["clearance"]["event_id"] == clearance_id and c["in_force"] for c in listed)
+
+        await wait_for(in_force, timeout=30, what="the clearance reached screening")
+        assert [
+            c["clearance"]["reviewer"]
+            for c in (await screening.get("/clearances", params={"list_id": "CMIC"})).json()
+            if c["clearance"]["event_id"] == clearance_id
+        ] == ["reviewer-1"]
+
+        second = cmic_order(f"E2E-NAM-{run}-2")
+        await publish(
+            pipeline.bootstrap,
+            pipeline.topic(TOPIC_SUBMITTED),
+            [(second["order_id"], json.dumps(second).encode())],
+        )
+        after = await decided(records, second["order_id"])
+        assert "POTENTIAL_MATCH" not in {r["code"] for r in after["decision"]["reasons"]}
+        assert after["decision"]["decision"] == "RELEASE", after["decision"]["reasons"]
+        trail = (await records.get(f"/orders/{second['order_id']}/trail")).json()
+        [screened] = [s for s in trail["steps"] if s["stage"] == "screened"]
+        for party in screened["payload"]["screening"]["parties"]:
+            assert party["matches"] == [], party
+            assert [(m["list_id"], m["entry_id"], m["cleared_by"]) for m in party["cleared_matches"]] == [
+                ("CMIC", "30902", "reviewer-1")
+            ]
 
 
 async def test_services_expose_metrics_after_work(pipeline: Pipeline) -> None:
-    async with httpx.AsyncClient(base_url=pipeline.services["classifier"].url, timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=pipeline.services["classifier"].url, timeout=10, headers=bearer()
+    ) as client:
 
         async def classifier_counted() -> str | None:
             text = (await client.get("/metrics")).text

@@ -34,6 +34,7 @@ from shared.events import (
     envelope_dump,
 )
 from shared.settings import Settings
+from tests.auth_support import bearer
 from tests.integration.kafka_helpers import (
     create_prefixed_topics,
     publish,
@@ -102,7 +103,10 @@ async def stack(
             await exit_stack.enter_async_context(app.router.lifespan_context(app))
             clients[name] = await exit_stack.enter_async_context(
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url=f"http://{name}", timeout=30
+                    transport=httpx.ASGITransport(app=app),
+                    base_url=f"http://{name}",
+                    timeout=30,
+                    headers=bearer(),
                 )
             )
         for name, client in clients.items():
@@ -158,7 +162,8 @@ def _orders(order_id: str, occurred_at: str) -> tuple[dict[str, Any], dict[str, 
         "occurred_at": occurred_at,
         "source": "erp-it",
         "ship_from_country": "US",
-        "destination_country": "DE",
+        # The buyer's own country: a buyer elsewhere than the destination is a red flag of its own.
+        "destination_country": "CN",
         "parties": [{"role": "buyer", "name": "Aero Engine Corporation of China", "country": "CN"}],
         "lines": [
             {

@@ -1,4 +1,5 @@
-"""The input contract `orders.submitted.v1`, exactly as DESIGN.md states it."""
+"""The input contract `orders.submitted.v1`, exactly as docs/architecture.md states it, and the
+envelope every later stage derives from it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import pytest
 from pydantic import ValidationError
 
 from shared.events import (
+    Classification,
+    ClassifiedOrder,
     DecidedOrder,
     SubmittedOrder,
+    derive,
     derived_event_id,
     envelope_dump,
     most_severe,
@@ -178,3 +182,45 @@ def test_a_decided_envelope_refuses_a_decision_outside_the_four() -> None:
                 "decision": {"decision": "MAYBE", "risk_score": 0, "reasons": [], "policy_version": "p"},
             }
         )
+
+
+def test_the_order_event_id_is_a_uuid_kept_as_its_canonical_text() -> None:
+    upper = SubmittedOrder.model_validate(DESIGN_EXAMPLE | {"event_id": DESIGN_EXAMPLE["event_id"].upper()})
+    assert upper.event_id == DESIGN_EXAMPLE["event_id"] and isinstance(upper.event_id, str)
+    with pytest.raises(ValidationError) as info:
+        SubmittedOrder.model_validate(DESIGN_EXAMPLE | {"event_id": "order-17"})
+    assert "event_id: 'order-17' is not a UUID" in describe_validation_error(info.value)
+
+
+def test_derive_gives_the_next_stage_its_envelope_from_the_order_or_an_envelope() -> None:
+    order = SubmittedOrder.model_validate(DESIGN_EXAMPLE)
+    classified = ClassifiedOrder(
+        **derive(order, "classifier"), classification=Classification(ccl_version="v", lines=[])
+    )
+    assert (classified.event_id, classified.causation_id, classified.produced_by) == (
+        derived_event_id(order.event_id, "classifier"),
+        order.event_id,
+        "classifier",
+    )
+    assert classified.order is order and classified.order_id == order.order_id
+    header = derive(classified, "screening")
+    assert (header["causation_id"], header["order"]) == (classified.event_id, order)
+    assert header["event_id"] == derived_event_id(classified.event_id, "screening")
+    assert classified.submitted_event_id == order.event_id
+
+
+def test_an_envelope_naming_two_orders_is_refused_by_the_model() -> None:
+    envelope = {
+        "schema": "order.classified.v1",
+        "event_id": "e",
+        "order_id": "SO-2026-999999",
+        "causation_id": "c",
+        "produced_by": "classifier",
+        "order": DESIGN_EXAMPLE,
+        "classification": {"ccl_version": "v", "lines": []},
+    }
+    with pytest.raises(ValidationError) as info:
+        ClassifiedOrder.model_validate(envelope)
+    assert "order_id 'SO-2026-999999' differs from order.order_id 'SO-2026-000123'" in (
+        describe_validation_error(info.value)
+    )

@@ -6,17 +6,23 @@ import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services.records.domain import (
     GENESIS_HASH,
     ChainLink,
     CurrentDecision,
+    InvalidReview,
     OrderState,
     OrderVersion,
     Review,
     apply_review,
     apply_version,
     chain_hash,
+    counts_as_approval,
     payload_digest,
+    review_reason_codes,
+    review_rule,
     verify_chain,
 )
 
@@ -92,3 +98,48 @@ def test_intact_chain_verifies_and_an_edited_step_hash_does_not() -> None:
         "step 1 (event e1): step_hash does not match sha256(prev_hash + payload_sha256 + event_id)",
         f"step 2 (event e2): prev_hash {links[0].step_hash[:12]} does not match the previous step_hash",
     ]
+
+
+# --- four eyes -------------------------------------------------------------------------------------
+
+REASONS = [("POTENTIAL_MATCH", "HOLD"), ("LICENSE_REQUIRED", "LICENSE_REQUIRED")]
+
+
+@pytest.mark.parametrize(
+    ("in_effect", "requested", "approvals"),
+    [
+        ("BLOCK", "RELEASE", 2),
+        ("BLOCK", "LICENSE_REQUIRED", 2),
+        ("HOLD", "RELEASE", 2),
+        ("LICENSE_REQUIRED", "RELEASE", 2),
+        ("RELEASE", "BLOCK", 1),
+        ("HOLD", "BLOCK", 1),
+        ("BLOCK", "HOLD", 1),  # still stopped: one reviewer
+        ("RELEASE", "LICENSE_REQUIRED", 1),
+        ("RELEASE", "RELEASE", 1),
+    ],
+)
+def test_lowering_needs_two_approvers_and_raising_one(in_effect: str, requested: str, approvals: int) -> None:
+    assert (
+        review_rule(in_effect=in_effect, requested=requested, reasons=REASONS).approvals_required == approvals
+    )
+
+
+def test_a_lowering_names_what_it_overrules_and_only_reasons_of_the_decision() -> None:
+    rule = review_rule(in_effect="HOLD", requested="RELEASE", reasons=REASONS)
+    assert review_reason_codes(None, rule=rule, reasons=REASONS) == ("POTENTIAL_MATCH", "LICENSE_REQUIRED")
+    with pytest.raises(InvalidReview, match="missing"):
+        review_reason_codes(["POTENTIAL_MATCH"], rule=rule, reasons=REASONS)
+    with pytest.raises(InvalidReview, match="not a reason"):
+        review_reason_codes(["POTENTIAL_MATCH", "LICENSE_REQUIRED", "ITAR_ITEM"], rule=rule, reasons=REASONS)
+    partial = review_rule(in_effect="HOLD", requested="LICENSE_REQUIRED", reasons=REASONS)
+    assert review_reason_codes(None, rule=partial, reasons=REASONS) == ("POTENTIAL_MATCH",)
+    raise_ = review_rule(in_effect="RELEASE", requested="BLOCK", reasons=REASONS)
+    assert review_reason_codes(["FRONT_COMPANY"], rule=raise_, reasons=REASONS) == ("FRONT_COMPANY",)
+
+
+def test_the_requesters_own_request_counts_when_it_could_approve_it() -> None:
+    lowering = review_rule(in_effect="BLOCK", requested="RELEASE", reasons=REASONS)
+    raising = review_rule(in_effect="RELEASE", requested="BLOCK", reasons=REASONS)
+    assert counts_as_approval("approver", lowering) and not counts_as_approval("reviewer", lowering)
+    assert counts_as_approval("reviewer", raising)

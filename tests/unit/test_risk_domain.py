@@ -1,4 +1,4 @@
-"""The decision table of DESIGN.md over the real Country Chart, Country Groups and Part 746 data."""
+"""The decision table (docs/architecture.md) over the real Country Chart, Country Groups and Part 746 data."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def _parties(destination: str, **others: str) -> list[dict[str, str]]:
 
 CASES = {
     "clean_ear99_to_germany_is_released": Case("DE", ["EAR99"], "RELEASE", ["NO_LICENSE_REQUIRED"]),
-    "iran_destination_is_blocked": Case("IR", ["EAR99"], "BLOCK", ["EMBARGOED_DESTINATION"] * 3),
+    # One reason per embargoed country: the destination and the parties in it are its evidence.
+    "iran_destination_is_blocked": Case("IR", ["EAR99"], "BLOCK", ["EMBARGOED_DESTINATION"]),
     "cuban_end_user_blocks_order_to_germany": Case(
         "DE", ["EAR99"], "BLOCK", ["EMBARGOED_DESTINATION"], parties=_parties("DE", end_user="CU")
     ),
@@ -104,7 +105,7 @@ CASES = {
         "GB", ["0A501"], "LICENSE_REQUIRED", ["LICENSE_REQUIRED"]
     ),
     "embargo_outranks_hold_and_licence": Case(
-        "IR", ["unclassified", "6A003"], "BLOCK", ["EMBARGOED_DESTINATION"] * 3 + ["UNCLASSIFIED_ITEM"]
+        "IR", ["unclassified", "6A003"], "BLOCK", ["EMBARGOED_DESTINATION", "UNCLASSIFIED_ITEM"]
     ),
     "hold_outranks_licence_required": Case(
         "CN", ["unclassified", "6A003"], "HOLD", ["UNCLASSIFIED_ITEM", "LICENSE_REQUIRED"]
@@ -127,7 +128,11 @@ def test_severity_order_is_block_hold_licence_release() -> None:
     assert most_severe(["LICENSE_REQUIRED", "RELEASE", "HOLD"]) == "HOLD"
     assert most_severe(["RELEASE", "LICENSE_REQUIRED"]) == "LICENSE_REQUIRED"
     assert most_severe([]) == "RELEASE"
-    assert set(REASON_SEVERITY.values()) == {"BLOCK", "HOLD", "LICENSE_REQUIRED"}
+    assert set(REASON_SEVERITY.values()) == {"BLOCK", "HOLD", "LICENSE_REQUIRED", "RELEASE"}
+    assert {c for c, s in REASON_SEVERITY.items() if s == "RELEASE"} == {
+        "LICENSE_COVERED",
+        "LICENSE_EXCEPTION",
+    }
 
 
 def test_licence_required_names_columns_country_and_regulation(
@@ -191,7 +196,9 @@ def test_exceptions_offered_only_where_country_group_allows(
         ("LVS", "15 CFR 740.3"),
         ("GBS", "15 CFR 740.4"),
     ]
-    assert all("verify" in e["note"] for e in offered)
+    assert all("subject to" in e["note"] and e["conditions"] for e in offered)
+    # 3C005's LVS value is $3,000 and the line is 2 x $1,250: within it, nothing left to confirm.
+    assert offered[0]["value_limit_usd"] == "3000" and offered[0]["facts_missing"] == []
     assert to_china.line_determinations[0].license_exceptions_possible == []
     not_offered = _reason(to_china, "LICENSE_REQUIRED").evidence["license_exceptions_not_offered"]
     assert {e["why"] for e in not_offered} == {"CN not in Country Group B"}

@@ -38,7 +38,8 @@ def codes_of(
     decision = decide(
         order, rs.classification(*(lines or (rs.ear99(1),))), rs.screening(order), refdata, policy
     )
-    return {r.code: r.severity for r in decision.reasons} | {"_decision": decision.decision}
+    found: dict[str, str] = {r.code: r.severity for r in decision.reasons}
+    return found | {"_decision": decision.decision}
 
 
 @pytest.mark.parametrize(

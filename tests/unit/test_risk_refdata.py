@@ -25,9 +25,11 @@ def test_every_file_is_versioned_by_content_hash_and_date(refdata: ReferenceData
         "country_groups",
         "embargoed_destinations",
         "license_exceptions",
+        "part744",
     }
-    for version in refdata.versions.values():
-        assert re.fullmatch(r"sha256:[0-9a-f]{12} (eCFR|compiled) \d{4}-\d{2}-\d{2}", version), version
+    for name, version in refdata.versions.items():
+        dated = r"eCFR XML" if name == "part744" else r"(eCFR|compiled) \d{4}-\d{2}-\d{2}"
+        assert re.fullmatch(rf"sha256:[0-9a-f]{{12}} {dated}", version), version
     # controls/PROVENANCE.md lists the chart CSV's sha256 as d04d3cd394253fea...
     assert refdata.versions["country_chart"] == "sha256:d04d3cd39425 eCFR 2026-07-23"
 
@@ -93,9 +95,16 @@ def test_chart_without_expected_header_is_refused(data_dir: Path, tmp_path: Path
         loader.GROUPS_JSON,
         loader.EMBARGO_CSV,
     )
-    for relative in (*files, loader.EXCEPTIONS_JSON, loader.PROVENANCE):
+    for relative in (*files, loader.EXCEPTIONS_JSON, loader.PART744_XML, loader.PROVENANCE):
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(data_dir / relative, tmp_path / relative)
     (tmp_path / loader.CHART_CSV).write_text("name,code\nGermany,DE\n", encoding="utf-8")
     with pytest.raises(RefDataError, match="header lacks columns"):
         load_reference_data(tmp_path)
+
+
+def test_supplement_2_to_part_744_lists_the_military_end_use_items(refdata: ReferenceData) -> None:
+    # 744.21: the items of Supplement No. 2 to Part 744, read from the eCFR XML of Part 744.
+    assert {"3A991", "5A991", "2B991", "9A991"} <= set(refdata.part744_supp2)
+    assert "3A001" not in refdata.part744_supp2
+    assert refdata.part744_supp2["4A994"].startswith("Limited to computers")

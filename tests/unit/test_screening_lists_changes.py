@@ -8,19 +8,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from services.screening.clearances import ClearanceBook, clearance_name
+from services.screening.changes import change_event, diff_source
+from services.screening.clearing import ClearanceBook, ScreenedName, clearance_name
 from services.screening.domain import ListEntry, ListInfo, ScreeningPolicy, SourceInfo
 from services.screening.lists import LoadedSource, new_entry
-from services.screening.registry import (
-    ScreeningRuntime,
-    SourceStatus,
-    build_snapshot,
-    change_event,
-    combined_version,
-    diff_source,
-)
+from services.screening.registry import ListSnapshot, build_snapshot, combined_version
+from services.screening.service import screen_name
 from shared.events import ScreeningClearance
-from shared.settings import Settings
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 POLICY = ScreeningPolicy("test-1", 0.86, 0.95, 5, {"UN": "block"})
@@ -118,10 +112,19 @@ def test_entry_version_over_two_sources_changes_when_either_copy_changes() -> No
     assert combined_version(["v2", "v1"]) == both != combined_version(["v1", "v3"])
 
 
-def runtime_over(*entries: ListEntry) -> ScreeningRuntime:
-    snapshot = build_snapshot([source("sha256:aaa", *entries)], POLICY, generation=1, now=NOW)
-    status = {"un_sc": SourceStatus("un_sc", "/lists/un", loaded_at=NOW)}
-    return ScreeningRuntime(Settings(), snapshot, status, clock=lambda: NOW)
+class Lists:
+    """A snapshot of some entries and a clearance book, as one screening instance holds them."""
+
+    def __init__(self, *entries: ListEntry) -> None:
+        self.snapshot = build_snapshot([source("sha256:aaa", *entries)], POLICY, generation=1, now=NOW)
+        self.clearances = ClearanceBook()
+
+    def screen_name(self, snapshot: ListSnapshot, name: str, country: str | None = None) -> ScreenedName:
+        return screen_name(snapshot=snapshot, book=self.clearances, name=name, country=country)
+
+
+def runtime_over(*entries: ListEntry) -> Lists:
+    return Lists(*entries)
 
 
 def clearance(party_name: str, entry: ListEntry, version: str) -> ScreeningClearance:
@@ -143,6 +146,7 @@ def test_a_cleared_pair_stops_matching_until_the_entry_changes() -> None:
     [hit] = runtime.screen_name(runtime.snapshot, "Korea Mining Development Trading Corp.", "KP").matches
     assert (hit.entry_id, hit.entry_version) == ("KPe.001", KOMID.content_version)
 
+    assert hit.entry_version is not None
     runtime.clearances.put(
         "UN:KPe.001:x", clearance("KOREA MINING DEVELOPMENT TRADING CORP", KOMID, hit.entry_version)
     )

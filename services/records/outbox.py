@@ -1,0 +1,169 @@
+"""The transactional outbox: events written with the state they announce, published afterwards.
+
+A review step changes the workflow's state and must reach Kafka; doing both in one go would either
+hold a database transaction open across a broker round trip or risk a state without its event (or an
+event without its state) when one of them fails. So a use case writes its rows AND the events to
+publish (`add`) in one transaction, and `OutboxRelay`, a background task of records, publishes the
+unpublished rows in order (acks=all, idempotent producer) and marks them. A crash between the
+broker's acknowledgement and the mark publishes a row again: at least once, with the same event id,
+which records (and an ERP) deduplicates.
+
+Several records instances share the outbox: a relay claims a batch for `LEASE` (a column, not a
+lock held across the round trip), so two relays do not publish the same rows at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import Gauge
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.records.models import OutboxMessage
+from shared.kafka import Outgoing, Publish, PublishError
+
+log = logging.getLogger("exportwatch.records.outbox")
+
+UNPUBLISHED = Gauge("exportwatch_records_outbox_unpublished", "Outbox events not yet taken by the broker")
+
+LEASE = timedelta(seconds=30)
+BATCH = 100
+
+
+def add(session: AsyncSession, *, event_id: str, outgoing: Outgoing, now: datetime) -> None:
+    """Queue `outgoing` in the caller's transaction: published once that transaction commits."""
+    session.add(
+        OutboxMessage(
+            event_id=event_id,
+            topic=outgoing.topic,
+            key=outgoing.key,
+            value=outgoing.value,
+            created_at=now,
+            attempts=0,
+        )
+    )
+
+
+class OutboxRelay:
+    """Publishes the outbox: woken by a use case after its commit, and every `poll_seconds` (rows of
+    another instance, retries after the broker was away)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        publish: Publish,
+        *,
+        poll_seconds: float = 1.0,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._publish = publish
+        self._poll = poll_seconds
+        self._backoff_max = backoff_max
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="records-outbox")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        delay = self._poll
+        while not self._stop.is_set():
+            try:
+                await self.publish_pending()
+                delay = self._poll
+            except PublishError as exc:
+                delay = min(max(delay * 2, self._poll), self._backoff_max)
+                log.warning("outbox: the broker did not take an event (%s); again in %.0fs", exc, delay)
+            except Exception:  # the relay must outlive any one failure (a database away)
+                delay = min(max(delay * 2, self._poll), self._backoff_max)
+                log.exception("outbox relay failed; again in %.0fs", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            self._wake.clear()
+
+    async def publish_pending(self) -> int:
+        """Publish every unpublished row, oldest first; the number published. Raises PublishError
+        (the rows not taken are released for the next attempt)."""
+        published = 0
+        try:
+            while batch := await self._claim():
+                published += await self._publish_batch(batch)
+                if len(batch) < BATCH:
+                    break
+        finally:
+            await self._count()
+        return published
+
+    async def _claim(self) -> list[OutboxMessage]:
+        now = datetime.now(UTC)
+        claimable = (OutboxMessage.published_at.is_(None)) & or_(
+            OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now
+        )
+        oldest = select(OutboxMessage.id).where(claimable).order_by(OutboxMessage.id).limit(BATCH)
+        async with self._sessionmaker() as session, session.begin():
+            # The conditions again on the UPDATE itself: PostgreSQL re-checks them on a row another
+            # relay claimed meanwhile, so a row is never claimed twice.
+            claimed = await session.scalars(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(oldest.scalar_subquery()), claimable)
+                .values(claimed_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+                .returning(OutboxMessage)
+            )
+            rows = sorted(claimed.all(), key=lambda row: row.id)
+        return rows
+
+    async def _publish_batch(self, batch: list[OutboxMessage]) -> int:
+        done: list[int] = []
+        try:
+            for row in batch:
+                await self._publish(Outgoing(topic=row.topic, key=row.key, value=row.value))
+                done.append(row.id)
+        except PublishError as exc:
+            await self._release([row.id for row in batch if row.id not in done], str(exc))
+            raise
+        finally:
+            if done:
+                await self._mark(done)
+        return len(done)
+
+    async def _mark(self, ids: list[int]) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(published_at=datetime.now(UTC), claimed_until=None, last_error=None)
+            )
+
+    async def _release(self, ids: list[int], error: str) -> None:
+        if not ids:
+            return
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(claimed_until=None, last_error=error[:2000])
+            )
+
+    async def _count(self) -> None:
+        with contextlib.suppress(Exception):
+            async with self._sessionmaker() as session:
+                pending = await session.scalar(
+                    select(func.count()).where(OutboxMessage.published_at.is_(None))
+                )
+            UNPUBLISHED.set(pending or 0)

@@ -1,0 +1,226 @@
+"""records' use cases: record what the bus carries, replay a dead letter (reviews: reviews.py).
+
+Commands take their dependencies as keyword arguments (the session factory, how to publish, the
+topic names) and raise the errors below; the routes and the handler translate HTTP and Kafka to
+these calls and back. A command that publishes reads what it needs in its own short transaction and
+closes it before the broker round trip: no database connection waits on Kafka.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.records import repository
+from services.records.models import ID_LENGTH, ReferenceKind
+from services.records.outbox import OutboxRelay
+from services.records.reviews import Topics
+from shared.events import DeadLetter, ReviewedOrder, ReviewStep
+from shared.kafka import Outgoing, PoisonMessage, Publish
+from shared.settings import Settings
+
+Sessions = async_sessionmaker[AsyncSession]
+RecordedEvent = repository.TrailEvent | DeadLetter
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RecordsRuntime:
+    """What the routes and the handler share, built once by the app's lifespan: the trail database,
+    the outbox relay (woken after a review command commits) and the topic names of the reviews."""
+
+    settings: Settings
+    sessionmaker: Sessions
+    outbox: OutboxRelay
+    topics: Topics
+
+
+class DeadLetterNotFound(LookupError):
+    """No dead letter has this event id."""
+
+
+class NotReplayable(Exception):
+    """The dead letter came from a topic that is evidence to read, not input to run again."""
+
+
+# --- recording (the handler) ---------------------------------------------------------------------
+
+
+async def record_event(
+    *,
+    sessionmaker: Sessions,
+    event: RecordedEvent,
+    payload: dict[str, Any],
+    topic: str,
+    partition: int,
+    offset: int,
+    raw: bytes,
+) -> bool:
+    """Keep an order event as a trail step, or a dead letter as a dead-letter row; False if it was
+    already recorded. Raises PoisonMessage for what the database would refuse on every retry."""
+    require_storable(event, payload)
+    async with sessionmaker() as session, session.begin():
+        if isinstance(event, DeadLetter):
+            return await repository.record_dead_letter(session=session, letter=event)
+        return await repository.record_event(
+            session=session,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            raw=raw,
+            payload=payload,
+            event=event,
+        )
+
+
+async def record_reference(
+    *,
+    sessionmaker: Sessions,
+    event_id: str,
+    kind: ReferenceKind,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: str | None,
+    raw: bytes,
+    payload: dict[str, Any] | None,
+) -> bool:
+    """Keep a list update, a clearance or a clearance's revocation; False if already recorded."""
+    # The same refusals as for order events; the key is stored too, tombstones included.
+    require_storable_values(
+        ids={"event_id": event_id},
+        texts={"key": key} if key is not None else {},
+        moments={},
+        payload=payload,
+    )
+    async with sessionmaker() as session, session.begin():
+        return await repository.record_reference_event(
+            session=session,
+            event_id=event_id,
+            kind=kind,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            raw=raw,
+            payload=payload,
+        )
+
+
+def require_storable(event: RecordedEvent, payload: dict[str, Any]) -> None:
+    """Refuse, as a poison message, what the database would refuse on every retry (records retries
+    a failing write forever, so such a message would stall its partition)."""
+    ids = {"event_id": event.event_id}
+    texts: dict[str, str] = {}
+    moments: dict[str, datetime] = {}
+    match event:
+        case ReviewedOrder():
+            ids |= {
+                "submitted_event_id": event.submitted_event_id,
+                "decided_event_id": event.decided_event_id,
+            }
+            moments = {"reviewed_at": event.reviewed_at}
+        case ReviewStep():
+            ids |= {
+                "submitted_event_id": event.submitted_event_id,
+                "decided_event_id": event.decided_event_id,
+            }
+            moments = {"occurred_at": event.occurred_at}
+        case DeadLetter():
+            texts = {"service": event.service, "source_topic": event.source_topic, "error": event.error}
+            texts |= {
+                "error_type": event.error_type,
+                "payload_b64": event.payload_b64,
+                "key_b64": event.key_b64 or "",
+            }
+            moments = {"failed_at": event.failed_at}
+    require_storable_values(ids, texts, moments, payload)
+
+
+def require_storable_values(
+    ids: dict[str, str], texts: dict[str, str], moments: dict[str, datetime], payload: Any
+) -> None:
+    """The checks every stored event needs: ids that fit their column, no NUL in ids or text
+    columns, aware timestamps, and a payload PostgreSQL accepts as JSON."""
+    for name, value in ids.items():
+        if len(value) > ID_LENGTH:
+            raise PoisonMessage(
+                "UnstorableEvent", f"{name}: longer than {ID_LENGTH} characters ({len(value)})"
+            )
+    for name, value in (ids | texts).items():
+        # PostgreSQL text cannot hold U+0000 (the JSON payload column can: it keeps the escape).
+        if "\x00" in value:
+            raise PoisonMessage("UnstorableEvent", f"{name}: contains the NUL character (U+0000)")
+    for name, moment in moments.items():
+        # Ordering reviews and storing timestamps needs a time zone (the input contract demands one).
+        if moment.tzinfo is None:
+            raise PoisonMessage("UnstorableEvent", f"{name}: {moment.isoformat()!r} has no time zone")
+    if (path := _non_finite_number(payload, "")) is not None:
+        # Python's json accepts NaN and Infinity; they are not JSON (RFC 8259) and PostgreSQL refuses them.
+        raise PoisonMessage(
+            "UnstorableEvent", f"{path or '(message)'}: NaN and Infinity are not JSON numbers"
+        )
+
+
+def _non_finite_number(value: Any, path: str) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    children = (
+        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    )
+    for key, item in children:
+        if (found := _non_finite_number(item, f"{path}.{key}" if path else str(key))) is not None:
+            return found
+    return None
+
+
+# --- commands (HTTP) -----------------------------------------------------------------------------
+
+
+async def run_review(runtime: RecordsRuntime, command: Callable[..., Awaitable[T]], **arguments: Any) -> T:
+    """A review use case (reviews.py) on the runtime's database and topics, at this moment; the
+    outbox relay is woken once the command committed, so its events leave without waiting a poll."""
+    result = await command(
+        sessionmaker=runtime.sessionmaker, topics=runtime.topics, now=datetime.now(UTC), **arguments
+    )
+    runtime.outbox.wake()
+    return result
+
+
+@dataclass(frozen=True)
+class Replayed:
+    event_id: str
+    topic: str
+    key: str
+    size: int
+
+
+async def replay_dead_letter(
+    *, sessionmaker: Sessions, publish: Publish, replayable_topics: set[str], event_id: str
+) -> Replayed:
+    """Publish a dead letter's original bytes and key again to the topic it came from.
+
+    For on-call, once the cause is fixed: the message is processed as new; if it fails again that is
+    a new dead letter (a new origin offset), never a silent drop. Raises DeadLetterNotFound,
+    NotReplayable, or PublishError (nothing replayed)."""
+    async with sessionmaker() as session:
+        letter = await repository.get_dead_letter(session=session, event_id=event_id)
+    if letter is None:
+        raise DeadLetterNotFound(f"dead letter {event_id!r} not found")
+    # Only the pipeline's own inputs: a dead letter of the dead-letter topic itself, or of a
+    # review, is evidence to read, not something to re-run.
+    if letter.source_topic not in replayable_topics:
+        raise NotReplayable(
+            f"dead letter {event_id!r} came from {letter.source_topic!r}; "
+            f"only {sorted(replayable_topics)} are replayed"
+        )
+    key = base64.b64decode(letter.key_b64).decode("utf-8", "replace") if letter.key_b64 else event_id
+    value = base64.b64decode(letter.payload_b64)
+    await publish(Outgoing(topic=letter.source_topic, key=key, value=value))
+    return Replayed(event_id=event_id, topic=letter.source_topic, key=key, size=len(value))
