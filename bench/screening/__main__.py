@@ -243,12 +243,42 @@ def _independent_figures(
 def _independent(
     screener: Any, catalog: Any, used: set[tuple[str, str]], halves: Sequence[str], baseline: bool
 ) -> dict[str, Any]:
-    """Ours (each party with its country, as an order gives it) and the baseline on each half of the
-    independent set (bench/screening/independent.py)."""
+    """Ours (each party with its country, as an order gives it) and the baseline on each half of
+    the independent set's two draws (bench/screening/independent.py): the first (both halves seen
+    in tuning) and the fresh one (`halves` of it; its held-out half is the report's)."""
+    started = time.perf_counter()
+    first, second = independent.fresh(screener.matcher.entries, used_entries=used, halves=halves)
+    base = WatchmanStyle.build(screener.matcher.entries) if baseline else None
+    run_baseline = _baseline(base, screener.policy.max_matches_per_party) if base is not None else None
+    out: dict[str, Any] = {}
+    for draw, labelled, draw_halves, seed in (
+        ("first", first, independent.HALVES, independent.SEED),
+        ("fresh", second, halves, independent.FRESH_SEED),
+    ):
+        out[draw] = {
+            "seed": seed,
+            "salt": independent.FRESH_SALT if draw == "fresh" else "",
+            "source_names": labelled.source_names,
+            "clean_names_left_out": labelled.left_out,
+            **{
+                half: _independent_half(screener, catalog, labelled, half, run_baseline, f"{draw} draw")
+                for half in draw_halves
+            },
+        }
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    return out
+
+
+def _independent_half(
+    screener: Any,
+    catalog: Any,
+    labelled: independent.IndependentSet,
+    half: str,
+    run_baseline: Callable[[str], Hits] | None,
+    label: str,
+) -> dict[str, Any]:
     from services.screening.domain import Screener
 
-    started = time.perf_counter()
-    labelled = independent.build(screener.matcher.entries, used_entries=used, halves=halves)
     wide = Screener(
         screener.matcher, dataclasses.replace(screener.policy, review_threshold=FLOOR), screener.lists
     )
@@ -256,47 +286,37 @@ def _independent(
     def ours(party: independent.Party) -> Hits:
         return [((m.list_id, m.entry_id), m.score) for m in wide.screen_name(party.query, party.country)]
 
-    base = WatchmanStyle.build(screener.matcher.entries) if baseline else None
-    run_baseline = _baseline(base, screener.policy.max_matches_per_party) if base is not None else None
     review = screener.policy.review_threshold
-    out: dict[str, Any] = {
-        "seed": independent.SEED,
-        "source_names": labelled.source_names,
-        "clean_names_left_out": labelled.left_out,
-    }
-    for half in halves:
-        pos, neg = labelled.half(half)
-        pos_hits, neg_hits = [ours(p) for p in pos], [ours(n) for n in neg]
-        result = {"ours": _independent_figures(pos, neg, pos_hits, neg_hits, review)}
-        result["ours_missed"] = [
-            {"kind": p.kind, "query": p.query, "country": p.country, "source": p.source_name}
-            for p, h in zip(pos, pos_hits, strict=True)
-            if not any(k in p.acceptable and s >= review for k, s in h)
-        ][:60]
-        result["ours_false_hits"] = [
-            {
-                "source": n.kind,
-                "query": n.query,
-                "country": n.country,
-                "entry": catalog.entries[h[0][0]][0].name,
-                "list_id": h[0][0][0],
-                "score": h[0][1],
-            }
-            for n, h in zip(neg, neg_hits, strict=True)
-            if h and h[0][1] >= review
-        ][:60]
-        if run_baseline is not None:
-            base_pos = [run_baseline(p.query) for p in pos]
-            base_neg = [run_baseline(n.query) for n in neg]
-            result["baseline"] = _independent_figures(pos, neg, base_pos, base_neg, review)
-        out[half] = result
-        print(
-            f"independent set, {half} half: {len(pos)} positives, {len(neg)} negatives; ours recall "
-            f"{_pct(result['ours']['recall'])}, false hits {_pct(result['ours']['false_hit_rate'])}",
-            flush=True,
-        )
-    out["seconds"] = round(time.perf_counter() - started, 1)
-    return out
+    pos, neg = labelled.half(half)
+    pos_hits, neg_hits = [ours(p) for p in pos], [ours(n) for n in neg]
+    result = {"ours": _independent_figures(pos, neg, pos_hits, neg_hits, review)}
+    result["ours_missed"] = [
+        {"kind": p.kind, "query": p.query, "country": p.country, "source": p.source_name}
+        for p, h in zip(pos, pos_hits, strict=True)
+        if not any(k in p.acceptable and s >= review for k, s in h)
+    ][:60]
+    result["ours_false_hits"] = [
+        {
+            "source": n.kind,
+            "query": n.query,
+            "country": n.country,
+            "entry": catalog.entries[h[0][0]][0].name,
+            "list_id": h[0][0][0],
+            "score": h[0][1],
+        }
+        for n, h in zip(neg, neg_hits, strict=True)
+        if h and h[0][1] >= review
+    ][:60]
+    if run_baseline is not None:
+        base_pos = [run_baseline(p.query) for p in pos]
+        base_neg = [run_baseline(n.query) for n in neg]
+        result["baseline"] = _independent_figures(pos, neg, base_pos, base_neg, review)
+    print(
+        f"independent set, {label}, {half} half: {len(pos)} positives, {len(neg)} negatives; ours recall "
+        f"{_pct(result['ours']['recall'])}, false hits {_pct(result['ours']['false_hit_rate'])}",
+        flush=True,
+    )
+    return result
 
 
 def _independent_table(figures: dict[str, Any], halves: Sequence[str]) -> str:
@@ -331,7 +351,8 @@ def _independent_table(figures: dict[str, Any], halves: Sequence[str]) -> str:
             )
         )
     rows.append(("all", *cells("all", lambda f, k: f["positives"] if k == "n" else f["recall"])))
-    for source in independent.NEGATIVE_SOURCES:
+    present = {source for half in halves for source in figures[half]["ours"]["negatives_by_source"]}
+    for source in (s for s in independent.NEGATIVE_SOURCES if s in present):
         rows.append(
             (
                 f"false hits, {source}",
@@ -509,7 +530,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--no-held-out",
         action="store_true",
-        help="(tuning only) the independent set's tuning half alone: its held-out half is not built",
+        help="(tuning only) the fresh draw of the independent set without its held-out half (not built)",
     )
     parser.add_argument("--skip-independent", action="store_true", help="no independent set")
     parser.add_argument(
@@ -678,8 +699,14 @@ def main(argv: list[str]) -> int:
     )
     print(_table(rows))
     if independent_set is not None:
-        print(f"\nindependent set (seed {independent.SEED}), at the review threshold {review}:")
-        print(_independent_table(independent_set, halves))
+        for draw, draw_halves in (("first", independent.HALVES), ("fresh", halves)):
+            figures = independent_set[draw]
+            print(
+                f"\nindependent set, {draw} draw (seed {figures['seed']}"
+                + (", both halves seen in tuning" if draw == "first" else "")
+                + f"), at the review threshold {review}:"
+            )
+            print(_independent_table(figures, draw_halves))
     if speed is not None:
         first = speed["first_sight"]
         print(

@@ -2,10 +2,15 @@
 the matcher: other perturbation recipes, other seeds, listed names the first set never uses, clean
 names from three sources, and a country with every party, as an order carries one.
 
-Split in two halves by a hash of the listed party's primary name (positives) and of the clean name
-(negatives): `tuning` and `held_out`. The matcher's constants may be chosen by looking at the tuning
-half only; the held-out half is computed by `make bench-screening` for the report and by nothing
-else (`--no-held-out` leaves it out; docs/benchmarks.md states how often it was looked at).
+Split in two halves by a salted hash of the listed party's primary name (positives) and of the
+clean name (negatives): `tuning` and `held_out`. Two draws exist:
+- the first (`SEED`, no salt; issue #14's first round): both of its halves have been looked at, and
+  serve as tuning data now;
+- the fresh one (`FRESH_SEED`, `FRESH_SALT`; the second round): other listed parties (none that the
+  first set or the first draw uses), other clean names (none that the first draw holds, companies
+  from another corpus). The matcher's constants and calibration may be chosen by looking at its
+  tuning half only; its held-out half is computed by `make bench-screening` for the report and by
+  nothing else (`--no-held-out` leaves it out; docs/benchmarks.md states how often it was looked at).
 
 Nothing here uses the matcher's normaliser: the bench's own word splitting (`plain_words`, from
 `unidecode`), its own legal-form list and its own script renderings decide which names are clean
@@ -56,6 +61,9 @@ from services.screening.entries import ListEntry
 
 SEED = 1414  # neither the first set's seeds (20261130, 777, 4242) nor the speed stream's
 HALVES = ("tuning", "held_out")
+# The fresh draw (issue #14, second round): its own seed, and a salt that moves every name's half.
+FRESH_SEED = 51403
+FRESH_SALT = "issue-14/round-2:"
 
 KINDS = (
     "exact",
@@ -72,7 +80,7 @@ KINDS = (
     "surname_first",
     "title_added",
 )
-NEGATIVE_SOURCES = ("faker", "names_dataset", "pytickersymbols")
+NEGATIVE_SOURCES = ("faker", "names_dataset", "pytickersymbols", "investpy")
 
 
 @dataclass(frozen=True)
@@ -88,8 +96,8 @@ class Party:
     entry_type: str = ""  # individual | entity | ... for positives; person | company for clean names
 
 
-def half_of(key: str) -> str:
-    return HALVES[hashlib.sha256(key.encode()).digest()[0] % 2]
+def half_of(key: str, salt: str = "") -> str:
+    return HALVES[hashlib.sha256((salt + key).encode()).digest()[0] % 2]
 
 
 # --- the bench's own reading of names ----------------------------------------------------------
@@ -828,6 +836,40 @@ def _ticker_companies(seed: int) -> Iterable[tuple[str, str | None, str]]:
         yield written, country, "company"
 
 
+# investpy's stocks table names the exchange's country in English, lower case.
+_INVESTPY_COUNTRIES = {"south korea": "KR", "russia": "RU", "vietnam": "VN", "taiwan": "TW", "iran": "IR",
+                       "ivory coast": "CI", "czech republic": "CZ", "dubai": "AE", "abu dhabi": "AE",
+                       "palestine": "PS", "bosnia": "BA", "turkey": "TR", "venezuela": "VE",
+                       "tanzania": "TZ", "bolivia": "BO", "moldova": "MD"}  # fmt: skip
+
+
+def _investpy_companies(seed: int) -> Iterable[tuple[str, str | None, str]]:
+    """Companies listed on the exchanges of 90 countries (the stocks table the investpy package
+    bundles, read as a file: its own code needs the network), by their full names as an ERP
+    records them, shuffled."""
+    import csv
+    import importlib.util
+
+    import pycountry
+
+    spec = importlib.util.find_spec("investpy")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("investpy is not installed (make venv installs the bench's dependencies)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "resources" / "stocks.csv"
+    with path.open(encoding="utf-8") as handle:
+        rows = sorted({(row["full_name"].strip(), row["country"]) for row in csv.DictReader(handle)})
+    random.Random(seed).shuffle(rows)
+    for name, where in rows:
+        country = _INVESTPY_COUNTRIES.get(where)
+        if country is None:
+            try:
+                country = pycountry.countries.lookup(where).alpha_2
+            except LookupError:
+                country = None
+        if name:
+            yield name, country, "company"
+
+
 @dataclass
 class IndependentSet:
     positives: list[Party]
@@ -858,11 +900,15 @@ def build(
     min_per_kind: int = 300,
     negatives_per_source: int = 1600,
     seed: int = SEED,
+    salt: str = "",
     halves: Sequence[str] = HALVES,
+    used_names: frozenset[str] = frozenset(),
+    companies: str = "pytickersymbols",
 ) -> IndependentSet:
     """The set: `sources_per_half` listed names drawn in each half (those of an entry in
     `used_entries`, the first set's, left out), each perturbed once per class where it applies;
-    `negatives_per_source` clean names from each source in each half."""
+    `negatives_per_source` clean names from each source in each half (none of `used_names`), the
+    companies from `companies` ("pytickersymbols" or "investpy"). `salt` moves every name's half."""
     listed = ListedNames.of(entries)
     rng = random.Random(seed)
     by_half: dict[str, list[tuple[ListEntry, str]]] = defaultdict(list)
@@ -875,7 +921,7 @@ def build(
             and sum(len(w) for w in identity_words(n)) >= 6
         ]  # fmt: skip
         if names:
-            by_half[half_of(" ".join(plain_words(entry.name)))].append((entry, rng.choice(names)))
+            by_half[half_of(" ".join(plain_words(entry.name)), salt)].append((entry, rng.choice(names)))
 
     def rarity(words: str) -> int:
         return listed.frequency.get(words, 0)
@@ -917,15 +963,15 @@ def build(
     streams = {
         "faker": _faker_names(seed),
         "names_dataset": _names_dataset_people(seed),
-        "pytickersymbols": _ticker_companies(seed),
+        companies: _investpy_companies(seed) if companies == "investpy" else _ticker_companies(seed),
     }
     for source, stream in streams.items():
         counts = dict.fromkeys(halves, 0)
         for name, country, kind in stream:
             if all(counts[h] >= negatives_per_source for h in halves):
                 break
-            half = half_of(name)
-            if half not in counts or counts[half] >= negatives_per_source or name in seen:
+            half = half_of(name, salt)
+            if half not in counts or counts[half] >= negatives_per_source or name in seen or name in used_names:
                 continue
             seen.add(name)
             if not clean.clean(name):
@@ -933,3 +979,24 @@ def build(
             counts[half] += 1
             negatives.append(Party(half, source, name, country, entry_type=kind))
     return IndependentSet(positives, negatives, dict(clean.left_out), source_counts)
+
+
+def fresh(
+    entries: Sequence[ListEntry], *, used_entries: set[tuple[str, str]], halves: Sequence[str] = HALVES
+) -> tuple[IndependentSet, IndependentSet]:
+    """The first draw (both halves: seen, tuning data now) and the fresh draw (`halves` of it), whose
+    listed parties are none of `used_entries` (the first set's) nor of the first draw, and whose clean
+    names are none of the first draw's, its companies from investpy."""
+    first = build(entries, used_entries=used_entries, halves=HALVES)
+    first_entries = {key for p in first.positives for key in p.acceptable}
+    first_names = frozenset(n.query for n in first.negatives)
+    second = build(
+        entries,
+        used_entries=used_entries | first_entries,
+        seed=FRESH_SEED,
+        salt=FRESH_SALT,
+        halves=halves,
+        used_names=first_names,
+        companies="investpy",
+    )
+    return first, second
