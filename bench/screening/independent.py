@@ -971,7 +971,12 @@ def build(
             if all(counts[h] >= negatives_per_source for h in halves):
                 break
             half = half_of(name, salt)
-            if half not in counts or counts[half] >= negatives_per_source or name in seen or name in used_names:
+            if (
+                half not in counts
+                or counts[half] >= negatives_per_source
+                or name in seen
+                or name in used_names
+            ):
                 continue
             seen.add(name)
             if not clean.clean(name):
@@ -982,11 +987,16 @@ def build(
 
 
 def fresh(
-    entries: Sequence[ListEntry], *, used_entries: set[tuple[str, str]], halves: Sequence[str] = HALVES
+    entries: Sequence[ListEntry],
+    *,
+    used_entries: set[tuple[str, str]],
+    halves: Sequence[str] = HALVES,
+    negatives_per_source: int = 1600,
 ) -> tuple[IndependentSet, IndependentSet]:
     """The first draw (both halves: seen, tuning data now) and the fresh draw (`halves` of it), whose
     listed parties are none of `used_entries` (the first set's) nor of the first draw, and whose clean
-    names are none of the first draw's, its companies from investpy."""
+    names are none of the first draw's, its companies from investpy. More clean names a half
+    (`negatives_per_source`) keep the first 1,600 of each source the same."""
     first = build(entries, used_entries=used_entries, halves=HALVES)
     first_entries = {key for p in first.positives for key in p.acceptable}
     first_names = frozenset(n.query for n in first.negatives)
@@ -998,5 +1008,6 @@ def fresh(
         halves=halves,
         used_names=first_names,
         companies="investpy",
+        negatives_per_source=negatives_per_source,
     )
     return first, second

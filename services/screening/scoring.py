@@ -66,10 +66,6 @@ DROPPED_WORD_COST: Final = 0.2
 """Share of its weight that one listed word left out of a name of DROPPED_WORD_NAME words or more
 costs, when it is not the name's most telling word and the party's name is all found in it."""
 
-UNEXPLAINED_PENALTY: Final = 0.08
-"""When the party's name and the listed name share one informative word only, the score is lowered
-by this much times the share of the party's name (by weight) that the listed name does not explain."""
-
 COMMON_WORD_DISCOUNT: Final = 0.7
 """Share of `UNMATCHED_QUERY_COST` waived for a party's word as frequent on the lists as can be
 (a given name, "trading", a city): such a word says little about who the party is not."""
@@ -418,6 +414,9 @@ class NameScore:
     pairs: tuple[tuple[str, str, float], ...]
     unmatched_query: tuple[str, ...]
     unmatched_listed: tuple[str, ...]
+    # The share of each name's weight left unaligned (the calibrated signals read them).
+    query_unexplained: float = 0.0
+    listed_unexplained: float = 0.0
 
 
 def align(
@@ -526,15 +525,8 @@ def align(
         + listed_left_over
     )
     score = min(1.0, aligned / total) if total else 0.0
-    if informative <= 1 and left_q and len(listed) == 1:
-        # One word found in a longer party name ("Julia Morgan" for a vessel "JULIA"): the share of
-        # the party's name left unexplained lowers the score beyond what the words cost.
-        unexplained = sum(
-            ((query_costs[qi] if query_costs is not None else query_weights[qi]) for qi in left_q), 0.0
-        )
-        score *= 1 - UNEXPLAINED_PENALTY * unexplained / (
-            unexplained + sum((query_weights[qi] for qi in used_q), 0.0)
-        )
+    query_total = sum(query_weights, 0.0)
+    listed_total = sum(listed_weights, 0.0)
     pairs.sort(key=lambda p: p[0][0])
     return NameScore(
         score=round(score, 4),
@@ -548,6 +540,12 @@ def align(
         ),
         unmatched_query=tuple(display_token(query[i]) for i in left_q),
         unmatched_listed=tuple(display_token(listed[i]) for i in left_l),
+        query_unexplained=round(sum((query_weights[i] for i in left_q), 0.0) / query_total, 4)
+        if query_total
+        else 0.0,
+        listed_unexplained=round(sum((listed_weights[i] for i in left_l), 0.0) / listed_total, 4)
+        if listed_total
+        else 0.0,
     )
 
 
@@ -642,47 +640,14 @@ def score_names(query: Sequence[str], listed: Sequence[str], weights: Mapping[st
     )
 
 
-# Country agreement between the party and the entry moves a name score by this much, and only a name
-# score that already reaches the review threshold: a weak name match never becomes a hit through its
-# country. Only an exact name scores 1.0, and a country the entry is not tied to lowers it a little,
-# never below the review threshold: listed parties trade through addresses abroad, so a country
-# mismatch is evidence for the reviewer to weigh with the rest of the entry (OFAC FAQ 5, "compare
-# the complete SDN entry"), not a reason to set an exact name aside.
-COUNTRY_NUDGE: Final = 0.02
-COUNTRY_MISMATCH: Final = 0.03
-ONE_WORD_COUNTRY_MISMATCH: Final = 0.08
+# Country, entity type and the commonness of the names are weighed by the calibrated signals
+# (services/screening/calibration.py); an address naming the same place moves a name score that
+# reaches the review threshold closer by ADDRESS_NUDGE (not calibrated: the labelled sets carry no
+# addresses), and only the same name scores 1.0.
 NEAR_EXACT: Final = 0.99
-
-
-def apply_country(
-    name_score: float, agreement: bool | None, review_threshold: float, *, one_word: bool = False
-) -> float:
-    """`name_score` moved by the country: closer for a country the entry is tied to, further for a
-    clearly different one, further (ONE_WORD_COUNTRY_MISMATCH) when the names share `one_word` only
-    and the party's name holds more ("GEA Group" in Germany for "GEA OOO" in Russia): the less the
-    name says, the more the country does."""
-    if agreement is None or name_score < review_threshold:
-        return name_score
-    if agreement:
-        return (
-            name_score
-            if name_score >= 1.0
-            else max(name_score, round(min(NEAR_EXACT, name_score + COUNTRY_NUDGE), 4))
-        )
-    if name_score >= 1.0:
-        return max(review_threshold, round(name_score - COUNTRY_MISMATCH, 4))
-    return round(name_score - (ONE_WORD_COUNTRY_MISMATCH if one_word else COUNTRY_MISMATCH), 4)
-
-
 ADDRESS_NUDGE: Final = 0.02
 # A party written with a legal form or a word only organisations' names hold ("... LLC", "... Group")
-# is an organisation, and a party written with a title ("Dr.", "Col.") a person. An organisation is
-# not a vessel or an aircraft (their owners and operators are listed as entries of their own): that
-# conflict takes even an exact name below review. It may be a company named after, or owned by, a
-# listed individual, so that conflict weighs little, unless the whole listed name is one word ("Ali
-# PLC" for "ALI"). A person is not a listed organisation, vessel or aircraft of one word.
-TYPE_CONFLICT_PENALTY: Final = {"individual": 0.03, "vessel": 0.17, "aircraft": 0.17, "entity": 0.03}
-ONE_WORD_CONFLICT: Final = 0.17
+# is an organisation, and a party written with a title ("Dr.", "Col.") a person.
 NOT_COMPANIES: Final = frozenset(("individual", "vessel", "aircraft"))
 """Entry types a party written as an organisation cannot be."""
 NOT_PERSONS: Final = frozenset(("entity", "vessel", "aircraft"))
@@ -705,31 +670,6 @@ def type_conflict(
     if person and not organisation and entry_type in NOT_PERSONS:
         return entry_type
     return None
-
-
-def apply_evidence(
-    name_score: float,
-    *,
-    review_threshold: float,
-    country_agreement: bool | None,
-    address_agreement: bool | None = None,
-    type_conflict: str | None = None,
-    listed_words: int = 2,
-    one_word: bool = False,
-) -> float:
-    """The name score moved by the supporting evidence, which never makes a weak name a hit: the
-    country (`apply_country`), an address that names the same place (closer), a party whose name
-    contradicts the entry's type `type_conflict` (further: see TYPE_CONFLICT_PENALTY; a listed
-    name of `listed_words` words). `one_word`: the names share one word and the party's holds more."""
-    score = apply_country(name_score, country_agreement, review_threshold, one_word=one_word)
-    if name_score < review_threshold:
-        return score
-    if address_agreement and name_score < 1.0:
-        score = max(score, round(min(NEAR_EXACT, score + ADDRESS_NUDGE), 4))
-    if type_conflict is not None:
-        penalty = TYPE_CONFLICT_PENALTY.get(type_conflict, 0.0)
-        score = round(score - (max(penalty, ONE_WORD_CONFLICT) if listed_words <= 1 else penalty), 4)
-    return score
 
 
 # Words every address has; they say nothing about where it is.

@@ -12,8 +12,6 @@ from services.screening.domain import Screener, TokenIndex, analyse_name
 from services.screening.normalise import skeletons, slavic_respellings
 from services.screening.scoring import (
     ABBREVIATION,
-    ONE_WORD_COUNTRY_MISMATCH,
-    UNEXPLAINED_PENALTY,
     abbreviation_similarity,
     align,
     token_similarity,
@@ -123,17 +121,16 @@ def test_a_long_name_short_of_a_word_that_does_not_identify_it_still_scores_high
     assert anonymous.score < 0.84
 
 
-def test_the_party_words_a_one_word_listed_name_leaves_unexplained_lower_the_score() -> None:
+def test_the_alignment_reports_the_share_of_each_name_left_unexplained() -> None:
     def exact(q: str, t: str) -> float:
         return 1.0 if q == t else 0.0
 
     alone = align(("julia",), [0.7], ("julia",), [0.7], exact)
     longer = align(("julia", "morgan"), [0.7, 0.8], ("julia",), [0.7], exact, query_costs=[0.56, 0.64])
-    assert alone.score == 1.0
-    without_penalty = 1.4 / (1.4 + 0.64)
-    assert longer.score == pytest.approx(
-        without_penalty * (1 - UNEXPLAINED_PENALTY * 0.64 / (0.64 + 0.7)), abs=1e-4
-    )
+    assert (alone.score, alone.query_unexplained, alone.listed_unexplained) == (1.0, 0.0, 0.0)
+    assert longer.score == pytest.approx(1.4 / (1.4 + 0.64), abs=1e-4)
+    assert longer.query_unexplained == pytest.approx(0.8 / 1.5, abs=1e-4)
+    assert longer.listed_unexplained == 0.0
 
 
 def test_a_name_contradicting_the_entry_type_is_a_conflict() -> None:
@@ -188,17 +185,30 @@ def test_a_company_is_not_the_vessel_of_the_same_word(screener: Screener) -> Non
         e for e in index.entries if e.entry_type == "vessel" and len(analyse_name(e.name).tokens) == 1
     )
     name = analyse_name(vessel.name).tokens[0]
+    key = (vessel.list_id, vessel.entry_id)
     as_vessel = found(screener, name.upper())
-    as_company = found(screener, f"{name.upper()} Inc.")
-    assert as_vessel.get((vessel.list_id, vessel.entry_id), 0.0) >= 0.84
-    assert (vessel.list_id, vessel.entry_id) not in as_company
+    as_company = {(m.list_id, m.entry_id): m for m in screener.screen_name(f"{name.upper()} Inc.")}
+    assert as_vessel.get(key, 0.0) >= screener.policy.block_threshold
+    # Never blocked as the vessel; the evidence names the conflict.
+    if key in as_company:
+        assert as_company[key].score < screener.policy.block_threshold
+        assert any(
+            c.signal == "vessel_conflict" and c.contribution < 0
+            for c in as_company[key].evidence.score_contributions
+        )
 
 
-def test_another_country_weighs_more_when_the_names_share_one_word(screener: Screener) -> None:
-    # "GEA Group" and "GEA OOO" (Russia) share one word: a German party is much less likely the entry.
+def test_the_country_moves_the_score_and_the_evidence_says_by_how_much(screener: Screener) -> None:
+    # "GEA Group" and "GEA OOO" (Russia) share one word: a German party is less likely the entry.
     entry = ("SDN", "45715")
     unknown = found(screener, "GEA Group")[entry]
     assert found(screener, "GEA Group", "RU")[entry] > unknown
-    assert found(screener, "GEA Group", "DE").get(entry, 0.0) == pytest.approx(
-        unknown - ONE_WORD_COUNTRY_MISMATCH
-    )
+    assert found(screener, "GEA Group", "DE").get(entry, 0.0) < unknown
+    for country in (None, "RU", "DE"):
+        for match in screener.screen_name("GEA Group", country):
+            evidence = match.evidence
+            assert evidence.calibration_version == screener.policy.calibration.version
+            assert evidence.name_score is not None
+            moved = sum(c.contribution for c in evidence.score_contributions)
+            ceiling = 0.99 if evidence.name_score < 1 else 1.0
+            assert match.score == pytest.approx(max(0.0, min(ceiling, evidence.name_score + moved)), abs=2e-4)
