@@ -6,8 +6,9 @@ also knows typos, romanisation variants and Arabic-script skeletons (`index`), a
 scored 0..1 by one-to-one token alignment weighted by how rare each token is (`scoring`), with the
 evidence a compliance officer needs to judge the hit: which tokens were aligned with which
 similarity, which were left over, whether the party's country and address agree with the entry's,
-and whether a company is set against a person or a vessel. Thresholds and list effects come from
-the policy file; nothing here does I/O.
+and whether a company is set against a person or a vessel. The name score is then moved by the
+calibrated signals (`calibration`), each contribution shown in the evidence. Thresholds, list
+effects and the calibration's coefficients come from the policy file; nothing here does I/O.
 
 The `Matcher` protocol is the seam for another matcher: `Screener` only needs `match()`.
 """
