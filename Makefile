@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 AUDIT ?= on
 RUN_ARGS ?=
 
-.PHONY: help venv native jars postgres browser run test test-fast lint audit lock format bench clean distclean
+.PHONY: help venv native jars postgres browser run test test-fast lint audit lock format bench bench-pipeline clean distclean
 
 help:
 	@echo "make run        whole pipeline on embedded defaults (local Kafka, SQLite), sample orders, records API on :8004"
@@ -20,6 +20,7 @@ help:
 	@echo "make audit      pyproject pins agree with requirements.lock; known vulnerabilities of the locked versions"
 	@echo "make lock       requirements.lock (with hashes) from pyproject.toml, after changing a pin"
 	@echo "make bench      benchmarks under bench/ (see docs/benchmarks.md)"
+	@echo "make bench-pipeline  the whole pipeline's throughput and latency over a real broker (BENCH_ARGS='--orders 2000 --db sqlite')"
 	@echo "make native     compile the screening matcher with mypyc (run, test and bench do it first)"
 	@echo "make generate   rewrite the event catalogue (docs/schemas, docs/asyncapi.yaml) and deploy/k8s/base/generated"
 	@echo "make deploy-tools  fetch the schemas and kustomize that validate the deployment files (test does it first)"
@@ -87,6 +88,12 @@ bench: venv native
 
 bench-%: venv native
 	$(PY) -m bench $*
+
+# The four services and a broker as separate processes, records on SQLite and PostgreSQL, beside the
+# bare 4-hop relay (bench/pipeline); options in BENCH_ARGS (python -m bench.pipeline --help).
+BENCH_ARGS ?=
+bench-pipeline: venv native jars postgres
+	$(PY) -m bench.pipeline $(BENCH_ARGS)
 
 # --- issue 16: event catalogue, deployment files and their offline validation ---------------------
 .PHONY: generate deploy-tools

@@ -1,0 +1,481 @@
+"""`make bench-pipeline` / `python -m bench.pipeline`: the whole pipeline's throughput and latency.
+
+Starts a Kafka broker on free ports, then for each database (SQLite, PostgreSQL) the four services
+as separate processes (`python -m services.<name>`, as `make run` starts them, on `make run`'s
+defaults), and offers them the bench's orders (bench/pipeline/orders.py) in three phases:
+1. warm-up (`--warmup` orders, not measured): every service has loaded its data and joined;
+2. paced: `--rate` orders/s (300) for `--paced-seconds` (30): latency at a fixed offered load;
+3. saturation: `--orders` orders (20,000) offered as fast as the producer goes: decided/s,
+   recorded/s, latency under a backlog, CPU per order per service (/proc/<pid>/stat before and
+   after), and, with `--profile`, py-spy samples of every service.
+Each phase ends when every order's decision has arrived on `orders.decided.v1` and records'
+database holds every order with that decision. Then, on the same broker and the same messages,
+the bare 4-hop relay (bench/pipeline/relay.py) gives the transport's own speed, so that
+decided/relay is a ratio measured in one run.
+
+Results: var/bench/pipeline.json (method and figures: docs/benchmarks.md) and a summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from bench import REPO_ROOT, RESULTS_DIR, machine, write_results
+from bench.pipeline import load, profile, report
+from bench.pipeline.orders import SEED, BenchOrder, OrderFactory, describe_mix, load_picks
+from bench.pipeline.procstat import Watched, memory_kib, snapshot
+from deploy.kafka.broker import KafkaBroker, create_topics, free_port
+from deploy.local.stack import SERVICES, ServiceProcess, start_service, wait_ready
+from shared.db import make_engine
+from shared.events import ALL_TOPICS, TOPIC_CONFIGS, TOPIC_DECIDED, TOPIC_SUBMITTED
+from shared.settings import Settings
+
+RUN_DIR = RESULTS_DIR / "pipeline"
+RELAY_HOPS = 4
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--orders", type=int, default=20_000, help="orders of the saturation phase")
+    parser.add_argument("--rate", type=float, default=300.0, help="offered load of the paced phase, orders/s")
+    parser.add_argument(
+        "--paced-seconds", type=float, default=30.0, help="length of the paced phase (0: none)"
+    )
+    parser.add_argument("--warmup", type=int, default=200, help="orders before the measured phases")
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--skip-relay", action="store_true", help="no bare-relay comparison")
+    parser.add_argument("--partitions", type=int, default=3, help="partitions per topic (make run: 3)")
+    parser.add_argument("--customers", type=int, default=5000, help="size of the customer pool")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--kafka-bootstrap", help="use this broker instead of starting one")
+    parser.add_argument(
+        "--postgres-url",
+        help="use this PostgreSQL server (a new database is created) instead of starting one",
+    )
+    parser.add_argument("--profile", action="store_true", help="py-spy every service during saturation")
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument("--poll-interval", type=float, default=0.25, help="seconds between records polls")
+    parser.add_argument(
+        "--stall-timeout", type=float, default=180.0, help="give up after this long without progress"
+    )
+    parser.add_argument("--output", type=Path, help="results file (default var/bench/pipeline.json)")
+    parser.add_argument(
+        "--work-dir", type=Path, default=RUN_DIR, help="logs, SQLite files and profiles (emptied per run)"
+    )
+    parser.add_argument("--note", default="", help="free text kept with the results (e.g. what else ran)")
+    args = parser.parse_args(argv)
+    if args.orders < 1 or args.rate <= 0 or args.warmup < 0 or args.paced_seconds < 0:
+        parser.error("--orders must be >= 1, --rate > 0, --warmup and --paced-seconds >= 0")
+    return args
+
+
+@dataclass
+class Workload:
+    warmup: list[BenchOrder]
+    paced: list[BenchOrder]
+    saturation: list[BenchOrder]
+    mix: dict[str, Any] = field(default_factory=dict)
+
+
+def make_workload(args: argparse.Namespace, data_dir: Path) -> Workload:
+    factory = OrderFactory(load_picks(data_dir), seed=args.seed, customers=args.customers)
+    warmup = list(factory.orders("BENCH-W", args.warmup))
+    paced = list(factory.orders("BENCH-P", round(args.rate * args.paced_seconds)))
+    saturation = list(factory.orders("BENCH-S", args.orders))
+    mix = {"paced": describe_mix(paced), "saturation": describe_mix(saturation)}
+    return Workload(warmup, paced, saturation, mix)
+
+
+async def _prefixed_topics(bootstrap: str, prefix: str, names: list[str], partitions: int) -> None:
+    configs = {f"{prefix}{name}": config for name, config in TOPIC_CONFIGS.items()}
+    await create_topics(bootstrap, {f"{prefix}{name}": partitions for name in names}, configs=configs)
+
+
+# --- databases ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def databases(
+    kind: str, args: argparse.Namespace, run_dir: Path
+) -> Iterator[tuple[str, str, Watched | None]]:
+    """The URLs of records' trail and of risk's licence ledger (both on the run's kind of database,
+    as production keeps them), and the server process to measure when the bench started it."""
+    if kind == "sqlite":
+        yield (
+            f"sqlite+aiosqlite:///{run_dir / 'records.db'}",
+            f"sqlite+aiosqlite:///{run_dir / 'risk.db'}",
+            None,
+        )
+        return
+    if args.postgres_url:
+        yield (
+            asyncio.run(_fresh_database(args.postgres_url)),
+            asyncio.run(_fresh_database(args.postgres_url)),
+            None,
+        )
+        return
+    from deploy.postgres.pg import PostgresServer
+
+    # Not under var/: PostgreSQL runs as its own user and must traverse every folder above.
+    root = Path(tempfile.mkdtemp(prefix="exportwatch-bench-pg-"))
+    root.chmod(0o755)
+    server = PostgresServer.start(data_dir=root / "data")
+    try:
+        yield (
+            server.url,
+            asyncio.run(_fresh_database(server.url)),
+            Watched("postgresql", server.pid, tree=True),
+        )
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _fresh_database(admin_url: str) -> str:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(admin_url)
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    connection = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, database=url.database, password=url.password
+    )
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+# --- one pipeline run ---------------------------------------------------------------------------
+
+
+async def drive(
+    *,
+    args: argparse.Namespace,
+    work: Workload,
+    bootstrap: str,
+    prefix: str,
+    database_url: str,
+    watched: list[Watched],
+    services: dict[str, ServiceProcess],
+    profile_dir: Path | None,
+) -> dict[str, Any]:
+    engine = make_engine(database_url)
+    producer = load.make_producer(bootstrap)
+    decided = load.TopicWatcher(bootstrap, f"{prefix}{TOPIC_DECIDED}", decisions=True)
+    poller = load.RecordsPoller(engine, args.poll_interval)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        await decided.start(await producer.partitions_for(decided.topic))
+        stack.push_async_callback(decided.stop)
+        await poller.start()
+        stack.push_async_callback(poller.stop)
+        return await _phases(args, work, prefix, producer, decided, poller, watched, services, profile_dir)
+
+
+async def _phases(
+    args: argparse.Namespace,
+    work: Workload,
+    prefix: str,
+    producer: AIOKafkaProducer,
+    decided: load.TopicWatcher,
+    poller: load.RecordsPoller,
+    watched: list[Watched],
+    services: dict[str, ServiceProcess],
+    profile_dir: Path | None,
+) -> dict[str, Any]:
+    phases: dict[str, Any] = {}
+    plan = [
+        ("warmup", work.warmup, None),
+        ("paced", work.paced, args.rate),
+        ("saturation", work.saturation, None),
+    ]
+    for name, orders, rate in plan:
+        if not orders:
+            continue
+        outcome = load.PhaseOutcome(name, rate, orders)
+        profilers = None
+        if name == "saturation" and profile_dir is not None:
+            profilers = profile.start(
+                {s: p.process.pid for s, p in services.items()}, profile_dir, rate=args.profile_rate
+            )
+        before = snapshot(watched, time.time())
+        _print(f"  {name}: {len(orders):,} orders" + (f" at {rate:g}/s" if rate else " as fast as possible"))
+        await load.offer(producer, f"{prefix}{TOPIC_SUBMITTED}", outcome, rate=rate)
+        ids = [o.order_id for o in orders]
+        outcome.stalled_after = await load.wait_done(
+            ids, [decided.arrived, poller.recorded], stall_timeout=args.stall_timeout
+        )
+        await poller.poll(full=True)
+        if outcome.stalled_after is None:
+            outcome.trail_complete_at = await poller.wait_trail(
+                orders[0].order_id.rsplit("-", 1)[0] + "-", 4 * len(orders), stall_timeout=args.stall_timeout
+            )
+        after = snapshot(watched, time.time())
+        outcome.finished = outcome.stalled_after is None and outcome.trail_complete_at is not None
+        if profilers is not None:
+            written = profile.stop(profilers)
+            phases["profile"] = {s: profile.summarise(path) for s, path in written.items()}
+        if name != "warmup":
+            phases[name] = report.phase_figures(outcome, decided, poller, before, after)
+            _print(f"    {_one_line(phases[name])}")
+        if not outcome.finished:
+            _print(f"    stalled: {len(ids) - len(decided.arrived.keys() & set(ids))} not decided, "
+                   f"{len(ids) - len(poller.recorded.keys() & set(ids))} not recorded")  # fmt: skip
+            break
+    phases["records_holds"] = {
+        **await poller.counts("BENCH-"),
+        # submitted, classified, screened, decided: four steps of every order offered
+        "trail_steps_expected": 4 * sum(len(orders) for _, orders, _ in plan),
+    }
+    return phases
+
+
+def _one_line(figures: dict[str, Any]) -> str:
+    dec = figures["decided_throughput"]["per_s"]
+    rec = figures.get("recorded_throughput", {}).get("per_s")
+    lat = figures["latency_ms"]
+    return (
+        f"decided {figures['decided']:,} ({dec}/s), recorded {figures.get('recorded', 0):,} ({rec}/s); "
+        f"p99 decided {lat['submit_to_decided']['p99']} ms, "
+        f"recorded {lat.get('submit_to_recorded', {}).get('p99')} ms; "
+        f"machine busy {figures['machine']['busy_cores']} cores, others {figures['machine']['others_cores']}"
+    )
+
+
+def run_pipeline(
+    kind: str, args: argparse.Namespace, work: Workload, bootstrap: str, broker: Watched | None
+) -> dict[str, Any]:
+    run_dir = args.work_dir / kind
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    prefix = f"bench.{kind}.{uuid.uuid4().hex[:8]}."
+    asyncio.run(_prefixed_topics(bootstrap, prefix, list(ALL_TOPICS), args.partitions))
+    with databases(kind, args, run_dir) as (database_url, risk_database_url, db_server):
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "EXPORTWATCH_TOPIC_PREFIX": prefix,
+            "EXPORTWATCH_DATABASE_URL": database_url,
+            "EXPORTWATCH_RISK_DATABASE_URL": risk_database_url,
+            "EXPORTWATCH_CATALOG_DATABASE_URL": f"sqlite+aiosqlite:///{run_dir / 'catalog.db'}",
+            "EXPORTWATCH_CATALOG_SEED_CSV": str(REPO_ROOT / "samples" / "catalog.csv"),
+            # Fresh caches: nothing an earlier `make run` fetched stands in for the configured data.
+            "EXPORTWATCH_SCREENING_CACHE_DIR": str(run_dir / "lists"),
+            "EXPORTWATCH_CCL_CACHE_DIR": str(run_dir / "ccl"),
+            "EXPORTWATCH_PART746_CACHE_DIR": str(run_dir / "part746"),
+        }
+        started = time.monotonic()
+        services: dict[str, ServiceProcess] = {}
+        try:
+            for name in SERVICES:
+                services[name] = start_service(name, port=free_port(), env=env, log_dir=run_dir / "logs")
+            wait_ready(list(services.values()), timeout=300)
+            startup = time.monotonic() - started
+            _print(f"{kind}: services ready in {startup:.1f}s (topics {prefix}*)")
+            watched = [Watched(name, s.process.pid) for name, s in services.items()]
+            watched += [w for w in (broker, db_server) if w is not None]
+            watched.append(Watched("bench (load driver)", os.getpid()))
+            phases = asyncio.run(
+                drive(
+                    args=args,
+                    work=work,
+                    bootstrap=bootstrap,
+                    prefix=prefix,
+                    database_url=database_url,
+                    watched=watched,
+                    services=services,
+                    profile_dir=args.work_dir / "profile" / kind if args.profile else None,
+                )
+            )
+            memory = {name: memory_kib(s.process.pid) for name, s in services.items()}
+            if db_server is not None:
+                memory[db_server.name] = memory_kib(db_server.pid)
+            if broker is not None:
+                memory[broker.name] = memory_kib(broker.pid)
+        finally:
+            exits = {name: s.stop() for name, s in services.items()}
+    profile_summary = phases.pop("profile", None)
+    holds = phases.pop("records_holds")
+    result: dict[str, Any] = {
+        "database": kind if kind == "sqlite" else "postgresql (deploy/postgres/pg.py: fsync off)",
+        "startup_s": round(startup, 1),
+        "phases": phases,
+        "records_holds": holds,
+        "peak_rss_mib": {n: round(m["VmHWM"] / 1024) for n, m in memory.items() if "VmHWM" in m},
+        "exit_codes": exits,
+    }
+    if profile_summary is not None:
+        result["profile"] = profile_summary
+    return result
+
+
+# --- the bare relay -----------------------------------------------------------------------------
+
+
+async def drive_relay(
+    args: argparse.Namespace, work: Workload, bootstrap: str, prefix: str, watched: list[Watched]
+) -> dict[str, Any]:
+    producer = load.make_producer(bootstrap)
+    out = load.TopicWatcher(bootstrap, f"{prefix}relay.{RELAY_HOPS}", decisions=False)
+    phases: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        await out.start(await producer.partitions_for(out.topic))
+        stack.push_async_callback(out.stop)
+        for name, orders in (("warmup", work.warmup), ("saturation", work.saturation)):
+            if not orders:
+                continue
+            outcome = load.PhaseOutcome(name, None, orders)
+            before = snapshot(watched, time.time())
+            await load.offer(producer, f"{prefix}relay.0", outcome, rate=None)
+            outcome.stalled_after = await load.wait_done(
+                [o.order_id for o in orders], [out.arrived], stall_timeout=args.stall_timeout
+            )
+            after = snapshot(watched, time.time())
+            outcome.finished = outcome.stalled_after is None
+            if name != "warmup":
+                figures = report.phase_figures(outcome, out, None, before, after)
+                for key in ("decisions", "hits_realised"):
+                    figures.pop(key)
+                figures["relayed"] = figures.pop("decided")
+                figures["relayed_throughput"] = figures.pop("decided_throughput")
+                figures["latency_ms"] = {"submit_to_relayed": figures["latency_ms"]["submit_to_decided"]}
+                phases[name] = figures
+                _print(
+                    f"  relay {name}: {figures['relayed']:,} relayed, {figures['relayed_throughput']['per_s']}/s"
+                )
+    return phases
+
+
+def run_relay(
+    args: argparse.Namespace, work: Workload, bootstrap: str, broker: Watched | None
+) -> dict[str, Any]:
+    prefix = f"bench.relay.{uuid.uuid4().hex[:8]}."
+    topics = [f"relay.{hop}" for hop in range(RELAY_HOPS + 1)]
+    asyncio.run(_prefixed_topics(bootstrap, prefix, topics, args.partitions))
+    log_dir = args.work_dir / "relay"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir(parents=True)
+    relays: list[subprocess.Popen[bytes]] = []
+    try:
+        for hop in range(RELAY_HOPS):
+            with (log_dir / f"relay-{hop + 1}.log").open("wb") as log:
+                relays.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "bench.pipeline.relay", "--bootstrap", bootstrap,
+                         "--source", f"{prefix}{topics[hop]}", "--target", f"{prefix}{topics[hop + 1]}",
+                         "--group", f"relay-{hop + 1}"],
+                        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                    )
+                )  # fmt: skip
+        watched = [Watched(f"relay hop {i + 1}", p.pid) for i, p in enumerate(relays)]
+        watched += [w for w in (broker,) if w is not None]
+        watched.append(Watched("bench (load driver)", os.getpid()))
+        phases = asyncio.run(drive_relay(args, work, bootstrap, prefix, watched))
+        memory = {f"relay hop {i + 1}": memory_kib(p.pid) for i, p in enumerate(relays)}
+    finally:
+        for process in relays:
+            process.terminate()
+        for process in relays:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    return {
+        "hops": RELAY_HOPS,
+        "phases": phases,
+        "peak_rss_mib": {n: round(m["VmHWM"] / 1024) for n, m in memory.items() if "VmHWM" in m},
+    }
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def _complete(results: dict[str, Any]) -> bool:
+    phases = [p for run in results["runs"].values() for p in run["phases"].values()]
+    if results.get("relay"):
+        phases += list(results["relay"]["phases"].values())
+    return all(p["complete"] for p in phases)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if args.profile and profile.py_spy() is None:
+        _print("--profile needs py-spy: make venv installs it (pyproject: dev)")
+        return 2
+    data_dir = Settings().require_data_dir()
+    started = time.monotonic()
+    work = make_workload(args, data_dir)
+    _print(f"orders generated in {time.monotonic() - started:.1f}s: {work.mix['saturation']}")
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    broker: KafkaBroker | None = None
+    results: dict[str, Any] = {
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "mix": work.mix,
+        "runs": {},
+    }
+    try:
+        if args.kafka_bootstrap:
+            bootstrap, broker_watch = args.kafka_bootstrap, None
+        else:
+            broker = KafkaBroker.start(data_dir=args.work_dir / "kafka", log_file=args.work_dir / "kafka.log")
+            bootstrap, broker_watch = broker.bootstrap_servers, Watched("kafka broker", broker.pid)
+            _print(f"kafka broker at {bootstrap} ({broker.startup_seconds:.1f}s)")
+        for kind in ("sqlite", "postgres") if args.db == "both" else (args.db,):
+            results["runs"][kind] = run_pipeline(kind, args, work, bootstrap, broker_watch)
+        if not args.skip_relay:
+            results["relay"] = run_relay(args, work, bootstrap, broker_watch)
+            relayed = (
+                results["relay"]["phases"].get("saturation", {}).get("relayed_throughput", {}).get("per_s")
+            )
+            results["decided_over_relay"] = {
+                kind: round(run["phases"]["saturation"]["decided_throughput"]["per_s"] / relayed, 3)
+                for kind, run in results["runs"].items()
+                if relayed and run["phases"].get("saturation", {}).get("decided_throughput", {}).get("per_s")
+            }
+    finally:
+        if broker is not None:
+            broker.stop()
+    results["duration_s"] = round(time.monotonic() - started, 1)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps({"suite": "pipeline", "machine": machine(), **results}, indent=2))
+        path = args.output
+    else:
+        path = write_results("pipeline", results)
+    _print(report.summary(results))
+    complete = _complete(results)
+    _print(f"results: {path} ({'complete' if complete else 'INCOMPLETE: see the phases'})")
+    return 0 if complete else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,61 @@
+"""The pipeline benchmark itself, small: it must see every order decided and recorded, and report
+every figure it promises (docs/benchmarks.md). Its speed is not judged here: figures are for
+`make bench-pipeline`, never for a test."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploy.local.stack import REPO_ROOT, SERVICES
+
+pytestmark = pytest.mark.integration
+
+WARMUP, PACED_RATE, PACED_SECONDS, ORDERS = 10, 300, 0.2, 200
+
+
+def test_pipeline_bench_records_every_order_and_reports_every_figure(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "pipeline.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.pipeline", "--db", "sqlite", "--skip-relay",
+         "--orders", str(ORDERS), "--warmup", str(WARMUP), "--rate", str(PACED_RATE),
+         "--paced-seconds", str(PACED_SECONDS), "--kafka-bootstrap", kafka_bootstrap, "--stall-timeout", "60",
+         "--work-dir", str(tmp_path / "work"), "--output", str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, f"{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    results = json.loads(out.read_text())
+    sqlite = results["runs"]["sqlite"]
+    paced_orders = round(PACED_RATE * PACED_SECONDS)
+
+    for name, count in (("paced", paced_orders), ("saturation", ORDERS)):
+        phase = sqlite["phases"][name]
+        assert phase["complete"], name
+        assert phase["decided"] == phase["recorded"] == count, name
+        # records holds this very order version's decision, the one the ERP heard on the topic
+        assert phase["checks"] == {"recorded_wrong_event": 0, "recorded_other_decision": 0}
+        for key in ("decided_throughput", "recorded_throughput"):
+            assert phase[key]["per_s"] > 0, (name, key)
+        for key in ("submit_to_decided", "submit_to_recorded", "submit_to_recorded_observed"):
+            lat = phase["latency_ms"][key]
+            assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"], (name, key, lat)
+        assert all(phase["cpu_ms_per_order"][service] > 0 for service in SERVICES), phase["cpu_ms_per_order"]
+        assert phase["machine"]["busy_cores"] > 0
+        # the stated mix: every listed name and every embargoed destination is a hit
+        for hit, row in phase["hits_realised"].items():
+            if hit != "none":
+                assert row["hit"] == row["orders"] > 0, (name, hit, row)
+        assert sum(phase["decisions"].values()) == count
+
+    assert sqlite["records_holds"]["trail_steps"] == sqlite["records_holds"]["trail_steps_expected"]
+    assert sqlite["records_holds"]["trail_steps_expected"] == 4 * (WARMUP + paced_orders + ORDERS)
+    assert sqlite["records_holds"]["dead_letters"] == 0
+    assert all(sqlite["peak_rss_mib"][service] > 0 for service in SERVICES)
+    assert results["mix"]["saturation"]["orders"] == ORDERS
+    assert "recorded/s at saturation" in run.stdout
