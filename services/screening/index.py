@@ -168,9 +168,19 @@ class TokenGroup:
 _T = TypeVar("_T")
 
 
-def _frozen(lists: dict[str, list[_T]]) -> dict[str, tuple[_T, ...]]:
-    """`lists` with tuples for lists (smaller), emptied as it goes."""
-    frozen = {key: tuple(values) for key, values in lists.items()}
+def _frozen(
+    lists: dict[str, list[_T]], previous: dict[str, tuple[_T, ...]] | None = None
+) -> dict[str, tuple[_T, ...]]:
+    """`lists` with tuples for lists (smaller), emptied as it goes; a tuple equal to the one the
+    previous generation's table holds under the same key is that one, shared while both serve."""
+    frozen: dict[str, tuple[_T, ...]] = {}
+    for key, values in lists.items():
+        value = tuple(values)
+        if previous is not None:
+            earlier = previous.get(key)
+            if earlier is not None and earlier == value:
+                value = earlier
+        frozen[key] = value
     lists.clear()
     return frozen
 
@@ -239,25 +249,37 @@ class TokenIndex:
     _query_weights: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, entries: Iterable[ListEntry]) -> TokenIndex:
+    def build(cls, entries: Iterable[ListEntry], previous: TokenIndex | None = None) -> TokenIndex:
+        """The index of `entries`. `previous`, the index still serving while a list update builds
+        this one: the words, tables and neighbours equal in both are its objects, not copies, so
+        that the two generations together take little more memory than one (answers unchanged)."""
         index = cls(entries=list(entries))
         # What only the build needs goes as soon as it is used: a list update builds the new
         # index beside the one still serving.
-        group_of, members = index._name_groups()
+        group_of, members = index._name_groups(previous)
         token_tuples = list(group_of)
         del group_of
         index._weigh_and_post(token_tuples, members)
         del token_tuples, members
-        index._lookup_tables()
+        index._lookup_tables(previous)
         # Names on orders are mostly made of words the lists also use: their neighbours are
         # looked up, not computed, at screening time.
-        index._listed_neighbours = {token: index._find_neighbours(token) for token in index.postings}
+        earlier = previous._listed_neighbours if previous is not None else {}
+        listed: dict[str, dict[str, float]] = {}
+        for token in index.postings:
+            found = index._find_neighbours(token)
+            same = earlier.get(token)
+            listed[token] = same if same is not None and same == found else found
+        index._listed_neighbours = listed
         return index
 
-    def _name_groups(self) -> tuple[dict[tuple[str, ...], int], list[list[int]]]:
-        """Every name and alias indexed; equal normalised names as one group (its names)."""
+    def _name_groups(self, previous: TokenIndex | None) -> tuple[dict[tuple[str, ...], int], list[list[int]]]:
+        """Every name and alias indexed; equal normalised names as one group (its names), each
+        word one string and each group's words one tuple, however many names hold them."""
         group_of: dict[tuple[str, ...], int] = {}
         members: list[list[int]] = []
+        group_tokens: list[tuple[str, ...]] = []
+        words: dict[str, str] = {word: word for word in previous.postings} if previous is not None else {}
         analysed_cache: dict[tuple[str, bool, bool], tuple[str, ...]] = {}
         for entry_no, entry in enumerate(self.entries):
             entity = entry.entry_type != "individual"
@@ -268,7 +290,8 @@ class TokenIndex:
                 key = (text, entity, reorder)
                 tokens = analysed_cache.get(key)
                 if tokens is None:
-                    tokens = analysed_cache[key] = analyse_name(text, entity=entity, reorder=reorder).tokens
+                    analysed = analyse_name(text, entity=entity, reorder=reorder).tokens
+                    tokens = analysed_cache[key] = tuple(words.setdefault(t, t) for t in analysed)
                 if not tokens or tokens in seen:
                     continue
                 seen.add(tokens)
@@ -276,6 +299,9 @@ class TokenIndex:
                 if group is None:
                     group = group_of[tokens] = len(members)
                     members.append([])
+                    group_tokens.append(tokens)
+                else:
+                    tokens = group_tokens[group]
                 name_no = len(self.names)
                 members[group].append(name_no)
                 self.names.append(IndexedName(entry_no, text, position > 0, tokens, group, text in weak))
@@ -314,7 +340,7 @@ class TokenIndex:
         del postings
         index.compact = _frozen(compact)
 
-    def _lookup_tables(self) -> None:
+    def _lookup_tables(self, previous: TokenIndex | None) -> None:
         """Romanisation keys, skeletons, Greek keys and one-letter deletions of the listed tokens."""
         index = self
         keys: dict[str, list[str]] = defaultdict(list)
@@ -341,11 +367,11 @@ class TokenIndex:
             if len(token) >= MIN_FUZZY_TOKEN and token.isalpha():
                 for variant in _deletions(token):
                     deletions[variant].append(token)
-        index.keys = _frozen(keys)
-        index.key_deletions = _frozen(key_deletions)
-        index.deletions = _frozen(deletions)
-        index.skeletons = _frozen(skeletons)
-        index.greek_keys = _frozen(greek_keys)
+        index.keys = _frozen(keys, previous.keys if previous is not None else None)
+        index.key_deletions = _frozen(key_deletions, previous.key_deletions if previous is not None else None)
+        index.deletions = _frozen(deletions, previous.deletions if previous is not None else None)
+        index.skeletons = _frozen(skeletons, previous.skeletons if previous is not None else None)
+        index.greek_keys = _frozen(greek_keys, previous.greek_keys if previous is not None else None)
         generic: dict[str, list[str]] = defaultdict(list)
         for token in sorted(GENERIC_WORDS):
             if token in index.postings:
