@@ -2,16 +2,12 @@
 
 Names are indexed by their normalised tokens; equal names from several entries or sources are one
 group, scored once. A query token finds the listed tokens it may stand for by dictionary lookups,
-never a scan:
-
-- the token itself (and, for a syllable read from a Chinese character, the same syllable);
-- every token one insertion, deletion, substitution or transposition away (a SymSpell deletion
-  index): typos;
-- its romanisation key (`romanisation_key`; for keys of seven letters or more also every key one
-  edit away): romanisation variants ("yevgeniy"/"evgenii", "mohammed"/"muhammad");
-- for a token written in Arabic script, its consonant skeleton (`skeleton`).
-The neighbours of every listed token are computed when the index is built; those of other tokens
-when a query first brings them, then kept.
+never a scan: the token itself (and, for a syllable read from a Chinese character, the same
+syllable); every token one insertion, deletion, substitution or transposition away (a SymSpell
+deletion index: typos); its romanisation key (`romanisation_key`; for keys of seven letters or more
+also every key one edit away: "yevgeniy"/"evgenii", "mohammed"/"muhammad"); for a token in Arabic
+script, its consonant skeleton (`skeleton`). The neighbours of every listed token are computed when
+the index is built, those of other tokens when a query first brings them.
 
 Only the groups that hold the query's most informative tokens are gathered (a token every match
 must hold, or the rarest first until those left could not make a match), groups too heavy to reach
@@ -166,21 +162,17 @@ class TokenGroup:
 
 
 _T = TypeVar("_T")
+_V = TypeVar("_V")
 
 
-def _frozen(
-    lists: dict[str, list[_T]], previous: dict[str, tuple[_T, ...]] | None = None
-) -> dict[str, tuple[_T, ...]]:
-    """`lists` with tuples for lists (smaller), emptied as it goes; a tuple equal to the one the
-    previous generation's table holds under the same key is that one, shared while both serve."""
-    frozen: dict[str, tuple[_T, ...]] = {}
-    for key, values in lists.items():
-        value = tuple(values)
-        if previous is not None:
-            earlier = previous.get(key)
-            if earlier is not None and earlier == value:
-                value = earlier
-        frozen[key] = value
+def _shared(value: _V, earlier: _V | None) -> _V:
+    """`earlier`, the serving generation's, when equal to `value`: one object for both."""
+    return earlier if earlier is not None and earlier == value else value
+
+
+def _frozen(lists: dict[str, list[_T]], earlier: dict[str, tuple[_T, ...]]) -> dict[str, tuple[_T, ...]]:
+    """`lists` with tuples for lists (smaller), emptied as it goes; those `earlier` holds alike shared."""
+    frozen = {key: _shared(tuple(values), earlier.get(key)) for key, values in lists.items()}
     lists.clear()
     return frozen
 
@@ -206,18 +198,9 @@ def _compact_match(query: tuple[str, ...], listed: tuple[str, ...], compact: str
     """COMPACT_SCORE when the listed name's letters, written together, are the query's (`compact`)."""
     if "".join(display_token(t) for t in listed) != compact:
         return None
-    return NameScore(
-        COMPACT_SCORE,
-        (
-            (
-                " ".join(display_token(t) for t in query),
-                " ".join(display_token(t) for t in listed),
-                COMPACT_SCORE,
-            ),
-        ),
-        (),
-        (),
-    )
+    written = " ".join(display_token(t) for t in query)
+    listed_name = " ".join(display_token(t) for t in listed)
+    return NameScore(COMPACT_SCORE, ((written, listed_name, COMPACT_SCORE),), (), ())
 
 
 @dataclass
@@ -250,9 +233,8 @@ class TokenIndex:
 
     @classmethod
     def build(cls, entries: Iterable[ListEntry], previous: TokenIndex | None = None) -> TokenIndex:
-        """The index of `entries`. `previous`, the index still serving while a list update builds
-        this one: the words, tables and neighbours equal in both are its objects, not copies, so
-        that the two generations together take little more memory than one (answers unchanged)."""
+        """The index of `entries`; `previous`, the one serving while a list update builds this one,
+        shares the words, tables and neighbours both hold alike (the answers are the same)."""
         index = cls(entries=list(entries))
         # What only the build needs goes as soon as it is used: a list update builds the new
         # index beside the one still serving.
@@ -264,13 +246,8 @@ class TokenIndex:
         index._lookup_tables(previous)
         # Names on orders are mostly made of words the lists also use: their neighbours are
         # looked up, not computed, at screening time.
-        earlier = previous._listed_neighbours if previous is not None else {}
-        listed: dict[str, dict[str, float]] = {}
-        for token in index.postings:
-            found = index._find_neighbours(token)
-            same = earlier.get(token)
-            listed[token] = same if same is not None and same == found else found
-        index._listed_neighbours = listed
+        was = previous._listed_neighbours if previous is not None else {}
+        index._listed_neighbours = {t: _shared(index._find_neighbours(t), was.get(t)) for t in index.postings}
         return index
 
     def _name_groups(self, previous: TokenIndex | None) -> tuple[dict[tuple[str, ...], int], list[list[int]]]:
@@ -338,7 +315,7 @@ class TokenIndex:
         totals = index._group_totals
         index.postings = {t: sorted(groups, key=totals.__getitem__) for t, groups in postings.items()}
         del postings
-        index.compact = _frozen(compact)
+        index.compact = _frozen(compact, {})
 
     def _lookup_tables(self, previous: TokenIndex | None) -> None:
         """Romanisation keys, skeletons, Greek keys and one-letter deletions of the listed tokens."""
@@ -367,16 +344,17 @@ class TokenIndex:
             if len(token) >= MIN_FUZZY_TOKEN and token.isalpha():
                 for variant in _deletions(token):
                     deletions[variant].append(token)
-        index.keys = _frozen(keys, previous.keys if previous is not None else None)
-        index.key_deletions = _frozen(key_deletions, previous.key_deletions if previous is not None else None)
-        index.deletions = _frozen(deletions, previous.deletions if previous is not None else None)
-        index.skeletons = _frozen(skeletons, previous.skeletons if previous is not None else None)
-        index.greek_keys = _frozen(greek_keys, previous.greek_keys if previous is not None else None)
+        old = previous if previous is not None else TokenIndex(entries=[])
+        index.keys = _frozen(keys, old.keys)
+        index.key_deletions = _frozen(key_deletions, old.key_deletions)
+        index.deletions = _frozen(deletions, old.deletions)
+        index.skeletons = _frozen(skeletons, old.skeletons)
+        index.greek_keys = _frozen(greek_keys, old.greek_keys)
         generic: dict[str, list[str]] = defaultdict(list)
         for token in sorted(GENERIC_WORDS):
             if token in index.postings:
                 generic[token[0]].append(token)
-        index.generic_by_initial = _frozen(generic)
+        index.generic_by_initial = _frozen(generic, {})
 
     def trim_caches(self) -> int:
         """Forget the neighbours and weights remembered for words the lists do not hold (about
