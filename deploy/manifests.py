@@ -42,6 +42,13 @@ SETTINGS_CONFIGMAP = "exportwatch-settings"
 DATABASE_SECRET = "exportwatch-database"
 REFERENCE_DATA_CLAIM = "exportwatch-reference-data"
 KAFKA_CLIENT_CONFIGMAP = "exportwatch-kafka-client"
+# The API keys every service accepts (names, roles, SHA-256 of the secrets; `exportwatch keys
+# create`): a Secret made by the operator, mounted read-only; settings.env names the file in it.
+API_KEYS_SECRET = "exportwatch-api-keys"
+API_KEYS_MOUNT = "/var/run/secrets/exportwatch/api-keys"
+API_KEYS_FILE = "api-keys.json"
+# The cluster CA the services verify the brokers' TLS certificates with (settings.env names it).
+KAFKA_CA_MOUNT = "/var/run/secrets/exportwatch/kafka-ca"
 # Made by the Strimzi operators: the cluster CA, and one Secret per KafkaUser (key `password`).
 CLUSTER_CA_SECRET = f"{KAFKA_CLUSTER}-cluster-ca-cert"
 # Three replicas, two in sync: acks=all (every producer here) then survives one broker's loss.
@@ -176,28 +183,39 @@ def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
 
 
 def _env(service: str) -> list[dict[str, Any]]:
+    # Each service logs in to the brokers as its own KafkaUser (SCRAM-SHA-512 over TLS; protocol,
+    # mechanism and CA in settings.env): the user name is the KafkaUser's, the password the key
+    # `password` of the Secret the User Operator makes for it.
     return [
-        {"name": name, "valueFrom": {"secretKeyRef": {"name": DATABASE_SECRET, "key": name}}}
-        for name in DATABASE_SETTINGS.get(service, ())
+        {"name": "EXPORTWATCH_KAFKA_SASL_USERNAME", "value": user_name(service)},
+        {
+            "name": "EXPORTWATCH_KAFKA_SASL_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": user_name(service), "key": "password"}},
+        },
+        *(
+            {"name": name, "valueFrom": {"secretKeyRef": {"name": DATABASE_SECRET, "key": name}}}
+            for name in DATABASE_SETTINGS.get(service, ())
+        ),
     ]
 
 
 def _volumes(service: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     # /app/var: what the service writes (fetched lists and CCL); /tmp for libraries that want one;
-    # the KafkaUser's password and the cluster CA, for the TLS + SCRAM-SHA-512 listener.
+    # the cluster CA for the TLS listener; the API keys (the service reloads the file when the
+    # kubelet swaps in a changed Secret).
     volumes: list[dict[str, Any]] = [
         {"name": "reference-data", "persistentVolumeClaim": {"claimName": REFERENCE_DATA_CLAIM, "readOnly": True}},
         {"name": "var", "emptyDir": {}},
         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
-        {"name": "kafka-user", "secret": {"secretName": user_name(service)}},
         {"name": "kafka-ca", "secret": {"secretName": CLUSTER_CA_SECRET, "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"name": "api-keys", "secret": {"secretName": API_KEYS_SECRET, "defaultMode": 0o440, "items": [{"key": API_KEYS_FILE, "path": API_KEYS_FILE}]}},
     ]  # fmt: skip
     mounts: list[dict[str, Any]] = [
         {"name": "reference-data", "mountPath": "/data", "readOnly": True},
         {"name": "var", "mountPath": "/app/var"},
         {"name": "tmp", "mountPath": "/tmp"},
-        {"name": "kafka-user", "mountPath": "/var/run/secrets/exportwatch/kafka-user", "readOnly": True},
-        {"name": "kafka-ca", "mountPath": "/var/run/secrets/exportwatch/kafka-ca", "readOnly": True},
+        {"name": "kafka-ca", "mountPath": KAFKA_CA_MOUNT, "readOnly": True},
+        {"name": "api-keys", "mountPath": API_KEYS_MOUNT, "readOnly": True},
     ]
     return volumes, mounts
 
@@ -227,9 +245,7 @@ def _container(service: str) -> dict[str, Any]:
         },
         "volumeMounts": mounts,
     }
-    env = _env(service)
-    if env:
-        container["env"] = env
+    container["env"] = _env(service)
     return container
 
 

@@ -25,6 +25,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared import tracing
 from shared.events import (
     TOPIC_SUBMITTED,
     Decision,
@@ -452,9 +453,15 @@ class OrderPublisher:
         Resending the same order after a failure is safe: records keeps each `event_id` once. A
         changed order (an amendment) is a new event: a new `event_id` and a later `occurred_at`."""
         model = order if isinstance(order, SubmittedOrder) else SubmittedOrder.model_validate(order)
-        metadata = await self._producer.send_and_wait(
-            self.topic, envelope_dump(model), key=model.order_id.encode("utf-8")
-        )
+        # The order's trace begins here (W3C trace context in the record's headers) when this
+        # process traces: Exportwatch's own set-up or the application's OpenTelemetry provider.
+        with tracing.producing(self.topic, model.order_id) as headers:
+            metadata = await self._producer.send_and_wait(
+                self.topic,
+                envelope_dump(model),
+                key=model.order_id.encode("utf-8"),
+                headers=list(headers) or None,
+            )
         return PublishedOrder(
             order_id=model.order_id,
             event_id=str(model.event_id),

@@ -1,5 +1,6 @@
 """The eCFR versioner API, for every updater that reads a part of title 15 (Part 774 for the
-classifier, Part 746 for risk): which date to fetch, and the part's XML as of that date.
+classifier, Part 746 for risk; `make run` on a fresh machine also Parts 738, 740, 744 and title 22's
+Part 121, the USML): which date to fetch, and the part's XML as of that date.
 
 The API (https://www.ecfr.gov/developers/documentation/api/v1) serves `titles.json` (per title its
 `up_to_date_as_of`), `versions/title-15.json?part=N` (the dates on which part N changed) and
@@ -17,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from shared.http import download
+from shared.http import Progress, download
 
 ECFR_API_URL = "https://www.ecfr.gov/api/versioner/v1"
 TITLE = 15
@@ -42,9 +43,15 @@ def api_client(
 
 
 async def get(
-    client: httpx.AsyncClient, path: str, error: type[Exception], params: Mapping[str, str] | None = None
+    client: httpx.AsyncClient,
+    path: str,
+    error: type[Exception],
+    params: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> bytes:
-    body, _ = await download(client, path, max_bytes=MAX_XML_BYTES, params=params, error=error)
+    body, _ = await download(
+        client, path, max_bytes=MAX_XML_BYTES, params=params, error=error, progress=progress
+    )
     return body
 
 
@@ -55,18 +62,20 @@ def parse_json(raw: bytes, what: str, error: type[Exception]) -> Any:
         raise error(f"{what}: not JSON: {exc}") from exc
 
 
-async def latest_part_date(client: httpx.AsyncClient, part: str, error: type[Exception]) -> str:
-    """The last date `part` changed, no later than the date title 15 is up to date as of."""
+async def latest_part_date(
+    client: httpx.AsyncClient, part: str, error: type[Exception], *, title: int = TITLE
+) -> str:
+    """The last date `part` changed, no later than the date its title is up to date as of."""
     titles = parse_json(await get(client, "titles.json", error), "titles.json", error)
-    title = next(
-        (t for t in titles.get("titles", []) if isinstance(t, dict) and t.get("number") == TITLE), None
+    found = next(
+        (t for t in titles.get("titles", []) if isinstance(t, dict) and t.get("number") == title), None
     )
-    if title is None:
-        raise error(f"titles.json: title {TITLE} is not listed")
-    up_to_date = title.get("up_to_date_as_of") or title.get("latest_issue_date")
+    if found is None:
+        raise error(f"titles.json: title {title} is not listed")
+    up_to_date = found.get("up_to_date_as_of") or found.get("latest_issue_date")
     if not isinstance(up_to_date, str) or not _DATE.fullmatch(up_to_date):
-        raise error(f"titles.json: title {TITLE} has no usable date ({up_to_date!r})")
-    path = f"versions/title-{TITLE}.json"
+        raise error(f"titles.json: title {title} has no usable date ({up_to_date!r})")
+    path = f"versions/title-{title}.json"
     versions = parse_json(await get(client, path, error, {"part": part}), path, error)
     dates = [
         v["date"]
@@ -77,10 +86,17 @@ async def latest_part_date(client: httpx.AsyncClient, part: str, error: type[Exc
 
 
 async def fetch_part_xml(
-    client: httpx.AsyncClient, date: str, part: str, error: type[Exception]
+    client: httpx.AsyncClient,
+    date: str,
+    part: str,
+    error: type[Exception],
+    *,
+    title: int = TITLE,
+    progress: Progress | None = None,
 ) -> tuple[bytes, str]:
     """The part's XML as of `date`, and the URL it came from."""
     if not _DATE.fullmatch(date):
         raise error(f"date {date!r} is not YYYY-MM-DD")
-    path = f"full/{date}/title-{TITLE}.xml"
-    return await get(client, path, error, {"part": part}), f"{client.base_url}{path}?part={part}"
+    path = f"full/{date}/title-{title}.xml"
+    xml = await get(client, path, error, {"part": part}, progress)
+    return xml, f"{client.base_url}{path}?part={part}"

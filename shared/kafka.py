@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.events import EXPORTWATCH_NS, TOPIC_DEADLETTER, DeadLetter, envelope_dump
 from shared.kafka_security import client_options
 from shared.logging import log_context
@@ -55,6 +55,8 @@ class Incoming:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
+    # The record's headers (the W3C trace context among them; shared/tracing.py).
+    headers: tracing.Headers = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Outgoing:
     topic: str
     key: str
     value: bytes
+    # Set by the consumer loop (the trace context of the record it came from); handlers leave it.
+    headers: tracing.Headers = ()
 
 
 Handler = Callable[[Incoming], Awaitable[Sequence[Outgoing]]]
@@ -163,7 +167,15 @@ def make_consumer(settings: Settings, *, group_id: str | None, client_id: str) -
 
 def incoming(record: Any) -> Incoming:
     """An aiokafka ConsumerRecord as a handler reads it."""
-    return Incoming(record.topic, record.partition, record.offset, record.key, record.value, record.timestamp)
+    return Incoming(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.key,
+        record.value,
+        record.timestamp,
+        tracing.headers_for(record.headers),
+    )
 
 
 async def start_with_retry(
@@ -314,7 +326,23 @@ class ConsumerRunner:
         # Every log line about this message carries its order id (the key), even before parsing.
         key = message.key.decode("utf-8", "replace") if message.key else None
         with log_context(order_id=key, event_id=None):
-            return await self._attempts(message)
+            if not tracing.enabled():  # the default: no span, the record's trace headers passed on
+                outputs = await self._attempts(message)
+                carried = tracing.passed_on(message.headers)
+            else:
+                with tracing.consuming(
+                    self.service,
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.headers,
+                ) as carried:
+                    outputs = await self._attempts(message)
+        if not carried or not outputs:
+            return outputs
+        # One order, one trace: what this record produced (dead letters too) continues its trace.
+        return [Outgoing(out.topic, out.key, out.value, carried) for out in outputs]
 
     async def _attempts(self, message: Incoming) -> list[Outgoing] | None:
         attempt = 0
@@ -374,7 +402,9 @@ class ConsumerRunner:
         if not outputs:
             return
         futures = [
-            await self.producer.send(out.topic, value=out.value, key=out.key.encode("utf-8"))
+            await self.producer.send(
+                out.topic, value=out.value, key=out.key.encode("utf-8"), headers=list(out.headers) or None
+            )
             for out in outputs
         ]
         await asyncio.gather(*futures)

@@ -35,7 +35,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.auth import PUBLIC_PATHS, BearerAuth, declare_roles, default_role
 from shared.kafka import (
     ConsumerRunner,
@@ -103,8 +103,12 @@ class Bus:
         """Publish one event and wait for the broker's acknowledgement (used by HTTP commands)."""
         if self.producer is None or not self.connected.is_set():
             raise PublishError("Kafka is not connected")
+        # An HTTP command's event continues the request's trace.
+        headers = outgoing.headers or tracing.current_headers()
         try:
-            await self.producer.send_and_wait(outgoing.topic, value=outgoing.value, key=outgoing.key.encode())
+            await self.producer.send_and_wait(
+                outgoing.topic, value=outgoing.value, key=outgoing.key.encode(), headers=list(headers) or None
+            )
         except KafkaError as exc:
             raise PublishError(f"Kafka did not take the event: {type(exc).__name__}: {exc}") from exc
         metrics.EVENTS_OUT.labels(self.service, outgoing.topic).inc()
@@ -372,6 +376,8 @@ def build_app(
         if pages.headers:
             app.add_middleware(ResponseHeaders, prefix=pages.prefix, headers=pages.headers)
     app.add_middleware(BearerAuth, store=keys, service=spec.name, session_prefixes=session_prefixes)
+    # Outermost: a refused request is traced too, and the span covers authentication.
+    app.add_middleware(tracing.TraceRequests, service=spec.name)
     add_ops_routes(app, spec.name, readiness)
     _document_bearer(app)
     return app
@@ -518,5 +524,9 @@ def run_service(service: str, create_app: Callable[[Settings], FastAPI]) -> None
     """`python -m services.<name>`: settings from the environment, JSON logs, uvicorn."""
     settings = load_settings(service)
     configure_logging(service, settings.log_level)
-    # log_config=None: uvicorn keeps the JSON handler configured above instead of its own.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    tracing.configure(service=service, exporter=settings.otel_exporter, endpoint=settings.otel_endpoint)
+    try:
+        # log_config=None: uvicorn keeps the JSON handler configured above instead of its own.
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    finally:
+        tracing.shutdown()

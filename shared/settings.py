@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -85,6 +85,21 @@ class Settings(KafkaClientSettings):
     screening_update_timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
     # A fetched list with fewer entries than this share of the loaded one is refused as truncated.
     screening_update_min_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+
+    # Traces (shared/tracing.py): none (default; no SDK, trace headers passed on as they came),
+    # otlp (OTLP/HTTP to otel_endpoint, else the exporter's default or OTEL_EXPORTER_OTLP_ENDPOINT),
+    # console (printed; debugging).
+    otel_exporter: Literal["none", "otlp", "console"] = "none"
+    otel_endpoint: str | None = None
+
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _otel_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"EXPORTWATCH_OTEL_ENDPOINT={value!r}: use http(s)://host:port/v1/traces (OTLP over HTTP)"
+            )
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 import json
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from services.classifier.ccl import load_ccl
 from services.classifier.domain import Ccl
@@ -398,26 +399,28 @@ class EcfrServer:
     """A local stand-in for the eCFR versioner API on 127.0.0.1 (the real host is not reachable
     here): the three endpoints an updater calls, serving `xml` (ECFR_PART774_XML by default; risk's
     tests serve Part 746) as of `date`. `status` overrides the HTTP status of every answer, to play
-    an outage; `xml` may be replaced to serve something else."""
+    an outage; `xml` may be replaced to serve something else. With `parts` ({"15/738": xml, "22/121":
+    xml, ...}) it serves several parts of titles 15 and 22, each as of `date` (make run's fetch)."""
 
-    def __init__(self, xml: bytes | None = None, date: str = ECFR_DATE, part: str = "774") -> None:
+    def __init__(
+        self,
+        xml: bytes | None = None,
+        date: str = ECFR_DATE,
+        part: str = "774",
+        parts: Mapping[str, bytes] | None = None,
+    ) -> None:
         self.status = 200
         self.xml = xml if xml is not None else ECFR_PART774_XML.encode()
+        self.parts = dict(parts) if parts is not None else {f"15/{part}": self.xml}
+        self._single = parts is None
         self.requests: list[str] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 owner.requests.append(self.path)
-                path = urlsplit(self.path).path
-                prefix = "/api/versioner/v1/"
-                if path == f"{prefix}titles.json":
-                    body = json.dumps({"titles": [{"number": 15, "up_to_date_as_of": date}]}).encode()
-                elif path == f"{prefix}versions/title-15.json":
-                    body = json.dumps({"content_versions": [{"date": date, "part": part}]}).encode()
-                elif path == f"{prefix}full/{date}/title-15.xml":
-                    body = owner.xml
-                else:
+                body = owner.answer(self.path, date)
+                if body is None:
                     self.send_error(404)
                     return
                 self.send_response(owner.status)
@@ -430,6 +433,23 @@ class EcfrServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    def answer(self, raw_path: str, date: str) -> bytes | None:
+        url = urlsplit(raw_path)
+        path, part = url.path, dict(parse_qsl(url.query)).get("part", "")
+        prefix = "/api/versioner/v1/"
+        titles = sorted({int(key.split("/")[0]) for key in self.parts})
+        if path == f"{prefix}titles.json":
+            return json.dumps({"titles": [{"number": t, "up_to_date_as_of": date} for t in titles]}).encode()
+        for title in titles:
+            if path == f"{prefix}versions/title-{title}.json":
+                return json.dumps({"content_versions": [{"date": date, "part": part}]}).encode()
+            if path == f"{prefix}full/{date}/title-{title}.xml":
+                # The single-part form answers any part with `xml` (which a test may replace).
+                if self._single:
+                    return self.xml
+                return self.parts.get(f"{title}/{part}")
+        return None
 
     @property
     def api_url(self) -> str:

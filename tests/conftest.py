@@ -18,7 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from shared import tracing
 from shared.keystore import KEYS_FILE_VARIABLE
 from shared.settings import Settings
 from tests.auth_support import write_keys
@@ -39,6 +43,20 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _KEYS_DIR is not None:
         shutil.rmtree(_KEYS_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Every span this process makes while the test runs (shared/tracing.py), kept in memory."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider)
+    try:
+        yield exporter
+    finally:
+        tracing.install(None)
+        provider.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,10 @@ each decision as it lands, then keeps serving until Ctrl-C or SIGTERM, when it s
 it started. While serving it supervises: a service or the broker that dies is started again
 (deploy/local/supervisor.py), and each restart is printed with the restart count.
 
+Reference data first (deploy/local/reference_data.py): EXPORTWATCH_DATA_DIR, else the snapshot
+beside the checkout, else every source fetched from its publisher into var/data/ (with a progress
+bar per file, each verified); without any, one line says what is missing and the launcher exits 2.
+
 `--secure` runs the broker with TLS + SCRAM + ACLs (deploy/kafka/secure.py; its data under
 var/kafka-secure) and each service as its own principal, `User:exportwatch-<service>`, allowed
 only its own topics and group. Ports: EXPORTWATCH_KAFKA_PORT, EXPORTWATCH_KAFKA_CONTROLLER_PORT,
@@ -31,12 +35,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from deploy.kafka.acls import grant, pipeline_acls, principal_name
 from deploy.kafka.broker import KafkaBroker, create_topics, ensure_jars
 from deploy.kafka.secure import BrokerSecurity
+from deploy.local.reference_data import ReferenceDataMissing, choose
 from deploy.local.stack import REPO_ROOT, SERVICES, start_service, wait_ready
 from deploy.local.supervisor import Supervised, describe_exit, status_line
 from shared.events import ALL_TOPICS, TOPIC_CONFIGS, TOPIC_DECIDED, TOPIC_SUBMITTED
 from shared.kafka_security import KafkaClientSettings, client_options
 from shared.keystore import KEYS_FILE_VARIABLE, create_key, read_keys
-from shared.settings import port_from_env, service_port
+from shared.settings import load_settings, port_from_env, service_port
 
 VAR = REPO_ROOT / "var"
 
@@ -120,6 +125,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-serve", action="store_true", help="stop after the sample decisions (smoke test)"
     )
+    parser.add_argument(
+        "--refresh-data",
+        action="store_true",
+        help="without a snapshot: fetch the reference data again even if <var>/data is complete",
+    )
     return parser.parse_args(argv)
 
 
@@ -164,6 +174,7 @@ def ensure_admin_key(args: argparse.Namespace) -> None:
 def _service_env(args: argparse.Namespace, broker: KafkaBroker, name: str) -> dict[str, str]:
     var: Path = args.var_dir
     env = {
+        **args.data_environment,
         KEYS_FILE_VARIABLE: str(keys_file(args)),
         "EXPORTWATCH_DATABASE_URL": os.environ.get(
             "EXPORTWATCH_DATABASE_URL", f"sqlite+aiosqlite:///{var / 'records.db'}"
@@ -214,8 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    ensure_jars()
     args.var_dir.mkdir(parents=True, exist_ok=True)
+    # First, before anything starts: the reference data (a snapshot, or fetched from the publishers).
+    try:
+        data = choose(args.var_dir, load_settings("launcher"), refresh=args.refresh_data)
+    except ReferenceDataMissing as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return 2
+    args.data_environment = data.environment
+    _print(f"reference data: {data.data_dir} ({data.origin})")
+    ensure_jars()
     ensure_admin_key(args)
     security = BrokerSecurity.create(args.var_dir / "kafka-secure" / "tls") if args.secure else None
     broker = _start_broker(args, security)

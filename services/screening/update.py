@@ -25,7 +25,7 @@ import json
 import logging
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ from services.screening.lists import (
     load_source,
     parse_sources,
 )
-from shared.http import download
+from shared.http import Progress, download
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("exportwatch.screening.update")
@@ -135,9 +135,16 @@ def _last_modified(headers: httpx.Headers) -> str | None:
 
 
 async def fetch_source(
-    kind: str, *, client: httpx.AsyncClient, cache_dir: Path, base_url: str | None, now: datetime
+    kind: str,
+    *,
+    client: httpx.AsyncClient,
+    cache_dir: Path,
+    base_url: str | None,
+    now: datetime,
+    progress: Callable[[str], Progress] | None = None,
 ) -> Path:
-    """Download a kind's files into `<cache>/<kind>/<stamp>.partial/` with a manifest; returns it."""
+    """Download a kind's files into `<cache>/<kind>/<stamp>.partial/` with a manifest; returns it.
+    `progress(file name)`, if given, makes the callback each file's download reports to."""
     folder = cache_dir / kind / (now.strftime("%Y%m%dT%H%M%S%fZ") + ".partial")
     files: dict[str, dict[str, Any]] = {}
     blobs: dict[str, bytes] = {}
@@ -147,7 +154,13 @@ async def fetch_source(
         for official in published_file.urls:
             url = mirrored(official, base_url)
             try:
-                body, headers = await download(client, url, max_bytes=MAX_FILE_BYTES, error=UpdateError)
+                body, headers = await download(
+                    client,
+                    url,
+                    max_bytes=MAX_FILE_BYTES,
+                    error=UpdateError,
+                    progress=progress(published_file.name) if progress is not None else None,
+                )
             except UpdateError as exc:
                 errors.append(str(exc))
                 continue

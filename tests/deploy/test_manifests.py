@@ -13,14 +13,14 @@ import yaml
 from deploy import manifests
 from deploy.validation import schemas
 from shared.events import ALL_TOPICS, TOPIC_CONFIGS
-from shared.settings import SERVICE_PORTS
+from shared.settings import SERVICE_PORTS, load_settings
 from shared.topology import WIRING
 from tests.deploy.deploy_support import KUSTOMIZATIONS, ROOT, of_kind, rendered, settings_variables
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text("utf-8"))
 # Made outside these manifests: the database credentials (by whoever runs PostgreSQL), each
 # KafkaUser's password and the cluster CA (by the Strimzi operators). docs/deployment.md lists them.
-EXTERNAL_SECRETS = {manifests.DATABASE_SECRET, manifests.CLUSTER_CA_SECRET} | {
+EXTERNAL_SECRETS = {manifests.DATABASE_SECRET, manifests.CLUSTER_CA_SECRET, manifests.API_KEYS_SECRET} | {
     manifests.user_name(s) for s in SERVICE_PORTS
 }
 
@@ -107,6 +107,74 @@ def test_settings_variables_exclude_what_load_settings_overrides() -> None:
     assert "EXPORTWATCH_NO_SUCH_SETTING" not in known
 
 
+def _mounted_secret(pod: dict[str, Any], container: dict[str, Any], path: str) -> tuple[str, str, bool]:
+    """The Secret, its key and whether the mount is read-only, for a file path inside a pod."""
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for mount in container["volumeMounts"]:
+        folder = mount["mountPath"].rstrip("/") + "/"
+        if path.startswith(folder) and "secret" in volumes[mount["name"]]:
+            secret = volumes[mount["name"]]["secret"]
+            relative = path.removeprefix(folder)
+            keys = {i["path"]: i["key"] for i in secret.get("items", [])} or {relative: relative}
+            return secret["secretName"], keys[relative], mount.get("readOnly", False)
+    raise AssertionError(f"{path} is in no mounted Secret")
+
+
+@pytest.mark.parametrize("name", list(KUSTOMIZATIONS))
+def test_services_log_in_to_kafka_as_their_own_kafka_user_over_tls_and_read_the_mounted_api_keys(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deploy.kafka.secure import BrokerSecurity
+
+    resources = rendered(name)
+    settings = _settings_configmap(resources)
+    users = {u["metadata"]["name"] for u in of_kind(resources, "KafkaUser")}
+    assert settings["EXPORTWATCH_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert settings["EXPORTWATCH_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    # What the pod's files are here: a real CA certificate and a keys file.
+    ca_file = BrokerSecurity.create(tmp_path / "tls").ca_file
+    keys_file = tmp_path / "api-keys.json"
+    keys_file.write_text('{"keys": []}')
+    for deployment in of_kind(resources, "Deployment"):
+        service = _service_of(deployment)
+        pod = deployment["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        ca = _mounted_secret(pod, container, settings["EXPORTWATCH_KAFKA_SSL_CAFILE"])
+        assert ca == (manifests.CLUSTER_CA_SECRET, "ca.crt", True)
+        keys = _mounted_secret(pod, container, settings["EXPORTWATCH_API_KEYS_FILE"])
+        assert keys == (manifests.API_KEYS_SECRET, "api-keys.json", True)
+        username = env["EXPORTWATCH_KAFKA_SASL_USERNAME"]["value"]
+        assert username == f"exportwatch-{service}" and username in users
+        assert env["EXPORTWATCH_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": username,
+            "key": "password",
+        }
+        # The whole set as the service reads it: Settings accepts it (a wrong name, protocol or
+        # mechanism, or credentials the protocol would not send, are refused at startup).
+        for variable, value in settings.items():
+            monkeypatch.setenv(variable, value)
+        monkeypatch.setenv("EXPORTWATCH_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("EXPORTWATCH_KAFKA_SSL_CAFILE", str(ca_file))
+        monkeypatch.setenv("EXPORTWATCH_API_KEYS_FILE", str(keys_file))
+        monkeypatch.setenv("EXPORTWATCH_KAFKA_SASL_USERNAME", username)
+        monkeypatch.setenv("EXPORTWATCH_KAFKA_SASL_PASSWORD", "from-the-kafka-user-secret")
+        loaded = load_settings(service)
+        assert loaded.uses_tls and loaded.uses_sasl
+        assert loaded.kafka_sasl_mechanism == "SCRAM-SHA-512" and loaded.kafka_sasl_username == username
+        assert loaded.api_keys_file == keys_file
+
+
+def test_compose_mounts_the_api_keys_file_read_only_into_every_service() -> None:
+    secrets = COMPOSE["secrets"]
+    for service in SERVICE_PORTS:
+        definition = COMPOSE["services"][service]
+        [mounted] = definition["secrets"]
+        target = definition["environment"]["EXPORTWATCH_API_KEYS_FILE"]
+        assert mounted["source"] in secrets and target == mounted["target"]
+        assert target.startswith("/run/secrets/")  # a secret's mount: read-only in the container
+
+
 @pytest.mark.parametrize("name", list(KUSTOMIZATIONS))
 def test_every_referenced_configmap_secret_and_claim_exists_or_is_a_documented_dependency(name: str) -> None:
     resources = rendered(name)
@@ -116,7 +184,9 @@ def test_every_referenced_configmap_secret_and_claim_exists_or_is_a_documented_d
         [container] = pod["containers"]
         for source in container["envFrom"]:
             assert ("ConfigMap", source["configMapRef"]["name"]) in present
-        secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env", [])}
+        secrets = {
+            e["valueFrom"]["secretKeyRef"]["name"] for e in container.get("env", []) if "valueFrom" in e
+        }
         secrets |= {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
         assert secrets <= EXTERNAL_SECRETS
         claims = {

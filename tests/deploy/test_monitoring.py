@@ -171,7 +171,7 @@ def _alert_rules() -> list[dict[str, Any]]:
     return [r for g in RULES["groups"] for r in g["rules"]]
 
 
-def test_dashboard_shows_decisions_lag_latency_dead_letters_and_ages() -> None:
+def test_dashboard_shows_decisions_lag_latency_dead_letters_ages_backlog_auth_failures_and_outbox() -> None:
     panels = DASHBOARD["panels"]
     ids = [p["id"] for p in panels]
     assert len(ids) == len(set(ids))
@@ -183,6 +183,10 @@ def test_dashboard_shows_decisions_lag_latency_dead_letters_and_ages() -> None:
         "exportwatch_events_deadlettered_total",
         "exportwatch_screening_list_age_seconds",
         "exportwatch_classifier_ccl_age_seconds",
+        "exportwatch_review_backlog",
+        "exportwatch_review_backlog_oldest_seconds",
+        "exportwatch_auth_failures_total",
+        "exportwatch_records_outbox_unpublished",
     } <= shown
     for panel in panels:
         assert {"x", "y", "w", "h"} <= set(panel["gridPos"]) and panel["gridPos"]["x"] + panel["gridPos"][

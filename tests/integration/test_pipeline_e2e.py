@@ -6,8 +6,11 @@ would: the records API.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ from deploy.kafka.broker import free_port
 from deploy.local.stack import REPO_ROOT, SERVICES, ServiceProcess, start_service, wait_ready
 from shared.events import ALL_TOPICS, TOPIC_REVIEWED, TOPIC_SUBMITTED
 from shared.kafka_security import client_options, client_settings
-from tests.auth_support import bearer
+from tests.auth_support import bearer, key
 from tests.integration.kafka_helpers import (
     create_prefixed_topics,
     publish,
@@ -448,3 +451,29 @@ async def test_services_expose_metrics_after_work(pipeline: Pipeline) -> None:
         text = await wait_for(classifier_counted, timeout=60, what="classifier metrics")
     assert "exportwatch_handler_seconds_bucket" in text
     assert "exportwatch_consumer_lag" in text
+
+
+async def test_exportwatch_status_shows_readiness_and_consumer_lag_of_every_service(
+    pipeline: Pipeline,
+) -> None:
+    """The on-call command against the running processes: each service ready, its own lag read from
+    its /metrics (every stage has polled its partitions by now), the lists' and the CCL's ages."""
+    command = [
+        sys.executable, "-m", "exportwatch.cli", "--api-key", key("viewer-1"),
+        *(f"--{name}-url={service.url}" for name, service in pipeline.services.items()),
+        "status", "--json",
+    ]  # fmt: skip
+    done = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    for name in SERVICES:
+        service = found["services"][name]
+        assert service["ready"] and service["url"] == pipeline.services[name].url
+        # Lag per topic of its own consumer group, summed over the partitions, from its /metrics.
+        assert service["lag"] is not None and service["lag"] >= 0, name
+        assert set(service["lag_by_topic"]) <= {pipeline.topic(t) for t in ALL_TOPICS}, name
+    assert pipeline.topic(TOPIC_SUBMITTED) in found["services"]["classifier"]["lag_by_topic"]
+    assert {row["source"] for row in found["lists"]} >= {"ofac_sdn", "csl"}
+    assert found["ccl"]["entries"] > 600 and found["ccl"]["age_seconds"] > 0
