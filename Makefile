@@ -10,12 +10,13 @@ PYTEST_ARGS ?=
 AUDIT ?= on
 RUN_ARGS ?=
 
-.PHONY: help venv native jars postgres browser run test test-fast lint audit lock format bench bench-pipeline clean distclean
+.PHONY: help venv native jars postgres browser run test test-fast test-faults lint audit lock format bench bench-pipeline clean distclean
 
 help:
 	@echo "make run        whole pipeline on embedded defaults (local Kafka, SQLite), sample orders, records API on :8004"
 	@echo "make test       lint + type checks + unit, API and integration tests (starts Kafka and PostgreSQL on free ports)"
 	@echo "make test-fast  unit and API tests only (no broker, no PostgreSQL)"
+	@echo "make test-faults  the fault suite alone (its own broker, PostgreSQL and services; docs/reliability.md)"
 	@echo "make lint       ruff + mypy --strict (code and tests) + complexity limits (tools/complexity.py)"
 	@echo "make audit      pyproject pins agree with requirements.lock; known vulnerabilities of the locked versions"
 	@echo "make lock       requirements.lock (with hashes) from pyproject.toml, after changing a pin"
@@ -78,6 +79,10 @@ test: venv native jars postgres browser deploy-tools lint audit
 # Integration-marked cases (PostgreSQL-parametrised ones included) are deselected, and counted as such.
 test-fast: venv native
 	$(PY) -m pytest -q -ra -m "not integration" tests/unit tests/api $(PYTEST_ARGS)
+
+# The fault suite alone (make test runs it too): it starts and hurts its own broker and PostgreSQL.
+test-faults: venv native jars postgres
+	$(PY) -m pytest -q -ra tests/faults $(PYTEST_ARGS)
 
 format: venv
 	$(VENV)/bin/ruff format .

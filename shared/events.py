@@ -699,6 +699,11 @@ class DeadLetter(BaseModel):
     error_type: str
     error: str
     failed_at: datetime
+    # The whole original message's size and SHA-256; `payload_truncated`: `payload_b64` holds only
+    # its beginning, because the whole would not fit in one Kafka request (the error says so too).
+    payload_size: int | None = None
+    payload_sha256: str | None = None
+    payload_truncated: bool = False
 
 
 def envelope_dump(model: BaseModel) -> bytes:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,13 +29,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import ValidationError
 
 from shared import metrics, tracing
 from shared.events import EXPORTWATCH_NS, TOPIC_DEADLETTER, DeadLetter, envelope_dump
+from shared.failures import is_transient
 from shared.kafka_security import client_options
-from shared.logging import log_context
+from shared.logging import exception_message, log_context, personal_data_logged, stack_of
 from shared.settings import Settings
 
 log = logging.getLogger("exportwatch.kafka")
@@ -86,7 +90,18 @@ def decode_json(message: Incoming) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise PoisonMessage("InvalidEncoding", f"message is not UTF-8: {exc}") from exc
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotAJsonNumber as exc:
+        path = _path_of_non_finite(text) or "(message)"
+        # Python's json reads NaN and Infinity, and 1e999 as Infinity; none is a JSON number (RFC
+        # 8259, section 6), none survives the trip through the pipeline unchanged (pydantic writes
+        # them as null) and PostgreSQL's JSON refuses them: every stage refuses them here, alike.
+        why = (
+            "is not a JSON number (RFC 8259 has no NaN or Infinity)"
+            if exc.token in ("NaN", "Infinity", "-Infinity")
+            else "is beyond a double's range: it would be read as Infinity, which JSON has not"
+        )
+        raise PoisonMessage("InvalidJson", f"{path}: {exc.token} {why}") from exc
     except json.JSONDecodeError as exc:
         raise PoisonMessage(
             "InvalidJson", f"message is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -96,13 +111,96 @@ def decode_json(message: Incoming) -> dict[str, Any]:
     return data
 
 
-def describe_validation_error(exc: ValidationError, limit: int = 10) -> str:
-    """`parties.0.country: 'XX' is not an ISO 3166-1 alpha-2 country code (input: 'XX')`."""
+class _NotAJsonNumber(ValueError):
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.token = token
+
+
+def _refuse_constant(token: str) -> Any:
+    raise _NotAJsonNumber(token)
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise _NotAJsonNumber(token)
+    return value
+
+
+class _Marked:
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+def _path_of_non_finite(text: str) -> str | None:
+    """Where the first NaN or Infinity of `text` is, as a dotted path (`lines.0.quantity`)."""
+
+    def mark(token: str) -> Any:
+        value = float(token)
+        return value if math.isfinite(value) else _Marked(token)
+
+    def find(value: Any, path: str) -> str | None:
+        if isinstance(value, _Marked):
+            return path
+        children = (
+            value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        )
+        for name, child in children:
+            found = find(child, f"{path}.{name}" if path else str(name))
+            if found is not None:
+                return found
+        return None
+
+    try:
+        return find(json.loads(text, parse_constant=_Marked, parse_float=mark), "")
+    except ValueError:
+        return None
+
+
+def require_key(message: Incoming, order_id: str) -> None:
+    """The Kafka key of an order's event must be its `order_id` (docs/integration.md): the key is
+    what puts every event of one order on one partition, in order. An event under another key could
+    be overtaken by its own amendment, so it is refused as a contract violation (`KeyMismatch`)."""
+    key = message.key.decode("utf-8", "replace") if message.key is not None else None
+    if key == order_id:
+        return
+    found = (
+        f"the Kafka key is missing; it must be the order_id {_shown(order_id)}"
+        if key is None
+        else f"the Kafka key {_shown(key)} is not the order_id {_shown(order_id)}"
+    )
+    raise PoisonMessage(
+        "KeyMismatch",
+        f"key: {found} (an order's events are keyed by its order_id: one partition keeps them in order)",
+    )
+
+
+def _shown(value: str, limit: int = 140) -> str:
+    shown = json.dumps(value, ensure_ascii=False)
+    return shown if len(shown) <= limit else f'{shown[: limit - 4]}..."'
+
+
+# Fields whose values may name a person: the parties to an order (names, addresses), what screening
+# matched them with, the stated end use. Their values are withheld from logs unless allowed.
+_PERSONAL_FIELDS = frozenset({"parties", "screening", "end_use", "name", "address", "city", "party_name"})
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 10, *, values: bool = True) -> str:
+    """`parties.0.country: 'XX' is not an ISO 3166-1 alpha-2 country code (input: 'XX')`.
+
+    With `values=False` (a log line, by default: EXPORTWATCH_LOG_PERSONAL_DATA) the value of a field
+    that may name a person is left out; the dead letter itself always names it."""
     parts = []
     for err in exc.errors()[:limit]:
         loc = ".".join(str(p) for p in err["loc"]) or "(message)"
         msg = err["msg"].removeprefix("Value error, ")
         value = err.get("input")
+        if not values and _PERSONAL_FIELDS.intersection(str(p) for p in err["loc"]):
+            if isinstance(value, str) and value:
+                msg = msg.replace(repr(value), "(the value)").replace(value, "(the value)")
+            parts.append(f"{loc}: {msg} (input withheld: personal data)")
+            continue
         shown = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, dict) else "{...}"
         if len(shown) > 120:
             shown = shown[:117] + "..."
@@ -113,9 +211,33 @@ def describe_validation_error(exc: ValidationError, limit: int = 10) -> str:
     return "; ".join(parts)
 
 
-def dead_letter_for(message: Incoming, *, service: str, error_type: str, error: str, topic: str) -> Outgoing:
+# The producer's limit on one request (aiokafka's default, stated here so that the consumer loop
+# knows an output it cannot publish before it tries, and cuts a dead letter to fit).
+MAX_REQUEST_BYTES = 1_048_576
+# What a dead letter's error text and key may take at most; the payload gets the rest of the request.
+_ERROR_CHARS = 16_000
+_KEY_BYTES = 16_384
+# Record and batch framing around key and value (aiokafka's estimate is below 100 bytes).
+_FRAMING_BYTES = 512
+# The note a cut dead letter's error ends with; records refuses to replay such a dead letter.
+TRUNCATED_NOTE = "[payload truncated"
+
+
+def dead_letter_for(
+    message: Incoming,
+    *,
+    service: str,
+    error_type: str,
+    error: str,
+    topic: str,
+    max_bytes: int = MAX_REQUEST_BYTES,
+) -> Outgoing:
     """The dead letter for `message`, counted in `exportwatch_events_deadlettered_total` (every dead
-    letter is made here: the consumer loop's and the screening clearance feed's)."""
+    letter is made here: the consumer loop's and the screening clearance feed's).
+
+    It carries the message's bytes whole when they fit in one request of `max_bytes`; otherwise
+    their beginning, the whole message's size and SHA-256, and a note saying so, so that a message
+    too large to publish is set aside like any other instead of stalling its partition."""
     metrics.DEAD_LETTERED.labels(service, message.topic, error_type).inc()
     # One dead letter per origin position: a redelivery produces the same event_id, deduplicated by records.
     event_id = str(
@@ -123,20 +245,52 @@ def dead_letter_for(message: Incoming, *, service: str, error_type: str, error: 
             EXPORTWATCH_NS, f"deadletter:{service}:{message.topic}:{message.partition}:{message.offset}"
         )
     )
+    payload = message.value or b""
+    if len(error) > _ERROR_CHARS:
+        error = f"{error[:_ERROR_CHARS]}... ({len(error) - _ERROR_CHARS} more characters)"
+    source_key = message.key if message.key is None or len(message.key) <= _KEY_BYTES else None
+    if message.key is not None and source_key is None:
+        error += f" [key truncated: the first {_KEY_BYTES} of its {len(message.key)} bytes are kept]"
     letter = DeadLetter(
         event_id=event_id,
         service=service,
         source_topic=message.topic,
         source_partition=message.partition,
         source_offset=message.offset,
-        key_b64=base64.b64encode(message.key).decode() if message.key is not None else None,
-        payload_b64=base64.b64encode(message.value or b"").decode(),
+        key_b64=base64.b64encode(message.key[:_KEY_BYTES]).decode() if message.key is not None else None,
+        payload_b64="",
         error_type=error_type,
         error=error,
         failed_at=datetime.now(UTC),
+        payload_size=len(payload),
+        payload_sha256=hashlib.sha256(payload).hexdigest(),
     )
-    key = message.key.decode("utf-8", "replace") if message.key else event_id
+    key = source_key.decode("utf-8", "replace") if source_key else event_id
+    room = max_bytes - _FRAMING_BYTES - len(key.encode()) - len(envelope_dump(letter)) - 1024
+    kept = payload[: max(0, room) // 4 * 3]
+    if len(kept) < len(payload):
+        letter.error += (
+            f" {TRUNCATED_NOTE}: its first {len(kept)} of {len(payload)} bytes are kept, to fit the "
+            f"producer's limit of {max_bytes} bytes; SHA-256 of all {len(payload)} bytes "
+            f"{letter.payload_sha256}; the whole message is at {message.topic}[{message.partition}]"
+            f"@{message.offset} until the topic's retention removes it]"
+        )
+        letter.payload_truncated = True
+    letter.payload_b64 = base64.b64encode(kept).decode()
     return Outgoing(topic=topic, key=key, value=envelope_dump(letter))
+
+
+def payload_was_truncated(error: str) -> bool:
+    """Whether a dead letter's error says its payload is only the beginning of the message."""
+    return TRUNCATED_NOTE in error
+
+
+def record_size(outgoing: Outgoing) -> int:
+    """The size the producer counts against its request limit for this record."""
+    size: int = DefaultRecordBatchBuilder.estimate_size_in_bytes(
+        outgoing.key.encode(), outgoing.value, list(outgoing.headers)
+    )
+    return size
 
 
 # Client construction stays in these two functions: connection settings (addresses, security) are
@@ -145,6 +299,7 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         **client_options(settings),
         client_id=f"{settings.service_name}-producer",
+        max_request_size=MAX_REQUEST_BYTES,
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
@@ -299,28 +454,66 @@ class ConsumerRunner:
     async def _process_partition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[Any]
     ) -> None:
-        outputs: list[Outgoing] = []
-        last_offset: int | None = None
+        handled: list[tuple[Incoming, list[Outgoing]]] = []
         for record in records:
-            result = await self._handle_with_retry(incoming(record))
+            message = incoming(record)
+            result = await self._handle_with_retry(message)
             if result is None:  # stopping mid-retry: do not commit past this record
                 break
-            outputs.extend(result)
-            last_offset = record.offset
-        if last_offset is None:
+            handled.append((message, self._publishable(message, result)))
+        if not handled:
             return
         try:
-            await self._publish(outputs)
+            await self._publish([out for _, outs in handled for out in outs])
+        except (MessageSizeTooLargeError, RecordListTooLargeError):
+            # The broker refused an output that the producer let through (a topic whose limit is
+            # below the producer's): find which, one message at a time, and set that one aside.
+            try:
+                await self._publish_each(handled)
+            except KafkaError as exc:
+                self._rewind(consumer, tp, records[0].offset, exc)
+                return
         except KafkaError as exc:
             # Not acknowledged: commit nothing, rewind, and the records are handled again (handlers
             # are deterministic and records deduplicates by event_id, so this is harmless).
-            log.warning("publish failed for %s[%d]: %s; rewinding", tp.topic, tp.partition, exc)
-            consumer.seek(tp, records[0].offset)
-            await asyncio.sleep(1.0)
+            self._rewind(consumer, tp, records[0].offset, exc)
             return
+        last_offset = handled[-1][0].offset
         await self._commit(consumer, tp, last_offset + 1)
         if last_offset != records[-1].offset:
             consumer.seek(tp, last_offset + 1)
+
+    def _rewind(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, exc: KafkaError) -> None:
+        log.warning("publish failed for %s[%d]: %s; rewinding", tp.topic, tp.partition, exc)
+        consumer.seek(tp, offset)
+
+    def _publishable(self, message: Incoming, outputs: list[Outgoing]) -> list[Outgoing]:
+        """`outputs`, or a dead letter instead when one of them is over the producer's request
+        limit: the producer would refuse it every time, and retrying would stall the partition."""
+        for out in outputs:
+            size = record_size(out)
+            if size > MAX_REQUEST_BYTES and out.topic != self.deadletter_topic:
+                return [
+                    self._too_large(message, out.topic, size, f"the producer's limit of {MAX_REQUEST_BYTES}")
+                ]
+        return outputs
+
+    async def _publish_each(self, handled: list[tuple[Incoming, list[Outgoing]]]) -> None:
+        for message, outputs in handled:
+            try:
+                await self._publish(outputs)
+            except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
+                size = max(record_size(out) for out in outputs)
+                topics = ", ".join(sorted({out.topic for out in outputs}))
+                await self._publish([self._too_large(message, topics, size, f"the broker's limit ({exc})")])
+
+    def _too_large(self, message: Incoming, topic: str, size: int, limit: str) -> Outgoing:
+        return self._dead_letter(
+            message,
+            "OutputTooLarge",
+            f"the {topic} event this message gives is {size} bytes, over {limit} bytes; "
+            "it is set aside rather than retried (a retry would be refused the same way)",
+        )
 
     async def _handle_with_retry(self, message: Incoming) -> list[Outgoing] | None:
         # Every log line about this message carries its order id (the key), even before parsing.
@@ -345,7 +538,7 @@ class ConsumerRunner:
         return [Outgoing(out.topic, out.key, out.value, carried) for out in outputs]
 
     async def _attempts(self, message: Incoming) -> list[Outgoing] | None:
-        attempt = 0
+        attempt = failures = 0
         delay = 0.2
         while True:
             attempt += 1
@@ -361,20 +554,37 @@ class ConsumerRunner:
             except PoisonMessage as exc:
                 return [self._dead_letter(message, exc.error_type, str(exc))]
             except ValidationError as exc:
-                return [self._dead_letter(message, "SchemaValidationError", describe_validation_error(exc))]
+                error = describe_validation_error(exc)
+                logged = describe_validation_error(exc, values=personal_data_logged())
+                return [self._dead_letter(message, "SchemaValidationError", error, logged=logged)]
             except Exception as exc:
                 metrics.HANDLER_ERRORS.labels(self.service, message.topic).inc()
-                if self.max_attempts is not None and attempt >= self.max_attempts:
-                    log.exception("handler failed %d times; dead-lettering", attempt)
-                    return [self._dead_letter(message, "HandlerError", f"{type(exc).__name__}: {exc}")]
+                # A dependency that is away (shared/failures.py) is waited for however long it takes:
+                # the message is valid, and giving up would dead-letter it. Only other failures count.
+                transient = is_transient(exc)
+                failures += 0 if transient else 1
+                # A connection error says nothing about the order; any other may quote it.
+                shown = str(exc) if transient else exception_message(exc)
+                if self.max_attempts is not None and failures >= self.max_attempts:
+                    log.error(
+                        "handler failed %d times; dead-lettering: %s: %s",
+                        failures,
+                        type(exc).__name__,
+                        shown,
+                        extra={"stack": stack_of(exc)},
+                    )
+                    error = f"{type(exc).__name__}: {exc}"
+                    logged = f"{type(exc).__name__}: {shown}"
+                    return [self._dead_letter(message, "HandlerError", error, logged=logged)]
                 log.warning(
-                    "handler failed (attempt %d) on %s[%d]@%d: %s: %s; retrying in %.1fs",
+                    "handler failed (attempt %d, %s) on %s[%d]@%d: %s: %s; retrying in %.1fs",
                     attempt,
+                    "transient: retried until it works" if transient else f"failure {failures}",
                     message.topic,
                     message.partition,
                     message.offset,
                     type(exc).__name__,
-                    exc,
+                    shown,
                     delay,
                 )
                 try:
@@ -383,7 +593,9 @@ class ConsumerRunner:
                 except TimeoutError:
                     delay = min(delay * 2, self.settings.kafka_retry_backoff_max_s)
 
-    def _dead_letter(self, message: Incoming, error_type: str, error: str) -> Outgoing:
+    def _dead_letter(
+        self, message: Incoming, error_type: str, error: str, *, logged: str | None = None
+    ) -> Outgoing:
         key = message.key.decode("utf-8", "replace") if message.key else None
         with log_context(order_id=key, event_id=None):
             log.warning(
@@ -392,7 +604,7 @@ class ConsumerRunner:
                 message.partition,
                 message.offset,
                 error_type,
-                error,
+                error if logged is None else logged,
             )
         return dead_letter_for(
             message, service=self.service, error_type=error_type, error=error, topic=self.deadletter_topic

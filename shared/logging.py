@@ -6,6 +6,7 @@ import contextvars
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -42,7 +43,37 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+# Off unless the service's settings allow it (EXPORTWATCH_LOG_PERSONAL_DATA): logs are read, shipped
+# and kept more widely than the trail, so names of people stay out of them by default (GDPR Art. 5(1)(c),
+# data minimisation). Set once at start-up by configure_logging.
+_personal_data = False
+WITHHELD = "[withheld: personal data]"
+
+
+def personal_data_logged() -> bool:
+    """Whether log lines may carry names of people (parties, matched list entries)."""
+    return _personal_data
+
+
+def personal(value: object) -> object:
+    """`value` in a log line where it may be a person's name: itself, or a placeholder by default."""
+    return value if _personal_data else WITHHELD
+
+
+def exception_message(exc: BaseException) -> str:
+    """An exception's message for a log line: it may quote the data being handled (a party's name in
+    a validation or database error), so by default it is withheld and the type and stack say where."""
+    return str(exc) if _personal_data else "(message withheld: may carry personal data)"
+
+
+def stack_of(exc: BaseException) -> str:
+    """Where `exc` was raised, without its message (which `exception_message` governs)."""
+    return "".join(traceback.format_tb(exc.__traceback__))
+
+
+def configure_logging(service: str, level: str = "INFO", *, personal_data: bool = False) -> None:
+    global _personal_data
+    _personal_data = personal_data
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()

@@ -14,7 +14,9 @@ about the runtime. `build_app` does the rest, the same way for all four:
 
 Cross-cutting HTTP concerns are added in `build_app`, once, for every service: authentication
 (every route needs an API key with a role high enough, shared/auth.py; only /healthz, /readyz and
-/metrics do not), and for a service with browser pages their session sign-in and security headers.
+/metrics do not), for a service with browser pages their session sign-in, and shared/hygiene.py:
+body limits, request timeouts, no stack traces in answers (503 for a dependency that is away, 500
+with an error id otherwise), security headers.
 docs/architecture.md says how to add a stage.
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,11 +35,11 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from shared import metrics, tracing
 from shared.auth import PUBLIC_PATHS, BearerAuth, declare_roles, default_role
+from shared.hygiene import BodyLimit, ErrorBoundary, RequestTimeout, SecurityHeaders
 from shared.kafka import (
     ConsumerRunner,
     FollowingRunner,
@@ -61,16 +64,27 @@ ReadinessCheck = Callable[[], tuple[bool, Detail]]
 # --- the producer ------------------------------------------------------------------------------
 
 
+# How often each instance asks the broker for cluster metadata, how long it waits for an answer,
+# and after how long without one it says it is not ready (a probe that timed out, and a second
+# interval: no flapping on a busy machine): a consumer whose broker is gone keeps
+# polling an empty fetcher, and a producer stays "started", so only asking tells.
+BROKER_PROBE_INTERVAL_S = 2.0
+BROKER_PROBE_TIMEOUT_S = 5.0
+BROKER_SILENCE_S = 8.0
+
+
 class Bus:
     """A service's one producer (acks=all, idempotent): its consumer stages publish their outputs
     with it, and its HTTP commands through `publish`. It connects in the background, retrying while
-    the broker is away."""
+    the broker is away, then asks the broker for metadata every few seconds: readiness follows the
+    broker when it is lost after start-up, and comes back with it."""
 
     def __init__(self, settings: Settings, service: str) -> None:
         self.settings = settings
         self.service = service
         self.producer: AIOKafkaProducer | None = None
         self.connected = asyncio.Event()
+        self.last_contact = 0.0
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -86,7 +100,26 @@ class Bus:
             stop=self._stop,
             backoff_max=self.settings.kafka_retry_backoff_max_s,
         ):
+            self.last_contact = time.monotonic()
             self.connected.set()
+            await self._watch_broker(self.producer)
+
+    async def _watch_broker(self, producer: AIOKafkaProducer) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=BROKER_PROBE_INTERVAL_S)
+                return
+            try:
+                answered = await asyncio.wait_for(
+                    producer.client.force_metadata_update(), timeout=BROKER_PROBE_TIMEOUT_S
+                )
+            except (TimeoutError, KafkaError, OSError):
+                answered = False
+            if answered:
+                self.last_contact = time.monotonic()
+
+    def broker_reachable(self) -> bool:
+        return self.connected.is_set() and time.monotonic() - self.last_contact < BROKER_SILENCE_S
 
     async def wait_connected(self, stop: asyncio.Event) -> bool:
         """True once connected; False if `stop` is set first."""
@@ -114,7 +147,11 @@ class Bus:
         metrics.EVENTS_OUT.labels(self.service, outgoing.topic).inc()
 
     def ready(self) -> tuple[bool, Detail]:
-        return self.connected.is_set(), {"producer_connected": self.connected.is_set()}
+        reachable = self.broker_reachable()
+        detail: Detail = {"producer_connected": self.connected.is_set(), "broker_reachable": reachable}
+        if self.connected.is_set() and not reachable:
+            detail["broker_silent_s"] = round(time.monotonic() - self.last_contact, 1)
+        return reachable, detail
 
     async def stop(self) -> None:
         self._stop.set()
@@ -306,6 +343,9 @@ class ServiceSpec(Generic[R]):
     consumes: Consumes[R] | None = None
     follows: Sequence[Follows[R]] = ()
     pages: Pages | None = None
+    # Paths of operations that may take minutes (fetching and verifying reference data): exempt
+    # from EXPORTWATCH_HTTP_REQUEST_TIMEOUT_S, they bound their own downloads.
+    long_running: frozenset[str] = frozenset()
 
 
 def compose(parts: Sequence[ReadinessCheck]) -> tuple[bool, Detail]:
@@ -373,14 +413,25 @@ def build_app(
         _include(app, pages.router, [Depends(pages.authenticate), default_role()], where=spec.name)
         app.include_router(pages.public)
         session_prefixes.append(pages.prefix)
-        if pages.headers:
-            app.add_middleware(ResponseHeaders, prefix=pages.prefix, headers=pages.headers)
     app.add_middleware(BearerAuth, store=keys, service=spec.name, session_prefixes=session_prefixes)
+    _add_hygiene(app, spec, settings)
     # Outermost: a refused request is traced too, and the span covers authentication.
     app.add_middleware(tracing.TraceRequests, service=spec.name)
     add_ops_routes(app, spec.name, readiness)
     _document_bearer(app)
     return app
+
+
+def _add_hygiene(app: FastAPI, spec: ServiceSpec[R], settings: Settings) -> None:
+    """shared/hygiene.py around everything, outermost last: the error boundary sees every failure,
+    the security headers go on every answer (its own refusals included), a body is limited before
+    anything reads it, and the timeout runs from there."""
+    app.add_middleware(RequestTimeout, seconds=settings.http_request_timeout_s, exempt=spec.long_running)
+    app.add_middleware(BodyLimit, limit=settings.http_max_body_bytes)
+    docs = frozenset(p for p in (app.docs_url, app.redoc_url) if p is not None)
+    extra = {spec.pages.prefix: spec.pages.headers} if spec.pages is not None and spec.pages.headers else {}
+    app.add_middleware(SecurityHeaders, docs_paths=docs, extra=extra)
+    app.add_middleware(ErrorBoundary, service=spec.name)
 
 
 def _include(app: FastAPI, router: APIRouter, dependencies: list[Any], *, where: str) -> None:
@@ -420,30 +471,6 @@ def _document_bearer(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-class ResponseHeaders:
-    """`headers` on every HTTP response under `prefix` that does not set them itself."""
-
-    def __init__(self, app: ASGIApp, *, prefix: str, headers: dict[str, str]) -> None:
-        self.app = app
-        self.prefix = prefix
-        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not (path == self.prefix or path.startswith(f"{self.prefix}/")):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self.headers if k not in present]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def _stages(spec: ServiceSpec[R], settings: Settings, runtime: R, bus: Bus) -> dict[str, KafkaStage]:
@@ -514,7 +541,8 @@ def add_ops_routes(app: FastAPI, service: str, readiness: ReadinessCheck) -> Non
         ok, detail = readiness()
         return JSONResponse({"ready": ok, "service": service, **detail}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    # Documented as text (the Prometheus exposition format), which it is, not as JSON.
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse)
     async def metrics_endpoint() -> Response:
         body, content_type = metrics.render()
         return Response(content=body, media_type=content_type)
@@ -523,7 +551,7 @@ def add_ops_routes(app: FastAPI, service: str, readiness: ReadinessCheck) -> Non
 def run_service(service: str, create_app: Callable[[Settings], FastAPI]) -> None:
     """`python -m services.<name>`: settings from the environment, JSON logs, uvicorn."""
     settings = load_settings(service)
-    configure_logging(service, settings.log_level)
+    configure_logging(service, settings.log_level, personal_data=settings.log_personal_data)
     tracing.configure(service=service, exporter=settings.otel_exporter, endpoint=settings.otel_endpoint)
     try:
         # log_config=None: uvicorn keeps the JSON handler configured above instead of its own.

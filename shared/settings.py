@@ -36,6 +36,15 @@ class Settings(KafkaClientSettings):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     log_level: str = "INFO"
+    # Names of people (parties to an order, list entries they matched, clearances) in log lines.
+    # Off: such values are withheld from logs; the trail, the dead letters and the API keep them.
+    log_personal_data: bool = False
+
+    # Every HTTP request (shared/hygiene.py): a body over this many bytes is refused with 413, and a
+    # request that has not begun its answer after this many seconds is cancelled with 503 (the
+    # long-running updates — CCL, lists, Part 746 — are exempt: they have their own timeouts).
+    http_max_body_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = 1024 * 1024
+    http_request_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
 
     # Prepended to every topic name: lets tests (and shared clusters) isolate their topics.
     topic_prefix: str = ""

@@ -292,11 +292,17 @@ TOPIC_OF_SCHEMA = {
 
 
 def message(
-    event: dict[str, Any], *, offset: int = 0, partition: int = 0, raw: bytes | None = None
+    event: dict[str, Any],
+    *,
+    offset: int = 0,
+    partition: int = 0,
+    raw: bytes | None = None,
+    key: bytes | None = None,
 ) -> Incoming:
-    """The Kafka message carrying `event` on its topic, as the consumer loop hands it over."""
+    """The Kafka message carrying `event` on its topic, as the consumer loop hands it over (keyed
+    by its order_id, as every stage publishes, unless `key` says otherwise)."""
     value = raw if raw is not None else _wire(event)
-    key = str(event.get("order_id", "")).encode() or None
+    key = key if key is not None else str(event.get("order_id", "")).encode() or None
     return Incoming(TOPIC_OF_SCHEMA[event["schema"]], partition, offset, key, value, 0)
 
 

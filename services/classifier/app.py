@@ -141,6 +141,7 @@ def create_app(
         describe=describe,
         not_ready="the Commerce Control List is not loaded yet",
         consumes=Consumes([TOPIC_SUBMITTED], partial(handler, settings)),
+        long_running=frozenset({"/ccl/update"}),
     )
     return build_app(spec, settings, start_kafka=start_kafka)
 

@@ -200,7 +200,22 @@ async def import_csv(
 ) -> ImportResult:
     """Import `sku,eccn,classified_by,rationale[,reference_documents]` rows: all of them or, on any
     bad row, none."""
-    reader = csv.DictReader(io.StringIO(text))
+    # newline="": the csv module reads the line ends itself (a bare CR is one, not field content).
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return await _import_rows(session, reader, validate_eccn=validate_eccn, classified_at=classified_at)
+    except csv.Error as exc:  # not CSV at all (a field over the csv module's limit, ...): a 422, not a 500
+        # line_num counts the lines read whole; the one that failed is the next.
+        raise CatalogImportError([f"line {reader.line_num + 1}: not readable as CSV: {exc}"]) from exc
+
+
+async def _import_rows(
+    session: AsyncSession,
+    reader: csv.DictReader[str],
+    *,
+    validate_eccn: EccnValidator,
+    classified_at: datetime,
+) -> ImportResult:
     missing = [c for c in CSV_COLUMNS[:3] if c not in (reader.fieldnames or [])]
     if missing:
         raise CatalogImportError(

@@ -11,7 +11,7 @@ from services.classifier import service
 from services.classifier.catalog import CatalogSnapshot
 from services.classifier.reference import ReferenceData
 from shared.events import TOPIC_CLASSIFIED, SubmittedOrder, envelope_dump
-from shared.kafka import Incoming, Outgoing, decode_json
+from shared.kafka import Incoming, Outgoing, decode_json, require_key
 from shared.logging import log_context
 from shared.settings import Settings
 
@@ -31,6 +31,7 @@ class ClassifierHandler:
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         order = SubmittedOrder.model_validate(decode_json(message))
+        require_key(message, order.order_id)
         with log_context(order_id=order.order_id, event_id=order.event_id):
             classified = service.classify_order(
                 order=order, reference=self.reference(), snapshot=self.catalog()

@@ -55,7 +55,9 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+# Bounded: an offset past what the database's integers hold (SQLite and PostgreSQL: 2**63 - 1) was a
+# 500; ten million rows is beyond any page a reviewer or a dashboard asks for.
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 router = APIRouter(tags=["records"])
 

@@ -40,8 +40,15 @@ from shared.events import (
     ScreeningClearance,
     SubmittedOrder,
 )
-from shared.kafka import Incoming, Outgoing, PoisonMessage, decode_json, describe_validation_error
-from shared.logging import log_context
+from shared.kafka import (
+    Incoming,
+    Outgoing,
+    PoisonMessage,
+    decode_json,
+    describe_validation_error,
+    require_key,
+)
+from shared.logging import log_context, personal_data_logged
 from shared.settings import Settings
 
 log = logging.getLogger("exportwatch.records")
@@ -82,13 +89,19 @@ class RecordsHandler:
         try:
             payload = decode_json(message)
             event = model.model_validate(payload)
+            if not isinstance(event, DeadLetter):  # a dead letter keeps the key of what it sets aside
+                require_key(message, event.order_id)
         except (PoisonMessage, ValidationError) as exc:
             if message.topic != self._submitted_topic:
                 raise
             # The classifier reads the same message and dead-letters it with its raw bytes; that
             # dead letter, recorded by records from orders.deadletter.v1, is the one authoritative
             # record of the bad input. A second one from here would only double-count it.
-            reason = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+            reason = (
+                describe_validation_error(exc, values=personal_data_logged())
+                if isinstance(exc, ValidationError)
+                else str(exc)
+            )
             log.info(
                 "skipping invalid submitted message %s[%d]@%d (the classifier dead-letters it): %s",
                 message.topic,

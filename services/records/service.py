@@ -22,7 +22,7 @@ from services.records.models import ID_LENGTH, ReferenceKind
 from services.records.outbox import OutboxRelay
 from services.records.reviews import Topics
 from shared.events import DeadLetter, ReviewedOrder, ReviewStep
-from shared.kafka import Outgoing, PoisonMessage, Publish
+from shared.kafka import Outgoing, PoisonMessage, Publish, payload_was_truncated
 from shared.settings import Settings
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -219,6 +219,11 @@ async def replay_dead_letter(
         raise NotReplayable(
             f"dead letter {event_id!r} came from {letter.source_topic!r}; "
             f"only {sorted(replayable_topics)} are replayed"
+        )
+    if payload_was_truncated(letter.error):
+        raise NotReplayable(
+            f"dead letter {event_id!r} holds only the beginning of its message (too large to carry whole); "
+            "replaying it would publish a different message: its producer must send it again"
         )
     key = base64.b64decode(letter.key_b64).decode("utf-8", "replace") if letter.key_b64 else event_id
     value = base64.b64decode(letter.payload_b64)

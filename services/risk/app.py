@@ -65,6 +65,7 @@ def spec(settings: Settings) -> ServiceSpec[RiskRuntime]:
             [TOPIC_SCREENED],
             lambda runtime: RiskHandler(settings=settings, runtime=runtime),
         ),
+        long_running=frozenset({"/part746/update"}),
     )
 
 

@@ -9,7 +9,7 @@ from services.risk import service
 from services.risk.service import RiskRuntime
 from shared import metrics
 from shared.events import TOPIC_DECIDED, ScreenedOrder, envelope_dump
-from shared.kafka import Incoming, Outgoing, decode_json
+from shared.kafka import Incoming, Outgoing, decode_json, require_key
 from shared.logging import log_context
 from shared.settings import Settings
 
@@ -28,6 +28,7 @@ class RiskHandler:
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         screened = ScreenedOrder.model_validate(decode_json(message))
+        require_key(message, screened.order_id)
         with log_context(order_id=screened.order_id, event_id=screened.event_id):
             decided = await service.decide_order(screened=screened, runtime=self.runtime)
             decision = decided.decision

@@ -101,6 +101,7 @@ def create_app(
                 caught_up=lambda runtime: runtime.clearances_caught_up,
             )
         ],
+        long_running=frozenset({"/lists/update"}),
     )
     return build_app(spec, settings, start_kafka=start_kafka, publish=publish)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from services.screening.clearing import ClearanceBook
 from shared.events import ScreeningClearance
 from shared.kafka import Incoming, Outgoing, decode_json
+from shared.logging import personal
 
 log = logging.getLogger("exportwatch.screening.clearances")
 
@@ -30,7 +31,11 @@ class ClearanceFollower:
         if message.value is None:
             # A tombstone: the clearance under this key is revoked (and compaction will drop both).
             if key is not None and self.book.revoke(key):
-                log.info("clearance %s revoked", key)
+                # The key ends with the cleared party's normalised name (shared/events.py clearance_key):
+                # the list entry is logged, the name only where personal data may be.
+                list_id, _, rest = key.partition(":")
+                entry_id, _, name = rest.partition(":")
+                log.info("clearance of %s:%s for %s revoked", list_id, entry_id, personal(name))
             return []
         # PoisonMessage or ValidationError: the consumer loop dead-letters the message.
         clearance = ScreeningClearance.model_validate(decode_json(message))

@@ -109,6 +109,23 @@ async def test_csv_import_stores_every_row_and_the_snapshot_shows_current_versio
     assert again.unchanged == [f"{sku}-A"] and again.created == [f"{sku}-B"]  # back to EAR99: a change
 
 
+async def test_csv_import_reads_carriage_returns_as_line_ends_and_refuses_what_is_not_csv(
+    session: AsyncSession, sku: str
+) -> None:
+    # Found by the API fuzzer: "\r0" was a 500 (csv.Error: new-line character seen in unquoted field).
+    validate = partial(canonical_eccn, support.ccl())
+    old_mac = f"sku,eccn,classified_by,rationale\r{sku}-CR,EAR99,A. Keller,old line ends\r"
+    result = await catalog.import_csv(session, old_mac, validate_eccn=validate, classified_at=T0)
+    assert result.created == [f"{sku}-CR"]
+    with pytest.raises(CatalogImportError, match="header: missing column"):
+        await catalog.import_csv(session, "\r0", validate_eccn=validate, classified_at=T0)
+    huge = f"sku,eccn,classified_by,rationale\n{sku}-H,EAR99,A. Keller,{'x' * 200_000}\n"
+    with pytest.raises(
+        CatalogImportError, match=r"line 2: not readable as CSV: field larger than field limit"
+    ):
+        await catalog.import_csv(session, huge, validate_eccn=validate, classified_at=T0)
+
+
 async def test_csv_import_with_one_bad_row_stores_nothing_and_names_each_problem(
     session: AsyncSession, sku: str
 ) -> None:

@@ -17,8 +17,8 @@ from services.records.app import create_app
 from services.records.handler import RecordsHandler
 from services.records.outbox import OutboxRelay
 from services.records.service import RecordsRuntime
-from shared.events import TOPIC_REVIEW_STEPS, TOPIC_REVIEWED
-from shared.kafka import Incoming, Outgoing, PublishError
+from shared.events import TOPIC_REVIEW_STEPS, TOPIC_REVIEWED, TOPIC_SUBMITTED
+from shared.kafka import Incoming, Outgoing, PublishError, dead_letter_for
 from shared.service import get_publish
 from shared.settings import load_settings
 from tests.auth_support import bearer
@@ -350,6 +350,19 @@ async def test_a_dead_letter_is_replayed_to_its_source_topic_with_its_original_b
     )
     missing = await records.client.post("/deadletters/no-such-letter/replay")
     assert missing.status_code == 404 and "no-such-letter" in missing.json()["detail"]
+
+
+async def test_a_dead_letter_that_holds_only_the_beginning_of_its_message_is_not_replayed(
+    records: Records,
+) -> None:
+    big = Incoming(TOPIC_SUBMITTED, 0, 13, b"SO-2026-000778", b"x" * 2_000_000, 0)
+    made = dead_letter_for(big, service="classifier", error_type="InvalidJson", error="not JSON", topic="dl")
+    await records.consume(json.loads(made.value))
+    [letter] = (await records.client.get("/deadletters")).json()
+    stage = records.capture()
+    response = await records.client.post(f"/deadletters/{letter['event_id']}/replay")
+    assert response.status_code == 409 and "only the beginning" in response.json()["detail"]
+    assert stage.published == []
 
 
 async def test_replaying_without_kafka_is_503_and_publishes_nothing(records: Records) -> None:

@@ -1,21 +1,27 @@
 """The service scaffold (shared/service.py) on a tiny app built inline: the runtime dependency
 answers 503 until the lifespan opened the runtime, /readyz is composed from the parts, and commands
-publish through the app's publisher (a stand-in here, "not connected" by default)."""
+publish through the app's publisher (a stand-in here, "not connected" by default); the producer's
+readiness follows the broker after start-up."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from types import SimpleNamespace
+from typing import Annotated, Any, cast
 
 import httpx
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from fastapi import APIRouter, Depends
 
+from shared import service
 from shared.auth import require
 from shared.kafka import Outgoing, Publish, PublishError
-from shared.service import PublishDep, ServiceSpec, build_app, compose, runtime_dependency
+from shared.service import Bus, PublishDep, ServiceSpec, build_app, compose, runtime_dependency
 from shared.settings import Settings
 from tests.auth_support import bearer
 
@@ -107,3 +113,42 @@ async def test_commands_publish_through_the_apps_publisher() -> None:
 )
 def test_readiness_is_every_part_ready_with_every_parts_detail(parts: Any, ready: bool) -> None:
     assert compose(parts) == (ready, {"a": 1, "b": 2})
+
+
+class _Client:
+    """The producer's client as the Bus asks it: answers metadata requests while `up`."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.asked = 0
+
+    async def force_metadata_update(self) -> bool:
+        self.asked += 1
+        if not self.up:
+            raise KafkaConnectionError("no broker")
+        return True
+
+
+async def test_readiness_follows_a_broker_lost_after_start_up_and_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service, "BROKER_PROBE_INTERVAL_S", 0.02)
+    monkeypatch.setattr(service, "BROKER_SILENCE_S", 0.3)
+    client = _Client()
+    bus = Bus(Settings(), "tiny")
+    bus.connected.set()
+    bus.last_contact = time.monotonic()
+    watching = asyncio.create_task(bus._watch_broker(cast(Any, SimpleNamespace(client=client))))
+    try:
+        await asyncio.sleep(0.2)
+        assert bus.ready() == (True, {"producer_connected": True, "broker_reachable": True})
+        client.up = False
+        await asyncio.sleep(0.5)
+        ready, detail = bus.ready()
+        assert not ready and detail["broker_reachable"] is False and detail["broker_silent_s"] >= 0.3
+        client.up = True
+        await asyncio.sleep(0.2)
+        assert bus.ready()[0] and client.asked > 10
+    finally:
+        await bus.stop()
+        await asyncio.wait_for(watching, timeout=1)

@@ -311,20 +311,28 @@ async def test_invalid_event_on_internal_topic_is_a_dead_letter(handler: Records
     with pytest.raises(ValidationError, match=r"differs from order\.order_id 'SO-2026-000134'"):
         await handler(message(mismatched))
 
-    # Python's json reads NaN; PostgreSQL would refuse it on every retry and stall the partition.
+    # Python's json reads NaN; it is not JSON (every stage refuses it in decode_json, naming where),
+    # and PostgreSQL would refuse it on every retry and stall the partition.
     not_a_number = classified(order)
     raw = json.dumps(not_a_number).replace('"erp_eccn": "6A003.b.4.b"', '"erp_eccn": "6A003.b.4.b", "x": NaN')
-    with pytest.raises(PoisonMessage, match=r"classification.lines.0.x: NaN") as caught:
+    with pytest.raises(PoisonMessage, match=r"classification.lines.0.x: NaN is not a JSON number") as caught:
         await handler(message(not_a_number, raw=raw.encode()))
-    assert caught.value.error_type == "UnstorableEvent"
+    assert caught.value.error_type == "InvalidJson"
+
+    # An event under another key than its order_id's: a contract violation, dead-lettered here.
+    with pytest.raises(
+        PoisonMessage, match=r'key: the Kafka key "SO-2026-000999" is not the order_id'
+    ) as caught:
+        await handler(message(classified(order), key=b"SO-2026-000999"))
+    assert caught.value.error_type == "KeyMismatch"
 
     naive = reviewed(decided(order)) | {"reviewed_at": "2026-12-01T09:00:00"}
     with pytest.raises(PoisonMessage, match="reviewed_at: '2026-12-01T09:00:00' has no time zone"):
         await handler(message(naive))
 
-    # A valid order that cannot be stored is not the classifier's to dead-letter: records does.
-    with pytest.raises(PoisonMessage, match=r"erp_note: NaN"):
-        await handler(message(order, raw=json.dumps(order | {"erp_note": float("nan")}).encode()))
+    # NaN in a field of a submitted order nobody reads: the classifier dead-letters the message
+    # (InvalidJson, like any bad input), and records skips it rather than record half an order.
+    assert await handler(message(order, raw=json.dumps(order | {"erp_note": float("nan")}).encode())) == []
 
 
 async def test_unstorable_reference_event_is_a_dead_letter(
@@ -358,9 +366,9 @@ async def test_unstorable_reference_event_is_a_dead_letter(
     key = b"DPL:DELTA-LOGISTICS-GMBH:delta logistics"
 
     not_a_number = json.dumps(update | {"stats": {"ratio": float("nan")}}).encode()
-    with pytest.raises(PoisonMessage, match=r"stats.ratio: NaN") as caught:
+    with pytest.raises(PoisonMessage, match=r"stats.ratio: NaN is not a JSON number") as caught:
         await handler(Incoming(TOPIC_LISTS_UPDATED, 0, 1, b"EL", not_a_number, 0))
-    assert caught.value.error_type == "UnstorableEvent"
+    assert caught.value.error_type == "InvalidJson"  # shared/kafka.py decode_json, as every stage
 
     nul_id = json.dumps(clearance | {"event_id": "0b7c1d8e\x00"}).encode()
     with pytest.raises(PoisonMessage, match=r"event_id: contains the NUL character") as caught:

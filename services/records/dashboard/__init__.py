@@ -3,7 +3,8 @@ trail and reviews, dead letters and charts, for people signed in with an API key
 
 Server-rendered pages (Jinja2) with htmx (vendored from the npm package `htmx.org`, static/), no
 JavaScript build. `pages()` hands the scaffold (shared/service.py `Pages`) the signed-in routes, the
-public ones (the sign-in form and static files) and the security headers of every page.
+public ones (the sign-in form and static files); every answer under /ui/ gets the security headers
+of a page (shared/hygiene.py), redirects and fragments too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.records.dashboard import views
 from services.records.dashboard.sessions import PREFIX, RuntimeDep, login_token, sign_in, signed_in
+from shared.hygiene import PAGE_HEADERS
 from shared.keystore import Identity
 from shared.service import Pages
 
@@ -28,19 +30,6 @@ STATIC_FILES = {
     "app.js": "text/javascript",
     "app.css": "text/css",
 }
-# Scripts and styles from this origin only (htmx, the time-zone script and the style sheet), no
-# framing (clickjacking), no referrer leaking order ids to other sites.
-HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
-
 public = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
@@ -82,7 +71,9 @@ async def static(name: Annotated[str, PathParam(max_length=64)]) -> Response:
 
 
 def pages() -> Pages:
-    return Pages(prefix=PREFIX, router=views.router, public=public, authenticate=signed_in, headers=HEADERS)
+    return Pages(
+        prefix=PREFIX, router=views.router, public=public, authenticate=signed_in, headers=PAGE_HEADERS
+    )
 
 
 def install_error_pages(app: FastAPI) -> None:
