@@ -348,6 +348,15 @@ class TokenPair(BaseModel):
     similarity: float
 
 
+class ScoreContribution(BaseModel):
+    """One calibrated signal of a match (services/screening/calibration.py): its value (0..1) and
+    how much it moved the score (its policy coefficient times the value)."""
+
+    signal: str
+    value: float
+    contribution: float
+
+
 class MatchEvidence(BaseModel):
     token_pairs: list[TokenPair] = Field(default_factory=list)
     unmatched_query_tokens: list[str] = Field(default_factory=list)
@@ -373,6 +382,11 @@ class MatchEvidence(BaseModel):
     license_policy: str | None = None
     federal_register_notice: str | None = None
     start_date: str | None = None
+    # What moved the name score to the match's score, signal by signal (additive: score = name
+    # score + contributions, bounded; an address naming the same place adds up to 0.02 more), and
+    # the version of the policy's calibration that weighed them.
+    score_contributions: list[ScoreContribution] = Field(default_factory=list)
+    calibration_version: str | None = None
 
 
 class PartyMatch(BaseModel):

@@ -26,10 +26,7 @@ MAX_LINES = 800
 # rewrite (issue #14) and leave this list with it.
 ALLOWED: dict[str, str] = {
     "services/screening/scoring.py:align": "the matcher's alignment (one compiled pass over token pairs)",
-    "services/screening/scoring.py:similar_tokens": "matcher rewrite, issue #14",
     "services/screening/scoring.py:_join_split_words": "matcher rewrite, issue #14",
-    "services/screening/index.py:TokenIndex._retrieve": "matcher rewrite, issue #14",
-    "services/screening/index.py:TokenIndex.build": "matcher rewrite, issue #14",
 }
 
 

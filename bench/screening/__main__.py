@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import write_results
+from bench.screening import independent
 from bench.screening.baseline import PRUNE, WatchmanStyle
 from bench.screening.labelled import (
     KINDS,
@@ -205,6 +206,172 @@ def _equal_false_hit_threshold(
     return _figures(pos, neg, pos_hits, neg_hits, 1.0)
 
 
+# --- the independent set ----------------------------------------------------------------------------
+
+
+def _independent_figures(
+    pos: Sequence[independent.Party],
+    neg: Sequence[independent.Party],
+    pos_hits: Sequence[Hits],
+    neg_hits: Sequence[Hits],
+    threshold: float,
+) -> dict[str, Any]:
+    found_by_kind: dict[str, list[bool]] = defaultdict(list)
+    for party, hits in zip(pos, pos_hits, strict=True):
+        found_by_kind[party.kind].append(any(k in party.acceptable and s >= threshold for k, s in hits))
+    false_by_source: dict[str, list[bool]] = defaultdict(list)
+    for party, hits in zip(neg, neg_hits, strict=True):
+        false_by_source[party.kind].append(any(s >= threshold for _, s in hits))
+    recalled = sum(sum(v) for v in found_by_kind.values())
+    false_hits = sum(sum(v) for v in false_by_source.values())
+    return {
+        "threshold": threshold,
+        "positives": len(pos),
+        "negatives": len(neg),
+        "recall": recalled / len(pos) if pos else None,
+        "recall_by_kind": {
+            k: sum(found_by_kind[k]) / len(found_by_kind[k]) for k in independent.KINDS if found_by_kind[k]
+        },
+        "positives_by_kind": {k: len(found_by_kind[k]) for k in independent.KINDS if found_by_kind[k]},
+        "false_hit_rate": false_hits / len(neg) if neg else None,
+        "false_hits": false_hits,
+        "false_hit_rate_by_source": {k: sum(v) / len(v) for k, v in sorted(false_by_source.items())},
+        "negatives_by_source": {k: len(v) for k, v in sorted(false_by_source.items())},
+    }
+
+
+def _independent(
+    screener: Any, catalog: Any, used: set[tuple[str, str]], halves: Sequence[str], baseline: bool
+) -> dict[str, Any]:
+    """Ours (each party with its country, as an order gives it) and the baseline on each half of
+    the independent set's two draws (bench/screening/independent.py): the first (both halves seen
+    in tuning) and the fresh one (`halves` of it; its held-out half is the report's)."""
+    started = time.perf_counter()
+    first, second = independent.fresh(screener.matcher.entries, used_entries=used, halves=halves)
+    base = WatchmanStyle.build(screener.matcher.entries) if baseline else None
+    run_baseline = _baseline(base, screener.policy.max_matches_per_party) if base is not None else None
+    out: dict[str, Any] = {}
+    for draw, labelled, draw_halves, seed in (
+        ("first", first, independent.HALVES, independent.SEED),
+        ("fresh", second, halves, independent.FRESH_SEED),
+    ):
+        out[draw] = {
+            "seed": seed,
+            "salt": independent.FRESH_SALT if draw == "fresh" else "",
+            "source_names": labelled.source_names,
+            "clean_names_left_out": labelled.left_out,
+            **{
+                half: _independent_half(screener, catalog, labelled, half, run_baseline, f"{draw} draw")
+                for half in draw_halves
+            },
+        }
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    return out
+
+
+def _independent_half(
+    screener: Any,
+    catalog: Any,
+    labelled: independent.IndependentSet,
+    half: str,
+    run_baseline: Callable[[str], Hits] | None,
+    label: str,
+) -> dict[str, Any]:
+    from services.screening.domain import Screener
+
+    wide = Screener(
+        screener.matcher, dataclasses.replace(screener.policy, review_threshold=FLOOR), screener.lists
+    )
+
+    def ours(party: independent.Party) -> Hits:
+        return [((m.list_id, m.entry_id), m.score) for m in wide.screen_name(party.query, party.country)]
+
+    review = screener.policy.review_threshold
+    pos, neg = labelled.half(half)
+    pos_hits, neg_hits = [ours(p) for p in pos], [ours(n) for n in neg]
+    result = {"ours": _independent_figures(pos, neg, pos_hits, neg_hits, review)}
+    result["ours_missed"] = [
+        {"kind": p.kind, "query": p.query, "country": p.country, "source": p.source_name}
+        for p, h in zip(pos, pos_hits, strict=True)
+        if not any(k in p.acceptable and s >= review for k, s in h)
+    ][:60]
+    result["ours_false_hits"] = [
+        {
+            "source": n.kind,
+            "query": n.query,
+            "country": n.country,
+            "entry": catalog.entries[h[0][0]][0].name,
+            "list_id": h[0][0][0],
+            "score": h[0][1],
+        }
+        for n, h in zip(neg, neg_hits, strict=True)
+        if h and h[0][1] >= review
+    ][:60]
+    if run_baseline is not None:
+        base_pos = [run_baseline(p.query) for p in pos]
+        base_neg = [run_baseline(n.query) for n in neg]
+        result["baseline"] = _independent_figures(pos, neg, base_pos, base_neg, review)
+    print(
+        f"independent set, {label}, {half} half: {len(pos)} positives, {len(neg)} negatives; ours recall "
+        f"{_pct(result['ours']['recall'])}, false hits {_pct(result['ours']['false_hit_rate'])}",
+        flush=True,
+    )
+    return result
+
+
+def _independent_table(figures: dict[str, Any], halves: Sequence[str]) -> str:
+    header = ["kind"]
+    for half in halves:
+        header += [f"{half} n", f"{half} ours"] + (
+            [f"{half} baseline"] if "baseline" in figures[half] else []
+        )
+    rows = [tuple(header)]
+
+    def cells(key: str, value: Any) -> list[str]:
+        out: list[str] = []
+        for half in halves:
+            ours = figures[half]["ours"]
+            out += [str(value(ours, "n")), _pct(value(ours, key))]
+            if "baseline" in figures[half]:
+                out.append(_pct(value(figures[half]["baseline"], key)))
+        return out
+
+    for kind in independent.KINDS:
+        rows.append(
+            (
+                kind,
+                *cells(
+                    kind,
+                    lambda f, k, kind=kind: (
+                        f["positives_by_kind"].get(kind, 0)
+                        if k == "n"
+                        else f["recall_by_kind"].get(kind, 0.0)
+                    ),
+                ),
+            )
+        )
+    rows.append(("all", *cells("all", lambda f, k: f["positives"] if k == "n" else f["recall"])))
+    present = {source for half in halves for source in figures[half]["ours"]["negatives_by_source"]}
+    for source in (s for s in independent.NEGATIVE_SOURCES if s in present):
+        rows.append(
+            (
+                f"false hits, {source}",
+                *cells(
+                    source,
+                    lambda f, k, source=source: (
+                        f["negatives_by_source"].get(source, 0)
+                        if k == "n"
+                        else f["false_hit_rate_by_source"].get(source, 0.0)
+                    ),
+                ),
+            )
+        )
+    rows.append(
+        ("false hits, all", *cells("all", lambda f, k: f["negatives"] if k == "n" else f["false_hit_rate"]))
+    )
+    return _table(rows)
+
+
 # --- speed (child process) -------------------------------------------------------------------------
 
 
@@ -241,9 +408,11 @@ def _speed_child(queries: list[str], baseline_sample: int, full: bool, out: Any)
     swap_peak: float | None = None
     index_seconds: float | None = None
     if full:
-        # A list update loads every list and builds a new index while the old ones serve.
-        screener.matcher.trim_caches()  # as the service does before building the next index
-        swapped, _ = load_initial(Settings(), now=datetime.now(UTC))
+        # A list update of every list at once: each loaded again and a new index built while the
+        # old one serves, as the service's updater does it (its caches trimmed first, what both
+        # generations hold alike shared).
+        screener.matcher.trim_caches()
+        swapped, _ = load_initial(Settings(), now=datetime.now(UTC), previous=screener.matcher)
         swap_peak = round(_rss_mb()["peak_rss_mb"], 1)
         del swapped
         started = time.perf_counter()
@@ -306,7 +475,8 @@ def _speed_run(queries: list[str], baseline_sample: int, full: bool) -> dict[str
     out = context.Queue()
     child = context.Process(target=_speed_child, args=(queries, baseline_sample, full, out))
     child.start()
-    result: dict[str, Any] = out.get(timeout=600)
+    # A busy shared host can slow a run several times over: wait long rather than lose it.
+    result: dict[str, Any] = out.get(timeout=3600)
     child.join(timeout=60)
     return result
 
@@ -359,6 +529,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--speed-runs", type=int, default=3, help="fresh processes; the median is reported")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-baseline", action="store_true", help="(tuning only) no baseline accuracy")
+    parser.add_argument(
+        "--no-held-out",
+        action="store_true",
+        help="(tuning only) the fresh draw of the independent set without its held-out half (not built)",
+    )
+    parser.add_argument("--skip-independent", action="store_true", help="no independent set")
     parser.add_argument(
         "--other-seeds",
         default=",".join(str(s) for s in OTHER_SEEDS),
@@ -435,6 +611,21 @@ def main(argv: list[str]) -> int:
             flush=True,
         )
 
+    halves = ("tuning",) if args.no_held_out else independent.HALVES
+    # The listed parties of the first set, as the bench reports it by default (700 names of each of
+    # its three seeds, whatever the options of this run): the independent set uses none of them.
+    used = {
+        key
+        for seed in (SEED, *OTHER_SEEDS)
+        for p in (pos if seed == SEED and args.sources == 700 else positives(index, sources=700, seed=seed))
+        for key in p.acceptable
+    }
+    independent_set = (
+        None
+        if args.skip_independent
+        else _independent(screener, catalog, used, halves, baseline=not args.skip_baseline)
+    )
+
     speed: dict[str, Any] | None = None
     if not args.skip_speed:
         rng = random.Random(SEED + 1)
@@ -466,6 +657,7 @@ def main(argv: list[str]) -> int:
         },
         "ours": ours,
         "ours_other_seeds": other_seeds,
+        "independent_set": independent_set,
         "baseline_at_review_threshold": base_same,
         "baseline_at_equal_false_hit_rate": base_equal,
         "curve": curve,
@@ -508,6 +700,15 @@ def main(argv: list[str]) -> int:
         )
     )
     print(_table(rows))
+    if independent_set is not None:
+        for draw, draw_halves in (("first", independent.HALVES), ("fresh", halves)):
+            figures = independent_set[draw]
+            print(
+                f"\nindependent set, {draw} draw (seed {figures['seed']}"
+                + (", both halves seen in tuning" if draw == "first" else "")
+                + f"), at the review threshold {review}:"
+            )
+            print(_independent_table(figures, draw_halves))
     if speed is not None:
         first = speed["first_sight"]
         print(

@@ -6,8 +6,9 @@ also knows typos, romanisation variants and Arabic-script skeletons (`index`), a
 scored 0..1 by one-to-one token alignment weighted by how rare each token is (`scoring`), with the
 evidence a compliance officer needs to judge the hit: which tokens were aligned with which
 similarity, which were left over, whether the party's country and address agree with the entry's,
-and whether a company is set against a person or a vessel. Thresholds and list effects come from
-the policy file; nothing here does I/O.
+and whether a company is set against a person or a vessel. The name score is then moved by the
+calibrated signals (`calibration`), each contribution shown in the evidence. Thresholds, list
+effects and the calibration's coefficients come from the policy file; nothing here does I/O.
 
 The `Matcher` protocol is the seam for another matcher: `Screener` only needs `match()`.
 """
@@ -16,21 +17,37 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, get_args
 
+from services.screening.calibration import (
+    Calibration,
+    MatchFacts,
+    calibrated_score,
+    list_commonness,
+    signals,
+    world_commonness,
+    world_ranks,
+)
 from services.screening.entries import EntryType, ListEntry, licence_terms
 from services.screening.index import Match, Matcher, NameQuery, TokenIndex
-from services.screening.normalise import analyse_name, normalise_name
+from services.screening.normalise import (
+    ABJAD_MARK,
+    GENERIC_WORDS,
+    ORGANISATION_WORDS,
+    analyse_name,
+    display_token,
+    normalise_name,
+)
 from services.screening.scoring import (
-    NOT_COMPANIES,
+    ADDRESS_NUDGE,
+    NEAR_EXACT,
     NameScore,
     address_agreement,
-    apply_country,
-    apply_evidence,
     score_names,
     token_similarity,
+    type_conflict,
 )
 from shared.events import (
     ListEffect,
@@ -38,6 +55,7 @@ from shared.events import (
     Party,
     PartyMatch,
     PartyScreening,
+    ScoreContribution,
     ScreenedList,
     Screening,
     TokenPair,
@@ -57,7 +75,6 @@ __all__ = [
     "SourceInfo",
     "TokenIndex",
     "analyse_name",
-    "apply_country",
     "normalise_name",
     "score_names",
     "token_similarity",
@@ -77,6 +94,8 @@ class ScreeningPolicy:
     block_threshold: float
     max_matches_per_party: int
     list_effects: Mapping[str, ListEffect]
+    # Each calibrated signal's contribution to the score (services/screening/calibration.py).
+    calibration: Calibration = field(default_factory=Calibration)
 
     @classmethod
     def from_section(cls, version: str, section: Mapping[str, Any]) -> ScreeningPolicy:
@@ -108,7 +127,8 @@ class ScreeningPolicy:
                     f"{list(LIST_EFFECTS)}"
                 )
             parsed[str(list_id)] = effect
-        return cls(version, float(review), float(block), limit, parsed)
+        calibration = Calibration.from_section(version, section.get("calibration"))
+        return cls(version, float(review), float(block), limit, parsed, calibration)
 
     def effect(self, list_id: str) -> ListEffect:
         try:
@@ -194,6 +214,61 @@ class Screener:
     def _list_info(self) -> dict[tuple[str, str], ListInfo]:
         return {(info.source_id, info.list_id): info for info in self.lists}
 
+    @cached_property
+    def _commonness(self) -> tuple[dict[str, float], dict[str, float]]:
+        """How common each word is in the world and on the lists, remembered per word."""
+        return {}, {}
+
+    def _world(self, word: str) -> float:
+        known = self._commonness[0].get(word)
+        if known is None:
+            known = self._commonness[0][word] = world_commonness(word, world_ranks())
+        return known
+
+    def _listed(self, word: str) -> float:
+        known = self._commonness[1].get(word)
+        if known is None:
+            weights: Mapping[str, float] = getattr(self.matcher, "weights", {})
+            idf = weights.get(word)
+            known = self._commonness[1][word] = list_commonness(
+                idf if idf is not None else weights.get(ABJAD_MARK + word)
+            )
+        return known
+
+    def signal_values(self, query: NameQuery, found: Match) -> dict[str, float]:
+        """The calibrated signals of one match (services/screening/calibration.py)."""
+        name_score = found.name_score
+        # A legal form or a word only organisations' names hold: the party is an organisation.
+        organisation = bool(query.forms) or any(display_token(t) in ORGANISATION_WORDS for t in query.tokens)
+        conflict = type_conflict(
+            organisation, query.titled, found.entry.entry_type, unexplained=bool(name_score.unmatched_query)
+        )
+        facts = MatchFacts(
+            name_score.score,
+            name_score.pairs,
+            name_score.query_unexplained,
+            name_score.listed_unexplained,
+            found.country_agreement,
+            type_conflict=conflict in ("individual", "entity"),
+            vessel_conflict=conflict in ("vessel", "aircraft"),
+        )
+        return signals(facts, self._world, self._listed, GENERIC_WORDS.__contains__)
+
+    def _calibrated(
+        self, query: NameQuery, found: Match, address_evidence: tuple[bool, str] | None
+    ) -> tuple[float, list[tuple[str, float, float]]]:
+        """The match's score: the name score moved by the calibrated signals, then by an address
+        that names the same place (closer; not calibrated: the labelled sets carry no addresses)."""
+        name_score = found.name_score.score
+        review = self.policy.review_threshold
+        values = self.signal_values(query, found)
+        score, contributions = calibrated_score(
+            name_score, values, self.policy.calibration, review, self.policy.block_threshold
+        )
+        if address_evidence and address_evidence[0] and review <= name_score < 1.0:
+            score = max(score, round(min(NEAR_EXACT, score + ADDRESS_NUDGE), 4))
+        return score, contributions
+
     def screened_lists(self) -> list[ScreenedList]:
         return [
             ScreenedList(
@@ -220,16 +295,12 @@ class Screener:
         review = self.policy.review_threshold
         infos = self._list_info
         best: dict[tuple[str, str], tuple[PartyMatch, str]] = {}
-        for found in self.matcher.match(query, min_score=review):
+        calibration = self.policy.calibration
+        # A name up to the calibration's lift under the review threshold may be lifted to it.
+        for found in self.matcher.match(query, min_score=round(review - calibration.lift, 4)):
             entry = found.entry
             address_evidence = address_agreement(address, entry.addresses)
-            score = apply_evidence(
-                found.name_score.score,
-                review_threshold=review,
-                country_agreement=found.country_agreement,
-                address_agreement=address_evidence[0] if address_evidence else None,
-                type_conflict=entry.entry_type if query.forms and entry.entry_type in NOT_COMPANIES else None,
-            )
+            score, contributions = self._calibrated(query, found, address_evidence)
             if found.weak_alias:
                 # OFAC FAQ 122: a weak AKA is too broad to identify a party on its own; a match on
                 # one is a potential match for a reviewer, never an automatic block.
@@ -271,6 +342,11 @@ class Screener:
                     license_policy=terms["license_policy"],
                     federal_register_notice=terms["federal_register_notice"],
                     start_date=terms["start_date"],
+                    score_contributions=[
+                        ScoreContribution.model_construct(signal=n, value=v, contribution=c)
+                        for n, v, c in contributions
+                    ],
+                    calibration_version=self.policy.calibration.version,
                 ),
                 entry_version=entry.content_version or None,
             )

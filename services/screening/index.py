@@ -2,16 +2,12 @@
 
 Names are indexed by their normalised tokens; equal names from several entries or sources are one
 group, scored once. A query token finds the listed tokens it may stand for by dictionary lookups,
-never a scan:
-
-- the token itself (and, for a syllable read from a Chinese character, the same syllable);
-- every token one insertion, deletion, substitution or transposition away (a SymSpell deletion
-  index): typos;
-- its romanisation key (`romanisation_key`; for keys of seven letters or more also every key one
-  edit away): romanisation variants ("yevgeniy"/"evgenii", "mohammed"/"muhammad");
-- for a token written in Arabic script, its consonant skeleton (`skeleton`).
-The neighbours of every listed token are computed when the index is built; those of other tokens
-when a query first brings them, then kept.
+never a scan: the token itself (and, for a syllable read from a Chinese character, the same
+syllable); every token one insertion, deletion, substitution or transposition away (a SymSpell
+deletion index: typos); its romanisation key (`romanisation_key`; for keys of seven letters or more
+also every key one edit away: "yevgeniy"/"evgenii", "mohammed"/"muhammad"); for a token in Arabic
+script, its consonant skeleton (`skeleton`). The neighbours of every listed token are computed when
+the index is built, those of other tokens when a query first brings them.
 
 Only the groups that hold the query's most informative tokens are gathered (a token every match
 must hold, or the rarest first until those left could not make a match), groups too heavy to reach
@@ -40,6 +36,7 @@ from rapidfuzz.distance import Indel
 from services.screening.entries import EntryType, ListEntry
 from services.screening.normalise import (
     ABJAD_MARK,
+    GENERIC_WORDS,
     GREEK_MARK,
     HAN_MARK,
     STOPWORDS,
@@ -48,13 +45,19 @@ from services.screening.normalise import (
     greek_key,
     romanisation_key,
     skeleton,
+    slavic_respellings,
 )
+from services.screening.normalise import skeletons as skeleton_variants
 from services.screening.scoring import (
+    DROPPED_WORD_COST,
+    DROPPED_WORD_NAME,
+    MUHAMMAD_SHORT,
     ROMANISATION_MAX,
     TOKEN_PAIR_MIN,
     UNMATCHED_LISTED_COST,
     UNMATCHED_QUERY_COST,
     NameScore,
+    abbreviation_similarity,
     align,
     generic_factor,
     length_factor,
@@ -79,8 +82,14 @@ MAX_RESPACED: Final = 20
 # Tokens and keys this short have too many one-edit neighbours to be worth looking up fuzzily.
 MIN_FUZZY_KEY: Final = 7
 MIN_FUZZY_TOKEN: Final = 4
+# Words this short may be abbreviations ("techn", "intl", "md").
+MAX_ABBREVIATION: Final = 7
 # Unlisted words whose neighbours and weights are remembered (about 400 bytes a word).
 NEIGHBOUR_CACHE: Final = 200_000
+# A name written with its spaces elsewhere ("ASIAF UEL" for "ASIA FUEL", "Taye bNAIL") has the same
+# letters in the same order as the listed name: it scores this, when it has MIN_COMPACT letters.
+COMPACT_SCORE: Final = ROMANISATION_MAX
+MIN_COMPACT: Final = 6
 # Filler words taken off a word they are glued to (`_unglued`), when this much of a listed word remains.
 _GLUED_STOPWORDS: Final = ("the", "and", "for", "of")
 MIN_UNGLUED: Final = 5
@@ -96,6 +105,8 @@ class NameQuery:
     # that they neither make nor break a match, and used as evidence that the party is a company.
     forms: tuple[str, ...] = ()
     address: str | None = None
+    # A title or rank was written with the name ("Dr.", "Col."): evidence of a person.
+    titled: bool = False
 
     @classmethod
     def of(
@@ -108,7 +119,7 @@ class NameQuery:
         analysed = analyse_name(
             name, entity=entry_type != "individual", reorder=entry_type in (None, "individual")
         )
-        return cls(name, analysed.tokens, country, entry_type, analysed.forms, address)
+        return cls(name, analysed.tokens, country, entry_type, analysed.forms, address, analysed.titled)
 
 
 @dataclass(frozen=True)
@@ -151,11 +162,17 @@ class TokenGroup:
 
 
 _T = TypeVar("_T")
+_V = TypeVar("_V")
 
 
-def _frozen(lists: dict[str, list[_T]]) -> dict[str, tuple[_T, ...]]:
-    """`lists` with tuples for lists (smaller), emptied as it goes."""
-    frozen = {key: tuple(values) for key, values in lists.items()}
+def _shared(value: _V, earlier: _V | None) -> _V:
+    """`earlier`, the serving generation's, when equal to `value`: one object for both."""
+    return earlier if earlier is not None and earlier == value else value
+
+
+def _frozen(lists: dict[str, list[_T]], earlier: dict[str, tuple[_T, ...]]) -> dict[str, tuple[_T, ...]]:
+    """`lists` with tuples for lists (smaller), emptied as it goes; those `earlier` holds alike shared."""
+    frozen = {key: _shared(tuple(values), earlier.get(key)) for key, values in lists.items()}
     lists.clear()
     return frozen
 
@@ -177,6 +194,15 @@ def _one_edit_away(
     return near
 
 
+def _compact_match(query: tuple[str, ...], listed: tuple[str, ...], compact: str) -> NameScore | None:
+    """COMPACT_SCORE when the listed name's letters, written together, are the query's (`compact`)."""
+    if "".join(display_token(t) for t in listed) != compact:
+        return None
+    written = " ".join(display_token(t) for t in query)
+    listed_name = " ".join(display_token(t) for t in listed)
+    return NameScore(COMPACT_SCORE, ((written, listed_name, COMPACT_SCORE),), (), ())
+
+
 @dataclass
 class TokenIndex:
     """Inverted index over normalised name tokens; see the module docstring."""
@@ -195,6 +221,8 @@ class TokenIndex:
     skeletons: dict[str, tuple[str, ...]] = field(default_factory=dict)
     greek_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     compact: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # Listed generic words of company names by first letter: what an abbreviation may stand for.
+    generic_by_initial: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _group_totals: list[float] = field(default_factory=list)
     # Neighbours of every listed token, computed at build; of other tokens, as queries bring them.
     _listed_neighbours: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -204,12 +232,33 @@ class TokenIndex:
     _query_weights: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, entries: Iterable[ListEntry]) -> TokenIndex:
+    def build(cls, entries: Iterable[ListEntry], previous: TokenIndex | None = None) -> TokenIndex:
+        """The index of `entries`; `previous`, the one serving while a list update builds this one,
+        shares the words, tables and neighbours both hold alike (the answers are the same)."""
         index = cls(entries=list(entries))
+        # What only the build needs goes as soon as it is used: a list update builds the new
+        # index beside the one still serving.
+        group_of, members = index._name_groups(previous)
+        token_tuples = list(group_of)
+        del group_of
+        index._weigh_and_post(token_tuples, members)
+        del token_tuples, members
+        index._lookup_tables(previous)
+        # Names on orders are mostly made of words the lists also use: their neighbours are
+        # looked up, not computed, at screening time.
+        was = previous._listed_neighbours if previous is not None else {}
+        index._listed_neighbours = {t: _shared(index._find_neighbours(t), was.get(t)) for t in index.postings}
+        return index
+
+    def _name_groups(self, previous: TokenIndex | None) -> tuple[dict[tuple[str, ...], int], list[list[int]]]:
+        """Every name and alias indexed; equal normalised names as one group (its names), each
+        word one string and each group's words one tuple, however many names hold them."""
         group_of: dict[tuple[str, ...], int] = {}
         members: list[list[int]] = []
+        group_tokens: list[tuple[str, ...]] = []
+        words: dict[str, str] = {word: word for word in previous.postings} if previous is not None else {}
         analysed_cache: dict[tuple[str, bool, bool], tuple[str, ...]] = {}
-        for entry_no, entry in enumerate(index.entries):
+        for entry_no, entry in enumerate(self.entries):
             entity = entry.entry_type != "individual"
             reorder = entry.entry_type in (None, "individual")
             weak = set(entry.weak_aliases)
@@ -218,7 +267,8 @@ class TokenIndex:
                 key = (text, entity, reorder)
                 tokens = analysed_cache.get(key)
                 if tokens is None:
-                    tokens = analysed_cache[key] = analyse_name(text, entity=entity, reorder=reorder).tokens
+                    analysed = analyse_name(text, entity=entity, reorder=reorder).tokens
+                    tokens = analysed_cache[key] = tuple(words.setdefault(t, t) for t in analysed)
                 if not tokens or tokens in seen:
                     continue
                 seen.add(tokens)
@@ -226,16 +276,18 @@ class TokenIndex:
                 if group is None:
                     group = group_of[tokens] = len(members)
                     members.append([])
-                name_no = len(index.names)
+                    group_tokens.append(tokens)
+                else:
+                    tokens = group_tokens[group]
+                name_no = len(self.names)
                 members[group].append(name_no)
-                index.names.append(IndexedName(entry_no, text, position > 0, tokens, group, text in weak))
+                self.names.append(IndexedName(entry_no, text, position > 0, tokens, group, text in weak))
         analyse_name.cache_clear()  # the listed names will not be asked for again
-        # What only the build needs goes as soon as it is used: a list update builds the new
-        # index beside the one still serving.
-        del analysed_cache
+        return group_of, members
 
-        token_tuples = list(group_of)
-        del group_of
+    def _weigh_and_post(self, token_tuples: list[tuple[str, ...]], members: list[list[int]]) -> None:
+        """Token weights, groups, postings (by group weight) and the names written together."""
+        index = self
         document_frequency: dict[str, int] = defaultdict(int)
         for tokens in token_tuples:
             for token in set(tokens):
@@ -258,13 +310,16 @@ class TokenIndex:
                 postings[token].append(group)
             if len(tokens) > 1:
                 compact["".join(display_token(t) for t in tokens)].append(group)
-        del members, token_tuples, document_frequency
+        del document_frequency
         index._group_totals = [g.total for g in index.groups]
         totals = index._group_totals
         index.postings = {t: sorted(groups, key=totals.__getitem__) for t, groups in postings.items()}
         del postings
-        index.compact = _frozen(compact)
+        index.compact = _frozen(compact, {})
 
+    def _lookup_tables(self, previous: TokenIndex | None) -> None:
+        """Romanisation keys, skeletons, Greek keys and one-letter deletions of the listed tokens."""
+        index = self
         keys: dict[str, list[str]] = defaultdict(list)
         skeletons: dict[str, list[str]] = defaultdict(list)
         greek_keys: dict[str, list[str]] = defaultdict(list)
@@ -276,8 +331,9 @@ class TokenIndex:
             if token.isalpha():
                 keys[romanisation_key(token)].append(token)
                 greek_keys[greek_key(token)].append(token)
-                if skel := skeleton(token):
-                    skeletons[skel].append(token)
+                for skel in skeleton_variants(token):
+                    if skel:
+                        skeletons[skel].append(token)
         key_deletions: dict[str, list[str]] = defaultdict(list)
         for spelling in keys:
             if len(spelling) >= MIN_FUZZY_KEY:
@@ -288,15 +344,17 @@ class TokenIndex:
             if len(token) >= MIN_FUZZY_TOKEN and token.isalpha():
                 for variant in _deletions(token):
                     deletions[variant].append(token)
-        index.keys = _frozen(keys)
-        index.key_deletions = _frozen(key_deletions)
-        index.deletions = _frozen(deletions)
-        index.skeletons = _frozen(skeletons)
-        index.greek_keys = _frozen(greek_keys)
-        # Names on orders are mostly made of words the lists also use: their neighbours are
-        # looked up, not computed, at screening time.
-        index._listed_neighbours = {token: index._find_neighbours(token) for token in index.postings}
-        return index
+        old = previous if previous is not None else TokenIndex(entries=[])
+        index.keys = _frozen(keys, old.keys)
+        index.key_deletions = _frozen(key_deletions, old.key_deletions)
+        index.deletions = _frozen(deletions, old.deletions)
+        index.skeletons = _frozen(skeletons, old.skeletons)
+        index.greek_keys = _frozen(greek_keys, old.greek_keys)
+        generic: dict[str, list[str]] = defaultdict(list)
+        for token in sorted(GENERIC_WORDS):
+            if token in index.postings:
+                generic[token[0]].append(token)
+        index.generic_by_initial = _frozen(generic, {})
 
     def trim_caches(self) -> int:
         """Forget the neighbours and weights remembered for words the lists do not hold (about
@@ -319,6 +377,13 @@ class TokenIndex:
         if cached is not None:
             return cached
         similar = self._find_neighbours(token)
+        if token.isalpha() and len(token) >= MIN_FUZZY_TOKEN:
+            # A word the lists do not hold may be a Russian name in another romanisation.
+            for respelled in slavic_respellings(token):
+                for listed, value in self._find_neighbours(respelled).items():
+                    value = min(value, ROMANISATION_MAX)
+                    if value > similar.get(listed, 0.0):
+                        similar[listed] = value
         if len(self._neighbour_cache) >= NEIGHBOUR_CACHE:
             self._neighbour_cache.clear()
         self._neighbour_cache[token] = similar
@@ -354,7 +419,19 @@ class TokenIndex:
                 near_keys.update(_one_edit_away(key, self.keys, self.key_deletions))
             for near in near_keys:
                 found.update(self.keys.get(near, ()))
-        return similar_tokens(token, list(found))
+        similar = similar_tokens(token, list(found))
+        if token.isalpha() and len(token) <= MAX_ABBREVIATION:
+            # Not among the likely spellings `similar_tokens` keeps: compared apart.
+            for word in self._abbreviated(token):
+                similar[word] = max(similar.get(word, 0.0), abbreviation_similarity(token, word))
+        return similar
+
+    def _abbreviated(self, token: str) -> list[str]:
+        """Listed words `token` may be an abbreviation of (`abbreviation_similarity`): a generic word
+        of company names ("intl", "mfg", "techn") or Muhammad ("md", "mohd")."""
+        if token in MUHAMMAD_SHORT:
+            return [t for t in self.skeletons.get("mhmd", ()) if not t.startswith(ABJAD_MARK)]
+        return [w for w in self.generic_by_initial.get(token[0], ()) if abbreviation_similarity(token, w) > 0]
 
     def _length_limit(self, query_weight: float, query_tokens: int, min_score: float) -> float:
         """The heaviest listed name that can still reach `min_score`: with every query token aligned
@@ -363,7 +440,8 @@ class TokenIndex:
         if min_score <= 0:
             return math.inf
         slack = (1 - min_score) * (query_weight + query_tokens) / (min_score * UNMATCHED_LISTED_COST)
-        return query_tokens + slack
+        # Or one word more than the query's, at DROPPED_WORD_COST (see `align`).
+        return max(query_tokens + slack, query_tokens + 1.0)
 
     def _volume(self, token: str, near: Mapping[str, float]) -> int:
         """How many groups hold a neighbour of `token` (remembered with the neighbours)."""
@@ -497,34 +575,55 @@ class TokenIndex:
             weight[token] += self.query_weight(token, near)
         query_weight = sum(weight.values(), 0.0)
         limit = self._length_limit(query_weight, len(tokens), min_score)
-        totals = self._group_totals
-
-        # A group of total weight T scores at most (S + T) / (S + c (W - S) + T), S being the weight
-        # of the query tokens it holds a neighbour of and c UNMATCHED_QUERY_COST; with T at most
-        # `limit`, it must hold at least `needed`.
         # What an unheld query token costs, per unit of its weight: the least of the query's tokens.
         cost = min(
             (unmatched_query_cost(t, w, self.weights.get(t)) / w for t, w in weight.items() if w > 0),
             default=UNMATCHED_QUERY_COST,
         )
+        # A group of total weight T scores at most (S + T) / (S + c (W - S) + T), S being the weight
+        # of the query tokens it holds a neighbour of and c UNMATCHED_QUERY_COST; with T at most
+        # `limit`, it must hold at least `needed`.
         needed = max(
             MIN_SHARED_WEIGHT * query_weight,
             (min_score * cost * query_weight - (1 - min_score) * limit) / (1 - min_score + min_score * cost),
         )
         volume = {t: self._volume(t, near) for t, near in neighbours.items()}
         mandatory = [t for t in weight if query_weight - weight[t] < needed and neighbours[t]]
+        sources = self._sources(weight, mandatory, volume, query_weight, needed)
+        found = self._gather(sources, neighbours, limit)
+        shared = self._shared(weight, neighbours, volume, mandatory, sources, found)
+        matchable: set[str] = set().union(*(neighbours[t] for t in weight))
+        for group_no, shared_weight in shared.items():
+            if shared_weight < needed:
+                continue
+            bound = self._bound(group_no, shared_weight, query_weight, cost, matchable, min_score)
+            if bound >= min_score and bound > ranked.get(group_no, 0.0):
+                ranked[group_no] = bound
+
+    @staticmethod
+    def _sources(
+        weight: dict[str, float],
+        mandatory: list[str],
+        volume: dict[str, int],
+        query_weight: float,
+        needed: float,
+    ) -> list[str]:
+        """The query tokens whose neighbours' groups are gathered."""
         if mandatory:
             # Every candidate holds each of these: gather from the one with the fewest postings.
-            sources = [min(mandatory, key=volume.__getitem__)]
-        else:
-            # The most informative tokens first, until those left could not carry a match alone.
-            sources = []
-            remaining = query_weight
-            for token in sorted(weight, key=lambda t: (-weight[t], t)):
-                sources.append(token)
-                remaining -= weight[token]
-                if remaining < needed:
-                    break
+            return [min(mandatory, key=volume.__getitem__)]
+        # The most informative tokens first, until those left could not carry a match alone.
+        sources: list[str] = []
+        remaining = query_weight
+        for token in sorted(weight, key=lambda t: (-weight[t], t)):
+            sources.append(token)
+            remaining -= weight[token]
+            if remaining < needed:
+                break
+        return sources
+
+    def _gather(self, sources: list[str], neighbours: dict[str, dict[str, float]], limit: float) -> set[int]:
+        """The groups holding a neighbour of a source token, no heavier than `limit`."""
         found: set[int] = set()
         postings, group_total = self.postings, self._group_totals.__getitem__
         for token in sources:
@@ -532,51 +631,71 @@ class TokenIndex:
                 posting = postings[listed]
                 cut = bisect_right(posting, limit, key=group_total)
                 found.update(posting if cut == len(posting) else islice(posting, cut))
+        return found
 
-        groups = self.groups
-
+    def _shared(
+        self,
+        weight: dict[str, float],
+        neighbours: dict[str, dict[str, float]],
+        volume: dict[str, int],
+        mandatory: list[str],
+        sources: list[str],
+        found: set[int],
+    ) -> dict[int, float]:
+        """Per gathered group, the weight of the query tokens it holds a neighbour of (only groups
+        holding every mandatory token)."""
         base = 0.0
+        only_source = sources[0] if len(sources) == 1 else None
         for token in mandatory:
-            if found and not (len(sources) == 1 and token == sources[0]):
+            if found and token != only_source:
                 found = set(self._holding(neighbours[token], volume[token], found))
             base += weight[token]
         shared: dict[int, float] = dict.fromkeys(found, base)
+        if not found:
+            return shared
         for token, token_weight in weight.items():
-            if token in mandatory or not neighbours[token] or not found:
+            if token in mandatory or not neighbours[token]:
                 continue
-            if len(sources) == 1 and token == sources[0]:
-                for group_no in found:
-                    shared[group_no] += token_weight
-                continue
-            for group_no in self._holding(neighbours[token], volume[token], found):
-                shared[group_no] += token_weight
-        matchable: set[str] = set().union(*(neighbours[t] for t in weight))
-        for group_no, shared_weight in shared.items():
-            if shared_weight < needed:
-                continue
-            # The bound below grows with the reachable weight, at most the group's total: a group
-            # that fails with all of it reachable fails (the margin only absorbs rounding).
-            listed_total = totals[group_no]
-            unshared = shared_weight + cost * (query_weight - shared_weight)
-            if shared_weight + listed_total < min_score * (unshared + listed_total) * (1 - 1e-9):
-                continue
-            group = groups[group_no]
-            # Every query token with a neighbour here aligned perfectly, and so every listed token
-            # that is such a neighbour; the other listed tokens are left over.
-            if matchable.issuperset(group.tokens):
-                reachable = listed_total
-            else:
-                reachable = sum(
-                    (w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable), 0.0
-                )
-            bound = (shared_weight + reachable) / (
-                shared_weight
-                + cost * (query_weight - shared_weight)
-                + reachable
-                + UNMATCHED_LISTED_COST * (listed_total - reachable)
+            holding = (
+                found if token == only_source else self._holding(neighbours[token], volume[token], found)
             )
-            if bound >= min_score and bound > ranked.get(group_no, 0.0):
-                ranked[group_no] = bound
+            for group_no in holding:
+                shared[group_no] += token_weight
+        return shared
+
+    def _bound(
+        self,
+        group_no: int,
+        shared_weight: float,
+        query_weight: float,
+        cost: float,
+        matchable: set[str],
+        min_score: float,
+    ) -> float:
+        """An upper bound of the group's score (-1 when it cannot reach `min_score`). It grows with
+        the reachable weight, at most the group's total: a group that fails with all of it
+        reachable fails (the margin only absorbs rounding)."""
+        listed_total = self._group_totals[group_no]
+        unshared = shared_weight + cost * (query_weight - shared_weight)
+        if shared_weight + listed_total < min_score * (unshared + listed_total) * (1 - 1e-9):
+            return -1.0
+        group = self.groups[group_no]
+        # Every query token with a neighbour here aligned perfectly, and so every listed token
+        # that is such a neighbour; the other listed tokens are left over.
+        if matchable.issuperset(group.tokens):
+            reachable = listed_total
+        else:
+            reachable = sum(
+                (w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable), 0.0
+            )
+        # A long name may be short of one word at DROPPED_WORD_COST (see `align`).
+        listed_cost = DROPPED_WORD_COST if len(group.tokens) >= DROPPED_WORD_NAME else UNMATCHED_LISTED_COST
+        return (shared_weight + reachable) / (
+            shared_weight
+            + cost * (query_weight - shared_weight)
+            + reachable
+            + listed_cost * (listed_total - reachable)
+        )
 
     def _holding(self, near: dict[str, float], volume: int, among: set[int]) -> Iterable[int]:
         """The groups of `among` that hold a listed token of `near`: by set intersection in C when
@@ -623,9 +742,10 @@ class TokenIndex:
             pair = (q, listed)
             value = computed.get(pair)
             if value is None:
-                # Most leftover pairs share little: Indel in C says so before the full comparison.
+                # Most leftover pairs share little: Indel in C says so before the full comparison
+                # (an abbreviation shares little by its nature: "intl", "international").
                 if Indel.normalized_similarity(q, listed, score_cutoff=0.5) == 0.0:
-                    value = 0.0
+                    value = abbreviation_similarity(q, listed)
                 else:
                     value = token_similarity(q, listed)
                     if q == strict and value < 1.0:
@@ -634,11 +754,14 @@ class TokenIndex:
             return value
 
         best: dict[int, Match] = {}
+        compact = "".join(display_token(t) for t in query.tokens)
         for group_no, _ in ranked:
             group = self.groups[group_no]
             scored = align(
                 query.tokens, query_weights, group.tokens, group.weights, known, exact, query_costs
             )
+            if scored.score < COMPACT_SCORE and len(compact) >= MIN_COMPACT:
+                scored = _compact_match(query.tokens, group.tokens, compact) or scored
             if unglued is not None:
                 respaced = align(
                     unglued, unglued_weights, group.tokens, group.weights, known, exact, unglued_costs

@@ -26,6 +26,11 @@ from typing import Final, TypeVar
 from rapidfuzz.distance import OSA
 from unidecode import unidecode
 
+from services.screening.vocabulary import AMBIGUOUS_FORMS as _AMBIGUOUS_FORMS
+from services.screening.vocabulary import GENERIC_WORDS as GENERIC_WORDS
+from services.screening.vocabulary import LEGAL_FORMS, RANKS, SLAVIC_SYSTEMS
+from services.screening.vocabulary import ORGANISATION_WORDS as ORGANISATION_WORDS
+
 _V = TypeVar("_V")
 
 # Answers remembered per word (a dict each, emptied when full; see `_remember`): every listed word
@@ -160,6 +165,12 @@ def _arabic_words(word: str) -> list[str]:
     if word.startswith(_ARABIC_ARTICLE) and len(word) > 3:
         tokens.append("al")
         word = word[2:]
+    # In "Abd al-..." and "...-Allah" written as one word (عبدالرحمن, عبدالله, نصرالله) the article's
+    # alif is not heard: "Abdullah", "Nasrallah". Only the name's own long vowels are.
+    if word.startswith("عبدال") and len(word) > 5:
+        word = "عبد" + word[4:]
+    elif word.endswith("الله") and len(word) > 4:
+        word = word[:-4] + "لله"
     # A final ه after two letters or more is mostly a vowel ("Odeh" عوده, "Zadeh" زاده, "Mahdieh"
     # مهدیه): read "e", so that it does not join the letter before it into a digraph ("dh").
     final_vowel = len(word) >= 3 and word[-1] == "ه"
@@ -202,6 +213,10 @@ _APOSTROPHES: Final = re.compile(r"['`´’‘ʼ]")
 
 
 _DOTTED: Final = re.compile(r"(?<!\w)(?:[^\W\d_]\.){2,}")
+# Initials and legal forms written letter by letter with spaces or dots between ("t f m c",
+# "S. de R. L.", "g m b h", "L. T. D."): one word, as the lists write them ("TFMC", "GMBH"). Letters
+# joined by "&" or "+" stay apart: "H&M" is two names' initials, not a word.
+_LETTER_RUN: Final = re.compile(r"(?<![^\W_])[^\W\d_](?:[ .]+[^\W\d_](?![^\W_]))+(?![^\W_])")
 # Legal forms written onto the name without a space ("MERCURYLLC", "CHARSOLIMITED", "JSCNIIGRAFIT"):
 # no word of three letters or more ends (or begins) so.
 _GLUED: Final = re.compile(
@@ -219,6 +234,8 @@ def split_words(text: str) -> list[str]:
     else:
         # Casefolding the Turkish dotted capital I leaves a combining dot above ("İ" -> "i̇").
         folded = _APOSTROPHES.sub("", unicodedata.normalize("NFKC", text).casefold().replace("\u0307", ""))
+    # Letters apart first, so that "S.à r.l." is one run ("sàrl"), not "sà" and "rl".
+    folded = _LETTER_RUN.sub(lambda m: m.group(0).replace(" ", "").replace(".", "") + " ", folded)
     if "." in folded:
         folded = _DOTTED.sub(lambda m: m.group(0).replace(".", "") + " ", folded)
     tokens: list[str] = []
@@ -228,75 +245,11 @@ def split_words(text: str) -> list[str]:
             tokens.extend(glued.groups())
         else:
             tokens.append(token)
-    return _respace_forms(tokens) if len(tokens) > 1 or (tokens and len(tokens[0]) >= 8) else tokens
+    return _respace_forms(tokens) if len(tokens) > 1 or (tokens and len(tokens[0]) >= 5) else tokens
 
 
 # --- legal forms, titles, filler words -----------------------------------------------------------
 
-# Each legal form, as it is written (after transliteration and tokenising), and the canonical
-# form it stands for. Multi-word forms are matched as phrases, longest first.
-_LEGAL_FORMS: Final[dict[str, tuple[str, ...]]] = {
-    "llc": (
-        "llc", "l l c", "limited liability company", "limited liability co", "ooo", "tov", "too",
-        "obshchestvo s ogranichennoy otvetstvennostyu", "obshchestvo s ogranichennoi otvetstvennostyu",
-        "obshchestvo s ogranichennoj otvetstvennostju", "obshestvo s ogranichennoy otvetstvennostyu",
-        "tovarystvo z obmezhenoyu vidpovidalnistyu", "tovarishchestvo s ogranichennoy otvetstvennostyu",
-        "sp z oo", "sp zoo", "spzoo", "sro", "spol sro", "doo", "eood", "ood", "kft", "mchj", "mchj xk",
-        "cong ty tnhh", "tnhh", "cong ty trach nhiem huu han",
-    ),
-    "llp": ("llp", "limited liability partnership", "lp", "limited partnership"),
-    "jsc": (
-        "jsc", "ojsc", "cjsc", "pjsc", "ao", "oao", "zao", "pao", "nao", "rao", "pat", "prat", "vat", "zat",
-        "joint stock company", "joint stock co", "jointstock company", "open joint stock company",
-        "closed joint stock company", "public joint stock company", "non public joint stock company",
-        "aktsionernoe obshchestvo", "aktsionernoye obshchestvo", "otkrytoe aktsionernoe obshchestvo",
-        "otkrytoye aktsionernoye obshchestvo", "zakrytoe aktsionernoe obshchestvo",
-        "zakrytoye aktsionernoye obshchestvo", "publichnoe aktsionernoe obshchestvo",
-        "publichnoye aktsionernoye obshchestvo", "nepublichnoe aktsionernoe obshchestvo",
-        "aktsionerne tovarystvo", "publichne aktsionerne tovarystvo", "pryvatne aktsionerne tovarystvo",
-        "as", "a s", "ad", "ead", "zrt", "nyrt", "rt", "ab", "asa", "oy", "oyj", "hf",
-        "anonim sirketi", "anonim sirket", "cong ty co phan", "ctcp",
-    ),
-    "ag": ("ag", "aktiengesellschaft", "kgaa", "se"),
-    "gmbh": ("gmbh", "mbh", "gesellschaft mit beschrankter haftung", "ges m b h", "gesmbh", "ug"),
-    "kg": ("kg", "ohg", "gbr", "ek", "gmbh co kg", "gmbh and co kg", "gmbh co", "co kg", "kommanditgesellschaft"),
-    "ltd": (
-        "ltd", "limited", "co ltd", "company ltd", "co limited", "company limited", "corp ltd",
-        "ltd co", "plc", "public limited company", "pte ltd", "pte", "pty ltd", "pty", "pvt ltd",
-        "pvt", "private limited", "private ltd", "pvt limited", "private limited company",
-        "ltd sti", "limited sirketi", "ltd sirketi", "sti", "sdn bhd", "bhd", "berhad", "sendirian berhad",
-        "ltda", "lda", "limitada", "yugen kaisha", "yk", "youxian gongsi", "you xian gong si",
-        "gufen youxian gongsi", "gu fen you xian gong si", "co", "company", "kompaniya", "~shrka",
-        "cong ty",
-    ),
-    "inc": ("inc", "incorporated", "corp", "corporation", "kk", "kabushiki kaisha", "kabushikigaisha", "gk",
-            "godo kaisha", "zhu shi hui she", "jusikhoesa", "jusighoesa", "chusik hoesa", "yuhan hoesa", "yuhanhoesa"),
-    "sa": (
-        "sa", "s a", "sociedad anonima", "societe anonyme", "sociedade anonima", "societa per azioni",
-        "spa", "sal", "sae", "saa", "sac", "sacv", "sa de cv", "s a de c v", "sapi de cv", "sab de cv",
-        "s de rl de cv", "s de rl", "de cv", "cv", "ca", "compania anonima", "nv", "naamloze vennootschap",
-        "ae", "anonymi etaireia",
-    ),
-    "sarl": (
-        "sarl", "societe a responsabilite limitee", "eurl", "sas", "sasu", "srl", "sl", "slu",
-        "sociedad limitada", "societa a responsabilita limitata", "bv", "besloten vennootschap", "bvba",
-        "aps", "epe",
-    ),
-    "fze": (
-        "fze", "fzco", "fzc", "fz llc", "fzllc", "fz co", "free zone establishment", "free zone company",
-        "dmcc", "fzd",
-    ),
-    "pt": ("pt", "tbk", "pt tbk"),
-    "gp": ("gp", "general partnership", "snc", "sp k", "spk"),
-    "ip": ("individual entrepreneur", "chp", "fop", "ip"),
-}  # fmt: skip
-
-# Forms that are also ordinary short words or name parts ("AS", "AB", "SE", "CO", "CA", "PT", "AO",
-# "EG", "IP", "AD"): a form only where companies write it, first or last, or beside another form.
-_AMBIGUOUS_FORMS: Final = frozenset(
-    "as ab ad ae ag ao ca co cv eg ek gk gp hf ip kg kk lp nv oy pt rt se sl sa sal sac sae ug yk "
-    "pat vat zat too tov fop chp pte pty pvt".split()
-)
 
 # Titles and honorifics carry no identity: "AL ZAWAHIRI, Dr. Ayman" is listed with one, an order
 # usually without. Generational suffixes and degrees likewise.
@@ -309,30 +262,6 @@ _STOPWORDS: Final = frozenset("the and of und et y".split())
 STOPWORDS: Final = _STOPWORDS
 _ABJAD_TITLE_SKELETONS: Final = frozenset({"hj", "$5"})
 
-GENERIC_WORDS: Final = frozenset(
-    """trading trade traders group international intl holding holdings industrial industries industry
-    enterprise enterprises services service technology technologies tech systems system solutions global
-    general investment investments development management engineering import export imports exports
-    commercial commerce manufacturing logistics shipping products supply supplies equipment electronics
-    electronic consulting consultants partners associates center centre factory plant institute research
-    sciences science united national trust fund foundation organization organisation association agency
-    office department branch network energy resources corporate business world worldwide overseas
-    marketing distribution construction transport projects project materials mechanical machinery
-    machine machines chemical chemicals marine maritime aviation aerospace mining metals metal steel
-    capital finance financial exchange security defense defence military nuclear special society
-    concern central foreign unitary federal state public private joint stock scientific production
-    industrial manufacturing import exports electric electrical power motors motor automotive auto
-    pharmaceutical pharma medical health food foods agro agricultural textile textiles fashion media
-    communications telecom software computer computers digital data information design creative
-    consultancy advisory partners properties property real estate realty building buildings
-    construction contracting contractors engineers oil gas petroleum petrochemical fuel fuels shipping
-    ships ship vessels line lines airlines air cargo freight express tours travel tourism hotel hotels
-    bank banking insurance assets asset ventures venture capital co operative cooperative union
-    alliance council committee bureau agency authority ministry university college school academy
-    institute laboratory laboratories lab labs studio studios store stores shop market markets mart
-    export importers distributors supplier suppliers wholesale retail commodities goods products""".split()
-)
-"""Words of company names everywhere: they say what a company does, not which one it is."""
 _DROPPED: Final = _HONORIFICS | _STOPWORDS
 
 
@@ -343,26 +272,61 @@ _LONG_HONORIFICS: Final = ("sheikh", "shaykh", "shaikh", "cheikh", "sheik", "haj
 _SHORT_HONORIFICS: Final = tuple(h for h in _HONORIFICS if len(h) == 4)
 
 
-_FILLERS: Final[dict[str, bool]] = {}
+# What a word is when it is not part of a name (`_filler_kind`).
+NAME_WORD: Final = 0
+STOPWORD: Final = 1
+TITLE: Final = 2  # a title or honorific: evidence that the party is a person
+LEADING_TITLE: Final = 3  # a title only where the name begins: a rank, a title with a slip
+
+_FILLERS: Final[dict[str, int]] = {}
 
 
-def _is_filler(token: str) -> bool:
-    """A filler word or a title: "the", "Dr", "Sheikh", a title with a slip ("Sheih", "Hjai") or
-    another romanisation ("Schaykh"), a title written in Arabic or Greek script."""
+def _filler_kind(token: str) -> int:
+    """A filler word ("the"), a title ("Dr", "Sheikh", in Arabic or Greek script too), or a title
+    only at the start of a name: a rank ("Col."), a title with a slip ("Sheih", "Hjai") or in
+    another romanisation ("Schaykh"); else NAME_WORD."""
     known = _FILLERS.get(token)
-    return _remember(_FILLERS, token, _is_filler_of(token), _MEMO_LIMIT) if known is None else known
+    return _remember(_FILLERS, token, _filler_kind_of(token), _MEMO_LIMIT) if known is None else known
 
 
-def _is_filler_of(token: str) -> bool:
+def _filler_kind_of(token: str) -> int:
     if token.startswith(ABJAD_MARK):
-        return skeleton(token) in _ABJAD_TITLE_SKELETONS
+        return TITLE if skeleton(token) in _ABJAD_TITLE_SKELETONS else NAME_WORD
     if token.startswith(GREEK_MARK):
-        return token[1:] in _STOPWORDS or greek_key(token) in _GREEK_HONORIFICS
-    if token in _DROPPED:
-        return True
+        if token[1:] in _STOPWORDS:
+            return STOPWORD
+        return TITLE if greek_key(token) in _GREEK_HONORIFICS else NAME_WORD
+    if token in _STOPWORDS:
+        return STOPWORD
+    if token in _HONORIFICS:
+        return TITLE
+    if token in RANKS:
+        return LEADING_TITLE
     if not token.isalpha() or len(token) < 4:
-        return False
-    return token in _TITLE_SLIPS or (len(token) >= 5 and spelling(token) in _SPELLED_HONORIFICS)
+        return NAME_WORD
+    slip = token in _TITLE_SLIPS or (len(token) >= 5 and spelling(token) in _SPELLED_HONORIFICS)
+    return LEADING_TITLE if slip else NAME_WORD
+
+
+def _without_titles(tokens: list[str]) -> tuple[list[str], bool]:
+    """`tokens` without filler words and titles, and whether a title was written (a person). A rank
+    or a title with a slip counts only where the name begins ("Brig. Gen. X", "Sheih X"): "ALI
+    ALHAY" keeps its surname, "John MAJOR" his."""
+    kept: list[str] = []
+    person = False
+    leading = True
+    for token in tokens:
+        kind = _filler_kind(token)
+        if kind == TITLE or (kind == LEADING_TITLE and leading):
+            # A rank or a title with a slip may be a vessel's name ("CAPTAIN YAKUBOVICH"): only a
+            # title as written is evidence of a person.
+            person = person or kind == TITLE
+            continue
+        if kind == STOPWORD:
+            continue
+        kept.append(token)
+        leading = False
+    return kept, person
 
 
 def _slips(word: str, *, swaps_only: bool = False) -> set[str]:
@@ -381,7 +345,7 @@ def _slips(word: str, *, swaps_only: bool = False) -> set[str]:
 
 def _phrases() -> dict[str, list[tuple[tuple[str, ...], str]]]:
     by_head: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
-    for canonical, written in _LEGAL_FORMS.items():
+    for canonical, written in LEGAL_FORMS.items():
         for phrase in written:
             words = tuple(phrase.split())
             by_head[words[0]].append((words, canonical))
@@ -392,9 +356,9 @@ def _phrases() -> dict[str, list[tuple[tuple[str, ...], str]]]:
 
 _PHRASES_BY_HEAD: Final = _phrases()
 _FORM_WORDS: Final = frozenset(
-    word for phrases in _LEGAL_FORMS.values() for p in phrases for word in p.split()
+    word for phrases in LEGAL_FORMS.values() for p in phrases for word in p.split()
 )
-_STANDALONE_FORMS: Final = frozenset(p for phrases in _LEGAL_FORMS.values() for p in phrases if " " not in p)
+_STANDALONE_FORMS: Final = frozenset(p for phrases in LEGAL_FORMS.values() for p in phrases if " " not in p)
 LEGAL_FORM_WORDS: Final = _FORM_WORDS
 # Abbreviations no name is spelled like: recognised with one typo even at four letters ("OSJC").
 _ABBREVIATIONS: Final = frozenset("ojsc pjsc cjsc gmbh kgaa bvba fzco fzllc mchj spzoo".split())
@@ -425,15 +389,30 @@ _GLUABLE_FORMS: Final = frozenset(
 )
 _GLUABLE_BY_LENGTH: Final = sorted({len(w) for w in _GLUABLE_FORMS}, reverse=True)
 _LONG_FORM_WORDS: Final = frozenset(w for w in _FORM_WORDS if w.isalpha() and len(w) >= 6)
+# Form words a slipped boundary is read into: four letters or more ("Chris Pa" is not "Chri SpA").
+_SHIFTABLE_FORMS: Final = frozenset(w for w in _FORM_WORDS if w.isalpha() and len(w) >= 4)
+
+
+_CLOSING_FORMS: Final = frozenset(("ltd", "llc", "inc", "plc", "gmbh", "jsc"))
+
+
+def _short_forms(head: str, tail: str) -> bool:
+    """Whether a short word is two forms written together ("COLTD", "COINC"): a form on its own and
+    one that only closes a name, so that "SALTY" is not "SAL" and "TY", nor "SASCO" "SAS" and "CO"."""
+    return head in _STANDALONE_FORMS and tail in _CLOSING_FORMS
 
 
 def _split_glued_form(token: str) -> tuple[str, str] | None:
-    if len(token) < 8 or not token.isalpha() or token in _FORM_WORDS:
+    if len(token) < 5 or not token.isalpha() or token in _FORM_WORDS:
         return None
     for cut in range(1, len(token)):
         head, tail = token[:cut], token[cut:]
-        if head in _FORM_WORDS and tail in _FORM_WORDS:
+        # Two forms written as one ("COLTD", "LIMITEDLIABILITY"); two short ambiguous ones ("sa"
+        # and "ag") may be a name.
+        if head in _FORM_WORDS and tail in _FORM_WORDS and (len(token) >= 8 or _short_forms(head, tail)):
             return head, tail
+    if len(token) < 8:
+        return None
     for length in _GLUABLE_BY_LENGTH:
         if len(token) - length < 3:
             continue
@@ -444,9 +423,23 @@ def _split_glued_form(token: str) -> tuple[str, str] | None:
     return None
 
 
+def _shifted_form(first: str, second: str) -> tuple[str, str] | None:
+    """Two words whose boundary slipped by one letter where one of them is a legal-form word
+    ("STOC KCOMPANY", "LIMITEDL IABILITY", "TRADIN GDMCC", "COPROV ASARL"): the words as meant."""
+    if first in _FORM_WORDS or second in _FORM_WORDS or not (first.isalpha() and second.isalpha()):
+        return None
+    joined = first + second
+    for cut in (len(first) - 1, len(first) + 1):
+        head, tail = joined[:cut], joined[cut:]
+        if min(len(head), len(tail)) >= 2 and (head in _SHIFTABLE_FORMS or tail in _SHIFTABLE_FORMS):
+            return head, tail
+    return None
+
+
 def _respace_forms(tokens: list[str]) -> list[str]:
     """Legal-form words written with the wrong spacing: two pieces of one form word joined back
-    ("LIA BILITY", "CORPO RATION"), a form word glued to a name or to another form split off."""
+    ("LIA BILITY", "CORPO RATION"), a boundary slipped by a letter ("STOC KCOMPANY"), a form word
+    glued to a name or to another form split off."""
     out: list[str] = []
     i = 0
     while i < len(tokens):
@@ -457,6 +450,10 @@ def _respace_forms(tokens: list[str]) -> list[str]:
                 out.append(joined)
                 i += 2
                 continue
+            shifted = _shifted_form(token, tokens[i + 1])
+            if shifted is not None:
+                tokens = [*tokens[:i], *shifted, *tokens[i + 2 :]]
+                token = tokens[i]
         split = _split_glued_form(token)
         if split is None:
             out.append(token)
@@ -484,11 +481,12 @@ def _form_words_of(token: str) -> frozenset[str]:
         return frozenset({token[1:]}) if token[1:] in _FORM_WORDS else frozenset()
     if len(token) < 3 or not token.isalpha():
         return frozenset()
+    # In four letters only two swapped ("OSJC"): "BABA" is a name, not a slip for "BVBA".
     return frozenset(
         form
         for length in (len(token) - 1, len(token), len(token) + 1)
         for form in _TYPO_TOLERANT_BY_LENGTH.get(length, ())
-        if OSA.distance(form, token, score_cutoff=1) <= 1
+        if OSA.distance(form, token, score_cutoff=1) <= 1 and (len(form) > 4 or sorted(form) == sorted(token))
     )
 
 
@@ -498,10 +496,12 @@ def _is_form_word(token: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class AnalysedName:
-    """A name taken apart: the tokens that identify it, and the legal forms written with it."""
+    """A name taken apart: the tokens that identify it, the legal forms written with it, and
+    whether a title was written with it (evidence of a person, as a legal form is of a company)."""
 
     tokens: tuple[str, ...]
     forms: tuple[str, ...] = ()
+    titled: bool = False
 
 
 def _take_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
@@ -528,8 +528,17 @@ def _take_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
         words, form = found
         spans.append((i, i + len(words), form))
         i += len(words)
-    # An ambiguous form counts only at either end of the name or next to another form (the
-    # "CO" of "CO., LTD.", the "KG" of "GMBH & CO. KG"); a form never takes the whole name.
+    accepted = _accepted_forms(tokens, spans)
+    covered = {i for start, end, _ in accepted for i in range(start, end)}
+    kept = [t for i, t in enumerate(tokens) if i not in covered]
+    if not kept:
+        return tokens, []
+    return kept, list(dict.fromkeys(form for _, _, form in accepted))
+
+
+def _accepted_forms(tokens: list[str], spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """The form spans that are forms: an ambiguous form counts only at either end of the name or
+    next to another form (the "CO" of "CO., LTD.", the "KG" of "GMBH & CO. KG")."""
     accepted: list[tuple[int, int, str]] = []
     last = len(tokens)
     for n, (start, end, form) in enumerate(spans):
@@ -537,11 +546,7 @@ def _take_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
         touching = (n > 0 and spans[n - 1][1] == start) or (n + 1 < len(spans) and spans[n + 1][0] == end)
         if not single or start == 0 or end == last or touching:
             accepted.append((start, end, form))
-    covered = {i for start, end, _ in accepted for i in range(start, end)}
-    kept = [t for i, t in enumerate(tokens) if i not in covered]
-    if not kept:
-        return tokens, []
-    return kept, list(dict.fromkeys(form for _, _, form in accepted))
+    return accepted
 
 
 @lru_cache(maxsize=131072)
@@ -562,11 +567,13 @@ def analyse_name(name: str, *, entity: bool = True, reorder: bool = True) -> Ana
             tokens = head_tokens + tail_tokens
     else:
         tokens = split_words(name)
-    kept = [t for t in tokens if not _is_filler(t)] or tokens
+    kept, titled = _without_titles(tokens)
+    if not kept:
+        kept, titled = tokens, False
     if not entity:
-        return AnalysedName(tuple(kept))
+        return AnalysedName(tuple(kept), (), titled)
     identifying, forms = _take_forms(kept)
-    return AnalysedName(tuple(identifying), tuple(forms))
+    return AnalysedName(tuple(identifying), tuple(forms), titled)
 
 
 def normalise_name(name: str, *, entry_type: str | None = None) -> tuple[str, ...]:
@@ -679,6 +686,62 @@ def _skeleton_of(token: str) -> str:
     return bare[:-1] if len(bare) > 2 and bare.endswith("h") else bare
 
 
+_SLAVIC_PATTERNS: Final = tuple(
+    re.compile("|".join(sorted(system, key=len, reverse=True))) for system in SLAVIC_SYSTEMS
+)
+_GERMAN_S: Final = re.compile(r"(?<=[aeiouy])s(?=[aeiouy])|^s(?=[aeiouy])")
+_SLAVIC_RESPELLINGS: Final[dict[str, tuple[str, ...]]] = {}
+
+
+def slavic_respellings(token: str) -> tuple[str, ...]:
+    """`token` read back from each other romanisation of Cyrillic into BGN/PCGN, where that changes
+    it: "nikolajewitsch" "nikolayevich", "xoxlova" "khokhlova", "chakouta" "shakuta", "sacharow"
+    "sakharov" and "zakharov"."""
+    known = _SLAVIC_RESPELLINGS.get(token)
+    if known is None:
+        known = _remember(_SLAVIC_RESPELLINGS, token, _slavic_respellings_of(token), _MEMO_LIMIT)
+    return known
+
+
+def _respelled(token: str, system: dict[str, str], pattern: re.Pattern[str]) -> str:
+    return pattern.sub(lambda found: system[found.group(0)], token)
+
+
+def _slavic_respellings_of(token: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for number, (system, pattern) in enumerate(zip(SLAVIC_SYSTEMS, _SLAVIC_PATTERNS, strict=True)):
+        respelled = _respelled(token, system, pattern)
+        if respelled != token:
+            out.append(respelled)
+        if number == 0:
+            voiced = _GERMAN_S.sub("z", respelled)
+            if voiced != respelled:
+                out.append(voiced)
+    return tuple(dict.fromkeys(out))
+
+
+_SKELETON_VARIANTS: Final[dict[str, tuple[str, ...]]] = {}
+
+
+def skeletons(token: str) -> tuple[str, ...]:
+    """`skeleton` of a token, and for a Latin token also the skeletons Persian and Arabic spelling
+    give it: a "v" written و as in Persian ("Javad" جواد, "Parviz" پرویز) rather than ف, a "z"
+    written ض, ذ or ظ, which the romanisation of Arabic reads "d" ("Reza" رضا, "Fazl" فضل)."""
+    known = _SKELETON_VARIANTS.get(token)
+    return _remember(_SKELETON_VARIANTS, token, _skeletons_of(token), _MEMO_LIMIT) if known is None else known
+
+
+def _skeletons_of(token: str) -> tuple[str, ...]:
+    if token.startswith(ABJAD_MARK) or not ("v" in token or "z" in token):
+        return (skeleton(token),)
+    spellings = [token]
+    if "v" in token:
+        spellings.append(token.replace("v", "w"))
+    if "z" in token:
+        spellings.extend([spelled.replace("z", "d") for spelled in spellings])
+    return tuple(dict.fromkeys(skeleton(spelled) for spelled in spellings))
+
+
 # How Greek writes the sounds it lacks, and how Latin spellings of one sound fold together: "nt"/"nd"
 # and "d" (ντ), "mp"/"mb" and "b" (μπ), "j"/"dj"/"tz" (τζ), "h"/"kh"/"ch" (χ), "sh" and "s" (σ),
 # "c"/"q" and "k" (κ), "w" and "v" (β), "y" and "i" (ι).
@@ -729,5 +792,7 @@ def sounds(token: str, digraphs: bool = True) -> str:
     letters = display_token(token)
     if not token.startswith(ABJAD_MARK):
         letters = _FINAL_VOWEL_H.sub("", letters)
+    elif len(letters) > 2 and letters.endswith("e"):
+        letters = letters[:-1]  # a final ه read as a vowel (see `_arabic_words`): no long vowel
     letters = _rewrite(letters.translate(_VOWEL_CLASS), _SKELETON_RULES if digraphs else _SKELETON_LETTERS)
     return _REPEATS.sub(r"\1", letters)

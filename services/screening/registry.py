@@ -69,13 +69,19 @@ def combined_version(versions: Iterable[str]) -> str:
 
 
 def build_snapshot(
-    sources: Sequence[LoadedSource], policy: ScreeningPolicy, *, generation: int, now: datetime
+    sources: Sequence[LoadedSource],
+    policy: ScreeningPolicy,
+    *,
+    generation: int,
+    now: datetime,
+    previous: TokenIndex | None = None,
 ) -> ListSnapshot:
-    """Catalogue, index and screener over `sources` (seconds of CPU: call it off the event loop).
+    """Catalogue, index and screener over `sources` (seconds of CPU: call it off the event loop);
+    `previous`, the index still serving, shares what is equal in both (TokenIndex.build).
     Raises ValueError when the policy has no effect for a loaded list."""
     started = time.perf_counter()
     catalog = ListCatalog.of((s.info, s.entries) for s in sources)
-    index = TokenIndex.build(entry for s in sources for entry in s.entries)
+    index = TokenIndex.build((entry for s in sources for entry in s.entries), previous)
     wide = dataclasses.replace(policy, max_matches_per_party=policy.max_matches_per_party + CLEARED_HEADROOM)
     screener = Screener(index, wide, catalog.lists)
     entry_versions = {
@@ -138,8 +144,11 @@ def published_age_seconds(published: str | None, loaded_at: datetime, now: datet
 # --- the runtime -----------------------------------------------------------------------------------
 
 
-def load_initial(settings: Settings, *, now: datetime) -> tuple[ListSnapshot, dict[str, SourceStatus]]:
-    """Policy + configured sources (or their newer verified cached copies) -> the first snapshot."""
+def load_initial(
+    settings: Settings, *, now: datetime, previous: TokenIndex | None = None
+) -> tuple[ListSnapshot, dict[str, SourceStatus]]:
+    """Policy + configured sources (or their newer verified cached copies) -> the first snapshot
+    (`previous`: as for build_snapshot)."""
     policy = load_policy(settings.policy_file)
     screening_policy = ScreeningPolicy.from_section(policy.version, policy.section("screening"))
     data_dir = settings.require_data_dir()
@@ -149,7 +158,7 @@ def load_initial(settings: Settings, *, now: datetime) -> tuple[ListSnapshot, di
         configured = data_dir / spec.folder
         sources.append(load_source(spec.kind, effective_folder(settings, spec.kind, configured)))
         status[spec.kind] = SourceStatus(spec.kind, str(configured), loaded_at=now)
-    return build_snapshot(sources, screening_policy, generation=1, now=now), status
+    return build_snapshot(sources, screening_policy, generation=1, now=now, previous=previous), status
 
 
 class ListRegistry:

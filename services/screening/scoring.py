@@ -28,6 +28,7 @@ from services.screening.normalise import (
     greek_key,
     romanisation_key,
     skeleton,
+    skeletons,
     sounds,
     spelling,
     split_words,
@@ -40,7 +41,8 @@ SHORT_TOKEN: Final = 4
 """Tokens of this many letters or fewer are compared letter by letter, not by Jaro-Winkler."""
 
 SHORT_ONE_EDIT: Final = 0.8
-"""A short token one slip from another ("luis"/"lusi", "kwon"/"kwof") is at least this similar."""
+"""A short token one slip from another ("luis"/"lusi", "kwon"/"kwof") is at least this similar,
+unless the slip is its first letter changed (`_short_slip`)."""
 
 ROMANISATION_MAX: Final = 0.95
 """Two romanisations of one name ("yevgeniy"/"evgenii") align at most this well: only the same
@@ -58,6 +60,11 @@ UNMATCHED_QUERY_COST: Final = 0.8
 """Share of its weight that a party's token the list lacks costs: it says the party may be someone
 else."""
 
+
+DROPPED_WORD_NAME: Final = 4
+DROPPED_WORD_COST: Final = 0.2
+"""Share of its weight that one listed word left out of a name of DROPPED_WORD_NAME words or more
+costs, when it is not the name's most telling word and the party's name is all found in it."""
 
 COMMON_WORD_DISCOUNT: Final = 0.7
 """Share of `UNMATCHED_QUERY_COST` waived for a party's word as frequent on the lists as can be
@@ -84,13 +91,29 @@ def _edit_similarity(query: str, listed: str) -> float:
     letters = 1 - edits / longest
     if min(len(query), len(listed)) <= SHORT_TOKEN:
         # In a word of four letters or fewer one slip is a quarter of it ("peng"/"teng", "jin"/"jing").
-        return max(letters, SHORT_ONE_EDIT) if edits == 1 else letters
+        return max(letters, SHORT_ONE_EDIT) if _short_slip(query, listed, edits) else letters
     similarity = JaroWinkler.normalized_similarity(query, listed)
     if edits <= 1:
         # Jaro matches letters greedily within a window, so a repeated letter can pull it down
         # ("rystrobank"/"bystrobank" 0.86); one edit in n letters is never worth less than 1 - 1/n.
         return max(similarity, letters)
     return min(similarity, letters)
+
+
+# First letters romanisations write for one sound ("Kim"/"Gim", "Yong"/"Jong", "Dae"/"Tae").
+_INITIAL_VARIANTS: Final = frozenset(
+    frozenset(pair) for pair in ("gk", "kc", "kq", "dt", "bp", "jy", "iy", "ij", "cs", "sz", "fv", "wv")
+)
+
+
+def _short_slip(query: str, listed: str, edits: int) -> bool:
+    """One slip in a short word, other than its first letter changed for another sound: "Ting" and
+    "Ming", "Jara" and "Lara" are other names, "Kim" and "Gim" one."""
+    if edits != 1:
+        return False
+    if query[0] == listed[0] or query[1:] != listed[1:]:
+        return True
+    return frozenset((query[0], listed[0])) in _INITIAL_VARIANTS
 
 
 def romanisation_similarity(query: str, listed: str) -> float:
@@ -131,16 +154,52 @@ def _short_skeletons_agree(query: str, listed: str, consonants: int) -> bool:
         )
         if not written_length - 1 <= heard_length <= 2 * written_length + 1:
             return False
-    heard_letters = sounds(heard)
-    for written_letters in dict.fromkeys((sounds(written), sounds(written, digraphs=False))):
-        heard_rest = heard_letters
-        if written_letters[:1] == "A":
-            written_letters = written_letters[1:]
-            heard_rest = heard_letters[1:] if heard_letters[:1] in ("A", "W", "Y") else heard_letters
-        remaining = iter(heard_rest)
-        if all(letter in remaining for letter in written_letters):
-            return True
+    # The romanised word as Arabic or Persian spells it: "z" may be ض ("Reza" رضا), "v" و ("Javad").
+    spelled = [heard]
+    if "z" in heard:
+        spelled.append(heard.replace("z", "d"))
+    if "v" in heard:
+        spelled.extend([h.replace("v", "w") for h in spelled])
+    for heard_spelling in spelled:
+        heard_letters = sounds(heard_spelling)
+        for written_letters in dict.fromkeys((sounds(written), sounds(written, digraphs=False))):
+            heard_rest = heard_letters
+            if written_letters[:1] == "A":
+                written_letters = written_letters[1:]
+                heard_rest = heard_letters[1:] if heard_letters[:1] in ("A", "W", "Y") else heard_letters
+            remaining = iter(heard_rest)
+            if all(letter in remaining for letter in written_letters):
+                return True
     return False
+
+
+ABBREVIATION: Final = 0.9
+"""A word written shortened the way records shorten it ("Intl", "Mfg", "Trdg", "Md") aligns with the
+word at most this well."""
+MUHAMMAD_SHORT: Final = frozenset(("md", "mohd", "muhd", "mhd"))
+
+
+def abbreviation_similarity(query: str, listed: str) -> float:
+    """ABBREVIATION where one token is the other shortened: a generic word of company names cut
+    short ("tech", "univ": three letters or more of its beginning) or contracted ("intl", "mgmt",
+    "svcs": four letters or more, its first and last and consonants of it in order), or a
+    usual short form of Muhammad ("Md", "Mohd"); else 0. Names are never read as abbreviations:
+    "Ali" is not "Alawi"."""
+    short, long = (query, listed) if len(query) < len(listed) else (listed, query)
+    if len(short) < 2 or short[0] != long[0] or not (short.isalpha() and long.isalpha()):
+        return 0.0
+    if short in MUHAMMAD_SHORT:
+        return ABBREVIATION if skeleton(long) == "mhmd" else 0.0
+    if long not in GENERIC_WORDS or len(long) < len(short) + 2:
+        return 0.0
+    if len(short) >= 3 and long.startswith(short):
+        return ABBREVIATION
+    # A contraction keeps consonants: three letters are as often an acronym ("CMS" is not
+    # "commodities"), a vowel inside makes a name ("Ting" is not "trading").
+    if len(short) < 4 or short[-1] != long[-1] or any(letter in "aeiouy" for letter in short[1:]):
+        return 0.0
+    remaining = iter(long)
+    return ABBREVIATION if all(letter in remaining for letter in short) else 0.0
 
 
 def token_similarity(query: str, listed: str) -> float:
@@ -151,21 +210,35 @@ def token_similarity(query: str, listed: str) -> float:
     if query.startswith(HAN_MARK) or listed.startswith(HAN_MARK):
         return 1.0 if display_token(query) == display_token(listed) else 0.0
     if query.startswith(ABJAD_MARK) or listed.startswith(ABJAD_MARK):
-        query_skeleton, listed_skeleton = skeleton(query), skeleton(listed)
-        if query_skeleton == listed_skeleton:
-            if len(query_skeleton) <= 3 and not _short_skeletons_agree(query, listed, len(query_skeleton)):
-                return 0.0
-            return ABJAD_SIMILARITY
-        if min(len(query_skeleton), len(listed_skeleton)) < 5:
-            return 0.0  # a skeleton of four consonants is most of a name: one off is another name
-        return ABJAD_SIMILARITY * (
-            1 - OSA.distance(query_skeleton, listed_skeleton) / max(len(query_skeleton), len(listed_skeleton))
-        )
+        return _abjad_similarity(query, listed)
     if query.startswith(GREEK_MARK) or listed.startswith(GREEK_MARK):
         return _greek_similarity(query, listed)
     if not (query.isalpha() and listed.isalpha()):
         return 0.0
-    return max(_edit_similarity(query, listed), romanisation_similarity(query, listed))
+    return max(
+        _edit_similarity(query, listed),
+        romanisation_similarity(query, listed),
+        abbreviation_similarity(query, listed),
+    )
+
+
+def _abjad_similarity(query: str, listed: str) -> float:
+    """Two tokens, one at least written in Arabic script, through their consonant skeletons (a Latin
+    token's Persian and Arabic spellings too: `skeletons`)."""
+    for query_skeleton in skeletons(query):
+        for listed_skeleton in skeletons(listed):
+            if query_skeleton == listed_skeleton:
+                if len(query_skeleton) <= 3 and not _short_skeletons_agree(
+                    query, listed, len(query_skeleton)
+                ):
+                    return 0.0
+                return ABJAD_SIMILARITY
+    query_skeleton, listed_skeleton = skeleton(query), skeleton(listed)
+    if min(len(query_skeleton), len(listed_skeleton)) < 5:
+        return 0.0  # a skeleton of four consonants is most of a name: one off is another name
+    return ABJAD_SIMILARITY * (
+        1 - OSA.distance(query_skeleton, listed_skeleton) / max(len(query_skeleton), len(listed_skeleton))
+    )
 
 
 GREEK_MAX: Final = ROMANISATION_MAX
@@ -211,28 +284,41 @@ def strict_similarity(query: str, listed: str, similarity: float, *, query_liste
     informative word, where Jaro-Winkler's reward for a shared beginning ("horak"/"horae" 0.92) or a
     vowel read another way ("horak"/"hirak") would be all the evidence.
 
-    A slip is read as a typo (`STRICT_ONE_SLIP`) only in a word the lists do not hold: a party word
-    the lists hold (`query_listed`: "MARTINS", "RIVERA") is another listed name, read as itself."""
+    One slip reaches the review threshold from seven letters on (1 - 1/7): in six a letter changed,
+    added or left out gives another real name as often as a typo ("Masson"/"MASON", "Bavaud"/
+    "BAVAND"), two letters swapped (SWAPPED_LETTERS) a typo. A party word the lists hold
+    (`query_listed`: "MARTINS", "RIVERA") is another listed name, read as itself."""
     if not (query.isalpha() and listed.isalpha()):
         return similarity  # Arabic or Greek script, numbers: compared their own way
     edits = OSA.distance(query, listed)
     letters = 1 - edits / max(len(query), len(listed))
     if spelling(query) == spelling(listed) and min(len(query), len(listed)) > SHORT_TOKEN:
         return min(similarity, max(letters, ROMANISATION_MAX))
-    if edits == 1 and max(len(query), len(listed)) >= STRICT_LONG_WORD and not query_listed:
-        return min(similarity, max(letters, STRICT_ONE_SLIP))
+    if edits == 1 and not query_listed and len(query) >= SWAP_WORD and _swapped(query, listed):
+        return min(similarity, max(letters, SWAPPED_LETTERS))
+    if edits == 1 and abs(len(query) - len(listed)) == 1 and (query[:-1] == listed or listed[:-1] == query):
+        # A letter added or left out at the end: another name more often than not ("Martins",
+        # "Martin"; "Roberts", "Robert").
+        return min(similarity, letters * LISTED_SLIP)
     return min(similarity, letters * LISTED_SLIP if query_listed else letters)
 
 
+def _swapped(query: str, listed: str) -> bool:
+    """Whether the two differ by two adjacent letters swapped ("MDOSAF"/"MODSAF")."""
+    if len(query) != len(listed):
+        return False
+    differ = [i for i in range(len(query)) if query[i] != listed[i]]
+    return len(differ) == 2 and differ[1] == differ[0] + 1
+
+
+SWAP_WORD: Final = 6
+SWAPPED_LETTERS: Final = 0.85
+"""Two adjacent letters swapped in a word of SWAP_WORD letters ("DARKNO"/"DARKON") score this, just
+over the review threshold, where 1 - 1/6 would leave them under: the commonest slip of a hand on a
+keyboard, and rarely another name."""
+
 LISTED_SLIP: Final = 0.97
 """Factor on the share of letters spelled right when the party's word is itself a listed word."""
-
-
-STRICT_LONG_WORD: Final = 6
-STRICT_ONE_SLIP: Final = 0.85
-"""One slip (a letter wrong, missing, added or two swapped) in a word of six letters or more
-("HENGAF"/"HENGAM", "SRTEAM"/"STREAM") is a typo a reviewer must see: it scores this, just over
-the review threshold, where 1 - 1/6 would leave it under."""
 
 
 def similar_tokens(query: str, listed: Sequence[str], minimum: float = TOKEN_PAIR_MIN) -> dict[str, float]:
@@ -256,32 +342,39 @@ def similar_tokens(query: str, listed: Sequence[str], minimum: float = TOKEN_PAI
     out: dict[str, float] = {}
     for i in plausible:
         token = alpha[i]
-        if token == query:
-            out[token] = 1.0
-            continue
-        edits = OSA.distance(query, token)
-        letters = 1 - edits / (len(query) if len(query) > len(token) else len(token))
-        if len(query) <= SHORT_TOKEN or len(token) <= SHORT_TOKEN:
-            similarity = max(letters, SHORT_ONE_EDIT) if edits == 1 else letters
-        else:
-            jaro_winkler = JaroWinkler.normalized_similarity(query, token)
-            if edits <= 1:
-                similarity = jaro_winkler if jaro_winkler > letters else letters
-            else:
-                similarity = jaro_winkler if jaro_winkler < letters else letters
-        if similarity < ROMANISATION_MAX and (
-            (len(query) > SHORT_TOKEN and len(token) > SHORT_TOKEN) or spelling(token) == spelled_query
-        ):
-            key_edits = Levenshtein.distance(key_query, romanisation_key(token), score_cutoff=allowed)
-            if key_edits <= allowed:
-                spelled = spelling(token)
-                longest = len(spelled_query) if len(spelled_query) > len(spelled) else len(spelled)
-                variant = 1 - 0.5 * (Levenshtein.distance(spelled_query, spelled) + key_edits) / longest
-                if variant > similarity:
-                    similarity = variant if variant < ROMANISATION_MAX else ROMANISATION_MAX
+        similarity = _listed_similarity(query, token, spelled_query, key_query, allowed)
         if similarity >= minimum:
             out[token] = similarity
     return out
+
+
+def _listed_similarity(query: str, token: str, spelled_query: str, key_query: str, allowed: int) -> float:
+    """`token_similarity` of two Latin tokens, with the query's spelling and key computed once."""
+    if token == query:
+        return 1.0
+    edits = OSA.distance(query, token)
+    letters = 1 - edits / (len(query) if len(query) > len(token) else len(token))
+    if len(query) <= SHORT_TOKEN or len(token) <= SHORT_TOKEN:
+        similarity = max(letters, SHORT_ONE_EDIT) if _short_slip(query, token, edits) else letters
+    else:
+        jaro_winkler = JaroWinkler.normalized_similarity(query, token)
+        if edits <= 1:
+            similarity = jaro_winkler if jaro_winkler > letters else letters
+        else:
+            similarity = jaro_winkler if jaro_winkler < letters else letters
+    if similarity < ROMANISATION_MAX and (
+        (len(query) > SHORT_TOKEN and len(token) > SHORT_TOKEN) or spelling(token) == spelled_query
+    ):
+        key_edits = Levenshtein.distance(key_query, romanisation_key(token), score_cutoff=allowed)
+        if key_edits <= allowed:
+            spelled = spelling(token)
+            longest = len(spelled_query) if len(spelled_query) > len(spelled) else len(spelled)
+            variant = 1 - 0.5 * (Levenshtein.distance(spelled_query, spelled) + key_edits) / longest
+            if variant > similarity:
+                similarity = variant if variant < ROMANISATION_MAX else ROMANISATION_MAX
+    if similarity < ABBREVIATION:
+        similarity = max(similarity, abbreviation_similarity(query, token))
+    return similarity
 
 
 def _plausible(query: str, key_query: str, alpha: list[str], minimum: float, allowed: int) -> set[int]:
@@ -321,6 +414,9 @@ class NameScore:
     pairs: tuple[tuple[str, str, float], ...]
     unmatched_query: tuple[str, ...]
     unmatched_listed: tuple[str, ...]
+    # The share of each name's weight left unaligned (the calibrated signals read them).
+    query_unexplained: float = 0.0
+    listed_unexplained: float = 0.0
 
 
 def align(
@@ -400,7 +496,20 @@ def align(
         for i in qs
         if len(display_token(query[i])) >= 3 and generic_factor(query[i]) == 1.0
     )
-    if informative >= 2:
+    dropped = [li for li in left_l if len(display_token(listed[li])) > 2]
+    if (
+        len(dropped) == 1
+        and not left_q
+        and len(listed) >= DROPPED_WORD_NAME
+        and listed_weights[dropped[0]] <= max((listed_weights[li] for li in used_l), default=0.0)
+    ):
+        # A long name short of one word, and not its most telling one ("Nordic Machinery Trading"
+        # for "Nordic Heavy Machinery Trading"), with a particle before it ("AL-CHAM"): how records
+        # shorten long names.
+        listed_left_over = DROPPED_WORD_COST * listed_weights[dropped[0]] + UNMATCHED_LISTED_COST * sum(
+            (listed_weights[li] for li in left_l if li != dropped[0]), 0.0
+        )
+    elif informative >= 2:
         listed_left_over = UNMATCHED_LISTED_COST * sum((listed_weights[li] for li in left_l), 0.0)
     else:
         # Nor is a generic word left over then a detail: "WAGNER" is not "WAGNER GROUP".
@@ -415,9 +524,12 @@ def align(
         + sum((listed_weights[li] for li in used_l), 0.0)
         + listed_left_over
     )
+    score = min(1.0, aligned / total) if total else 0.0
+    query_total = sum(query_weights, 0.0)
+    listed_total = sum(listed_weights, 0.0)
     pairs.sort(key=lambda p: p[0][0])
     return NameScore(
-        score=round(min(1.0, aligned / total), 4) if total else 0.0,
+        score=round(score, 4),
         pairs=tuple(
             (
                 " ".join(display_token(query[i]) for i in qs),
@@ -428,7 +540,17 @@ def align(
         ),
         unmatched_query=tuple(display_token(query[i]) for i in left_q),
         unmatched_listed=tuple(display_token(listed[i]) for i in left_l),
+        query_unexplained=round(sum((query_weights[i] for i in left_q), 0.0) / query_total, 4)
+        if query_total
+        else 0.0,
+        listed_unexplained=round(sum((listed_weights[i] for i in left_l), 0.0) / listed_total, 4)
+        if listed_total
+        else 0.0,
     )
+
+
+JOINED_MIN: Final = ROMANISATION_MAX
+"""Two words of one side written as one word of the other align when at least this similar."""
 
 
 def _join_split_words(
@@ -468,7 +590,8 @@ def _join_split_words(
                 if j in other_used:
                     continue
                 value = similarity((i, i + 1), (j,)) if side_q else similarity((j,), (i, i + 1))
-                if value >= TOKEN_PAIR_MIN and (best is None or value > best[0]):
+                # Written apart and misspelled is one slip too many: "Kayla Li" is not "KAYALI".
+                if value >= JOINED_MIN and (best is None or value > best[0]):
                     best = (value, j)
             if best is not None:
                 value, j = best
@@ -491,7 +614,7 @@ def _join_split_words(
                     options.append((qs, tuple(sorted((*ls, extra)))))
             for new_qs, new_ls in options:
                 value = similarity(new_qs, new_ls)
-                if value > current:
+                if value > current and value >= JOINED_MIN:
                     pairs[n] = (new_qs, new_ls, value)
                     used_q.update(new_qs)
                     used_l.update(new_ls)
@@ -517,52 +640,36 @@ def score_names(query: Sequence[str], listed: Sequence[str], weights: Mapping[st
     )
 
 
-# Country agreement between the party and the entry moves a name score by this much, and only a name
-# score that already reaches the review threshold: a weak name match never becomes a hit through its
-# country. Only an exact name scores 1.0, and it does so whatever the country: listed parties trade
-# through addresses abroad, so a country mismatch is evidence for the reviewer to weigh with the rest
-# of the entry (OFAC FAQ 5, "compare the complete SDN entry"), not a reason to lower an exact name.
-COUNTRY_NUDGE: Final = 0.02
+# Country, entity type and the commonness of the names are weighed by the calibrated signals
+# (services/screening/calibration.py); an address naming the same place moves a name score that
+# reaches the review threshold closer by ADDRESS_NUDGE (not calibrated: the labelled sets carry no
+# addresses), and only the same name scores 1.0.
 NEAR_EXACT: Final = 0.99
-
-
-def apply_country(name_score: float, agreement: bool | None, review_threshold: float) -> float:
-    if agreement is None or name_score < review_threshold or name_score >= 1.0:
-        return name_score
-    if agreement:
-        return max(name_score, round(min(NEAR_EXACT, name_score + COUNTRY_NUDGE), 4))
-    return round(name_score - COUNTRY_NUDGE, 4)
-
-
 ADDRESS_NUDGE: Final = 0.02
-# A party written with a legal form ("... LLC") is a company. It is not a vessel or an aircraft
-# (their owners and operators are listed as entries of their own); it may be a company named after,
-# or owned by, a listed individual, so that conflict weighs less.
-TYPE_CONFLICT_PENALTY: Final = {"individual": 0.03, "vessel": 0.15, "aircraft": 0.15}
-NOT_COMPANIES: Final = frozenset(TYPE_CONFLICT_PENALTY)
-"""Entry types a party written with a legal form cannot be."""
+# A party written with a legal form or a word only organisations' names hold ("... LLC", "... Group")
+# is an organisation, and a party written with a title ("Dr.", "Col.") a person.
+NOT_COMPANIES: Final = frozenset(("individual", "vessel", "aircraft"))
+"""Entry types a party written as an organisation cannot be."""
+NOT_PERSONS: Final = frozenset(("entity", "vessel", "aircraft"))
+"""Entry types a party written with a title cannot be."""
 
 
-def apply_evidence(
-    name_score: float,
-    *,
-    review_threshold: float,
-    country_agreement: bool | None,
-    address_agreement: bool | None = None,
-    type_conflict: str | None = None,
-) -> float:
-    """The name score moved by the supporting evidence, which never makes a weak name a hit nor
-    lowers an exact one: the country (`apply_country`), an address that names the same place
-    (closer), a party written as a company against an entry of type `type_conflict` (an
-    individual, vessel or aircraft: further)."""
-    score = apply_country(name_score, country_agreement, review_threshold)
-    if name_score < review_threshold or name_score >= 1.0:
-        return score
-    if address_agreement:
-        score = max(score, round(min(NEAR_EXACT, score + ADDRESS_NUDGE), 4))
-    if type_conflict is not None:
-        score = round(score - TYPE_CONFLICT_PENALTY.get(type_conflict, 0.0), 4)
-    return score
+def type_conflict(
+    organisation: bool, person: bool, entry_type: str | None, *, unexplained: bool = False
+) -> str | None:
+    """The entry type a party's name contradicts: an organisation's against an individual, vessel
+    or aircraft entry, a titled person's against an entity, vessel or aircraft entry, and a name
+    with words beyond a vessel's or aircraft's (`unexplained`: "Christina Diaz" is a person or a
+    company, not the vessel CHRISTINA; an order's parties are never vessels)."""
+    if entry_type is None:
+        return None
+    if unexplained and entry_type in ("vessel", "aircraft"):
+        return entry_type
+    if organisation and entry_type in NOT_COMPANIES:
+        return entry_type
+    if person and not organisation and entry_type in NOT_PERSONS:
+        return entry_type
+    return None
 
 
 # Words every address has; they say nothing about where it is.

@@ -101,12 +101,19 @@ class ListUpdater:
         sources = [fetched[s.info.kind][1] if s.info.kind in fetched else s for s in current.sources]
         now = self.clock()
         # The next index is built beside the serving one: the serving one's caches go first, so
-        # that the two together stay within the memory budget (docs/benchmarks.md).
-        if isinstance(current.screener.matcher, TokenIndex):
-            current.screener.matcher.trim_caches()
+        # that the two together stay within the memory budget (docs/benchmarks.md),
+        # and what both generations hold alike is shared, not copied.
+        previous = current.screener.matcher if isinstance(current.screener.matcher, TokenIndex) else None
+        if previous is not None:
+            previous.trim_caches()
         try:
             snapshot = await asyncio.to_thread(
-                build_snapshot, sources, current.policy, generation=current.generation + 1, now=now
+                build_snapshot,
+                sources,
+                current.policy,
+                generation=current.generation + 1,
+                now=now,
+                previous=previous,
             )
         except ValueError as exc:  # e.g. a list the policy has no effect for
             outcomes = {}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.completion
 import uvicorn
 from fastapi import FastAPI
 from typer.testing import CliRunner
@@ -280,6 +281,9 @@ def test_bench_lists_the_suites_and_refuses_an_unknown_one() -> None:
     assert unknown.exit_code == 1 and "unknown benchmark suite(s) nosuch" in unknown.stderr
 
 
-def test_shell_completion_is_offered() -> None:
+def test_shell_completion_is_offered(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Typer takes the shell from the parent process (shellingham), not from the argument: under
+    # `make test` that is sh, for which it has no script.
+    monkeypatch.setattr(typer.completion, "_get_shell_name", lambda: "bash")
     done = CliRunner().invoke(cli_app, ["--show-completion", "bash"])
     assert done.exit_code == 0 and "complete" in done.stdout and "exportwatch" in done.stdout.lower()
