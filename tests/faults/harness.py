@@ -40,6 +40,7 @@ from deploy.local.stack import REPO_ROOT, ServiceProcess, start_process
 from deploy.local.supervisor import Supervised
 from deploy.postgres.pg import PostgresServer
 from shared.events import ALL_TOPICS, TOPIC_CONFIGS
+from tests.faults.traffic import SCREENING_SOURCES
 
 # Two records instances: the pause scenario needs a second member in records' consumer group.
 INSTANCES = ("classifier", "screening", "risk", "records", "records-2")
@@ -332,6 +333,7 @@ def _launcher(
         "EXPORTWATCH_CATALOG_SEED_CSV": str(REPO_ROOT / "samples" / "catalog.csv"),
         "EXPORTWATCH_CCL_CACHE_DIR": str(root / "ccl"),
         "EXPORTWATCH_SCREENING_CACHE_DIR": str(root / "lists"),
+        "EXPORTWATCH_SCREENING_SOURCES": SCREENING_SOURCES,
         # Short retry backoff: the scenarios measure recovery within seconds of the broker or the
         # database coming back, not a 30 s sleep that happened to be in progress.
         "EXPORTWATCH_KAFKA_RETRY_BACKOFF_MAX_S": "2",
