@@ -18,6 +18,7 @@ directory, the database server, and HTTP. Nothing reaches into a service's inter
 from __future__ import annotations
 
 import contextlib
+import http.client
 import itertools
 import json
 import os
@@ -92,7 +93,9 @@ class ReadinessLog:
                 return True, response.read().decode()[:300]
         except urllib.error.HTTPError as exc:
             return False, f"{exc.code}: {exc.read().decode(errors='replace')[:300]}"
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
+            # HTTPException: a process killed mid-answer (IncompleteRead); not OSError, and it
+            # ended the sampling thread of the killed instance once.
             return False, f"{type(exc).__name__}: {exc}"
 
     def _run(self, name: str) -> None:
