@@ -37,10 +37,11 @@ def _configured_source(kind: str) -> str:
 
 
 # The one list source the traffic needs: every listed party of the sample orders is on the CSL
-# (trade.gov's consolidation, SDN entries included), and the samples get the very decisions and
-# reason codes with it alone as with all six sources (tests/unit/test_samples_pipeline.py checks
-# both). The suite tests crash recovery, not the lists: indexing 26k entries instead of 46k at
-# every start of screening is what it saves (docs/reliability.md).
+# (trade.gov's consolidation, SDN entries included), and with it alone the samples get the very
+# decisions and reason codes they get with all six sources (tests/unit/test_samples_pipeline.py,
+# EXPECTED): the baseline wave of the suite checks it. The suite tests crash recovery, not the
+# lists: indexing 26k entries instead of 46k at every start of screening is what it saves
+# (docs/reliability.md).
 SCREENING_SOURCES = _configured_source("csl")
 
 

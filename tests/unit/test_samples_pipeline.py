@@ -2,9 +2,7 @@
 process: classifier (with the sample catalog) -> screening (every configured list) -> risk.
 
 What `make run` prints is what this test asserts: each order's decision and the reason codes behind
-it, at least five orders of each decision, and a release that says what it did not evaluate. The
-same decisions again with only the list source the fault suite screens against (its traffic is
-copies of these orders: tests/faults/traffic.py)."""
+it, at least five orders of each decision, and a release that says what it did not evaluate."""
 
 from __future__ import annotations
 
@@ -17,13 +15,11 @@ import pytest
 from services.classifier.app import open_catalog
 from services.classifier.handler import ClassifierHandler
 from services.risk.handler import RiskHandler
-from services.screening.app import load_screening
 from services.screening.handler import ScreeningHandler
 from shared.events import DecidedOrder
 from shared.kafka import Incoming, Outgoing
 from shared.settings import REPO_ROOT, Settings
 from tests import classifier_support
-from tests.faults.traffic import SCREENING_SOURCES
 from tests.risk_support import risk_runtime, sqlite_url
 from tests.screening_support import loaded_screening
 
@@ -63,10 +59,8 @@ def _next(out: Outgoing) -> Incoming:
     return Incoming(out.topic, 0, 0, out.key.encode(), out.value, 0)
 
 
-@pytest.fixture(scope="module", params=["all lists", "the fault suite's lists"])
-async def decided(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, DecidedOrder]:
+@pytest.fixture(scope="module")
+async def decided(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DecidedOrder]:
     settings = Settings(
         catalog_database_url=f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('catalog') / 'catalog.db'}",
         catalog_seed_csv=REPO_ROOT / "samples" / "catalog.csv",
@@ -77,11 +71,7 @@ async def decided(
         classify = ClassifierHandler(
             settings=settings, reference=lambda: reference, catalog=lambda: catalog.snapshot
         )
-        if request.param == "all lists":
-            screener = loaded_screening()[1]
-        else:
-            screener = load_screening(settings.model_copy(update={"screening_sources": SCREENING_SOURCES}))[1]
-        screen = ScreeningHandler(settings, screener)
+        screen = ScreeningHandler(settings, loaded_screening()[1])
         # make run's risk: the bundled data only, no Part 746 fetched yet, an empty licence ledger.
         async with risk_runtime(
             settings, sqlite_url(tmp_path_factory.mktemp("risk")), with_part746=False
