@@ -18,6 +18,7 @@ directory, the database server, and HTTP. Nothing reaches into a service's inter
 from __future__ import annotations
 
 import contextlib
+import http.client
 import itertools
 import json
 import os
@@ -40,6 +41,7 @@ from deploy.local.stack import REPO_ROOT, ServiceProcess, start_process
 from deploy.local.supervisor import Supervised
 from deploy.postgres.pg import PostgresServer
 from shared.events import ALL_TOPICS, TOPIC_CONFIGS
+from tests.faults.traffic import SCREENING_SOURCES
 
 # Two records instances: the pause scenario needs a second member in records' consumer group.
 INSTANCES = ("classifier", "screening", "risk", "records", "records-2")
@@ -91,7 +93,9 @@ class ReadinessLog:
                 return True, response.read().decode()[:300]
         except urllib.error.HTTPError as exc:
             return False, f"{exc.code}: {exc.read().decode(errors='replace')[:300]}"
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
+            # HTTPException: a process killed mid-answer (IncompleteRead); not OSError, and it
+            # ended the sampling thread of the killed instance once.
             return False, f"{type(exc).__name__}: {exc}"
 
     def _run(self, name: str) -> None:
@@ -332,6 +336,7 @@ def _launcher(
         "EXPORTWATCH_CATALOG_SEED_CSV": str(REPO_ROOT / "samples" / "catalog.csv"),
         "EXPORTWATCH_CCL_CACHE_DIR": str(root / "ccl"),
         "EXPORTWATCH_SCREENING_CACHE_DIR": str(root / "lists"),
+        "EXPORTWATCH_SCREENING_SOURCES": SCREENING_SOURCES,
         # Short retry backoff: the scenarios measure recovery within seconds of the broker or the
         # database coming back, not a 30 s sleep that happened to be in progress.
         "EXPORTWATCH_KAFKA_RETRY_BACKOFF_MAX_S": "2",

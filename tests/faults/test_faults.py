@@ -38,7 +38,8 @@ from tests.faults.scenarios import (
     wait_caught_up,
     wait_decided,
 )
-from tests.faults.traffic import LagProbe, Wave, dead_letter_key, group_members, make_order, publish
+from tests.faults.traffic import SAMPLES, LagProbe, Wave, dead_letter_key, group_members, make_order, publish
+from tests.unit.test_samples_pipeline import EXPECTED
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -48,7 +49,10 @@ WAVE = 270  # 110 + 7 x 270 = 2,000 orders
 # must outlast it for the group to give the paused member's partitions away.
 SESSION_TIMEOUT_S = 10.0
 HEARTBEAT_S = 3.0  # aiokafka's default heartbeat interval
-PAUSE_S = 16.0
+# The pause ends a second after the coordinator is seen to have evicted the member (it is then
+# past its session timeout by definition), at the latest after PAUSE_MAX_S.
+PAUSE_AFTER_EVICTION_S = 1.0
+PAUSE_MAX_S = 30.0
 POSTGRES_DOWN_S = 20.0
 # Of the PostgreSQL wave, published once the database is down (so some reach risk meanwhile).
 POSTGRES_HELD_BACK = 20
@@ -107,7 +111,18 @@ async def test_baseline_wave_is_decided_without_a_fault(stack: FaultStack, ledge
             assert ledger.baseline.setdefault(order.template, seen) == seen, order.order_id
     finally:
         await api.close()
-    assert {d for d, _ in ledger.baseline.values()} == {"RELEASE", "LICENSE_REQUIRED", "HOLD", "BLOCK"}
+    # And they are the decisions the samples get with every list source: the suite's screening loads
+    # only the one its traffic needs (tests/faults/traffic.py, SCREENING_SOURCES).
+    expected = {
+        template: (EXPECTED[sample["order_id"]][0], tuple(EXPECTED[sample["order_id"]][1]))
+        for template, sample in enumerate(SAMPLES)
+    }
+    differ = {
+        SAMPLES[t]["order_id"]: (ledger.baseline.get(t), e)
+        for t, e in expected.items()
+        if ledger.baseline.get(t) != e
+    }
+    assert differ == {}, f"(got, expected with all six list sources): {differ}"
 
 
 @pytest.mark.parametrize("instance", ["classifier", "screening", "risk", "records"])
@@ -261,15 +276,18 @@ async def test_a_records_instance_paused_past_its_session_timeout_rebalances(
             # The coordinator evicts the silent member after the session timeout and gives every
             # partition to the one left: the group is stable again with one member.
             evicted = None
-            while time.monotonic() - paused < PAUSE_S:
+            while time.monotonic() - paused < PAUSE_MAX_S:
                 if evicted is None and await group_members(bootstrap, "records") == ("Stable", 1):
                     evicted = time.monotonic() - paused
-                await asyncio.sleep(0.5)
+                if evicted is not None and time.monotonic() - paused >= evicted + PAUSE_AFTER_EVICTION_S:
+                    break
+                await asyncio.sleep(0.25)
         finally:
             stack.resume("records-2")
+        frozen = time.monotonic() - paused
         wave.extra["evicted_after"] = evicted
         return {
-            "SIGSTOP": f"records-2 for {PAUSE_S:.0f} s (session timeout {SESSION_TIMEOUT_S:.0f} s)",
+            "SIGSTOP": f"records-2 for {frozen:.0f} s (session timeout {SESSION_TIMEOUT_S:.0f} s)",
             "uncommitted input (records)": uncommitted,
             "left the group after": f"{evicted:.1f} s" if evicted is not None else "never",
         }

@@ -23,10 +23,26 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.local.stack import REPO_ROOT
+from services.screening.lists import parse_sources
+from shared.settings import Settings
 from tests.auth_support import bearer
 
 SAMPLES: list[dict[str, Any]] = json.loads((REPO_ROOT / "samples" / "orders.json").read_text())
 STAGES = ["submitted", "classified", "screened", "decided"]
+
+
+def _configured_source(kind: str) -> str:
+    [spec] = [s for s in parse_sources(Settings.model_fields["screening_sources"].default) if s.kind == kind]
+    return f"{spec.kind}:{spec.folder}"
+
+
+# The one list source the traffic needs: every listed party of the sample orders is on the CSL
+# (trade.gov's consolidation, SDN entries included), and with it alone the samples get the very
+# decisions and reason codes they get with all six sources (tests/unit/test_samples_pipeline.py,
+# EXPECTED): the baseline wave of the suite checks it. The suite tests crash recovery, not the
+# lists: indexing 26k entries instead of 46k at every start of screening is what it saves
+# (docs/reliability.md).
+SCREENING_SOURCES = _configured_source("csl")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from deploy.local.stack import REPO_ROOT, SERVICES, ServiceProcess, start_servic
 from shared.events import TOPIC_CLASSIFIED, TOPIC_DECIDED, TOPIC_REVIEWED, TOPIC_SCREENED, TOPIC_SUBMITTED
 from shared.kafka_security import KafkaClientSettings, client_options
 from tests.auth_support import bearer
+from tests.faults.traffic import SCREENING_SOURCES
 from tests.integration.kafka_helpers import (
     create_prefixed_topics,
     publish,
@@ -78,6 +79,10 @@ async def secured_pipeline(
         "EXPORTWATCH_CATALOG_SEED_CSV": str(REPO_ROOT / "samples" / "catalog.csv"),
         "EXPORTWATCH_RISK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'risk.db'}",
         "EXPORTWATCH_PART746_CACHE_DIR": str(tmp / "part746"),
+        # What is tested is the broker's security, not the lists: the CSL alone, as in the fault
+        # suite (tests/faults/traffic.py), 26k entries to index instead of 46k; the order below is
+        # to a party on no list.
+        "EXPORTWATCH_SCREENING_SOURCES": SCREENING_SOURCES,
     }
     services = {
         name: start_service(
