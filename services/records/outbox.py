@@ -14,7 +14,6 @@ lock held across the round trip), so two relays do not publish the same rows at 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records.models import OutboxMessage
+from services.records.polling import PollingTask
 from shared.kafka import Outgoing, Publish, PublishError
 
 log = logging.getLogger("exportwatch.records.outbox")
@@ -48,9 +48,11 @@ def add(session: AsyncSession, *, event_id: str, outgoing: Outgoing, now: dateti
     )
 
 
-class OutboxRelay:
+class OutboxRelay(PollingTask):
     """Publishes the outbox: woken by a use case after its commit, and every `poll_seconds` (rows of
     another instance, retries after the broker was away)."""
+
+    name = "records-outbox"
 
     def __init__(
         self,
@@ -60,42 +62,12 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         backoff_max: float = 30.0,
     ) -> None:
+        super().__init__(poll_seconds=poll_seconds, backoff_max=backoff_max)
         self._sessionmaker = sessionmaker
         self._publish = publish
-        self._poll = poll_seconds
-        self._backoff_max = backoff_max
-        self._wake = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="records-outbox")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        delay = self._poll
-        while not self._stop.is_set():
-            try:
-                await self.publish_pending()
-                delay = self._poll
-            except PublishError as exc:
-                delay = min(max(delay * 2, self._poll), self._backoff_max)
-                log.warning("outbox: the broker did not take an event (%s); again in %.0fs", exc, delay)
-            except Exception:  # the relay must outlive any one failure (a database away)
-                delay = min(max(delay * 2, self._poll), self._backoff_max)
-                log.exception("outbox relay failed; again in %.0fs", delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            self._wake.clear()
+    async def work(self) -> None:
+        await self.publish_pending()
 
     async def publish_pending(self) -> int:
         """Publish every unpublished row, oldest first; the number published. Raises PublishError

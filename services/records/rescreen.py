@@ -31,9 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records.models import Order, RescreenRun, TrailStep
 from services.records.policy import RecordsPolicy
+from services.records.polling import PollingTask
 from services.records.repository import insert_if_absent
 from shared.events import EXPORTWATCH_NS, ListsUpdated
-from shared.kafka import Outgoing, Publish, PublishError
+from shared.kafka import Outgoing, Publish
 
 log = logging.getLogger("exportwatch.records.rescreen")
 
@@ -183,9 +184,11 @@ async def requests_for(
     return out
 
 
-class RescreenDispatcher:
+class RescreenDispatcher(PollingTask):
     """Publishes the requests of pending runs (woken after a list update is recorded, and every
     `poll_seconds` for runs another instance left)."""
+
+    name = "records-rescreen"
 
     def __init__(
         self,
@@ -197,47 +200,15 @@ class RescreenDispatcher:
         backoff_max: float = 30.0,
         page: int = PAGE,
     ) -> None:
+        super().__init__(poll_seconds=poll_seconds, backoff_max=backoff_max)
         self._sessionmaker = sessionmaker
         self._publish = publish
         self._topic = topic
-        self._poll = poll_seconds
-        self._backoff_max = backoff_max
         self._page = page
-        self._wake = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="records-rescreen")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        delay = self._poll
-        while not self._stop.is_set():
-            try:
-                while not self._stop.is_set() and await self.dispatch_one():
-                    pass
-                delay = self._poll
-            except PublishError as exc:
-                delay = min(max(delay * 2, self._poll), self._backoff_max)
-                log.warning(
-                    "re-screening: the broker did not take a request (%s); again in %.0fs", exc, delay
-                )
-            except Exception:  # the task must outlive any one failure (a database away)
-                delay = min(max(delay * 2, self._poll), self._backoff_max)
-                log.exception("re-screening failed; again in %.0fs", delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            self._wake.clear()
+    async def work(self) -> None:
+        while not self.stopping and await self.dispatch_one():
+            pass
 
     async def _claim(self, now: datetime) -> RescreenRun | None:
         async with self._sessionmaker() as session, session.begin():
@@ -262,7 +233,7 @@ class RescreenDispatcher:
         started = datetime.now(UTC)
         cursor = run.cursor
         total = run.requested
-        while not self._stop.is_set():
+        while not self.stopping:
             async with self._sessionmaker() as session:
                 orders = await open_orders(session, run, after=cursor, limit=self._page)
                 requests = await requests_for(session, run, orders, topic=self._topic)

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.records import alerts, dossier, retention, search
 from services.records.dashboard.sessions import PREFIX, RuntimeDep, SignedDep, read_form
-from services.records.dashboard.views import page
+from services.records.dashboard.views import back, field, page
 from shared.auth import require
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -123,7 +123,7 @@ async def alerts_badge(request: Request, runtime: RuntimeDep, signed: SignedDep)
 @router.post("/alerts/{event_id}/acknowledge", dependencies=[require("reviewer")])
 async def acknowledge(event_id: str, request: Request, runtime: RuntimeDep, signed: SignedDep) -> Response:
     form = await read_form(request)
-    comment = (form.get("comment") or [""])[-1].strip()
+    comment = field(form, "comment")
     try:
         if not comment:
             raise ValueError("say what was done about the alert")
@@ -144,16 +144,10 @@ async def acknowledge(event_id: str, request: Request, runtime: RuntimeDep, sign
 # --- an order's legal holds and dossier ------------------------------------------------------------
 
 
-def _back(order_id: str, notice: str) -> RedirectResponse:
-    return RedirectResponse(
-        f"{PREFIX}/orders/{quote(order_id, safe='')}?notice={quote(notice)}", status_code=303
-    )
-
-
 @router.post("/orders/{order_id}/hold", dependencies=[require("admin")])
 async def place_hold(order_id: str, request: Request, runtime: RuntimeDep, signed: SignedDep) -> Response:
     form = await read_form(request)
-    reason = (form.get("reason") or [""])[-1].strip()
+    reason = field(form, "reason")
     try:
         if not reason:
             raise retention.HoldRefused(422, "say why the order is held (the matter, the request)")
@@ -161,15 +155,15 @@ async def place_hold(order_id: str, request: Request, runtime: RuntimeDep, signe
             runtime.sessionmaker, order_id=order_id, reason=reason, who=signed.identity, now=datetime.now(UTC)
         )
     except retention.HoldRefused as exc:
-        return _back(order_id, f"no legal hold placed: {exc}")
-    return _back(order_id, "legal hold placed: the order is kept past its retention period")
+        return back(order_id, f"no legal hold placed: {exc}")
+    return back(order_id, "legal hold placed: the order is kept past its retention period")
 
 
 @router.post("/orders/{order_id}/hold/release", dependencies=[require("admin")])
 async def release_hold(order_id: str, request: Request, runtime: RuntimeDep, signed: SignedDep) -> Response:
     form = await read_form(request)
-    reason = (form.get("reason") or [""])[-1].strip()
-    hold_id = (form.get("hold_id") or [""])[-1].strip() or None
+    reason = field(form, "reason")
+    hold_id = field(form, "hold_id") or None
     try:
         if not reason:
             raise retention.HoldRefused(422, "say why the hold ends")
@@ -182,8 +176,8 @@ async def release_hold(order_id: str, request: Request, runtime: RuntimeDep, sig
             now=datetime.now(UTC),
         )
     except retention.HoldRefused as exc:
-        return _back(order_id, f"legal hold not released: {exc}")
-    return _back(order_id, "legal hold released")
+        return back(order_id, f"legal hold not released: {exc}")
+    return back(order_id, "legal hold released")
 
 
 @router.get("/orders/{order_id}/dossier.pdf")

@@ -67,13 +67,13 @@ def page(request: Request, template: str, *, status: int = 200, **context: Any) 
     return HTMLResponse(html, status_code=status)
 
 
-def _back(order_id: str, notice: str) -> RedirectResponse:
+def back(order_id: str, notice: str) -> RedirectResponse:
     return RedirectResponse(
         f"{PREFIX}/orders/{quote(order_id, safe='')}?notice={quote(notice)}", status_code=303
     )
 
 
-def _field(form: dict[str, list[str]], name: str) -> str:
+def field(form: dict[str, list[str]], name: str) -> str:
     return (form.get(name) or [""])[-1].strip()
 
 
@@ -166,7 +166,7 @@ async def _refused(
 @router.post("/orders/{order_id}/review", dependencies=[require("reviewer")])
 async def review(order_id: str, request: Request, runtime: RuntimeDep, signed: SignedDep) -> Response:
     form = await read_form(request)
-    decision = _field(form, "review_decision")
+    decision = field(form, "review_decision")
     if decision not in DECISION_SEVERITY:
         return await _refused(
             request, runtime, order_id, InvalidReview("review_decision", decision, "choose a decision")
@@ -178,17 +178,17 @@ async def review(order_id: str, request: Request, runtime: RuntimeDep, signed: S
             reviews.request_review,
             order_id=order_id,
             requested=decision,
-            comment=_field(form, "comment") or "",
+            comment=field(form, "comment") or "",
             reason_codes=codes or None,
-            decided_event_id=_field(form, "decided_event_id") or None,
+            decided_event_id=field(form, "decided_event_id") or None,
             who=signed.identity,
         )
     except (reviews.ReviewRefused, InvalidReview) as exc:
         return await _refused(request, runtime, order_id, exc)
     request_row = outcome.request
     if outcome.reviewed is not None:
-        return _back(order_id, f"{request_row.requested_decision} recorded: the review is final")
-    return _back(
+        return back(order_id, f"{request_row.requested_decision} recorded: the review is final")
+    return back(
         order_id,
         f"review to {request_row.requested_decision} requested: {len(outcome.approvals)} of "
         f"{request_row.approvals_required} approvals",
@@ -203,15 +203,15 @@ async def approve(order_id: str, request: Request, runtime: RuntimeDep, signed: 
             runtime,
             reviews.approve,
             order_id=order_id,
-            comment=_field(form, "comment") or None,
-            decided_event_id=_field(form, "decided_event_id") or None,
+            comment=field(form, "comment") or None,
+            decided_event_id=field(form, "decided_event_id") or None,
             who=signed.identity,
         )
     except reviews.ReviewRefused as exc:
         return await _refused(request, runtime, order_id, exc)
     if outcome.reviewed is not None:
-        return _back(order_id, f"approved: {outcome.request.requested_decision} is final")
-    return _back(order_id, f"approved: {len(outcome.approvals)} of {outcome.request.approvals_required}")
+        return back(order_id, f"approved: {outcome.request.requested_decision} is final")
+    return back(order_id, f"approved: {len(outcome.approvals)} of {outcome.request.approvals_required}")
 
 
 @router.post("/orders/{order_id}/reject", dependencies=[require("approver")])
@@ -222,14 +222,14 @@ async def reject(order_id: str, request: Request, runtime: RuntimeDep, signed: S
             runtime,
             reviews.reject,
             order_id=order_id,
-            comment=_field(form, "comment"),
+            comment=field(form, "comment"),
             who=signed.identity,
         )
     except reviews.ReviewRefused as exc:
         return await _refused(request, runtime, order_id, exc)
     except ValueError as exc:  # a blank comment
         return await _refused(request, runtime, order_id, InvalidReview("comment", "", str(exc)))
-    return _back(order_id, "request rejected: the decision stands")
+    return back(order_id, "request rejected: the decision stands")
 
 
 @router.post("/orders/{order_id}/request-information", dependencies=[require("reviewer")])
@@ -242,14 +242,14 @@ async def request_information(
             runtime,
             reviews.request_information,
             order_id=order_id,
-            comment=_field(form, "comment"),
+            comment=field(form, "comment"),
             who=signed.identity,
         )
     except reviews.ReviewRefused as exc:
         return await _refused(request, runtime, order_id, exc)
     except ValueError as exc:
         return await _refused(request, runtime, order_id, InvalidReview("comment", "", str(exc)))
-    return _back(order_id, "information requested")
+    return back(order_id, "information requested")
 
 
 @router.post("/orders/{order_id}/not-a-match", dependencies=[require("reviewer")])
@@ -260,17 +260,17 @@ async def not_a_match(order_id: str, request: Request, runtime: RuntimeDep, sign
             runtime,
             reviews.clear_match,
             order_id=order_id,
-            party_name=_field(form, "party_name"),
-            list_id=_field(form, "list_id"),
-            entry_id=_field(form, "entry_id"),
-            reason=_field(form, "reason"),
+            party_name=field(form, "party_name"),
+            list_id=field(form, "list_id"),
+            entry_id=field(form, "entry_id"),
+            reason=field(form, "reason"),
             who=signed.identity,
         )
     except reviews.ReviewRefused as exc:
         return await _refused(request, runtime, order_id, exc)
     except ValueError as exc:
         return await _refused(request, runtime, order_id, InvalidReview("reason", "", str(exc)))
-    return _back(
+    return back(
         order_id,
         f"{clearance.party_name!r} cleared against {clearance.list_id} {clearance.entry_id}: screening "
         "sets this pair aside until the entry changes",
