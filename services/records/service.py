@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records import chain, repository, rescreen
 from services.records.anchors import AnchorBook, Anchorer
+from services.records.audit import ChainEntry
+from services.records.batch import OrderEvent, record_order_events
 from services.records.models import ID_LENGTH, ReferenceKind
 from services.records.outbox import OutboxRelay
 from services.records.policy import RecordsPolicy
@@ -137,6 +139,58 @@ async def record_reference(
         if kind == "list_updated" and payload is not None and policy is not None:
             await rescreen.schedule(session, ListsUpdated.model_validate(payload), policy=policy, now=now)
         return True
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A consumed list update, clearance or clearance revocation (record_reference's arguments)."""
+
+    event_id: str
+    kind: ReferenceKind
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    raw: bytes
+    payload: dict[str, Any] | None
+
+
+Recordable = OrderEvent | DeadLetter | Reference
+
+
+async def record_batch(
+    *, sessionmaker: Sessions, items: Sequence[Recordable], policy: RecordsPolicy | None = None
+) -> list[bool]:
+    """Keep a whole consumer poll in one transaction and chain it with one lock: for each item,
+    True if it was new. The same rows, chain entries and re-screen schedules as record_event and
+    record_reference one by one, in the same order; the items passed require_storable already."""
+    async with sessionmaker() as session, session.begin():
+        now = datetime.now(UTC)
+        found: list[ChainEntry | None] = [None] * len(items)
+        positions = [i for i, item in enumerate(items) if isinstance(item, OrderEvent)]
+        events = [item for item in items if isinstance(item, OrderEvent)]
+        for position, entry in zip(positions, await record_order_events(session, events, now), strict=True):
+            found[position] = entry
+        for position, item in enumerate(items):
+            if isinstance(item, DeadLetter):
+                found[position] = await repository.record_dead_letter(session=session, letter=item)
+            elif isinstance(item, Reference):
+                found[position] = entry = await repository.record_reference_event(
+                    session=session,
+                    event_id=item.event_id,
+                    kind=item.kind,
+                    topic=item.topic,
+                    partition=item.partition,
+                    offset=item.offset,
+                    key=item.key,
+                    raw=item.raw,
+                    payload=item.payload,
+                )
+                if entry is not None and item.kind == "list_updated" and item.payload is not None and policy:
+                    update = ListsUpdated.model_validate(item.payload)
+                    await rescreen.schedule(session, update, policy=policy, now=now)
+        await chain.append(session, [entry for entry in found if entry is not None], now)
+    return [entry is not None for entry in found]
 
 
 def require_storable(event: RecordedEvent, payload: dict[str, Any]) -> None:
