@@ -195,7 +195,6 @@ class RecordsHandler:
                     ids={"event_id": reference.event_id},
                     texts={"key": reference.key} if reference.key is not None else {},
                     moments={},
-                    payload=reference.payload,
                 )
                 return reference.kind, reference
             stage, model = self._models[message.topic]
@@ -203,7 +202,7 @@ class RecordsHandler:
             event = model.model_validate(payload)
             if not isinstance(event, DeadLetter):
                 require_key(message, event.order_id)
-            service.require_storable(event, payload)
+            service.require_storable(event)
         except (KeyError, PoisonMessage, ValidationError):
             return None
         if isinstance(event, DeadLetter):

@@ -9,7 +9,6 @@ closes it before the broker round trip: no database connection waits on Kafka.
 from __future__ import annotations
 
 import base64
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,7 +76,7 @@ async def record_event(
     """Keep an order event as a trail step, or a dead letter as a dead-letter row, and chain it;
     False if it was already recorded. Raises PoisonMessage for what the database would refuse on
     every retry."""
-    require_storable(event, payload)
+    require_storable(event)
     async with sessionmaker() as session, session.begin():
         if isinstance(event, DeadLetter):
             entry = await repository.record_dead_letter(session=session, letter=event)
@@ -118,7 +117,6 @@ async def record_reference(
         ids={"event_id": event_id},
         texts={"key": key} if key is not None else {},
         moments={},
-        payload=payload,
     )
     async with sessionmaker() as session, session.begin():
         entry = await repository.record_reference_event(
@@ -193,7 +191,7 @@ async def record_batch(
     return [entry is not None for entry in found]
 
 
-def require_storable(event: RecordedEvent, payload: dict[str, Any]) -> None:
+def require_storable(event: RecordedEvent) -> None:
     """Refuse, as a poison message, what the database would refuse on every retry (records retries
     a failing write forever, so such a message would stall its partition)."""
     ids = {"event_id": event.event_id}
@@ -227,14 +225,12 @@ def require_storable(event: RecordedEvent, payload: dict[str, Any]) -> None:
                 "key_b64": event.key_b64 or "",
             }
             moments = {"failed_at": event.failed_at}
-    require_storable_values(ids, texts, moments, payload)
+    require_storable_values(ids, texts, moments)
 
 
-def require_storable_values(
-    ids: dict[str, str], texts: dict[str, str], moments: dict[str, datetime], payload: Any
-) -> None:
+def require_storable_values(ids: dict[str, str], texts: dict[str, str], moments: dict[str, datetime]) -> None:
     """The checks every stored event needs: ids that fit their column, no NUL in ids or text
-    columns, aware timestamps, and a payload PostgreSQL accepts as JSON."""
+    columns, and aware timestamps."""
     for name, value in ids.items():
         if len(value) > ID_LENGTH:
             raise PoisonMessage(
@@ -248,23 +244,7 @@ def require_storable_values(
         # Ordering reviews and storing timestamps needs a time zone (the input contract demands one).
         if moment.tzinfo is None:
             raise PoisonMessage("UnstorableEvent", f"{name}: {moment.isoformat()!r} has no time zone")
-    if (path := _non_finite_number(payload, "")) is not None:
-        # Python's json accepts NaN and Infinity; they are not JSON (RFC 8259) and PostgreSQL refuses them.
-        raise PoisonMessage(
-            "UnstorableEvent", f"{path or '(message)'}: NaN and Infinity are not JSON numbers"
-        )
-
-
-def _non_finite_number(value: Any, path: str) -> str | None:
-    if isinstance(value, float) and not math.isfinite(value):
-        return path
-    children = (
-        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    )
-    for key, item in children:
-        if (found := _non_finite_number(item, f"{path}.{key}" if path else str(key))) is not None:
-            return found
-    return None
+    # NaN and Infinity are refused where the payload is parsed (shared/kafka.py decode_json).
 
 
 # --- commands (HTTP) -----------------------------------------------------------------------------
