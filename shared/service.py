@@ -582,8 +582,6 @@ def run_service(service: str, create_app: Callable[[Settings], FastAPI]) -> None
     try:
         # log_config=None: uvicorn keeps the JSON handler configured above instead of its own.
         # loop="auto": uvloop (a pinned dependency) where it is installed, asyncio's own loop elsewhere.
-        uvicorn.run(
-            app, host=settings.host, port=settings.port, log_config=None, loop="auto"
-        )
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, loop="auto")
     finally:
         tracing.shutdown()
