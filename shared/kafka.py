@@ -481,7 +481,8 @@ class ConsumerRunner:
         messages = [incoming(record) for records in batch.values() for record in records]
         started = time.perf_counter()
         try:
-            results = await self.handler.handle_batch(messages)
+            with tracing.consuming_all(self.service, messages) as carried:
+                results = await self.handler.handle_batch(messages)
         except Exception as exc:
             metrics.HANDLER_ERRORS.labels(self.service, "(batch)").inc()
             shown = str(exc) if is_transient(exc) else exception_message(exc)
@@ -496,13 +497,13 @@ class ConsumerRunner:
         each = (time.perf_counter() - started) / len(messages)
         done: dict[tuple[str, int, int], list[Outgoing]] = {}
         handled: dict[str, int] = {}
-        for message, outputs in zip(messages, results, strict=True):
+        for message, outputs, headers in zip(messages, results, carried, strict=True):
             if outputs is None:
                 continue
             handled[message.topic] = handled.get(message.topic, 0) + 1
-            carried = tracing.passed_on(message.headers)
+            # One order, one trace: what this record produced continues its trace.
             done[(message.topic, message.partition, message.offset)] = [
-                Outgoing(out.topic, out.key, out.value, carried or out.headers) for out in outputs
+                Outgoing(out.topic, out.key, out.value, headers or out.headers) for out in outputs
             ]
         for topic, count in handled.items():
             metrics.EVENTS_IN.labels(self.service, topic).inc(count)
