@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
@@ -73,6 +73,21 @@ class Outgoing:
 
 
 Handler = Callable[[Incoming], Awaitable[Sequence[Outgoing]]]
+
+
+@runtime_checkable
+class HandlesBatches(Protocol):
+    """A handler that can also take a whole poll at once (records: one database transaction per
+    poll). `handle_batch` returns, for each message in order, its outputs, or None for a message it
+    left to the one-at-a-time path (a message it could not decode or validate, which that path
+    dead-letters with its usual error). It either handles the batch whole or raises, having changed
+    nothing; the loop then handles every message of the poll one at a time, as without a batch."""
+
+    async def __call__(self, message: Incoming) -> Sequence[Outgoing]: ...
+
+    async def handle_batch(self, messages: Sequence[Incoming]) -> Sequence[Sequence[Outgoing] | None]: ...
+
+
 # How a command published by HTTP reaches the broker: returns once the broker acknowledged it.
 Publish = Callable[[Outgoing], Awaitable[None]]
 
@@ -445,22 +460,71 @@ class ConsumerRunner:
             while not self.stop_event.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_batch_size)
                 self.last_poll = time.monotonic()
+                done = await self._handle_poll(batch)
                 for tp, records in batch.items():
                     if self.stop_event.is_set():
                         break
-                    await self._process_partition(consumer, tp, records)
+                    await self._process_partition(consumer, tp, records, done)
                 await self._after_poll(consumer)
         finally:
             self.started = False
             await consumer.stop()
 
+    async def _handle_poll(
+        self, batch: dict[TopicPartition, list[Any]]
+    ) -> dict[tuple[str, int, int], list[Outgoing]]:
+        """The outputs of the messages a batch handler handled in one go, by (topic, partition,
+        offset); empty when the handler takes one message at a time, or when the batch failed (then
+        every message goes the one-at-a-time way, with its retries and dead letters)."""
+        if not isinstance(self.handler, HandlesBatches) or not batch:
+            return {}
+        messages = [incoming(record) for records in batch.values() for record in records]
+        started = time.perf_counter()
+        try:
+            with tracing.consuming_all(self.service, messages) as carried:
+                results = await self.handler.handle_batch(messages)
+        except Exception as exc:
+            metrics.HANDLER_ERRORS.labels(self.service, "(batch)").inc()
+            shown = str(exc) if is_transient(exc) else exception_message(exc)
+            log.warning(
+                "a poll of %d messages failed as a batch (%s: %s); handling them one at a time",
+                len(messages),
+                type(exc).__name__,
+                shown,
+            )
+            return {}
+        # The poll's time shared by its messages: the latency histogram stays per message.
+        each = (time.perf_counter() - started) / len(messages)
+        done: dict[tuple[str, int, int], list[Outgoing]] = {}
+        handled: dict[str, int] = {}
+        for message, outputs, headers in zip(messages, results, carried, strict=True):
+            if outputs is None:
+                continue
+            handled[message.topic] = handled.get(message.topic, 0) + 1
+            # One order, one trace: what this record produced continues its trace.
+            done[(message.topic, message.partition, message.offset)] = [
+                Outgoing(out.topic, out.key, out.value, headers or out.headers) for out in outputs
+            ]
+        for topic, count in handled.items():
+            metrics.EVENTS_IN.labels(self.service, topic).inc(count)
+            latency = metrics.HANDLER_LATENCY.labels(self.service, topic)
+            for _ in range(count):
+                latency.observe(each)
+        self.processed += len(done)
+        return done
+
     async def _process_partition(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[Any]
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[Any],
+        done: dict[tuple[str, int, int], list[Outgoing]],
     ) -> None:
         handled: list[tuple[Incoming, list[Outgoing]]] = []
         for record in records:
             message = incoming(record)
-            result = await self._handle_with_retry(message)
+            known = done.get((message.topic, message.partition, message.offset))
+            result = known if known is not None else await self._handle_with_retry(message)
             if result is None:  # stopping mid-retry: do not commit past this record
                 break
             handled.append((message, self._publishable(message, result)))

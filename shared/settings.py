@@ -39,6 +39,11 @@ class Settings(KafkaClientSettings):
     # Names of people (parties to an order, list entries they matched, clearances) in log lines.
     # Off: such values are withheld from logs; the trail, the dead letters and the API keep them.
     log_personal_data: bool = False
+    # The garbage collector of a service process (shared/service.py run_service): a young
+    # collection after this many new container objects (CPython's default is 700). Each consumed
+    # event allocates thousands (its JSON, its models), so the default collects several times per
+    # event; 0 keeps the interpreter's default.
+    gc_young_threshold: Annotated[int, Field(ge=0, le=10_000_000)] = 50_000
 
     # Every HTTP request (shared/hygiene.py): a body over this many bytes is refused with 413, and a
     # request that has not begun its answer after this many seconds is cancelled with 503 (the

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -137,6 +137,64 @@ def consuming(
         yield passed_on(headers)
         return
     parent = _PROPAGATOR.extract(headers, getter=_KAFKA) if headers else None
+    with _tracer.start_as_current_span(
+        f"process {topic}",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes=_consumer_attributes(service, topic, partition, offset, key),
+    ):
+        yield _headers_of()
+
+
+@contextmanager
+def consuming_all(service: str, records: Sequence[Consumed]) -> Iterator[list[Headers]]:
+    """Around the handling of a whole poll at once: one span per record, each the child of its
+    record's context and open while the poll is handled, and for each record the headers for what
+    it produces. Tracing off, each record's own trace headers are passed on unchanged."""
+    if _tracer is None:
+        yield [passed_on(record.headers) for record in records]
+        return
+    spans = [
+        _tracer.start_span(
+            f"process {record.topic}",
+            context=_PROPAGATOR.extract(record.headers, getter=_KAFKA) if record.headers else None,
+            kind=SpanKind.CONSUMER,
+            attributes=_consumer_attributes(
+                service, record.topic, record.partition, record.offset, record.key
+            ),
+        )
+        for record in records
+    ]
+    try:
+        yield [_headers_of(trace.set_span_in_context(span)) for span in spans]
+    except BaseException as exc:
+        for span in spans:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        for span in spans:
+            span.end()
+
+
+class Consumed(Protocol):
+    """What a span of a consumed record is made from (shared/kafka.py's Incoming)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Headers: ...
+
+
+def _consumer_attributes(
+    service: str, topic: str, partition: int, offset: int, key: bytes | None
+) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "messaging.system": "kafka",
         "messaging.operation.type": "process",
@@ -148,10 +206,7 @@ def consuming(
     }
     if key is not None:
         attributes["messaging.kafka.message.key"] = key.decode("utf-8", "replace")
-    with _tracer.start_as_current_span(
-        f"process {topic}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
-    ):
-        yield _headers_of()
+    return attributes
 
 
 @contextmanager

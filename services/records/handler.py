@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import Counter
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records import service
 from services.records.alerts import measure_alerts
+from services.records.batch import OrderEvent
 from services.records.models import ReferenceKind
 from services.records.policy import RecordsPolicy, load_records_policy
 from shared.events import (
@@ -151,10 +152,67 @@ class RecordsHandler:
                 await measure_alerts(self._sessionmaker)
         return []
 
-    async def _record_reference(self, message: Incoming) -> list[Outgoing]:
-        """List updates and clearances are not order steps but belong to the audit trail: who
-        cleared which hit, when, and which list versions came and went. The clearances topic is
-        compacted (only the latest per key survives there), so records keeps every one."""
+    async def handle_batch(self, messages: Sequence[Incoming]) -> list[list[Outgoing] | None]:
+        """A whole poll in one transaction (service.record_batch). A message that does not decode,
+        validate or fit the database is left (None) to the one-at-a-time path, which skips or
+        dead-letters it with its usual error; it is written nowhere here."""
+        parsed = [self._parse(message) for message in messages]
+        kept = [found for found in parsed if found is not None]
+        if not kept:
+            return [None] * len(messages)
+        new = iter(
+            await service.record_batch(
+                sessionmaker=self._sessionmaker, items=[item for _, item in kept], policy=self._policy
+            )
+        )
+        results: list[list[Outgoing] | None] = []
+        lists_updated = alerts = False
+        for found in parsed:
+            if found is None:
+                results.append(None)
+                continue
+            stage, item = found
+            recorded = next(new)
+            STEPS.labels(stage, "recorded" if recorded else "duplicate").inc()
+            lists_updated |= recorded and stage == "list_updated"
+            if recorded and isinstance(item, OrderEvent) and isinstance(item.event, OrderAlert):
+                alerts = True
+                log.warning("post-shipment alert %s recorded: a person must look at it", item.event.event_id)
+            results.append([])
+        if alerts:
+            await measure_alerts(self._sessionmaker)
+        if lists_updated and self._list_updated is not None:
+            self._list_updated()
+        return results
+
+    def _parse(self, message: Incoming) -> tuple[str, service.Recordable] | None:
+        """`message` as what record_batch keeps, with its stage for the metrics; None when the
+        one-at-a-time path must decide (it raises, skips or dead-letters there)."""
+        try:
+            if message.topic in self._reference:
+                reference = self._reference_of(message)
+                service.require_storable_values(
+                    ids={"event_id": reference.event_id},
+                    texts={"key": reference.key} if reference.key is not None else {},
+                    moments={},
+                )
+                return reference.kind, reference
+            stage, model = self._models[message.topic]
+            payload = decode_json(message)
+            event = model.model_validate(payload)
+            if not isinstance(event, DeadLetter):
+                require_key(message, event.order_id)
+            service.require_storable(event)
+        except (KeyError, PoisonMessage, ValidationError):
+            return None
+        if isinstance(event, DeadLetter):
+            return stage, event
+        order_event = OrderEvent(
+            event, payload, message.value or b"", message.topic, message.partition, message.offset
+        )
+        return stage, order_event
+
+    def _reference_of(self, message: Incoming) -> service.Reference:
         kind, model = self._reference[message.topic]
         key = message.key.decode("utf-8", "replace") if message.key is not None else None
         payload: dict[str, Any] | None = None
@@ -167,8 +225,7 @@ class RecordsHandler:
         else:
             payload = decode_json(message)
             event_id = model.model_validate(payload).event_id  # ValidationError -> dead letter
-        new = await service.record_reference(
-            sessionmaker=self._sessionmaker,
+        return service.Reference(
             event_id=event_id,
             kind=kind,
             topic=message.topic,
@@ -177,6 +234,24 @@ class RecordsHandler:
             key=key,
             raw=message.value or b"",
             payload=payload,
+        )
+
+    async def _record_reference(self, message: Incoming) -> list[Outgoing]:
+        """List updates and clearances are not order steps but belong to the audit trail: who
+        cleared which hit, when, and which list versions came and went. The clearances topic is
+        compacted (only the latest per key survives there), so records keeps every one."""
+        reference = self._reference_of(message)
+        kind = reference.kind
+        new = await service.record_reference(
+            sessionmaker=self._sessionmaker,
+            event_id=reference.event_id,
+            kind=kind,
+            topic=reference.topic,
+            partition=reference.partition,
+            offset=reference.offset,
+            key=reference.key,
+            raw=reference.raw,
+            payload=reference.payload,
             policy=self._policy,
         )
         STEPS.labels(kind, "recorded" if new else "duplicate").inc()

@@ -15,6 +15,7 @@ different instances can hold them. Two rules keep that safe on SQLite and Postgr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -141,15 +142,52 @@ async def record_event(
             .limit(1)
         )
     ).first()
-    seq, prev_hash = (head.seq + 1, head.step_hash) if head is not None else (1, GENESIS_HASH)
-    where: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset}
+    values, fields = new_step(
+        event,
+        order,
+        head=(head.seq, head.step_hash) if head is not None else None,
+        origin=(topic, partition, offset),
+        raw=raw,
+        payload=payload,
+        now=now,
+    )
+    inserted = await session.execute(
+        insert_if_absent(session, TrailStep, "event_id").values(**values).returning(TrailStep.id)
+    )
+    if inserted.scalar_one_or_none() is None:
+        return None
+    if isinstance(event, DecidedOrder):
+        await record_matches(session, [event])
+    if isinstance(event, OrderAlert):
+        await record_alert(session, event, now)
+    state = state_of(order)
+    update_order(order, event, await _project(session, state, event), now)
+    return step_entry(fields)
+
+
+def new_step(
+    event: TrailEvent,
+    order: Order,
+    *,
+    head: tuple[int, str] | None,
+    origin: tuple[str, int, int],
+    raw: bytes,
+    payload: dict[str, Any],
+    now: datetime,
+) -> tuple[dict[str, Any], StepFields]:
+    """The trail_steps row of `event` after its order's chain `head` (seq, step_hash; None for the
+    first step), and its hashed fields."""
+    seq, prev_hash = (head[0] + 1, head[1]) if head is not None else (1, GENESIS_HASH)
+    topic, partition, offset = origin
     step: dict[str, Any] = {
         "event_id": event.event_id,
         "order_id": event.order_id,
         "seq": seq,
         "stage": stage_of(event),
         "schema": event.schema_,
-        **where,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
         "submitted_event_id": submitted_event_id_of(event, order),
         "received_at": now,
         "payload_sha256": payload_digest(raw),
@@ -160,26 +198,19 @@ async def record_event(
         step_hash=audit.step_hash(prev_hash=prev_hash, **step),
         hash_version=2,
     )
-    inserted = await session.execute(
-        insert_if_absent(session, TrailStep, "event_id")
-        .values(
-            **step,
-            payload=payload,
-            payload_raw=raw,
-            prev_hash=fields.prev_hash,
-            step_hash=fields.step_hash,
-            hash_version=fields.hash_version,
-        )
-        .returning(TrailStep.id)
-    )
-    if inserted.scalar_one_or_none() is None:
-        return None
-    if isinstance(event, DecidedOrder):
-        await record_matches(session, event)
-    if isinstance(event, OrderAlert):
-        await _record_alert(session, event, now)
+    values = step | {
+        "payload": payload,
+        "payload_raw": raw,
+        "prev_hash": fields.prev_hash,
+        "step_hash": fields.step_hash,
+        "hash_version": fields.hash_version,
+    }
+    return values, fields
+
+
+def update_order(order: Order, event: TrailEvent, new_state: OrderState, now: datetime) -> None:
+    """The order row after `event` moved its state to `new_state` (repository.project)."""
     state = state_of(order)
-    new_state = await _project(session, state, event)
     if new_state != state:
         _store(order, new_state, now)
         _index(order, event, state, new_state, now)
@@ -187,7 +218,6 @@ async def record_event(
         _ship(order, event, now)
     if order.created_at is None:
         order.created_at = now
-    return step_entry(fields)
 
 
 def _index(order: Order, event: TrailEvent, before: OrderState, after: OrderState, now: datetime) -> None:
@@ -216,7 +246,7 @@ def _ship(order: Order, event: ShippedOrder, now: datetime) -> None:
         order.updated_at = now
 
 
-async def _record_alert(session: AsyncSession, alert: OrderAlert, now: datetime) -> None:
+async def record_alert(session: AsyncSession, alert: OrderAlert, now: datetime) -> None:
     entries = [
         {
             "party_role": party.role,
@@ -248,8 +278,8 @@ async def _record_alert(session: AsyncSession, alert: OrderAlert, now: datetime)
     )
 
 
-async def record_matches(session: AsyncSession, decided: DecidedOrder) -> None:
-    """Index the list entries a decision matched (not those a reviewer had cleared): the review queue
+async def record_matches(session: AsyncSession, decisions: Iterable[DecidedOrder]) -> None:
+    """Index the list entries decisions matched (not those a reviewer had cleared): the review queue
     filters by list from here, and an entry's orders are found without reading payloads."""
     rows = [
         {
@@ -262,6 +292,7 @@ async def record_matches(session: AsyncSession, decided: DecidedOrder) -> None:
             "entry_version": match.entry_version,
             "score": match.score,
         }
+        for decided in decisions
         for party in decided.screening.parties
         for match in party.matches
     ]
@@ -351,6 +382,17 @@ async def _lock_order(session: AsyncSession, order_id: str, now: datetime) -> Or
 
 
 async def _project(session: AsyncSession, state: OrderState, event: TrailEvent) -> OrderState:
+    review = (
+        await _latest_review(session, event.submitted_event_id, event.event_id)
+        if isinstance(event, DecidedOrder)
+        else None
+    )
+    return project(state, event, review)
+
+
+def project(state: OrderState, event: TrailEvent, review: Review | None) -> OrderState:
+    """The order's state after `event`; `review`: for a decision, the latest review already
+    recorded for it (a replay may bring the review before the decision)."""
     if isinstance(event, ReviewStep | ShippedOrder | OrderAlert):
         # The review workflow's state is in review_requests (only the outcome changes the order); a
         # shipment and an alert change no decision.
@@ -358,7 +400,7 @@ async def _project(session: AsyncSession, state: OrderState, event: TrailEvent) 
     if isinstance(event, ReviewedOrder):
         return apply_review(
             state,
-            review=_review_of(event),
+            review=review_of(event),
             submitted_event_id=event.submitted_event_id,
             decided_event_id=event.decided_event_id,
         )
@@ -377,7 +419,7 @@ async def _project(session: AsyncSession, state: OrderState, event: TrailEvent) 
         version=version,
         destination_country=order.destination_country,
         decision=decision,
-        review=await _latest_review(session, version.submitted_event_id, event.event_id),
+        review=review,
     )
 
 
@@ -391,10 +433,14 @@ async def _latest_review(
         )
     )
     reviews = [ReviewedOrder.model_validate(payload) for payload in payloads]
-    return max((_review_of(r) for r in reviews if r.decided_event_id == decided_event_id), default=None)
+    return latest_review(reviews, decided_event_id)
 
 
-def _review_of(event: ReviewedOrder) -> Review:
+def latest_review(reviews: Iterable[ReviewedOrder], decided_event_id: str) -> Review | None:
+    return max((review_of(r) for r in reviews if r.decided_event_id == decided_event_id), default=None)
+
+
+def review_of(event: ReviewedOrder) -> Review:
     return Review(
         reviewed_at=event.reviewed_at,
         review_event_id=event.event_id,

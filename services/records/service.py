@@ -9,8 +9,7 @@ closes it before the broker round trip: no database connection waits on Kafka.
 from __future__ import annotations
 
 import base64
-import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -19,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records import chain, repository, rescreen
 from services.records.anchors import AnchorBook, Anchorer
+from services.records.audit import ChainEntry
+from services.records.batch import OrderEvent, record_order_events
 from services.records.models import ID_LENGTH, ReferenceKind
 from services.records.outbox import OutboxRelay
 from services.records.policy import RecordsPolicy
@@ -75,7 +76,7 @@ async def record_event(
     """Keep an order event as a trail step, or a dead letter as a dead-letter row, and chain it;
     False if it was already recorded. Raises PoisonMessage for what the database would refuse on
     every retry."""
-    require_storable(event, payload)
+    require_storable(event)
     async with sessionmaker() as session, session.begin():
         if isinstance(event, DeadLetter):
             entry = await repository.record_dead_letter(session=session, letter=event)
@@ -116,7 +117,6 @@ async def record_reference(
         ids={"event_id": event_id},
         texts={"key": key} if key is not None else {},
         moments={},
-        payload=payload,
     )
     async with sessionmaker() as session, session.begin():
         entry = await repository.record_reference_event(
@@ -139,7 +139,59 @@ async def record_reference(
         return True
 
 
-def require_storable(event: RecordedEvent, payload: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class Reference:
+    """A consumed list update, clearance or clearance revocation (record_reference's arguments)."""
+
+    event_id: str
+    kind: ReferenceKind
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    raw: bytes
+    payload: dict[str, Any] | None
+
+
+Recordable = OrderEvent | DeadLetter | Reference
+
+
+async def record_batch(
+    *, sessionmaker: Sessions, items: Sequence[Recordable], policy: RecordsPolicy | None = None
+) -> list[bool]:
+    """Keep a whole consumer poll in one transaction and chain it with one lock: for each item,
+    True if it was new. The same rows, chain entries and re-screen schedules as record_event and
+    record_reference one by one, in the same order; the items passed require_storable already."""
+    async with sessionmaker() as session, session.begin():
+        now = datetime.now(UTC)
+        found: list[ChainEntry | None] = [None] * len(items)
+        positions = [i for i, item in enumerate(items) if isinstance(item, OrderEvent)]
+        events = [item for item in items if isinstance(item, OrderEvent)]
+        for position, entry in zip(positions, await record_order_events(session, events, now), strict=True):
+            found[position] = entry
+        for position, item in enumerate(items):
+            if isinstance(item, DeadLetter):
+                found[position] = await repository.record_dead_letter(session=session, letter=item)
+            elif isinstance(item, Reference):
+                found[position] = entry = await repository.record_reference_event(
+                    session=session,
+                    event_id=item.event_id,
+                    kind=item.kind,
+                    topic=item.topic,
+                    partition=item.partition,
+                    offset=item.offset,
+                    key=item.key,
+                    raw=item.raw,
+                    payload=item.payload,
+                )
+                if entry is not None and item.kind == "list_updated" and item.payload is not None and policy:
+                    update = ListsUpdated.model_validate(item.payload)
+                    await rescreen.schedule(session, update, policy=policy, now=now)
+        await chain.append(session, [entry for entry in found if entry is not None], now)
+    return [entry is not None for entry in found]
+
+
+def require_storable(event: RecordedEvent) -> None:
     """Refuse, as a poison message, what the database would refuse on every retry (records retries
     a failing write forever, so such a message would stall its partition)."""
     ids = {"event_id": event.event_id}
@@ -173,14 +225,12 @@ def require_storable(event: RecordedEvent, payload: dict[str, Any]) -> None:
                 "key_b64": event.key_b64 or "",
             }
             moments = {"failed_at": event.failed_at}
-    require_storable_values(ids, texts, moments, payload)
+    require_storable_values(ids, texts, moments)
 
 
-def require_storable_values(
-    ids: dict[str, str], texts: dict[str, str], moments: dict[str, datetime], payload: Any
-) -> None:
+def require_storable_values(ids: dict[str, str], texts: dict[str, str], moments: dict[str, datetime]) -> None:
     """The checks every stored event needs: ids that fit their column, no NUL in ids or text
-    columns, aware timestamps, and a payload PostgreSQL accepts as JSON."""
+    columns, and aware timestamps."""
     for name, value in ids.items():
         if len(value) > ID_LENGTH:
             raise PoisonMessage(
@@ -194,23 +244,7 @@ def require_storable_values(
         # Ordering reviews and storing timestamps needs a time zone (the input contract demands one).
         if moment.tzinfo is None:
             raise PoisonMessage("UnstorableEvent", f"{name}: {moment.isoformat()!r} has no time zone")
-    if (path := _non_finite_number(payload, "")) is not None:
-        # Python's json accepts NaN and Infinity; they are not JSON (RFC 8259) and PostgreSQL refuses them.
-        raise PoisonMessage(
-            "UnstorableEvent", f"{path or '(message)'}: NaN and Infinity are not JSON numbers"
-        )
-
-
-def _non_finite_number(value: Any, path: str) -> str | None:
-    if isinstance(value, float) and not math.isfinite(value):
-        return path
-    children = (
-        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    )
-    for key, item in children:
-        if (found := _non_finite_number(item, f"{path}.{key}" if path else str(key))) is not None:
-            return found
-    return None
+    # NaN and Infinity are refused where the payload is parsed (shared/kafka.py decode_json).
 
 
 # --- commands (HTTP) -----------------------------------------------------------------------------

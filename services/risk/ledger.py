@@ -229,6 +229,19 @@ def _coverage(row: Drawdown, licences: Mapping[str, Licence]) -> Coverage:
     )
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """One order's question to the ledger (Ledger.settle's arguments)."""
+
+    order: SubmittedOrder
+    needs: Sequence[LicenceNeed]
+    blocked: bool
+
+
+class LedgerConflict(Exception):
+    """A poll's settlement met a line another instance drew down meanwhile (nothing was written)."""
+
+
 class Ledger:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -313,6 +326,33 @@ class Ledger:
                 log.warning("ledger transaction for %s retried (%s)", order.order_id, code)
             await asyncio.sleep(0.01 * attempt)
         raise RuntimeError(f"order {order.order_id}: the ledger could not settle after {_ATTEMPTS} attempts")
+
+    async def settle_all(
+        self, settlements: Sequence[Settlement], *, now: datetime
+    ) -> list[dict[int, Coverage]]:
+        """`settle` for a whole consumer poll in one transaction, in the poll's order: an order with
+        no licence-needing line and no draw-down on record (most orders) costs no statement of its
+        own. Raises LedgerConflict (nothing written) when another instance took one of the lines
+        meanwhile, or the database's error: the caller then settles the orders one by one."""
+        async with self.sessions() as session, session.begin():
+            ids = {s.order.order_id for s in settlements}
+            held = set(
+                await session.scalars(select(Drawdown.order_id).where(Drawdown.order_id.in_(ids)).distinct())
+            )
+            results: list[dict[int, Coverage]] = []
+            for settlement in settlements:
+                order = settlement.order
+                if not settlement.needs and order.order_id not in held:
+                    results.append({})
+                    continue
+                result = await self._settle(
+                    session, order, settlement.needs, blocked=settlement.blocked, now=now
+                )
+                if result is None:
+                    raise LedgerConflict(f"order {order.order_id}: a line was drawn down by another instance")
+                results.append(result)
+                held.add(order.order_id)  # a later version in the same poll reverses what this drew
+        return results
 
     async def _settle(
         self,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ import httpx
 
 from services.risk import part746 as part746_updater
 from services.risk.domain import Assessment, ReferenceData, RiskPolicy, assess, decide, finish
-from services.risk.ledger import Drawdown, Ledger, Licence, LicenceSpec
+from services.risk.ledger import Drawdown, Ledger, Licence, LicenceSpec, Settlement
 from services.risk.part746 import Part746, Part746Error
 from services.risk.refdata import load_reference_data
 from shared.events import (
@@ -144,6 +144,37 @@ async def decide_order(*, screened: ScreenedOrder, runtime: RiskRuntime) -> Deci
         screening=screened.screening,
         decision=finish(assessment, coverage, policy),
     )
+
+
+async def decide_orders(*, orders: Sequence[ScreenedOrder], runtime: RiskRuntime) -> list[DecidedOrder]:
+    """decide_order for a whole consumer poll, the ledger settled in one transaction
+    (Ledger.settle_all; it raises, with nothing written, when the poll must go one by one)."""
+    policy = runtime.risk_policy
+    assessments = [
+        assess(
+            screened.order,
+            screened.classification,
+            screened.screening,
+            runtime.refdata,
+            policy,
+            runtime.part746,
+            runtime.part746_missing,
+        )
+        for screened in orders
+    ]
+    coverages = await runtime.require_ledger().settle_all(
+        [Settlement(s.order, a.needs, a.blocked) for s, a in zip(orders, assessments, strict=True)],
+        now=runtime.clock(),
+    )
+    return [
+        DecidedOrder(
+            **derive(screened, SERVICE),
+            classification=screened.classification,
+            screening=screened.screening,
+            decision=finish(assessment, coverage, policy),
+        )
+        for screened, assessment, coverage in zip(orders, assessments, coverages, strict=True)
+    ]
 
 
 # --- commands ----------------------------------------------------------------------------------

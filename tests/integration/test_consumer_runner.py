@@ -185,3 +185,81 @@ async def test_a_stage_waits_for_a_broker_that_is_away_and_works_once_it_appears
         await stage.stop()
         if broker is not None:
             await asyncio.to_thread(broker.stop)
+
+
+class BatchEchoHandler(EchoHandler):
+    """EchoHandler that also takes whole polls: it leaves the messages it cannot validate to the
+    one-at-a-time path (None), and fails its first `fail_batches` polls as a whole."""
+
+    def __init__(self, out_topic: str, fail_batches: int) -> None:
+        super().__init__(out_topic)
+        self.fail_batches = fail_batches
+        self.batches: list[int] = []
+        self.batched: list[str] = []
+
+    async def handle_batch(self, messages: Sequence[Incoming]) -> list[list[Outgoing] | None]:
+        self.batches.append(len(messages))
+        if self.fail_batches > 0:
+            self.fail_batches -= 1
+            raise ConnectionError("database is away for the whole poll")
+        results: list[list[Outgoing] | None] = []
+        for message in messages:
+            try:
+                submitted = SubmittedOrder.model_validate(decode_json(message))
+            except Exception:
+                results.append(None)
+                continue
+            self.batched.append(submitted.order_id)
+            body = json.dumps({"order_id": submitted.order_id, "via": "batch"}).encode()
+            results.append([Outgoing(topic=self.out_topic, key=submitted.order_id, value=body)])
+        return results
+
+
+@pytest.mark.parametrize("fail_batches", [0, 1])
+async def test_a_batch_handler_takes_whole_polls_and_leaves_bad_messages_to_the_one_by_one_path(
+    kafka_bootstrap: str, fail_batches: int
+) -> None:
+    prefix = unique_prefix()
+    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
+    settings = load_settings("batch-test", kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    handler = BatchEchoHandler(settings.topic(TOPIC_CLASSIFIED), fail_batches=fail_batches)
+    good = [f"SO-BATCH-{n}" for n in range(6)]
+    # Published before the stage starts: its first poll holds them all.
+    await publish(
+        kafka_bootstrap,
+        settings.topic(TOPIC_SUBMITTED),
+        [(order_id, json.dumps(order(order_id)).encode()) for order_id in good[:3]]
+        + [("SO-BAD-COUNTRY", json.dumps(order("SO-BAD-COUNTRY", destination_country="XX")).encode())]
+        + [(order_id, json.dumps(order(order_id)).encode()) for order_id in good[3:]],
+    )
+    stage = KafkaStage(settings=settings, service="batch-test", topics=[TOPIC_SUBMITTED], handler=handler)
+    await stage.start()
+    try:
+        outputs = await read_topic(kafka_bootstrap, settings.topic(TOPIC_CLASSIFIED), expect=6)
+        letters = await read_topic(kafka_bootstrap, settings.topic(TOPIC_DEADLETTER), expect=1)
+
+        async def all_committed() -> bool:
+            committed = await committed_offsets(
+                kafka_bootstrap, "batch-test", settings.topic(TOPIC_SUBMITTED)
+            )
+            return sum(committed.values()) == 7
+
+        await wait_for(all_committed, timeout=30, what="the offsets of all 7 messages committed")
+    finally:
+        await stage.stop()
+
+    # Every good order once, in the partition's order; the bad one dead-lettered with its field.
+    assert [o["order_id"] for o in outputs] == good
+    assert (
+        letters[0]["error_type"] == "SchemaValidationError" and "destination_country" in letters[0]["error"]
+    )
+    assert sum(handler.batches) >= 7
+    assert [o["order_id"] for o in outputs if o.get("via") == "batch"] == handler.batched
+    if fail_batches:
+        # The failed poll went one message at a time (later polls, if any, as batches).
+        alone = [o["order_id"] for o in outputs if "via" not in o]
+        assert alone and alone == good[: len(alone)] and handler.calls == len(alone) + 1
+    else:
+        assert handler.batched == good
+        # Only the message the batch left was handled alone.
+        assert handler.calls == 1

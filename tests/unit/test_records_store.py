@@ -18,12 +18,12 @@ from pydantic import ValidationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.records import repository
+from services.records import repository, verify
 from services.records.handler import RecordsHandler
 from services.records.models import Order, ReferenceEvent, StoredDeadLetter, TrailStep, create_schema
 from shared.db import make_engine, make_sessionmaker
 from shared.events import TOPIC_CLEARANCES, TOPIC_LISTS_UPDATED, SubmittedOrder
-from shared.kafka import Incoming, PoisonMessage
+from shared.kafka import Incoming, Outgoing, PoisonMessage
 from shared.settings import load_settings
 from tests.records_support import (
     DATABASES,
@@ -57,14 +57,36 @@ async def sessions(database_url: str) -> AsyncIterator[Sessions]:
         await engine.dispose()
 
 
-@pytest.fixture
-def handler(sessions: Sessions) -> RecordsHandler:
-    return RecordsHandler(settings=load_settings("records"), sessionmaker=sessions)
+class PollFeeding(RecordsHandler):
+    """records as its consumer loop drives it with batches: every message through handle_batch
+    (one transaction per poll), the ones it leaves through the one-at-a-time path."""
+
+    async def __call__(self, message: Incoming) -> list[Outgoing]:
+        return (await self.poll([message]))[0]
+
+    async def poll(self, messages: list[Incoming]) -> list[list[Outgoing]]:
+        results = await self.handle_batch(messages)
+        assert len(results) == len(messages)
+        return [
+            done if done is not None else list(await RecordsHandler.__call__(self, m))
+            for m, done in zip(messages, results, strict=True)
+        ]
+
+
+@pytest.fixture(params=["one-by-one", "poll"])
+def handler(request: pytest.FixtureRequest, sessions: Sessions) -> RecordsHandler:
+    kind = RecordsHandler if request.param == "one-by-one" else PollFeeding
+    return kind(settings=load_settings("records"), sessionmaker=sessions)
 
 
 async def feed(handler: RecordsHandler, *events: dict[str, Any]) -> None:
-    for offset, event in enumerate(events):
-        assert await handler(message(event, offset=offset)) == []
+    """`events` as consecutive messages: one by one, or all in one poll."""
+    messages = [message(event, offset=offset) for offset, event in enumerate(events)]
+    if isinstance(handler, PollFeeding):
+        assert await handler.poll(messages) == [[] for _ in messages]
+        return
+    for m in messages:
+        assert await handler(m) == []
 
 
 async def order_row(sessions: Sessions, order_id: str) -> Order:
@@ -420,3 +442,34 @@ async def test_concurrent_instances_record_each_event_once_in_one_chain(
         assert found.chain_valid, found.problems
         assert sorted(s.stage for s in found.steps) == ["classified", "decided", "screened", "submitted"]
         assert (await order_row(sessions, f"SO-2026-0002{n:02d}")).decision == "HOLD"
+
+
+async def test_two_instances_writing_overlapping_polls_at_once_record_each_event_once_in_one_chain(
+    database_url: str, sessions: Sessions
+) -> None:
+    # Two records instances, each writing whole polls in one transaction, the same orders in
+    # opposite orders and each poll carrying some of the other's events again (a redelivery after
+    # a rebalance): the order rows are locked in one order, so neither waits on the other forever,
+    # and every event is kept once.
+    other_engine = make_engine(database_url)
+    first = PollFeeding(settings=load_settings("records"), sessionmaker=sessions)
+    second = PollFeeding(settings=load_settings("records"), sessionmaker=make_sessionmaker(other_engine))
+    orders = [submitted(f"SO-2026-0003{n:02d}") for n in range(8)]
+    ours = [e for o in orders for e in (o, screened(o))]
+    theirs = [e for o in reversed(orders) for e in (classified(o), decided(o))]
+    try:
+        await asyncio.gather(
+            first.poll([message(e, offset=i) for i, e in enumerate(ours + theirs[:4])]),
+            second.poll([message(e, offset=100 + i) for i, e in enumerate(theirs + ours[:4])]),
+        )
+    finally:
+        await other_engine.dispose()
+
+    for o in orders:
+        found = await trail(sessions, o["order_id"])
+        assert found.chain_valid, found.problems
+        assert sorted(s.stage for s in found.steps) == ["classified", "decided", "screened", "submitted"]
+        assert (await order_row(sessions, o["order_id"])).decision == "HOLD"
+    report = await verify.verify(sessions, [])
+    assert report.ok, report.problems
+    assert report.chain_positions_checked == 32 and report.steps_checked == 32

@@ -81,3 +81,18 @@ async def test_envelope_naming_another_order_fails_validation(handler: RiskHandl
     event = {**_screened_to_china(data_dir), "order_id": "SO-OTHER"}
     with pytest.raises(ValidationError, match=r"order_id 'SO-OTHER' differs from order\.order_id"):
         await handler(_incoming(event))
+
+
+async def test_a_poll_gives_the_same_bytes_as_one_message_at_a_time_and_leaves_bad_ones(
+    handler: RiskHandler, data_dir: Path
+) -> None:
+    events = [_screened_to_china(data_dir) for _ in range(3)]
+    poll = [_incoming(events[0]), _incoming(b"{not json"), _incoming(events[1]), _incoming(events[2])]
+    results = await handler.handle_batch(poll)
+    assert results[1] is None  # left to __call__, which dead-letters it
+    for message, result in zip(poll, results, strict=True):
+        if result is not None:
+            assert [(o.topic, o.key, o.value) for o in result] == [
+                (o.topic, o.key, o.value) for o in await handler(message)
+            ]
+    assert sum(result is not None for result in results) == 3

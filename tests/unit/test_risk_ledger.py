@@ -243,3 +243,59 @@ async def test_a_duplicate_licence_number_is_refused(runtime: RiskRuntime) -> No
 
 def test_now_is_utc() -> None:
     assert NOW.tzinfo is UTC and NOW < datetime(2027, 1, 1, tzinfo=UTC)
+
+
+async def test_a_poll_settled_in_one_transaction_decides_as_one_order_at_a_time_would(
+    runtime: RiskRuntime, data_dir: Path, tmp_path: Path
+) -> None:
+    # One poll holding an order, its replay, its amendment, a blocked order and a late older
+    # version: the decisions and the ledger equal those of the same events one at a time.
+    await service.add_licence(runtime, licence())
+    first = screened(data_dir, quantity=2)
+    amended = screened(data_dir, quantity=5, occurred_at="2026-11-30T13:00:00Z")
+    late = screened(data_dir, quantity=3, occurred_at="2026-11-30T12:30:00Z")
+    blocked = screened(data_dir, order_id="SO-L-2", sdn_buyer=True)
+    other = screened(data_dir, order_id="SO-L-3", quantity=1)
+    poll = [first, first, amended, late, blocked, other]
+    batched = await service.decide_orders(orders=poll, runtime=runtime)
+    in_batch = await usage(runtime)
+
+    one_by_one_db = f"sqlite+aiosqlite:///{tmp_path / 'one-by-one.db'}"
+    async with risk_runtime(Settings(), one_by_one_db) as alone:
+        await service.add_licence(alone, licence())
+        single = [await service.decide_order(screened=e, runtime=alone) for e in poll]
+        assert in_batch == await usage(alone)
+    assert [(d.decision.decision, codes(d)) for d in batched] == [
+        (d.decision.decision, codes(d)) for d in single
+    ]
+    assert [d.decision.decision for d in batched] == [
+        "RELEASE",
+        "RELEASE",
+        "RELEASE",
+        "LICENSE_REQUIRED",
+        "BLOCK",
+        "RELEASE",
+    ]
+    value, quantity, statuses = in_batch
+    assert (value, quantity, sorted(statuses)) == (Decimal("7500"), 6, ["drawn", "drawn", "reversed"])
+
+
+async def test_two_instances_settling_polls_at_once_never_overdraw(
+    runtime: RiskRuntime, data_dir: Path
+) -> None:
+    await service.add_licence(runtime, licence(value_limit=Decimal("26250"), quantity_limit=21))
+    other = Ledger.open(str(runtime.require_ledger().engine.url.render_as_string(hide_password=False)))
+    second = replace(runtime, ledger=other)
+    events = [screened(data_dir, order_id=f"SO-P-{n:02}", quantity=3) for n in range(40)]
+    try:
+        polls = await asyncio.gather(
+            *(
+                service.decide_orders(orders=events[start : start + 10], runtime=r)
+                for start, r in zip(range(0, 40, 10), itertools.cycle([runtime, second]), strict=False)
+            )
+        )
+    finally:
+        await other.close()
+    decided = [d for poll in polls for d in poll]
+    assert sum(d.decision.decision == "RELEASE" for d in decided) == 7
+    assert await usage(runtime) == (Decimal("26250"), 21, ["drawn"] * 7)
