@@ -634,32 +634,24 @@ class OrderPublisher:
         Resending the same order after a failure is safe: records keeps each `event_id` once. A
         changed order (an amendment) is a new event: a new `event_id` and a later `occurred_at`."""
         model = order if isinstance(order, SubmittedOrder) else SubmittedOrder.model_validate(order)
-        # The order's trace begins here (W3C trace context in the record's headers) when this
-        # process traces: Exportwatch's own set-up or the application's OpenTelemetry provider.
-        with tracing.producing(self.topic, model.order_id) as headers:
-            metadata = await self._producer.send_and_wait(
-                self.topic,
-                envelope_dump(model),
-                key=model.order_id.encode("utf-8"),
-                headers=list(headers) or None,
-            )
-        return PublishedOrder(
-            order_id=model.order_id,
-            event_id=str(model.event_id),
-            topic=metadata.topic,
-            partition=metadata.partition,
-            offset=metadata.offset,
-        )
+        return await self._send(self.topic, model.order_id, model)
 
     async def publish_shipment(self, shipment: ShippedOrder | Mapping[str, Any]) -> PublishedOrder:
         """Say an order has shipped (orders.shipped.v1, key = order_id): records marks it shipped,
         ending its re-screening as an open order. `event_id` is yours, so a resend is kept once."""
         model = shipment if isinstance(shipment, ShippedOrder) else ShippedOrder.model_validate(shipment)
-        metadata = await self._producer.send_and_wait(
-            self.shipped_topic, envelope_dump(model), key=model.order_id.encode("utf-8")
-        )
+        return await self._send(self.shipped_topic, model.order_id, model)
+
+    async def _send(self, topic: str, order_id: str, model: SubmittedOrder | ShippedOrder) -> PublishedOrder:
+        # The order's trace begins (or, for a shipment, a trace of its own) here: the W3C trace
+        # context in the record's headers when this process traces, with Exportwatch's own set-up
+        # or the application's OpenTelemetry provider.
+        with tracing.producing(topic, order_id) as headers:
+            metadata = await self._producer.send_and_wait(
+                topic, envelope_dump(model), key=order_id.encode("utf-8"), headers=list(headers) or None
+            )
         return PublishedOrder(
-            order_id=model.order_id,
+            order_id=order_id,
             event_id=str(model.event_id),
             topic=metadata.topic,
             partition=metadata.partition,

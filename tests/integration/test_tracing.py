@@ -4,12 +4,14 @@ W3C trace context carried in the Kafka headers. The spans go to an in-memory exp
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -32,6 +34,7 @@ from shared.service import KafkaStage
 from shared.settings import REPO_ROOT, Settings, load_settings
 from tests import classifier_support
 from tests.integration.kafka_helpers import create_prefixed_topics, unique_prefix, wait_for
+from tests.records_support import shipped, submitted
 from tests.risk_support import risk_runtime, sqlite_url
 from tests.screening_support import loaded_screening
 
@@ -168,3 +171,25 @@ async def test_one_order_is_one_trace_from_submit_to_recorded(
     assert len(recorded_spans) == 4 and {s.context.trace_id for s in recorded_spans} == {trace_id}
     assert recorded.parent is not None and decided_span.context.span_id == recorded.parent.span_id
     assert screened.parent is not None and classified.context.span_id == screened.parent.span_id
+
+
+async def test_a_shipment_sent_by_the_client_carries_its_trace_context(
+    kafka_bootstrap: str, spans: InMemorySpanExporter
+) -> None:
+    prefix = unique_prefix()
+    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
+    async with OrderPublisher(kafka_bootstrap, topic_prefix=prefix) as publisher:
+        sent = await publisher.publish_shipment(shipped(submitted("SO-2026-000901")))
+    span = _span(spans.get_finished_spans(), "client", sent.topic)
+    assert span is not None and span.name == f"send {sent.topic}"
+    consumer = AIOKafkaConsumer(
+        sent.topic, auto_offset_reset="earliest", **client_options(client_settings(kafka_bootstrap))
+    )
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=30)
+    finally:
+        await consumer.stop()
+    headers = dict(record.headers)
+    trace_id = f"{span.context.trace_id:032x}"
+    assert trace_id in headers["traceparent"].decode("latin-1"), headers
