@@ -191,11 +191,7 @@ class RecordsHandler:
         try:
             if message.topic in self._reference:
                 reference = self._reference_of(message)
-                service.require_storable_values(
-                    ids={"event_id": reference.event_id},
-                    texts={"key": reference.key} if reference.key is not None else {},
-                    moments={},
-                )
+                service.require_storable_reference(reference)
                 return reference.kind, reference
             stage, model = self._models[message.topic]
             payload = decode_json(message)
@@ -243,16 +239,7 @@ class RecordsHandler:
         reference = self._reference_of(message)
         kind = reference.kind
         new = await service.record_reference(
-            sessionmaker=self._sessionmaker,
-            event_id=reference.event_id,
-            kind=kind,
-            topic=reference.topic,
-            partition=reference.partition,
-            offset=reference.offset,
-            key=reference.key,
-            raw=reference.raw,
-            payload=reference.payload,
-            policy=self._policy,
+            sessionmaker=self._sessionmaker, reference=reference, policy=self._policy
         )
         STEPS.labels(kind, "recorded" if new else "duplicate").inc()
         if new and kind == "list_updated" and self._list_updated is not None:

@@ -96,49 +96,6 @@ async def record_event(
         return True
 
 
-async def record_reference(
-    *,
-    sessionmaker: Sessions,
-    event_id: str,
-    kind: ReferenceKind,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: str | None,
-    raw: bytes,
-    payload: dict[str, Any] | None,
-    policy: RecordsPolicy | None = None,
-) -> bool:
-    """Keep a list update, a clearance or a clearance's revocation, and chain it; False if already
-    recorded. A list update that added or changed entries also schedules the re-screening of the
-    open orders (rescreen.py), in the same transaction: kept once, never lost."""
-    # The same refusals as for order events; the key is stored too, tombstones included.
-    require_storable_values(
-        ids={"event_id": event_id},
-        texts={"key": key} if key is not None else {},
-        moments={},
-    )
-    async with sessionmaker() as session, session.begin():
-        entry = await repository.record_reference_event(
-            session=session,
-            event_id=event_id,
-            kind=kind,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            key=key,
-            raw=raw,
-            payload=payload,
-        )
-        if entry is None:
-            return False
-        now = datetime.now(UTC)
-        await chain.append(session, [entry], now)
-        if kind == "list_updated" and payload is not None and policy is not None:
-            await rescreen.schedule(session, ListsUpdated.model_validate(payload), policy=policy, now=now)
-        return True
-
-
 @dataclass(frozen=True)
 class Reference:
     """A consumed list update, clearance or clearance revocation (record_reference's arguments)."""
@@ -154,6 +111,25 @@ class Reference:
 
 
 Recordable = OrderEvent | DeadLetter | Reference
+
+
+async def record_reference(
+    *, sessionmaker: Sessions, reference: Reference, policy: RecordsPolicy | None = None
+) -> bool:
+    """Keep a list update, a clearance or a clearance's revocation, and chain it; False if already
+    recorded. A list update that added or changed entries also schedules the re-screening of the
+    open orders (rescreen.py), in the same transaction: kept once, never lost."""
+    require_storable_reference(reference)
+    return (await record_batch(sessionmaker=sessionmaker, items=[reference], policy=policy))[0]
+
+
+def require_storable_reference(reference: Reference) -> None:
+    # The same refusals as for order events; the key is stored too, tombstones included.
+    require_storable_values(
+        ids={"event_id": reference.event_id},
+        texts={"key": reference.key} if reference.key is not None else {},
+        moments={},
+    )
 
 
 async def record_batch(

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from services.risk import part746 as part746_updater
-from services.risk.domain import Assessment, ReferenceData, RiskPolicy, assess, decide, finish
+from services.risk.domain import Assessment, Coverage, ReferenceData, RiskPolicy, assess, decide, finish
 from services.risk.ledger import Drawdown, Ledger, Licence, LicenceSpec, Settlement
 from services.risk.part746 import Part746, Part746Error
 from services.risk.refdata import load_reference_data
@@ -126,7 +126,30 @@ async def decide_order(*, screened: ScreenedOrder, runtime: RiskRuntime) -> Deci
     """The next stage's envelope: the screened order with its decision, the licence ledger drawn
     down (once per line) for the lines a licence held covers."""
     policy = runtime.risk_policy
-    assessment: Assessment = assess(
+    assessment = _assess(screened, runtime, policy)
+    coverage = await runtime.require_ledger().settle(
+        screened.order, assessment.needs, blocked=assessment.blocked, now=runtime.clock()
+    )
+    return _decided(screened, assessment, coverage, policy)
+
+
+async def decide_orders(*, orders: Sequence[ScreenedOrder], runtime: RiskRuntime) -> list[DecidedOrder]:
+    """decide_order for a whole consumer poll, the ledger settled in one transaction
+    (Ledger.settle_all; it raises, with nothing written, when the poll must go one by one)."""
+    policy = runtime.risk_policy
+    assessments = [_assess(screened, runtime, policy) for screened in orders]
+    coverages = await runtime.require_ledger().settle_all(
+        [Settlement(s.order, a.needs, a.blocked) for s, a in zip(orders, assessments, strict=True)],
+        now=runtime.clock(),
+    )
+    return [
+        _decided(screened, assessment, coverage, policy)
+        for screened, assessment, coverage in zip(orders, assessments, coverages, strict=True)
+    ]
+
+
+def _assess(screened: ScreenedOrder, runtime: RiskRuntime, policy: RiskPolicy) -> Assessment:
+    return assess(
         screened.order,
         screened.classification,
         screened.screening,
@@ -135,46 +158,17 @@ async def decide_order(*, screened: ScreenedOrder, runtime: RiskRuntime) -> Deci
         runtime.part746,
         runtime.part746_missing,
     )
-    coverage = await runtime.require_ledger().settle(
-        screened.order, assessment.needs, blocked=assessment.blocked, now=runtime.clock()
-    )
+
+
+def _decided(
+    screened: ScreenedOrder, assessment: Assessment, coverage: dict[int, Coverage], policy: RiskPolicy
+) -> DecidedOrder:
     return DecidedOrder(
         **derive(screened, SERVICE),
         classification=screened.classification,
         screening=screened.screening,
         decision=finish(assessment, coverage, policy),
     )
-
-
-async def decide_orders(*, orders: Sequence[ScreenedOrder], runtime: RiskRuntime) -> list[DecidedOrder]:
-    """decide_order for a whole consumer poll, the ledger settled in one transaction
-    (Ledger.settle_all; it raises, with nothing written, when the poll must go one by one)."""
-    policy = runtime.risk_policy
-    assessments = [
-        assess(
-            screened.order,
-            screened.classification,
-            screened.screening,
-            runtime.refdata,
-            policy,
-            runtime.part746,
-            runtime.part746_missing,
-        )
-        for screened in orders
-    ]
-    coverages = await runtime.require_ledger().settle_all(
-        [Settlement(s.order, a.needs, a.blocked) for s, a in zip(orders, assessments, strict=True)],
-        now=runtime.clock(),
-    )
-    return [
-        DecidedOrder(
-            **derive(screened, SERVICE),
-            classification=screened.classification,
-            screening=screened.screening,
-            decision=finish(assessment, coverage, policy),
-        )
-        for screened, assessment, coverage in zip(orders, assessments, coverages, strict=True)
-    ]
 
 
 # --- commands ----------------------------------------------------------------------------------
