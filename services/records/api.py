@@ -9,8 +9,9 @@ steps are written by the consumer when records reads them back, like every other
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
@@ -37,11 +38,14 @@ from services.records.schemas import (
     StatsOut,
     TrailOut,
 )
+from services.records.service import RecordsRuntime
 from shared.auth import ApproverDep, ReviewerDep, require
 from shared.events import DecisionCode, ReviewStep, ScreeningClearance
 from shared.kafka import PublishError
 from shared.service import PublishDep
 from shared.topology import REPLAYABLE_TOPICS
+
+T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 # Bounded: an offset past what the database's integers hold (SQLite and PostgreSQL: 2**63 - 1) was a
@@ -134,6 +138,14 @@ async def get_trail(order_id: str, session: SessionDep) -> TrailOut:
     return TrailOut.model_validate(trail)
 
 
+async def _review(runtime: RecordsRuntime, command: Callable[..., Awaitable[T]], **arguments: Any) -> T:
+    """A review command (service.run_review), its refusals answered as HTTP errors (_refused)."""
+    try:
+        return await service.run_review(runtime, command, **arguments)
+    except (reviews.ReviewRefused, InvalidReview) as exc:
+        raise _refused(exc) from exc
+
+
 def _refused(exc: reviews.ReviewRefused | InvalidReview) -> HTTPException:
     if isinstance(exc, InvalidReview):
         detail = [{"loc": ["body", exc.field], "msg": exc.message, "type": "value_error", "input": exc.value}]
@@ -173,19 +185,16 @@ def _outcome(outcome: reviews.ReviewOutcome) -> ReviewOutcomeOut:
 async def review_order(
     order_id: str, who: ReviewerDep, body: ReviewBody, runtime: RuntimeDep
 ) -> ReviewOutcomeOut:
-    try:
-        outcome = await service.run_review(
-            runtime,
-            reviews.request_review,
-            order_id=order_id,
-            requested=body.review_decision,
-            comment=body.comment,
-            reason_codes=body.reason_codes,
-            decided_event_id=body.decided_event_id,
-            who=who,
-        )
-    except (reviews.ReviewRefused, InvalidReview) as exc:
-        raise _refused(exc) from exc
+    outcome = await _review(
+        runtime,
+        reviews.request_review,
+        order_id=order_id,
+        requested=body.review_decision,
+        comment=body.comment,
+        reason_codes=body.reason_codes,
+        decided_event_id=body.decided_event_id,
+        who=who,
+    )
     return _outcome(outcome)
 
 
@@ -198,17 +207,14 @@ async def approve_review(
     order_id: str, who: ApproverDep, runtime: RuntimeDep, body: ApproveBody | None = None
 ) -> ReviewOutcomeOut:
     body = body or ApproveBody()
-    try:
-        outcome = await service.run_review(
-            runtime,
-            reviews.approve,
-            order_id=order_id,
-            comment=body.comment,
-            decided_event_id=body.decided_event_id,
-            who=who,
-        )
-    except (reviews.ReviewRefused, InvalidReview) as exc:
-        raise _refused(exc) from exc
+    outcome = await _review(
+        runtime,
+        reviews.approve,
+        order_id=order_id,
+        comment=body.comment,
+        decided_event_id=body.decided_event_id,
+        who=who,
+    )
     return _outcome(outcome)
 
 
@@ -220,16 +226,13 @@ async def approve_review(
 async def reject_review(
     order_id: str, who: ApproverDep, body: CommentBody, runtime: RuntimeDep
 ) -> ReviewOutcomeOut:
-    try:
-        outcome = await service.run_review(
-            runtime,
-            reviews.reject,
-            order_id=order_id,
-            comment=body.comment,
-            who=who,
-        )
-    except (reviews.ReviewRefused, InvalidReview) as exc:
-        raise _refused(exc) from exc
+    outcome = await _review(
+        runtime,
+        reviews.reject,
+        order_id=order_id,
+        comment=body.comment,
+        who=who,
+    )
     return _outcome(outcome)
 
 
@@ -241,16 +244,13 @@ async def reject_review(
 async def request_information(
     order_id: str, who: ReviewerDep, body: CommentBody, runtime: RuntimeDep
 ) -> ReviewStep:
-    try:
-        step = await service.run_review(
-            runtime,
-            reviews.request_information,
-            order_id=order_id,
-            comment=body.comment,
-            who=who,
-        )
-    except (reviews.ReviewRefused, InvalidReview) as exc:
-        raise _refused(exc) from exc
+    step = await _review(
+        runtime,
+        reviews.request_information,
+        order_id=order_id,
+        comment=body.comment,
+        who=who,
+    )
     return step
 
 
@@ -263,19 +263,16 @@ async def request_information(
 async def not_a_match(
     order_id: str, who: ReviewerDep, body: NotAMatchBody, runtime: RuntimeDep
 ) -> ScreeningClearance:
-    try:
-        clearance = await service.run_review(
-            runtime,
-            reviews.clear_match,
-            order_id=order_id,
-            party_name=body.party_name,
-            list_id=body.list_id,
-            entry_id=body.entry_id,
-            reason=body.reason,
-            who=who,
-        )
-    except (reviews.ReviewRefused, InvalidReview) as exc:
-        raise _refused(exc) from exc
+    clearance = await _review(
+        runtime,
+        reviews.clear_match,
+        order_id=order_id,
+        party_name=body.party_name,
+        list_id=body.list_id,
+        entry_id=body.entry_id,
+        reason=body.reason,
+        who=who,
+    )
     return clearance
 
 
