@@ -93,3 +93,47 @@ async def wait_for(predicate: Any, *, timeout: float, interval: float = 0.2, wha
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not met within {timeout:.0f}s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+def chair_order(
+    order_id: str, buyer: str, *, occurred_at: str = "2026-11-30T12:00:00Z"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An order for EAR99 office chairs to `buyer` in China, as the ERP submits it and as the
+    classifier passes it on: what screening reads, without a classifier running."""
+    submitted: dict[str, Any] = {
+        "schema": "order.submitted.v1",
+        "event_id": str(uuid.uuid4()),
+        "order_id": order_id,
+        "occurred_at": occurred_at,
+        "source": "erp-it",
+        "ship_from_country": "US",
+        # The buyer's own country: a buyer elsewhere than the destination is a red flag of its own.
+        "destination_country": "CN",
+        "parties": [{"role": "buyer", "name": buyer, "country": "CN"}],
+        "lines": [
+            {
+                "line_no": 1,
+                "sku": "OFF-CHAIR-200",
+                "description": "Ergonomic office chair",
+                "quantity": 1,
+                "unit_price": "100.00",
+                "currency": "USD",
+                "eccn": "EAR99",
+            }
+        ],
+    }
+    classified: dict[str, Any] = {
+        "schema": "order.classified.v1",
+        "event_id": str(uuid.uuid4()),
+        "order_id": order_id,
+        "causation_id": submitted["event_id"],
+        "produced_by": "classifier",
+        "order": submitted,
+        "classification": {
+            "ccl_version": "it",
+            "lines": [
+                {"line_no": 1, "sku": "OFF-CHAIR-200", "eccn": "EAR99", "source": "erp", "status": "ear99"}
+            ],
+        },
+    }
+    return submitted, classified

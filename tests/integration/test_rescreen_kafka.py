@@ -29,7 +29,13 @@ from services.screening.app import create_app as create_screening
 from shared.events import TOPIC_CLASSIFIED, TOPIC_SHIPPED, TOPIC_SUBMITTED
 from shared.settings import Settings
 from tests.auth_support import bearer
-from tests.integration.kafka_helpers import create_prefixed_topics, publish, unique_prefix, wait_for
+from tests.integration.kafka_helpers import (
+    chair_order,
+    create_prefixed_topics,
+    publish,
+    unique_prefix,
+    wait_for,
+)
 from tests.screening_support import PublisherMirror, publisher_mirror
 
 pytestmark = pytest.mark.integration
@@ -122,41 +128,7 @@ async def stack(
 
 async def _submit(stack: Stack, order_id: str) -> str:
     """An order for EAR99 office chairs to its buyer in China, as the ERP and the classifier publish it."""
-    submitted = {
-        "schema": "order.submitted.v1",
-        "event_id": str(uuid.uuid4()),
-        "order_id": order_id,
-        "occurred_at": "2026-11-30T12:00:00Z",
-        "source": "erp-it",
-        "ship_from_country": "US",
-        "destination_country": "CN",
-        "parties": [{"role": "buyer", "name": BUYER, "country": "CN"}],
-        "lines": [
-            {
-                "line_no": 1,
-                "sku": "OFF-CHAIR-200",
-                "description": "Ergonomic office chair",
-                "quantity": 1,
-                "unit_price": "100.00",
-                "currency": "USD",
-                "eccn": "EAR99",
-            }
-        ],
-    }
-    classified = {
-        "schema": "order.classified.v1",
-        "event_id": str(uuid.uuid4()),
-        "order_id": order_id,
-        "causation_id": submitted["event_id"],
-        "produced_by": "classifier",
-        "order": submitted,
-        "classification": {
-            "ccl_version": "it",
-            "lines": [
-                {"line_no": 1, "sku": "OFF-CHAIR-200", "eccn": "EAR99", "source": "erp", "status": "ear99"}
-            ],
-        },
-    }
+    submitted, classified = chair_order(order_id, BUYER)
     await publish(stack.bootstrap, stack.topic(TOPIC_SUBMITTED), [(order_id, json.dumps(submitted).encode())])
     await publish(
         stack.bootstrap, stack.topic(TOPIC_CLASSIFIED), [(order_id, json.dumps(classified).encode())]

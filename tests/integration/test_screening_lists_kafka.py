@@ -36,6 +36,7 @@ from shared.events import (
 from shared.settings import Settings
 from tests.auth_support import bearer
 from tests.integration.kafka_helpers import (
+    chair_order,
     create_prefixed_topics,
     publish,
     read_topic,
@@ -153,49 +154,8 @@ async def test_a_list_update_is_announced_with_its_diff_on_the_broker(stack: Sta
     assert by_list["SSI"]["added"] == by_list["SSI"]["changed"] == by_list["SSI"]["removed"] == []
 
 
-def _orders(order_id: str, occurred_at: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The same order as the ERP submits it and as the classifier passes it on (EAR99 chairs)."""
-    submitted = {
-        "schema": "order.submitted.v1",
-        "event_id": str(uuid.uuid4()),
-        "order_id": order_id,
-        "occurred_at": occurred_at,
-        "source": "erp-it",
-        "ship_from_country": "US",
-        # The buyer's own country: a buyer elsewhere than the destination is a red flag of its own.
-        "destination_country": "CN",
-        "parties": [{"role": "buyer", "name": "Aero Engine Corporation of China", "country": "CN"}],
-        "lines": [
-            {
-                "line_no": 1,
-                "sku": "OFF-CHAIR-200",
-                "description": "Ergonomic office chair",
-                "quantity": 1,
-                "unit_price": "100.00",
-                "currency": "USD",
-                "eccn": "EAR99",
-            }
-        ],
-    }
-    classified = {
-        "schema": "order.classified.v1",
-        "event_id": str(uuid.uuid4()),
-        "order_id": order_id,
-        "causation_id": submitted["event_id"],
-        "produced_by": "classifier",
-        "order": submitted,
-        "classification": {
-            "ccl_version": "it",
-            "lines": [
-                {"line_no": 1, "sku": "OFF-CHAIR-200", "eccn": "EAR99", "source": "erp", "status": "ear99"}
-            ],
-        },
-    }
-    return submitted, classified
-
-
 async def _submit(stack: Stack, order_id: str, occurred_at: str) -> str:
-    submitted, classified = _orders(order_id, occurred_at)
+    submitted, classified = chair_order(order_id, "Aero Engine Corporation of China", occurred_at=occurred_at)
     await publish(stack.bootstrap, stack.topic(TOPIC_SUBMITTED), [(order_id, json.dumps(submitted).encode())])
     await publish(
         stack.bootstrap, stack.topic(TOPIC_CLASSIFIED), [(order_id, json.dumps(classified).encode())]
