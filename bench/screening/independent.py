@@ -3,12 +3,14 @@ the matcher: other perturbation recipes, other seeds, listed names the first set
 names from three sources, and a country with every party, as an order carries one.
 
 Split in two halves by a salted hash of the listed party's primary name (positives) and of the
-clean name (negatives): `tuning` and `held_out`. Two draws exist:
+clean name (negatives): `tuning` and `held_out`. Three draws exist:
 - the first (`SEED`, no salt; issue #14's first round): both of its halves have been looked at, and
   serve as tuning data now;
-- the fresh one (`FRESH_SEED`, `FRESH_SALT`; the second round): other listed parties (none that the
+- the second (`FRESH_SEED`, `FRESH_SALT`; the second round): other listed parties (none that the
   first set or the first draw uses), other clean names (none that the first draw holds, companies
-  from another corpus). The matcher's constants and calibration may be chosen by looking at its
+  from another corpus). Both of its halves have been looked at too: tuning data now;
+- the third (`THIRD_SEED`, `THIRD_SALT`; the third round): listed parties and clean names none of
+  the earlier draws holds. The matcher's constants and calibration may be chosen by looking at its
   tuning half only; its held-out half is computed by `make bench-screening` for the report and by
   nothing else (`--no-held-out` leaves it out; docs/benchmarks.md states how often it was looked at).
 
@@ -64,6 +66,12 @@ HALVES = ("tuning", "held_out")
 # The fresh draw (issue #14, second round): its own seed, and a salt that moves every name's half.
 FRESH_SEED = 51403
 FRESH_SALT = "issue-14/round-2:"
+# The third draw (issue #14, third round): the second's held-out half was looked at, so it is
+# tuning data now; this draw's held-out half is the round's.
+THIRD_SEED = 90217
+THIRD_SALT = "issue-14/round-3:"
+# Clean names a source and half of the second draw: all of them tuning data now, none in the third.
+SECOND_NEGATIVES = 4000
 
 KINDS = (
     "exact",
@@ -986,17 +994,18 @@ def build(
     return IndependentSet(positives, negatives, dict(clean.left_out), source_counts)
 
 
-def fresh(
+def draws(
     entries: Sequence[ListEntry],
     *,
     used_entries: set[tuple[str, str]],
     halves: Sequence[str] = HALVES,
     negatives_per_source: int = 1600,
-) -> tuple[IndependentSet, IndependentSet]:
-    """The first draw (both halves: seen, tuning data now) and the fresh draw (`halves` of it), whose
-    listed parties are none of `used_entries` (the first set's) nor of the first draw, and whose clean
-    names are none of the first draw's, its companies from investpy. More clean names a half
-    (`negatives_per_source`) keep the first 1,600 of each source the same."""
+) -> tuple[IndependentSet, IndependentSet, IndependentSet]:
+    """The three draws. The first (both halves) and the second (both halves, `SECOND_NEGATIVES`
+    clean names a source and half) have been looked at: tuning data. The third (`halves` of it)
+    uses no listed party of the first set (`used_entries`) or of the earlier draws, and no clean name
+    of theirs; its companies are investpy's, as the second's. `negatives_per_source` clean names a
+    source in the third draw's halves (the first 1,600 stay the same whatever the number)."""
     first = build(entries, used_entries=used_entries, halves=HALVES)
     first_entries = {key for p in first.positives for key in p.acceptable}
     first_names = frozenset(n.query for n in first.negatives)
@@ -1005,9 +1014,19 @@ def fresh(
         used_entries=used_entries | first_entries,
         seed=FRESH_SEED,
         salt=FRESH_SALT,
-        halves=halves,
         used_names=first_names,
+        companies="investpy",
+        negatives_per_source=SECOND_NEGATIVES,
+    )
+    second_entries = {key for p in second.positives for key in p.acceptable}
+    third = build(
+        entries,
+        used_entries=used_entries | first_entries | second_entries,
+        seed=THIRD_SEED,
+        salt=THIRD_SALT,
+        halves=halves,
+        used_names=first_names | frozenset(n.query for n in second.negatives),
         companies="investpy",
         negatives_per_source=negatives_per_source,
     )
-    return first, second
+    return first, second, third
