@@ -95,14 +95,34 @@ def test_persian_and_arabic_spellings_of_v_and_z_share_a_skeleton() -> None:
 
 @pytest.mark.parametrize(
     ("short", "word"),
-    [("intl", "international"), ("mgmt", "management"), ("tech", "technology"), ("md", "muhammad")],
+    [
+        ("intl", "international"),
+        ("mgmt", "management"),
+        ("tech", "technology"),
+        ("md", "muhammad"),
+        ("natl", "national"),  # the beginning kept, then consonants down to the last letter
+        ("devt", "development"),
+        ("prodn", "production"),
+        ("grp", "group"),  # three letters: all of the word's consonants
+    ],
 )
 def test_records_abbreviations_of_generic_words_align(short: str, word: str) -> None:
     assert abbreviation_similarity(short, word) == ABBREVIATION
     assert token_similarity(short, word) == ABBREVIATION
 
 
-@pytest.mark.parametrize(("short", "word"), [("ali", "alawi"), ("cms", "commodities"), ("ting", "trading")])
+@pytest.mark.parametrize(
+    ("short", "word"),
+    [
+        ("ali", "alawi"),
+        ("cms", "commodities"),  # three letters, not all of the word's consonants: an acronym
+        ("int", "investment"),
+        ("mgt", "management"),
+        ("ting", "trading"),  # a vowel after the beginning makes a name
+        ("natan", "national"),
+        ("nato", "national"),  # not ending as the word does
+    ],
+)
 def test_names_and_acronyms_are_not_read_as_abbreviations(short: str, word: str) -> None:
     assert abbreviation_similarity(short, word) == 0.0
 
