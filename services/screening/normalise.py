@@ -98,9 +98,10 @@ _ARABIC: Final = {
     "\u0651": "", "\u0652": "", "\u0670": "a", "\u0640": "",
 }  # fmt: skip
 _ARABIC_ARTICLE: Final = "ال"
-# Titles written in Arabic script ("the professor", "the sheikh", "Mr", "Mrs", "Dr", "Hajji").
+# Titles written in Arabic script ("the professor", "the sheikh", "Mr", "Mrs", "Dr", "Hajji"); not
+# Persian سید: Seyyed is a name the lists write ("RAHIMI, Seyyed Mehdi"), as its Latin spelling is.
 _ARABIC_TITLES: Final = frozenset(
-    "الأستاذ الأستاذة الاستاذ الاستاذة السيد السيدة الدكتور الدكتورة الشيخ الحاج السید سید آقای خانم دکتر مهندس".split()
+    "الأستاذ الأستاذة الاستاذ الاستاذة السيد السيدة الدكتور الدكتورة الشيخ الحاج السید آقای خانم دکتر مهندس".split()
 )
 
 ABJAD_MARK: Final = "~"

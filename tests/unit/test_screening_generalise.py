@@ -90,6 +90,13 @@ def test_persian_and_arabic_spellings_of_v_and_z_share_a_skeleton() -> None:
     assert token_similarity(abdullah, "abdullah") >= 0.9
 
 
+def test_persian_seyyed_is_a_name_as_in_latin_letters_and_mr_a_title() -> None:
+    seyyed, mehdi, rahimi = analyse_name("سید مهدی رحیمی").tokens
+    assert token_similarity(seyyed, "seyyed") >= 0.9
+    assert analyse_name("Seyyed Mehdi RAHIMI").tokens == ("seyyed", "mehdi", "rahimi")
+    assert analyse_name("آقای مهدی رحیمی").tokens == (mehdi, rahimi)  # Mr
+
+
 # --- scoring -----------------------------------------------------------------------------------
 
 
