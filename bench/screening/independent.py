@@ -498,6 +498,10 @@ _AR_LETTERS = (
     ("v", "ف"), ("g", "ج"), ("c", "ك"), ("x", "كس"), ("e", ""), ("a", ""), ("i", ""), ("o", ""), ("u", ""),
 )  # fmt: skip
 _FA_LETTERS = (("ch", "چ"), ("zh", "ژ"), ("p", "پ"), ("g", "گ"), ("v", "و"), ("k", "ک"), ("y", "ی"))
+# Persian's letters first, two-letter spellings before one-letter ones: "gh" is غ and "kh" خ in
+# Persian too ("Gholamreza" غلامرضا, "Khalil" خلیل), not گ or ک followed by ح (the table read
+# "g" and "k" first until issue #14's third round, as the first set's did until its first).
+_FA_TABLE = tuple(sorted((*_FA_LETTERS, *_AR_LETTERS), key=lambda pair: -len(pair[0])))
 
 
 def _arabic_word(word: str, persian: bool) -> str:
@@ -520,8 +524,7 @@ def _arabic_word(word: str, persian: bool) -> str:
     body = re.sub(r"([bcdfghjklmnpqrstvwxyz])\1", r"\1", body)  # shadda is not written
     if body.endswith("h") and body[-2:-1] in ("a", "e", "o", "u", "l"):
         body, tail = body[:-1], "ه" + tail  # a final h is ه ("Ruhollah" روح‌الله), not ح
-    table = (*_FA_LETTERS, *_AR_LETTERS) if persian else _AR_LETTERS
-    return article + head + _render(body, table) + tail
+    return article + head + _render(body, _FA_TABLE if persian else _AR_LETTERS) + tail
 
 
 def to_arabic(name: str, persian: bool) -> str:
