@@ -785,13 +785,13 @@ _VOWEL_CLASS: Final = str.maketrans("aeiouywv", "AYYWWYWW")
 
 
 @lru_cache(maxsize=262144)
-def sounds(token: str, digraphs: bool = True) -> str:
+def sounds(token: str, digraphs: bool = True, vowel_h: bool = True) -> str:
     """A token's letters as Arabic script writes them, vowels kept as the long vowel each would be
     written with (ا "A"; و "W" for o, u, w and, in Persian, v; ي "Y" for e, i, y), consonants as in
     `skeleton`: "ayoubi" and "الأيوبي" are both "AYWbY", "haucore" is "hAWkWrY". Without `digraphs`
-    two letters stay two ("dh" of "دهي", Dahi, is not ذ)."""
+    two letters stay two ("dh" of "دهي", Dahi, is not ذ); without `vowel_h` a Latin final h is ح."""
     letters = display_token(token)
-    if not token.startswith(ABJAD_MARK):
+    if not token.startswith(ABJAD_MARK) and vowel_h:
         letters = _FINAL_VOWEL_H.sub("", letters)
     elif len(letters) > 2 and letters.endswith("e"):
         letters = letters[:-1]  # a final ه read as a vowel (see `_arabic_words`): no long vowel

@@ -160,8 +160,9 @@ def _short_skeletons_agree(query: str, listed: str, consonants: int) -> bool:
         spelled.append(heard.replace("z", "d"))
     if "v" in heard:
         spelled.extend([h.replace("v", "w") for h in spelled])
-    for heard_spelling in spelled:
-        heard_letters = sounds(heard_spelling)
+    # A Latin final h after a vowel is a vowel's ("Fatemeh" فاطمه) or a consonant's ("Saleh" صالح).
+    readings = [sounds(h, vowel_h=final_h) for h in spelled for final_h in (True, False)]
+    for heard_letters in dict.fromkeys(readings):
         for written_letters in dict.fromkeys((sounds(written), sounds(written, digraphs=False))):
             heard_rest = heard_letters
             if written_letters[:1] == "A":

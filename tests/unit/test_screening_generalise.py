@@ -90,6 +90,14 @@ def test_persian_and_arabic_spellings_of_v_and_z_share_a_skeleton() -> None:
     assert token_similarity(abdullah, "abdullah") >= 0.9
 
 
+def test_a_latin_final_h_may_be_the_consonant_arabic_script_writes() -> None:
+    [saleh] = analyse_name("صالح").tokens
+    assert token_similarity(saleh, "saleh") >= 0.9  # ح heard as the final h
+    [fatemeh] = analyse_name("فاطمه").tokens
+    assert token_similarity(fatemeh, "fatemeh") >= 0.9  # a final h read as a vowel
+    assert token_similarity(saleh, "sal") == 0.0
+
+
 def test_persian_seyyed_is_a_name_as_in_latin_letters_and_mr_a_title() -> None:
     seyyed, mehdi, rahimi = analyse_name("سید مهدی رحیمی").tokens
     assert token_similarity(seyyed, "seyyed") >= 0.9
