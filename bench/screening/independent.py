@@ -791,7 +791,7 @@ TOP_NAMES = 300
 def _top_names(path: Path, countries: Sequence[str], top: int) -> dict[str, list[str]]:
     with gzip.open(path) as handle:
         names: dict[str, dict[str, dict[str, float]]] = pickle.load(handle)
-    ranked: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    ranked: dict[str, list[tuple[float, str]]] = defaultdict(list)
     wanted = set(countries)
     for name, info in names.items():
         for country, rank in info.get("rank", {}).items():
@@ -804,7 +804,7 @@ def _top_names(path: Path, countries: Sequence[str], top: int) -> dict[str, list
 def _names_dataset_people(seed: int) -> Iterable[tuple[str, str | None, str]]:
     """Real first and last names of one country (the names_dataset package: names as people write
     them, in their own scripts), put together: a first name and a last name of the same country."""
-    import names_dataset
+    import names_dataset  # type: ignore[import-untyped]
 
     folder = Path(names_dataset.__file__).parent / "v3"
     first = _top_names(folder / "first_names.pkl.gz", _NAME_COUNTRIES, TOP_NAMES)
@@ -826,7 +826,7 @@ def _ticker_companies(seed: int) -> Iterable[tuple[str, str | None, str]]:
     CAC 40, Nikkei 225, ...), as an ERP records them: with their legal form where the name lacks one
     (half of them)."""
     import pycountry
-    from pytickersymbols import PyTickerSymbols
+    from pytickersymbols import PyTickerSymbols  # type: ignore[import-untyped]
 
     forms = {"DE": "AG", "AT": "AG", "CH": "AG", "FR": "SA", "ES": "S.A.", "IT": "S.p.A.", "NL": "N.V.",
              "BE": "NV", "GB": "plc", "IE": "plc", "US": "Inc.", "JP": "Co., Ltd.", "SE": "AB", "FI": "Oyj",
@@ -977,22 +977,17 @@ def build(
         companies: _investpy_companies(seed) if companies == "investpy" else _ticker_companies(seed),
     }
     for source, stream in streams.items():
-        counts = dict.fromkeys(halves, 0)
+        taken = dict.fromkeys(halves, 0)
         for name, country, kind in stream:
-            if all(counts[h] >= negatives_per_source for h in halves):
+            if all(taken[h] >= negatives_per_source for h in halves):
                 break
             half = half_of(name, salt)
-            if (
-                half not in counts
-                or counts[half] >= negatives_per_source
-                or name in seen
-                or name in used_names
-            ):
+            if half not in taken or taken[half] >= negatives_per_source or name in seen or name in used_names:
                 continue
             seen.add(name)
             if not clean.clean(name):
                 continue
-            counts[half] += 1
+            taken[half] += 1
             negatives.append(Party(half, source, name, country, entry_type=kind))
     return IndependentSet(positives, negatives, dict(clean.left_out), source_counts)
 
