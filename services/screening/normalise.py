@@ -791,8 +791,8 @@ def sounds(token: str, digraphs: bool = True, vowel_h: bool = True) -> str:
     `skeleton`: "ayoubi" and "الأيوبي" are both "AYWbY", "haucore" is "hAWkWrY". Without `digraphs`
     two letters stay two ("dh" of "دهي", Dahi, is not ذ); without `vowel_h` a Latin final h is ح."""
     letters = display_token(token)
-    if not token.startswith(ABJAD_MARK) and vowel_h:
-        letters = _FINAL_VOWEL_H.sub("", letters)
+    if not token.startswith(ABJAD_MARK):
+        letters = _FINAL_VOWEL_H.sub("", letters) if vowel_h else letters
     elif len(letters) > 2 and letters.endswith("e"):
         letters = letters[:-1]  # a final ه read as a vowel (see `_arabic_words`): no long vowel
     letters = _rewrite(letters.translate(_VOWEL_CLASS), _SKELETON_RULES if digraphs else _SKELETON_LETTERS)
