@@ -244,20 +244,17 @@ def _independent(
     screener: Any, catalog: Any, used: set[tuple[str, str]], halves: Sequence[str], baseline: bool
 ) -> dict[str, Any]:
     """Ours (each party with its country, as an order gives it) and the baseline on each half of
-    the independent set's two draws (bench/screening/independent.py): the first (both halves seen
-    in tuning) and the fresh one (`halves` of it; its held-out half is the report's)."""
+    the independent set's three draws (bench/screening/independent.py): the first and the second
+    (both halves seen in tuning) and the third (`halves` of it; its held-out half is the report's)."""
     started = time.perf_counter()
-    first, second = independent.fresh(screener.matcher.entries, used_entries=used, halves=halves)
+    drawn = independent.draws(screener.matcher.entries, used_entries=used, halves=halves)
     base = WatchmanStyle.build(screener.matcher.entries) if baseline else None
     run_baseline = _baseline(base, screener.policy.max_matches_per_party) if base is not None else None
     out: dict[str, Any] = {}
-    for draw, labelled, draw_halves, seed in (
-        ("first", first, independent.HALVES, independent.SEED),
-        ("fresh", second, halves, independent.FRESH_SEED),
-    ):
+    for (draw, draw_halves, seed, salt), labelled in zip(_draws(halves), drawn, strict=True):
         out[draw] = {
             "seed": seed,
-            "salt": independent.FRESH_SALT if draw == "fresh" else "",
+            "salt": salt,
             "source_names": labelled.source_names,
             "clean_names_left_out": labelled.left_out,
             **{
@@ -267,6 +264,15 @@ def _independent(
         }
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out
+
+
+def _draws(halves: Sequence[str]) -> list[tuple[str, Sequence[str], int, str]]:
+    """The independent set's draws as reported: name, halves, seed, salt."""
+    return [
+        ("first", independent.HALVES, independent.SEED, ""),
+        ("second", independent.HALVES, independent.FRESH_SEED, independent.FRESH_SALT),
+        ("third", halves, independent.THIRD_SEED, independent.THIRD_SALT),
+    ]
 
 
 def _independent_half(
@@ -532,7 +538,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--no-held-out",
         action="store_true",
-        help="(tuning only) the fresh draw of the independent set without its held-out half (not built)",
+        help="(tuning only) the third draw of the independent set without its held-out half (not built)",
     )
     parser.add_argument("--skip-independent", action="store_true", help="no independent set")
     parser.add_argument(
@@ -701,11 +707,11 @@ def main(argv: list[str]) -> int:
     )
     print(_table(rows))
     if independent_set is not None:
-        for draw, draw_halves in (("first", independent.HALVES), ("fresh", halves)):
+        for draw, draw_halves, _, _ in _draws(halves):
             figures = independent_set[draw]
             print(
                 f"\nindependent set, {draw} draw (seed {figures['seed']}"
-                + (", both halves seen in tuning" if draw == "first" else "")
+                + (", both halves seen in tuning" if draw != "third" else "")
                 + f"), at the review threshold {review}:"
             )
             print(_independent_table(figures, draw_halves))

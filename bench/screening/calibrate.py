@@ -1,11 +1,11 @@
 """`python -m bench.screening.calibrate`: fits the screening matcher's calibrated signals
 (services/screening/calibration.py) on tuning data only, and reports what they do there.
 
-Tuning data (docs/benchmarks.md, "Protocol of issue #14's second round"): the fresh draw's tuning
+Tuning data (docs/benchmarks.md, "Protocol of issue #14's third round"): the third draw's tuning
 half of the independent set (with more clean names a source than the bench reports: the first ones
-are the bench's), both halves of its first draw, and the first set's calibration seed 777. The fresh
-draw's held-out half is never built here; the first set's reporting seed 20261130 and seed 4242 are
-not read either.
+are the bench's), both halves of its first and second draws, and the first set's calibration seed
+777. The third draw's held-out half is never built here; the first set's reporting seed 20261130
+and seed 4242 are not read either.
 
 Method: every candidate the matcher finds for a tuning party at a name score of FLOOR or more, with
 its signals. A logistic regression of "this candidate is the listed party" (a positive's entry: 1;
@@ -110,12 +110,13 @@ def collect(screener: Any) -> list[Labelled]:
         for p in positives(index, sources=700, seed=seed)
         for key in p.acceptable
     }
-    first, second = independent.fresh(
+    first, second, third = independent.draws(
         index.entries, used_entries=used, halves=("tuning",), negatives_per_source=4000
     )
     for name, labelled, halves in (
         ("first draw", first, independent.HALVES),
-        ("fresh draw", second, ("tuning",)),
+        ("second draw", second, independent.HALVES),
+        ("third draw", third, ("tuning",)),
     ):
         for half in halves:
             pos, neg = labelled.half(half)
@@ -267,8 +268,9 @@ def main(argv: list[str]) -> int:
         section["calibration"] = {
             "version": args.version or time.strftime("%Y.%m.%d"),
             "fitted_on": (
-                "tuning data only: the independent set's fresh draw, tuning half (4,000 clean names a source), "
-                f"its first draw (both halves), the first set's seed {CALIBRATION_SEED}; logistic regression, "
+                "tuning data only: the independent set's third draw, tuning half (4,000 clean names a source), "
+                f"its first and second draws (both halves), the first set's seed {CALIBRATION_SEED}; "
+                "logistic regression, "
                 f"L2 {args.l2}, clean names weighing {args.write} (python -m bench.screening.calibrate)"
             ),
             "lift": args.lift,

@@ -3,12 +3,14 @@ the matcher: other perturbation recipes, other seeds, listed names the first set
 names from three sources, and a country with every party, as an order carries one.
 
 Split in two halves by a salted hash of the listed party's primary name (positives) and of the
-clean name (negatives): `tuning` and `held_out`. Two draws exist:
+clean name (negatives): `tuning` and `held_out`. Three draws exist:
 - the first (`SEED`, no salt; issue #14's first round): both of its halves have been looked at, and
   serve as tuning data now;
-- the fresh one (`FRESH_SEED`, `FRESH_SALT`; the second round): other listed parties (none that the
+- the second (`FRESH_SEED`, `FRESH_SALT`; the second round): other listed parties (none that the
   first set or the first draw uses), other clean names (none that the first draw holds, companies
-  from another corpus). The matcher's constants and calibration may be chosen by looking at its
+  from another corpus). Both of its halves have been looked at too: tuning data now;
+- the third (`THIRD_SEED`, `THIRD_SALT`; the third round): listed parties and clean names none of
+  the earlier draws holds. The matcher's constants and calibration may be chosen by looking at its
   tuning half only; its held-out half is computed by `make bench-screening` for the report and by
   nothing else (`--no-held-out` leaves it out; docs/benchmarks.md states how often it was looked at).
 
@@ -64,6 +66,12 @@ HALVES = ("tuning", "held_out")
 # The fresh draw (issue #14, second round): its own seed, and a salt that moves every name's half.
 FRESH_SEED = 51403
 FRESH_SALT = "issue-14/round-2:"
+# The third draw (issue #14, third round): the second's held-out half was looked at, so it is
+# tuning data now; this draw's held-out half is the round's.
+THIRD_SEED = 90217
+THIRD_SALT = "issue-14/round-3:"
+# Clean names a source and half of the second draw: all of them tuning data now, none in the third.
+SECOND_NEGATIVES = 4000
 
 KINDS = (
     "exact",
@@ -490,6 +498,10 @@ _AR_LETTERS = (
     ("v", "ف"), ("g", "ج"), ("c", "ك"), ("x", "كس"), ("e", ""), ("a", ""), ("i", ""), ("o", ""), ("u", ""),
 )  # fmt: skip
 _FA_LETTERS = (("ch", "چ"), ("zh", "ژ"), ("p", "پ"), ("g", "گ"), ("v", "و"), ("k", "ک"), ("y", "ی"))
+# Persian's letters first, two-letter spellings before one-letter ones: "gh" is غ and "kh" خ in
+# Persian too ("Gholamreza" غلامرضا, "Khalil" خلیل), not گ or ک followed by ح (the table read
+# "g" and "k" first until issue #14's third round, as the first set's did until its first).
+_FA_TABLE = tuple(sorted((*_FA_LETTERS, *_AR_LETTERS), key=lambda pair: -len(pair[0])))
 
 
 def _arabic_word(word: str, persian: bool) -> str:
@@ -512,8 +524,7 @@ def _arabic_word(word: str, persian: bool) -> str:
     body = re.sub(r"([bcdfghjklmnpqrstvwxyz])\1", r"\1", body)  # shadda is not written
     if body.endswith("h") and body[-2:-1] in ("a", "e", "o", "u", "l"):
         body, tail = body[:-1], "ه" + tail  # a final h is ه ("Ruhollah" روح‌الله), not ح
-    table = (*_FA_LETTERS, *_AR_LETTERS) if persian else _AR_LETTERS
-    return article + head + _render(body, table) + tail
+    return article + head + _render(body, _FA_TABLE if persian else _AR_LETTERS) + tail
 
 
 def to_arabic(name: str, persian: bool) -> str:
@@ -780,7 +791,7 @@ TOP_NAMES = 300
 def _top_names(path: Path, countries: Sequence[str], top: int) -> dict[str, list[str]]:
     with gzip.open(path) as handle:
         names: dict[str, dict[str, dict[str, float]]] = pickle.load(handle)
-    ranked: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    ranked: dict[str, list[tuple[float, str]]] = defaultdict(list)
     wanted = set(countries)
     for name, info in names.items():
         for country, rank in info.get("rank", {}).items():
@@ -793,7 +804,7 @@ def _top_names(path: Path, countries: Sequence[str], top: int) -> dict[str, list
 def _names_dataset_people(seed: int) -> Iterable[tuple[str, str | None, str]]:
     """Real first and last names of one country (the names_dataset package: names as people write
     them, in their own scripts), put together: a first name and a last name of the same country."""
-    import names_dataset
+    import names_dataset  # type: ignore[import-untyped]
 
     folder = Path(names_dataset.__file__).parent / "v3"
     first = _top_names(folder / "first_names.pkl.gz", _NAME_COUNTRIES, TOP_NAMES)
@@ -815,7 +826,7 @@ def _ticker_companies(seed: int) -> Iterable[tuple[str, str | None, str]]:
     CAC 40, Nikkei 225, ...), as an ERP records them: with their legal form where the name lacks one
     (half of them)."""
     import pycountry
-    from pytickersymbols import PyTickerSymbols
+    from pytickersymbols import PyTickerSymbols  # type: ignore[import-untyped]
 
     forms = {"DE": "AG", "AT": "AG", "CH": "AG", "FR": "SA", "ES": "S.A.", "IT": "S.p.A.", "NL": "N.V.",
              "BE": "NV", "GB": "plc", "IE": "plc", "US": "Inc.", "JP": "Co., Ltd.", "SE": "AB", "FI": "Oyj",
@@ -966,37 +977,33 @@ def build(
         companies: _investpy_companies(seed) if companies == "investpy" else _ticker_companies(seed),
     }
     for source, stream in streams.items():
-        counts = dict.fromkeys(halves, 0)
+        taken = dict.fromkeys(halves, 0)
         for name, country, kind in stream:
-            if all(counts[h] >= negatives_per_source for h in halves):
+            if all(taken[h] >= negatives_per_source for h in halves):
                 break
             half = half_of(name, salt)
-            if (
-                half not in counts
-                or counts[half] >= negatives_per_source
-                or name in seen
-                or name in used_names
-            ):
+            if half not in taken or taken[half] >= negatives_per_source or name in seen or name in used_names:
                 continue
             seen.add(name)
             if not clean.clean(name):
                 continue
-            counts[half] += 1
+            taken[half] += 1
             negatives.append(Party(half, source, name, country, entry_type=kind))
     return IndependentSet(positives, negatives, dict(clean.left_out), source_counts)
 
 
-def fresh(
+def draws(
     entries: Sequence[ListEntry],
     *,
     used_entries: set[tuple[str, str]],
     halves: Sequence[str] = HALVES,
     negatives_per_source: int = 1600,
-) -> tuple[IndependentSet, IndependentSet]:
-    """The first draw (both halves: seen, tuning data now) and the fresh draw (`halves` of it), whose
-    listed parties are none of `used_entries` (the first set's) nor of the first draw, and whose clean
-    names are none of the first draw's, its companies from investpy. More clean names a half
-    (`negatives_per_source`) keep the first 1,600 of each source the same."""
+) -> tuple[IndependentSet, IndependentSet, IndependentSet]:
+    """The three draws. The first (both halves) and the second (both halves, `SECOND_NEGATIVES`
+    clean names a source and half) have been looked at: tuning data. The third (`halves` of it)
+    uses no listed party of the first set (`used_entries`) or of the earlier draws, and no clean name
+    of theirs; its companies are investpy's, as the second's. `negatives_per_source` clean names a
+    source in the third draw's halves (the first 1,600 stay the same whatever the number)."""
     first = build(entries, used_entries=used_entries, halves=HALVES)
     first_entries = {key for p in first.positives for key in p.acceptable}
     first_names = frozenset(n.query for n in first.negatives)
@@ -1005,9 +1012,19 @@ def fresh(
         used_entries=used_entries | first_entries,
         seed=FRESH_SEED,
         salt=FRESH_SALT,
-        halves=halves,
         used_names=first_names,
+        companies="investpy",
+        negatives_per_source=SECOND_NEGATIVES,
+    )
+    second_entries = {key for p in second.positives for key in p.acceptable}
+    third = build(
+        entries,
+        used_entries=used_entries | first_entries | second_entries,
+        seed=THIRD_SEED,
+        salt=THIRD_SALT,
+        halves=halves,
+        used_names=first_names | frozenset(n.query for n in second.negatives),
         companies="investpy",
         negatives_per_source=negatives_per_source,
     )
-    return first, second
+    return first, second, third

@@ -37,6 +37,7 @@ SIGNALS: Final = (
     "country_differs",
     "type_conflict",
     "vessel_conflict",
+    "abjad",
 )
 """The calibrated signals, each 0..1:
 - `offset`: 1 for every match: what the fit adds to every name score (the alignment's own scale is
@@ -55,7 +56,10 @@ SIGNALS: Final = (
 - `type_conflict`: the party's name says organisation (a legal form, "Group", "Bank") against a
   listed individual, or person (a title) against a listed entity;
 - `vessel_conflict`: a vessel or aircraft entry against a party with words beyond its name or
-  written as an organisation (an order's parties are never vessels)."""
+  written as an organisation (an order's parties are never vessels);
+- `abjad`: the share of the party's name written in Arabic script, compared through consonant
+  skeletons: its short vowels are unknown, so its name score says less, either way, than one of
+  Latin letters (`scoring.ABJAD_SIMILARITY` caps each word)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,7 @@ class MatchFacts:
     country_agreement: bool | None
     type_conflict: bool
     vessel_conflict: bool
+    abjad: float = 0.0  # the share of the party's words written in Arabic script
 
 
 def informative(word: str, generic: Callable[[str], bool]) -> bool:
@@ -169,6 +174,7 @@ def signals(
         "country_differs": 1.0 if facts.country_agreement is False else 0.0,
         "type_conflict": 1.0 if facts.type_conflict else 0.0,
         "vessel_conflict": 1.0 if facts.vessel_conflict else 0.0,
+        "abjad": facts.abjad,
     }
 
 

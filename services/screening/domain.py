@@ -251,6 +251,9 @@ class Screener:
             found.country_agreement,
             type_conflict=conflict in ("individual", "entity"),
             vessel_conflict=conflict in ("vessel", "aircraft"),
+            abjad=sum(t.startswith(ABJAD_MARK) for t in query.tokens) / len(query.tokens)
+            if query.tokens
+            else 0.0,
         )
         return signals(facts, self._world, self._listed, GENERIC_WORDS.__contains__)
 

@@ -98,9 +98,10 @@ _ARABIC: Final = {
     "\u0651": "", "\u0652": "", "\u0670": "a", "\u0640": "",
 }  # fmt: skip
 _ARABIC_ARTICLE: Final = "ال"
-# Titles written in Arabic script ("the professor", "the sheikh", "Mr", "Mrs", "Dr", "Hajji").
+# Titles written in Arabic script ("the professor", "the sheikh", "Mr", "Mrs", "Dr", "Hajji"); not
+# Persian سید: Seyyed is a name the lists write ("RAHIMI, Seyyed Mehdi"), as its Latin spelling is.
 _ARABIC_TITLES: Final = frozenset(
-    "الأستاذ الأستاذة الاستاذ الاستاذة السيد السيدة الدكتور الدكتورة الشيخ الحاج السید سید آقای خانم دکتر مهندس".split()
+    "الأستاذ الأستاذة الاستاذ الاستاذة السيد السيدة الدكتور الدكتورة الشيخ الحاج السید آقای خانم دکتر مهندس".split()
 )
 
 ABJAD_MARK: Final = "~"
@@ -784,14 +785,14 @@ _VOWEL_CLASS: Final = str.maketrans("aeiouywv", "AYYWWYWW")
 
 
 @lru_cache(maxsize=262144)
-def sounds(token: str, digraphs: bool = True) -> str:
+def sounds(token: str, digraphs: bool = True, vowel_h: bool = True) -> str:
     """A token's letters as Arabic script writes them, vowels kept as the long vowel each would be
     written with (ا "A"; و "W" for o, u, w and, in Persian, v; ي "Y" for e, i, y), consonants as in
     `skeleton`: "ayoubi" and "الأيوبي" are both "AYWbY", "haucore" is "hAWkWrY". Without `digraphs`
-    two letters stay two ("dh" of "دهي", Dahi, is not ذ)."""
+    two letters stay two ("dh" of "دهي", Dahi, is not ذ); without `vowel_h` a Latin final h is ح."""
     letters = display_token(token)
     if not token.startswith(ABJAD_MARK):
-        letters = _FINAL_VOWEL_H.sub("", letters)
+        letters = _FINAL_VOWEL_H.sub("", letters) if vowel_h else letters
     elif len(letters) > 2 and letters.endswith("e"):
         letters = letters[:-1]  # a final ه read as a vowel (see `_arabic_words`): no long vowel
     letters = _rewrite(letters.translate(_VOWEL_CLASS), _SKELETON_RULES if digraphs else _SKELETON_LETTERS)

@@ -160,8 +160,9 @@ def _short_skeletons_agree(query: str, listed: str, consonants: int) -> bool:
         spelled.append(heard.replace("z", "d"))
     if "v" in heard:
         spelled.extend([h.replace("v", "w") for h in spelled])
-    for heard_spelling in spelled:
-        heard_letters = sounds(heard_spelling)
+    # A Latin final h after a vowel is a vowel's ("Fatemeh" فاطمه) or a consonant's ("Saleh" صالح).
+    readings = [sounds(h, vowel_h=final_h) for h in spelled for final_h in (True, False)]
+    for heard_letters in dict.fromkeys(readings):
         for written_letters in dict.fromkeys((sounds(written), sounds(written, digraphs=False))):
             heard_rest = heard_letters
             if written_letters[:1] == "A":
@@ -181,10 +182,9 @@ MUHAMMAD_SHORT: Final = frozenset(("md", "mohd", "muhd", "mhd"))
 
 def abbreviation_similarity(query: str, listed: str) -> float:
     """ABBREVIATION where one token is the other shortened: a generic word of company names cut
-    short ("tech", "univ": three letters or more of its beginning) or contracted ("intl", "mgmt",
-    "svcs": four letters or more, its first and last and consonants of it in order), or a
-    usual short form of Muhammad ("Md", "Mohd"); else 0. Names are never read as abbreviations:
-    "Ali" is not "Alawi"."""
+    short ("tech", "univ": three letters or more of its beginning) or contracted (`_contracted`:
+    "intl", "natl", "devt", "mgmt", "grp"), or a usual short form of Muhammad ("Md", "Mohd");
+    else 0. Names are never read as abbreviations: "Ali" is not "Alawi"."""
     short, long = (query, listed) if len(query) < len(listed) else (listed, query)
     if len(short) < 2 or short[0] != long[0] or not (short.isalpha() and long.isalpha()):
         return 0.0
@@ -194,12 +194,28 @@ def abbreviation_similarity(query: str, listed: str) -> float:
         return 0.0
     if len(short) >= 3 and long.startswith(short):
         return ABBREVIATION
-    # A contraction keeps consonants: three letters are as often an acronym ("CMS" is not
-    # "commodities"), a vowel inside makes a name ("Ting" is not "trading").
-    if len(short) < 4 or short[-1] != long[-1] or any(letter in "aeiouy" for letter in short[1:]):
-        return 0.0
-    remaining = iter(long)
-    return ABBREVIATION if all(letter in remaining for letter in short) else 0.0
+    return ABBREVIATION if _contracted(short, long) else 0.0
+
+
+def _contracted(short: str, long: str) -> bool:
+    """Whether `short` is `long` contracted as records contract a word: its beginning, then
+    consonants of the rest in order down to its last letter, four letters or more ("natl"
+    national, "devt" development, "prodn" production, "mgmt"); in three letters only all of its
+    consonants ("grp" group), since three letters are as often an acronym ("CMS" is not
+    "commodities", "INT" not "investment"). A vowel after the beginning makes a name ("Ting" is
+    not "trading", "Natan" not "national"); so does a word that does not end as the generic word."""
+    if len(short) < 3 or short[-1] != long[-1]:
+        return False
+    if len(short) == 3:
+        return short == "".join(letter for letter in long if letter not in "aeiouy")
+    kept = 0
+    while kept < len(short) - 1 and short[kept] == long[kept]:
+        kept += 1
+    rest = short[kept:]
+    if any(letter in "aeiouy" for letter in rest):
+        return False
+    remaining = iter(long[kept:])
+    return all(letter in remaining for letter in rest)
 
 
 def token_similarity(query: str, listed: str) -> float:
@@ -284,38 +300,32 @@ def strict_similarity(query: str, listed: str, similarity: float, *, query_liste
     informative word, where Jaro-Winkler's reward for a shared beginning ("horak"/"horae" 0.92) or a
     vowel read another way ("horak"/"hirak") would be all the evidence.
 
-    One slip reaches the review threshold from seven letters on (1 - 1/7): in six a letter changed,
-    added or left out gives another real name as often as a typo ("Masson"/"MASON", "Bavaud"/
-    "BAVAND"), two letters swapped (SWAPPED_LETTERS) a typo. A party word the lists hold
-    (`query_listed`: "MARTINS", "RIVERA") is another listed name, read as itself."""
+    One slip in a word of SLIP_WORD letters or more scores ONE_SLIP at least, just over the review
+    threshold: whether it is a typo or another real name ("Masson"/"MASON") is for the calibrated
+    evidence to say, by how common the word is in the world and on the lists (`common_slip`,
+    `world_common`), not for the spelling alone. A letter added or left out at the end is another
+    name more often than not ("Martins"); a party word the lists hold (`query_listed`: "MARTINS",
+    "RIVERA") is another listed name, read as itself."""
     if not (query.isalpha() and listed.isalpha()):
         return similarity  # Arabic or Greek script, numbers: compared their own way
     edits = OSA.distance(query, listed)
     letters = 1 - edits / max(len(query), len(listed))
     if spelling(query) == spelling(listed) and min(len(query), len(listed)) > SHORT_TOKEN:
         return min(similarity, max(letters, ROMANISATION_MAX))
-    if edits == 1 and not query_listed and len(query) >= SWAP_WORD and _swapped(query, listed):
-        return min(similarity, max(letters, SWAPPED_LETTERS))
     if edits == 1 and abs(len(query) - len(listed)) == 1 and (query[:-1] == listed or listed[:-1] == query):
         # A letter added or left out at the end: another name more often than not ("Martins",
         # "Martin"; "Roberts", "Robert").
         return min(similarity, letters * LISTED_SLIP)
+    if edits == 1 and not query_listed and min(len(query), len(listed)) >= SLIP_WORD:
+        return min(similarity, max(letters, ONE_SLIP))
     return min(similarity, letters * LISTED_SLIP if query_listed else letters)
 
 
-def _swapped(query: str, listed: str) -> bool:
-    """Whether the two differ by two adjacent letters swapped ("MDOSAF"/"MODSAF")."""
-    if len(query) != len(listed):
-        return False
-    differ = [i for i in range(len(query)) if query[i] != listed[i]]
-    return len(differ) == 2 and differ[1] == differ[0] + 1
-
-
-SWAP_WORD: Final = 6
-SWAPPED_LETTERS: Final = 0.85
-"""Two adjacent letters swapped in a word of SWAP_WORD letters ("DARKNO"/"DARKON") score this, just
-over the review threshold, where 1 - 1/6 would leave them under: the commonest slip of a hand on a
-keyboard, and rarely another name."""
+SLIP_WORD: Final = 6
+ONE_SLIP: Final = 0.85
+"""One slip in a word of SLIP_WORD letters ("DARKNO"/"DARKON", "Bavaud"/"BAVAND") scores this, just
+over the review threshold, where 1 - 1/6 would leave it under; the calibrated evidence lowers it
+for a word common in the world or on the lists, where one letter off is often another name."""
 
 LISTED_SLIP: Final = 0.97
 """Factor on the share of letters spelled right when the party's word is itself a listed word."""

@@ -293,6 +293,9 @@ def test_the_signals_of_a_match_read_the_alignment_and_the_evidence() -> None:
     assert got["common_slip"] == pytest.approx(0.05)
     assert (got["country_agrees"], got["country_differs"]) == (0.0, 1.0)
     assert (got["query_unexplained"], got["listed_unexplained"]) == (0.1, 0.2)
+    assert got["abjad"] == 0.0  # a party's name in Latin letters
+    arabic = dataclasses.replace(facts, abjad=0.5)
+    assert signals(arabic, lambda w: world.get(w, 0.0), lambda w: 0.0, lambda w: False)["abjad"] == 0.5
     one = dataclasses.replace(facts, pairs=(("julia", "julia", 1.0), ("trading", "trading", 1.0)))
     assert (
         signals(one, lambda w: world.get(w, 0.0), lambda w: 0.0, lambda w: w == "trading")["one_word"] == 1.0

@@ -90,19 +90,54 @@ def test_persian_and_arabic_spellings_of_v_and_z_share_a_skeleton() -> None:
     assert token_similarity(abdullah, "abdullah") >= 0.9
 
 
+def test_a_latin_final_h_may_be_the_consonant_arabic_script_writes() -> None:
+    [saleh] = analyse_name("صالح").tokens
+    assert token_similarity(saleh, "saleh") >= 0.9  # ح heard as the final h
+    [fatemeh] = analyse_name("فاطمه").tokens
+    assert token_similarity(fatemeh, "fatemeh") >= 0.9  # a final h read as a vowel
+    assert token_similarity(saleh, "sal") == 0.0
+
+
+def test_persian_seyyed_is_a_name_as_in_latin_letters_and_mr_a_title() -> None:
+    seyyed, mehdi, rahimi = analyse_name("سید مهدی رحیمی").tokens
+    assert token_similarity(seyyed, "seyyed") >= 0.9
+    assert analyse_name("Seyyed Mehdi RAHIMI").tokens == ("seyyed", "mehdi", "rahimi")
+    assert analyse_name("آقای مهدی رحیمی").tokens == (mehdi, rahimi)  # Mr
+
+
 # --- scoring -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("short", "word"),
-    [("intl", "international"), ("mgmt", "management"), ("tech", "technology"), ("md", "muhammad")],
+    [
+        ("intl", "international"),
+        ("mgmt", "management"),
+        ("tech", "technology"),
+        ("md", "muhammad"),
+        ("natl", "national"),  # the beginning kept, then consonants down to the last letter
+        ("devt", "development"),
+        ("prodn", "production"),
+        ("grp", "group"),  # three letters: all of the word's consonants
+    ],
 )
 def test_records_abbreviations_of_generic_words_align(short: str, word: str) -> None:
     assert abbreviation_similarity(short, word) == ABBREVIATION
     assert token_similarity(short, word) == ABBREVIATION
 
 
-@pytest.mark.parametrize(("short", "word"), [("ali", "alawi"), ("cms", "commodities"), ("ting", "trading")])
+@pytest.mark.parametrize(
+    ("short", "word"),
+    [
+        ("ali", "alawi"),
+        ("cms", "commodities"),  # three letters, not all of the word's consonants: an acronym
+        ("int", "investment"),
+        ("mgt", "management"),
+        ("ting", "trading"),  # a vowel after the beginning makes a name
+        ("natan", "national"),
+        ("nato", "national"),  # not ending as the word does
+    ],
+)
 def test_names_and_acronyms_are_not_read_as_abbreviations(short: str, word: str) -> None:
     assert abbreviation_similarity(short, word) == 0.0
 
