@@ -58,6 +58,10 @@ TOPIC_ALERTS = "orders.alerts.v1"
 # The head of records' store-wide audit chain, published at intervals and on shutdown: kept
 # outside the database, so a rewritten or truncated chain no longer agrees with it.
 TOPIC_ANCHORS = "records.anchors.v1"
+# The product catalog's current classification per SKU, published by the classifier instance that
+# stored it and followed in full by every instance (compacted, keyed by SKU), so all of them classify
+# with the same catalog without a restart.
+TOPIC_CATALOG = "catalog.products.v1"
 
 ALL_TOPICS = (
     TOPIC_SUBMITTED,
@@ -73,15 +77,18 @@ ALL_TOPICS = (
     TOPIC_RESCREEN,
     TOPIC_ALERTS,
     TOPIC_ANCHORS,
+    TOPIC_CATALOG,
 )
 
 # Topic-level settings the topics are created with. Clearances are state, keyed per (entry, name):
 # compaction keeps the latest per key forever, so every screening instance can rebuild it in full.
+# So is the catalog, keyed per SKU: the newest version of each is what every classifier instance needs.
 # Anchors are evidence, every one of them: deleted never (retention -1 by time and size), not
 # compacted (compaction by a fixed key would keep only the newest, and a forged newest anchor would
 # then be the only one left to check against).
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     TOPIC_CLEARANCES: {"cleanup.policy": "compact"},
+    TOPIC_CATALOG: {"cleanup.policy": "compact"},
     TOPIC_ANCHORS: {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
 }
 

@@ -288,7 +288,8 @@ async def export_products(
 
 @router.get("/products/{sku}", tags=["catalog"], summary="The current classification of a SKU")
 async def get_product(sku: Sku, runtime: RuntimeDep) -> ProductOut:
-    product = await runtime.catalog.get_current(sku)
+    # What the handler classifies with (every instance's stored versions), not this instance's database.
+    product = runtime.catalog.current(sku)
     if product is None:
         _not_in_catalog(sku)
     return ProductOut.model_validate(product)

@@ -17,8 +17,8 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -114,6 +114,8 @@ class CatalogImportError(ValueError):
 class ImportResult:
     created: list[str]
     unchanged: list[str]
+    # The versions the import stored (one per SKU of `created`).
+    stored: list[CatalogProduct] = field(default_factory=list)
 
 
 # Returns the canonical ECCN or raises ValueError naming the value (the caller knows the CCL).
@@ -260,8 +262,9 @@ async def _import_rows(
         raise CatalogImportError(errors)
     created: list[str] = []
     unchanged: list[str] = []
+    stored: list[CatalogProduct] = []
     for sku, eccn, classified_by, rationale, documents in rows:
-        _, is_new = await put(
+        product, is_new = await put(
             session,
             sku=sku,
             eccn=eccn,
@@ -271,7 +274,9 @@ async def _import_rows(
             reference_documents=documents,
         )
         (created if is_new else unchanged).append(sku)
-    return ImportResult(created=created, unchanged=unchanged)
+        if is_new:
+            stored.append(product)
+    return ImportResult(created=created, unchanged=unchanged, stored=stored)
 
 
 async def all_versions(session: AsyncSession) -> list[CatalogProduct]:
@@ -299,7 +304,8 @@ def products_csv(products: Sequence[CatalogProduct]) -> str:
     return out.getvalue()
 
 
-async def load_snapshot(session: AsyncSession) -> CatalogSnapshot:
+async def load_current(session: AsyncSession) -> dict[str, CatalogProduct]:
+    """The current version of every SKU."""
     latest = (
         select(CatalogProductRow.sku, func.max(CatalogProductRow.version).label("version"))
         .group_by(CatalogProductRow.sku)
@@ -310,8 +316,12 @@ async def load_snapshot(session: AsyncSession) -> CatalogSnapshot:
             latest, (CatalogProductRow.sku == latest.c.sku) & (CatalogProductRow.version == latest.c.version)
         )
     )
+    return {row.sku: _product(row) for row in rows}
+
+
+def snapshot_of(current: Mapping[str, CatalogProduct]) -> CatalogSnapshot:
     # Sorted here, not in SQL: PostgreSQL collations order punctuation differently from SQLite.
-    products = {row.sku: _product(row) for row in sorted(rows, key=lambda r: r.sku)}
+    products = {sku: current[sku] for sku in sorted(current)}
     digest = hashlib.sha256()
     for sku, product in products.items():
         digest.update(f"{sku}\t{product.version}\t{product.eccn}\n".encode())
@@ -322,34 +332,72 @@ async def load_snapshot(session: AsyncSession) -> CatalogSnapshot:
     )
 
 
+async def load_snapshot(session: AsyncSession) -> CatalogSnapshot:
+    return snapshot_of(await load_current(session))
+
+
+# Told of every version this instance stored (feed.py publishes them to the other instances).
+Announce = Callable[[Sequence[CatalogProduct]], Awaitable[None]]
+
+
+async def _nobody(products: Sequence[CatalogProduct]) -> None:
+    return None
+
+
 class CatalogStore:
     """The catalog as the service uses it: sessions and commits in one place, and the in-memory
-    snapshot the handler reads, refreshed after every write.
+    current version of every SKU that the handler classifies with (`snapshot`).
 
-    The snapshot is per process: a write through one instance is seen by another instance only when
-    that one refreshes (restart, or its own next write). Good enough for one classifier; several
-    need a change feed (e.g. a compacted catalog topic) instead.
+    The database is authoritative: every version is stored there first, and it alone holds the
+    history. The in-memory state starts from the database and then follows the changes of every
+    instance (`apply`, fed by catalog.products.v1 through feed.py); this instance's own writes are
+    applied at once and handed to `announce`, which publishes them to the others.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, announce: Announce = _nobody) -> None:
         self._engine = engine
         self._sessions = make_sessionmaker(engine)
         self._write_lock = asyncio.Lock()
-        self.snapshot = CatalogSnapshot(products={}, eccn_by_sku={}, version="not loaded")
+        self._announce = announce
+        self._current: dict[str, CatalogProduct] = {}
+        self._snapshot: CatalogSnapshot | None = CatalogSnapshot(
+            products={}, eccn_by_sku={}, version="not loaded"
+        )
 
     async def open(self) -> None:
         await migrate(self._engine, CATALOG_SCHEMA)
-        await self.refresh()
+        async with self._sessions() as session:
+            self._current = await load_current(session)
+        self._snapshot = None
 
     async def close(self) -> None:
         await self._engine.dispose()
 
-    async def refresh(self) -> CatalogSnapshot:
-        async with self._sessions() as session:
-            self.snapshot = await load_snapshot(session)
-        return self.snapshot
+    @property
+    def snapshot(self) -> CatalogSnapshot:
+        # Built when first read after a change, not per change: following the topic from the
+        # beginning applies every SKU once, and a rebuild per SKU would cost n² there.
+        if self._snapshot is None:
+            self._snapshot = snapshot_of(self._current)
+        return self._snapshot
+
+    def current(self, sku: str) -> CatalogProduct | None:
+        return self._current.get(sku)
+
+    def apply(self, product: CatalogProduct) -> bool:
+        """Take a version another instance (or this one) stored, unless a newer one is held; True if
+        the current state changed. Versions of a SKU are numbered by the one catalog database, so the
+        higher one is the later; at an equal number the record read last wins (the topic orders
+        the records of one SKU alike for every instance)."""
+        held = self._current.get(product.sku)
+        if held == product or (held is not None and held.version > product.version):
+            return False
+        self._current[product.sku] = product
+        self._snapshot = None
+        return True
 
     async def get_current(self, sku: str) -> CatalogProduct | None:
+        """The SKU's newest version in the database (this instance's `current` follows every instance)."""
         async with self._sessions() as session:
             return await get_current(session, sku)
 
@@ -382,9 +430,9 @@ class CatalogStore:
                 reference_documents=reference_documents,
             )
             await session.commit()
-            if created:
-                await self.refresh()
-            return product, created
+        if created:
+            await self._stored([product])
+        return product, created
 
     async def import_csv(
         self, text: str, *, validate_eccn: EccnValidator, classified_at: datetime
@@ -392,6 +440,11 @@ class CatalogStore:
         async with self._write_lock, self._sessions() as session:
             result = await import_csv(session, text, validate_eccn=validate_eccn, classified_at=classified_at)
             await session.commit()
-            if result.created:
-                await self.refresh()
-            return result
+        if result.stored:
+            await self._stored(result.stored)
+        return result
+
+    async def _stored(self, products: Sequence[CatalogProduct]) -> None:
+        for product in products:
+            self.apply(product)
+        await self._announce(products)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -28,10 +29,16 @@ class ClassifierHandler:
     # are stamped on the output, so a re-delivery after an update is explainable.
     reference: Callable[[], ReferenceData]
     catalog: Callable[[], CatalogSnapshot]
+    # Set once the catalog versions other instances stored are known (feed.py); None: no feed.
+    catalog_caught_up: asyncio.Event | None = None
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         order = SubmittedOrder.model_validate(decode_json(message))
         require_key(message, order.order_id)
+        if self.catalog_caught_up is not None:
+            # A line classified before the catalog is complete would say UNCLASSIFIED (or an older
+            # ECCN) for a SKU another instance has classified.
+            await self.catalog_caught_up.wait()
         with log_context(order_id=order.order_id, event_id=order.event_id):
             classified = service.classify_order(
                 order=order, reference=self.reference(), snapshot=self.catalog()
