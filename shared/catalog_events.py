@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.events import LongText, Timestamp
+from shared.finite import Event
 
 
-class CatalogEntry(BaseModel):
+class CatalogEntry(Event):
     """A SKU's classification as the product catalog holds it: `version` n of the SKU, stored by
     one classifier instance in the catalog database and carried to every other one. The ECCN is
     the canonical form the storing instance checked against its CCL."""

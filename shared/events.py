@@ -32,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.finite import Event
+
 # --- topics ------------------------------------------------------------------------------------
 
 TOPIC_SUBMITTED = "orders.submitted.v1"
@@ -211,7 +213,7 @@ def most_severe(decisions: list[str]) -> str:
 # --- orders.submitted.v1 -----------------------------------------------------------------------
 
 
-class _AsReceived(BaseModel):
+class _AsReceived(Event):
     """Serialises without the optional fields the sender left out, so the order travels on
     through every stage as it was received (the original order is never modified)."""
 
@@ -310,7 +312,7 @@ class SubmittedOrder(_AsReceived):
 # --- classification (classifier) ---------------------------------------------------------------
 
 
-class EccnSuggestion(BaseModel):
+class EccnSuggestion(Event):
     eccn: str
     score: float
     heading: str
@@ -320,7 +322,7 @@ class EccnSuggestion(BaseModel):
     source: str | None = None
 
 
-class LineClassification(BaseModel):
+class LineClassification(Event):
     line_no: int
     sku: str
     eccn: str | None
@@ -340,7 +342,7 @@ class LineClassification(BaseModel):
     suggestions: list[EccnSuggestion] = Field(default_factory=list)
 
 
-class Classification(BaseModel):
+class Classification(Event):
     ccl_version: str
     catalog_version: str | None = None
     lines: list[LineClassification]
@@ -349,13 +351,13 @@ class Classification(BaseModel):
 # --- screening (screening) ---------------------------------------------------------------------
 
 
-class TokenPair(BaseModel):
+class TokenPair(Event):
     query: str
     listed: str
     similarity: float
 
 
-class ScoreContribution(BaseModel):
+class ScoreContribution(Event):
     """One calibrated signal of a match (services/screening/calibration.py): its value (0..1) and
     how much it moved the score (its policy coefficient times the value)."""
 
@@ -364,7 +366,7 @@ class ScoreContribution(BaseModel):
     contribution: float
 
 
-class MatchEvidence(BaseModel):
+class MatchEvidence(Event):
     token_pairs: list[TokenPair] = Field(default_factory=list)
     unmatched_query_tokens: list[str] = Field(default_factory=list)
     unmatched_listed_tokens: list[str] = Field(default_factory=list)
@@ -396,7 +398,7 @@ class MatchEvidence(BaseModel):
     calibration_version: str | None = None
 
 
-class PartyMatch(BaseModel):
+class PartyMatch(Event):
     list_id: str
     list_name: str
     list_version: str
@@ -422,7 +424,7 @@ class ClearedMatch(PartyMatch):
     clearance_id: str
 
 
-class PartyScreening(BaseModel):
+class PartyScreening(Event):
     role: str
     name: str
     country: str
@@ -434,7 +436,7 @@ class PartyScreening(BaseModel):
     normalised_name: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
-class ScreenedList(BaseModel):
+class ScreenedList(Event):
     list_id: str
     name: str
     version: str
@@ -443,7 +445,7 @@ class ScreenedList(BaseModel):
     effect: ListEffect
 
 
-class ListChangeRef(BaseModel):
+class ListChangeRef(Event):
     """The list change (a `lists.updated.v1` event) that caused a re-screening."""
 
     model_config = ConfigDict(extra="allow")
@@ -459,7 +461,7 @@ class ListChangeRef(BaseModel):
     changed: list[str] = Field(default_factory=list)
 
 
-class AmendedMatch(BaseModel):
+class AmendedMatch(Event):
     """One party's match on one entry, as an amendment names it."""
 
     party_role: str
@@ -470,7 +472,7 @@ class AmendedMatch(BaseModel):
     score: float
 
 
-class ScreeningAmendment(BaseModel):
+class ScreeningAmendment(Event):
     """Why a screening was redone after the order was decided: a list change added or changed an
     entry that now matches a party (`new_matches`). The whole screening is redone on the lists in
     use; the classification is kept. A match of the decision amended that the current lists no
@@ -487,7 +489,7 @@ class ScreeningAmendment(BaseModel):
     carried_forward: list[AmendedMatch] = Field(default_factory=list)
 
 
-class Screening(BaseModel):
+class Screening(Event):
     policy_version: str
     review_threshold: float
     block_threshold: float
@@ -501,7 +503,7 @@ class Screening(BaseModel):
 # --- decision (risk) ---------------------------------------------------------------------------
 
 
-class Reason(BaseModel):
+class Reason(Event):
     code: str
     severity: DecisionCode
     message: str
@@ -513,7 +515,7 @@ class Reason(BaseModel):
     score_contribution: int | None = None
 
 
-class LineDetermination(BaseModel):
+class LineDetermination(Event):
     line_no: int
     eccn: str | None
     license_required: bool
@@ -525,7 +527,7 @@ class LineDetermination(BaseModel):
     authorised_by: str | None = None
 
 
-class Decision(BaseModel):
+class Decision(Event):
     decision: DecisionCode
     risk_score: int = Field(ge=0, le=100)
     reasons: list[Reason]
@@ -537,7 +539,7 @@ class Decision(BaseModel):
 # --- envelopes of the enrichment chain ---------------------------------------------------------
 
 
-class OrderEnvelope(BaseModel):
+class OrderEnvelope(Event):
     """What every stage's event has in common: its own id, the order it is about, the event it was
     derived from, the stage that made it, and the submitted order unchanged."""
 
@@ -613,7 +615,7 @@ class DecidedOrder(OrderEnvelope):
 ReviewRole = Literal["viewer", "reviewer", "approver", "admin"]
 
 
-class ReviewActor(BaseModel):
+class ReviewActor(Event):
     """Who acted: the API key's name and role, and its id (a name can be reused after a revocation,
     an id never is). Taken from the key the request was signed with, never from a request body."""
 
@@ -624,7 +626,7 @@ class ReviewActor(BaseModel):
     role: ReviewRole
 
 
-class ReviewApproval(BaseModel):
+class ReviewApproval(Event):
     """One approval of a review request."""
 
     model_config = ConfigDict(extra="allow")
@@ -634,7 +636,7 @@ class ReviewApproval(BaseModel):
     comment: LongText | None = None
 
 
-class ReviewedOrder(BaseModel):
+class ReviewedOrder(Event):
     """The final outcome of a review: what the ERP acts on instead of the machine's decision.
 
     Raising severity (to HOLD or BLOCK) takes effect with one reviewer; lowering it (to
@@ -667,7 +669,7 @@ ReviewAction = Literal[
 ]
 
 
-class ClearedEntry(BaseModel):
+class ClearedEntry(Event):
     """A match a reviewer resolved as "not a match" from the order: the clearance published to
     screening.clearances.v1."""
 
@@ -681,7 +683,7 @@ class ClearedEntry(BaseModel):
     entry_version: str
 
 
-class ReviewStep(BaseModel):
+class ReviewStep(Event):
     """One step of a review, kept in the order's trail: who did what, when and why, on which
     decision of which order version."""
 
@@ -708,7 +710,7 @@ class ReviewStep(BaseModel):
 # --- lists.updated.v1 (screening) ---------------------------------------------------------------
 
 
-class ListsUpdated(BaseModel):
+class ListsUpdated(Event):
     """One list of one source changed version; entry ids as the list writes them."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -738,7 +740,7 @@ def clearance_key(list_id: str, entry_id: str, normalised_name: str) -> str:
     return f"{list_id}:{entry_id}:{normalised_name}"
 
 
-class ScreeningClearance(BaseModel):
+class ScreeningClearance(Event):
     """A reviewer's "not a match": this party name is not this list entry, as the entry stood at
     `entry_version`."""
 
@@ -763,7 +765,7 @@ class ScreeningClearance(BaseModel):
 # --- orders.deadletter.v1 ----------------------------------------------------------------------
 
 
-class DeadLetter(BaseModel):
+class DeadLetter(Event):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     schema_: Literal["order.deadletter.v1"] = Field(default="order.deadletter.v1", alias="schema")

@@ -22,8 +22,9 @@ from prometheus_client import Gauge
 
 from services.classifier.catalog import CatalogProduct, CatalogStore
 from shared.catalog_events import CatalogEntry
+from shared.codec import read_event
 from shared.events import envelope_dump
-from shared.kafka import Incoming, Outgoing, PoisonMessage, Publish, PublishError, decode_json
+from shared.kafka import Incoming, Outgoing, PoisonMessage, Publish, PublishError
 from shared.service import Periodic
 
 log = logging.getLogger("exportwatch.classifier.feed")
@@ -113,7 +114,7 @@ class CatalogFollower:
                 f"key: a tombstone for SKU {key!r}: the product catalog has no removal "
                 "(every version is kept); publish a new version instead",
             )
-        entry = CatalogEntry.model_validate(decode_json(message))
+        entry = read_event(message, CatalogEntry)
         if key != entry.sku:
             raise PoisonMessage(
                 "KeyMismatch",

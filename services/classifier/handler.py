@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from services.classifier import service
 from services.classifier.catalog import CatalogSnapshot
 from services.classifier.reference import ReferenceData
+from shared.codec import read_event
 from shared.events import TOPIC_CLASSIFIED, SubmittedOrder, envelope_dump
-from shared.kafka import Incoming, Outgoing, decode_json, require_key
+from shared.kafka import Incoming, Outgoing, require_key
 from shared.logging import log_context
 from shared.settings import Settings
 
@@ -33,7 +34,7 @@ class ClassifierHandler:
     catalog_caught_up: asyncio.Event | None = None
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
-        order = SubmittedOrder.model_validate(decode_json(message))
+        order = read_event(message, SubmittedOrder)
         require_key(message, order.order_id)
         if self.catalog_caught_up is not None:
             # A line classified before the catalog is complete would say UNCLASSIFIED (or an older

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from services.risk import service
 from services.risk.service import RiskRuntime
 from shared import metrics
+from shared.codec import read_event
 from shared.events import TOPIC_DECIDED, ScreenedOrder, envelope_dump
-from shared.kafka import Incoming, Outgoing, decode_json, require_key
+from shared.kafka import Incoming, Outgoing, require_key
 from shared.logging import log_context
 from shared.settings import Settings
 
@@ -27,7 +28,7 @@ class RiskHandler:
     runtime: RiskRuntime
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
-        screened = ScreenedOrder.model_validate(decode_json(message))
+        screened = read_event(message, ScreenedOrder)
         require_key(message, screened.order_id)
         with log_context(order_id=screened.order_id, event_id=screened.event_id):
             decided = await service.decide_order(screened=screened, runtime=self.runtime)
