@@ -190,10 +190,11 @@ TOPIC_EVENTS: dict[str, TopicEvent] = {
         "A SKU's current classification in the product catalog",
         "sku",
         "Published by the classifier instance that stored a new version of the SKU in the catalog "
-        "database (PUT /products/{sku}, POST /products/import, the seed at start-up). Compacted: the "
+        "database (PUT and DELETE /products/{sku}, POST /products/import, the seed at start-up). Compacted: the "
         "newest version per SKU is kept forever, and every classifier instance reads the topic in "
-        "full, so a product classified through one instance is used by all of them. The catalog has "
-        "no removal (every version is kept): a null value is refused as a dead letter.",
+        "full, so a product classified through one instance is used by all of them. A SKU leaves the "
+        "catalog by a version with withdrawn: true (DELETE /products/{sku}; every version is kept), "
+        "never by a tombstone: a null value is refused as a dead letter.",
     ),
     TOPIC_ANCHORS: TopicEvent(
         lifecycle_events.ChainAnchor,

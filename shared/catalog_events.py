@@ -33,3 +33,6 @@ class CatalogEntry(Event):
     reference_documents: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(
         default_factory=list, max_length=50
     )
+    # This version takes the SKU out of the catalog (by whom: classified_by; why: rationale); `eccn`
+    # is the one it had. A later version classifies it again.
+    withdrawn: bool = False

@@ -1,13 +1,14 @@
 """The product catalog: the compliance team's ECCN per SKU, versioned, in SQLite or PostgreSQL.
 
 Every change is a new row (`version` n+1 of the SKU); nothing is ever updated or deleted, so the
-classification behind any past decision can be read back. All queries live here; callers own the
+classification behind any past decision can be read back. A SKU leaves the catalog by a version of
+its own (`withdrawn`: the catalog no longer classifies it) and comes back by a new classification. All queries live here; callers own the
 session and commit.
 
 CSV (import and export): `sku,eccn,classified_by,rationale,reference_documents`, UTF-8 with a header
 row; `reference_documents` lists the documents behind the classification (CCATS numbers, data
-sheets, manufacturer statements) separated by " ; ". An export adds `version` and `classified_at`,
-which an import ignores, so an export imports back as it was.
+sheets, manufacturer statements) separated by " ; ". An export adds `version`, `classified_at`
+and `withdrawn` (in the full history), which an import ignores, so an export imports back as it was.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Integer,
     String,
@@ -39,7 +41,7 @@ from shared.db import make_sessionmaker, table_metadata
 from shared.migrations import Schema, migrate
 
 CSV_COLUMNS = ("sku", "eccn", "classified_by", "rationale", "reference_documents")
-EXPORT_COLUMNS = (*CSV_COLUMNS, "version", "classified_at")
+EXPORT_COLUMNS = (*CSV_COLUMNS, "version", "classified_at", "withdrawn")
 DOCUMENT_SEPARATOR = " ; "
 MAX_SKU_LENGTH = 128
 MAX_DOCUMENTS = 50
@@ -66,6 +68,8 @@ class CatalogProductRow(Base):
     rationale: Mapped[str | None] = mapped_column(Text)
     # JSON list of strings; NULL in rows written before the column existed.
     reference_documents: Mapped[str | None] = mapped_column(Text)
+    # True: this version takes the SKU out of the catalog (NULL in rows written before: not withdrawn).
+    withdrawn: Mapped[bool | None] = mapped_column(Boolean)
 
 
 CATALOG_SCHEMA = Schema(
@@ -87,6 +91,8 @@ class CatalogProduct:
     classified_at: datetime
     rationale: str | None
     reference_documents: tuple[str, ...] = ()
+    # This version withdrew the SKU: the catalog does not classify it (its eccn is the last one it had).
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +141,7 @@ def _product(row: CatalogProductRow) -> CatalogProduct:
         classified_at=classified_at,
         rationale=row.rationale,
         reference_documents=documents,
+        withdrawn=bool(row.withdrawn),
     )
 
 
@@ -182,12 +189,17 @@ async def put(
     """Store a new version of `sku` unless the current one says the same; (product, created)."""
     documents = tuple(reference_documents)
     current = await get_current(session, sku)
-    if current is not None and (
-        current.eccn,
-        current.classified_by,
-        current.rationale,
-        current.reference_documents,
-    ) == (eccn, classified_by, rationale, documents):
+    if (
+        current is not None
+        and not current.withdrawn
+        and (
+            current.eccn,
+            current.classified_by,
+            current.rationale,
+            current.reference_documents,
+        )
+        == (eccn, classified_by, rationale, documents)
+    ):
         return current, False
     row = CatalogProductRow(
         sku=sku,
@@ -198,12 +210,41 @@ async def put(
         rationale=rationale,
         reference_documents=json.dumps(list(documents)) if documents else None,
     )
+    return await _add(session, row), True
+
+
+async def withdraw(
+    session: AsyncSession, *, sku: str, withdrawn_by: str, reason: str | None, withdrawn_at: datetime
+) -> tuple[CatalogProduct, bool] | None:
+    """Take `sku` out of the catalog by a new version; (that version, created), or None if the
+    catalog never had the SKU. A SKU already withdrawn stays as it is."""
+    current = await get_current(session, sku)
+    if current is None:
+        return None
+    if current.withdrawn:
+        return current, False
+    row = CatalogProductRow(
+        sku=sku,
+        version=current.version + 1,
+        eccn=current.eccn,
+        classified_by=withdrawn_by,
+        classified_at=withdrawn_at.astimezone(UTC),
+        rationale=reason,
+        reference_documents=None,
+        withdrawn=True,
+    )
+    return await _add(session, row), True
+
+
+async def _add(session: AsyncSession, row: CatalogProductRow) -> CatalogProduct:
     session.add(row)
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise CatalogConflict(f"SKU {sku!r}: version {row.version} was written concurrently; retry") from exc
-    return _product(row), True
+        raise CatalogConflict(
+            f"SKU {row.sku!r}: version {row.version} was written concurrently; retry"
+        ) from exc
+    return _product(row)
 
 
 async def import_csv(
@@ -299,6 +340,7 @@ def products_csv(products: Sequence[CatalogProduct]) -> str:
                 DOCUMENT_SEPARATOR.join(p.reference_documents),
                 p.version,
                 p.classified_at.astimezone(UTC).isoformat(),
+                "true" if p.withdrawn else "",
             ]
         )
     return out.getvalue()
@@ -321,7 +363,7 @@ async def load_current(session: AsyncSession) -> dict[str, CatalogProduct]:
 
 def snapshot_of(current: Mapping[str, CatalogProduct]) -> CatalogSnapshot:
     # Sorted here, not in SQL: PostgreSQL collations order punctuation differently from SQLite.
-    products = {sku: current[sku] for sku in sorted(current)}
+    products = {sku: current[sku] for sku in sorted(current) if not current[sku].withdrawn}
     digest = hashlib.sha256()
     for sku, product in products.items():
         digest.update(f"{sku}\t{product.version}\t{product.eccn}\n".encode())
@@ -382,6 +424,7 @@ class CatalogStore:
         return self._snapshot
 
     def current(self, sku: str) -> CatalogProduct | None:
+        """The SKU's newest version, a withdrawal included."""
         return self._current.get(sku)
 
     def apply(self, product: CatalogProduct) -> bool:
@@ -433,6 +476,18 @@ class CatalogStore:
         if created:
             await self._stored([product])
         return product, created
+
+    async def withdraw(
+        self, *, sku: str, withdrawn_by: str, reason: str | None, withdrawn_at: datetime
+    ) -> tuple[CatalogProduct, bool] | None:
+        async with self._write_lock, self._sessions() as session:
+            outcome = await withdraw(
+                session, sku=sku, withdrawn_by=withdrawn_by, reason=reason, withdrawn_at=withdrawn_at
+            )
+            await session.commit()
+        if outcome is not None and outcome[1]:
+            await self._stored([outcome[0]])
+        return outcome
 
     async def import_csv(
         self, text: str, *, validate_eccn: EccnValidator, classified_at: datetime

@@ -46,6 +46,7 @@ def entry_of(product: CatalogProduct) -> CatalogEntry:
         classified_at=product.classified_at,
         rationale=product.rationale,
         reference_documents=list(product.reference_documents),
+        withdrawn=product.withdrawn,
     )
 
 
@@ -58,6 +59,7 @@ def product_of(entry: CatalogEntry) -> CatalogProduct:
         classified_at=entry.classified_at,
         rationale=entry.rationale,
         reference_documents=tuple(entry.reference_documents),
+        withdrawn=entry.withdrawn,
     )
 
 
@@ -107,12 +109,12 @@ class CatalogFollower:
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         key = message.key.decode("utf-8", "replace") if message.key is not None else None
         if message.value is None:
-            # 15 CFR 762.6: the classification behind a past decision is kept five years, so the
-            # catalog never removes a SKU's versions, and no instance publishes a tombstone.
+            # 15 CFR 762.6: the classification behind a past decision is kept five years, so a SKU
+            # leaves the catalog by a withdrawn version, and no instance publishes a tombstone.
             raise PoisonMessage(
                 "EmptyMessage",
-                f"key: a tombstone for SKU {key!r}: the product catalog has no removal "
-                "(every version is kept); publish a new version instead",
+                f"key: a tombstone for SKU {key!r}: a SKU leaves the catalog by a version with "
+                "withdrawn: true (every version is kept), not by a tombstone",
             )
         entry = read_event(message, CatalogEntry)
         if key != entry.sku:
@@ -122,5 +124,6 @@ class CatalogFollower:
                 "(catalog.products.v1 is keyed by SKU: compaction keeps the newest version per key)",
             )
         if self.store.apply(product_of(entry)):
-            log.info("catalog: %s version %d (%s) applied", entry.sku, entry.version, entry.eccn)
+            what = "withdrawn" if entry.withdrawn else entry.eccn
+            log.info("catalog: %s version %d (%s) applied", entry.sku, entry.version, what)
         return []

@@ -168,6 +168,13 @@ async def put_product(
     )
 
 
+async def withdraw_product(
+    *, catalog: CatalogStore, sku: str, withdrawn_by: str, reason: str | None, now: datetime
+) -> tuple[CatalogProduct, bool] | None:
+    """Take a SKU out of the catalog (a new version, withdrawn); None if the catalog never had it."""
+    return await catalog.withdraw(sku=sku, withdrawn_by=withdrawn_by, reason=reason, withdrawn_at=now)
+
+
 async def import_products(*, catalog: CatalogStore, ccl: Ccl, text: str, now: datetime) -> ImportResult:
     """Import a catalog CSV: every row or, on any bad row (CatalogImportError), none."""
     return await catalog.import_csv(text, validate_eccn=partial(canonical_eccn, ccl), classified_at=now)

@@ -2,7 +2,8 @@
 
 Instances A and B share one catalog database, as a deployment of several instances does, and one
 consumer group. A product classified through A's API is used by B (its API and the orders it
-classifies from Kafka) without a restart, and a change through B is used by A. A third instance
+classifies from Kafka) without a restart, a change through B is used by A, and a withdrawal through A
+takes the SKU out of both. A third instance
 with a database of its own, started afterwards, reads the catalog from the topic before it says it
 is ready. What is not a catalog entry on the topic is dead-lettered, naming the field and the value.
 """
@@ -153,6 +154,24 @@ async def test_a_product_classified_through_one_instance_is_used_by_the_other(in
     assert len(versions) == 1
     lines = await _classified_lines(instances, 6)
     assert {(line["eccn"], line["source"]) for line in lines} == {("6A993.a", "catalog")}
+
+    # A withdrawal through A takes the SKU out of B's catalog too.
+    withdrawn = await a.delete(
+        f"/products/{SKU}", params={"withdrawn_by": "M. Ortiz", "reason": "discontinued"}
+    )
+    assert (withdrawn.status_code, withdrawn.json()["version"], withdrawn.json()["withdrawn"]) == (
+        200,
+        3,
+        True,
+    )
+
+    async def gone() -> bool:
+        answer = await b.get(f"/products/{SKU}")
+        return answer.status_code == 404 and "withdrawn" in answer.json()["detail"]
+
+    await wait_for(gone, timeout=30, what=f"{SKU} withdrawn on b")
+    lines = await _classified_lines(instances, 6)
+    assert {(line["eccn"], line["source"]) for line in lines} == {(None, "none")}
 
 
 async def test_an_instance_with_its_own_database_reads_the_catalog_from_the_topic_before_it_is_ready(

@@ -103,7 +103,9 @@ async def test_the_follower_applies_an_entry_under_its_own_sku(store: CatalogSto
 
 async def test_the_follower_refuses_a_tombstone_another_key_and_a_bad_field(store: CatalogStore) -> None:
     follower = CatalogFollower(store)
-    with pytest.raises(PoisonMessage, match="tombstone for SKU 'SKU-1'"):
+    with pytest.raises(
+        PoisonMessage, match=r"tombstone for SKU 'SKU-1': a SKU leaves the catalog by a version"
+    ):
         await follower(message("SKU-1", None))
     with pytest.raises(PoisonMessage, match="the Kafka key 'SKU-2' is not the sku 'SKU-1'") as refused:
         await follower(message("SKU-2", envelope_dump(entry_of(product(1)))))
@@ -119,3 +121,18 @@ async def test_the_follower_refuses_a_tombstone_another_key_and_a_bad_field(stor
     with pytest.raises(PoisonMessage, match=r"version: NaN is not a JSON number"):
         await follower(message("SKU-1", b'{"sku": "SKU-1", "version": NaN}'))
     assert store.current("SKU-1") is None
+
+
+async def test_a_withdrawn_version_from_another_instance_takes_the_sku_out(store: CatalogStore) -> None:
+    follower = CatalogFollower(store)
+    await follower(message("SKU-1", envelope_dump(entry_of(product(1, "3A001.a.7")))))
+    assert store.snapshot.eccn_by_sku == {"SKU-1": "3A001.a.7"}
+    withdrawn = CatalogProduct("SKU-1", 2, "3A001.a.7", "M. Ortiz", T0, "discontinued", (), withdrawn=True)
+    assert product_of(entry_of(withdrawn)) == withdrawn
+    await follower(message("SKU-1", envelope_dump(entry_of(withdrawn))))
+    assert store.snapshot.eccn_by_sku == {} and store.current("SKU-1") == withdrawn
+    # An older version read late does not bring it back; a newer classification does.
+    await follower(message("SKU-1", envelope_dump(entry_of(product(1, "3A001.a.7")))))
+    assert store.snapshot.eccn_by_sku == {}
+    await follower(message("SKU-1", envelope_dump(entry_of(product(3, "EAR99")))))
+    assert store.snapshot.eccn_by_sku == {"SKU-1": "EAR99"}
