@@ -28,10 +28,11 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from deploy import generated
-from shared import events, lifecycle_events
+from shared import catalog_events, events, lifecycle_events
 from shared.events import (
     TOPIC_ALERTS,
     TOPIC_ANCHORS,
+    TOPIC_CATALOG,
     TOPIC_CLASSIFIED,
     TOPIC_CLEARANCES,
     TOPIC_CONFIGS,
@@ -182,6 +183,18 @@ TOPIC_EVENTS: dict[str, TopicEvent] = {
         "Published by screening instead of an amended screening when the order has already shipped: "
         "the new matches, the list change and when the order shipped. records keeps it as a trail "
         "step and lists it in GET /alerts until acknowledged.",
+    ),
+    TOPIC_CATALOG: TopicEvent(
+        catalog_events.CatalogEntry,
+        "CatalogProduct",
+        "A SKU's current classification in the product catalog",
+        "sku",
+        "Published by the classifier instance that stored a new version of the SKU in the catalog "
+        "database (PUT and DELETE /products/{sku}, POST /products/import, the seed at start-up). Compacted: the "
+        "newest version per SKU is kept forever, and every classifier instance reads the topic in "
+        "full, so a product classified through one instance is used by all of them. A SKU leaves the "
+        "catalog by a version with withdrawn: true (DELETE /products/{sku}; every version is kept), "
+        "never by a tombstone: a null value is refused as a dead letter.",
     ),
     TOPIC_ANCHORS: TopicEvent(
         lifecycle_events.ChainAnchor,

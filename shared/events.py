@@ -32,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.finite import Event
+
 # --- topics ------------------------------------------------------------------------------------
 
 TOPIC_SUBMITTED = "orders.submitted.v1"
@@ -58,6 +60,10 @@ TOPIC_ALERTS = "orders.alerts.v1"
 # The head of records' store-wide audit chain, published at intervals and on shutdown: kept
 # outside the database, so a rewritten or truncated chain no longer agrees with it.
 TOPIC_ANCHORS = "records.anchors.v1"
+# The product catalog's current classification per SKU, published by the classifier instance that
+# stored it and followed in full by every instance (compacted, keyed by SKU), so all of them classify
+# with the same catalog without a restart.
+TOPIC_CATALOG = "catalog.products.v1"
 
 ALL_TOPICS = (
     TOPIC_SUBMITTED,
@@ -73,15 +79,18 @@ ALL_TOPICS = (
     TOPIC_RESCREEN,
     TOPIC_ALERTS,
     TOPIC_ANCHORS,
+    TOPIC_CATALOG,
 )
 
 # Topic-level settings the topics are created with. Clearances are state, keyed per (entry, name):
 # compaction keeps the latest per key forever, so every screening instance can rebuild it in full.
+# So is the catalog, keyed per SKU: the newest version of each is what every classifier instance needs.
 # Anchors are evidence, every one of them: deleted never (retention -1 by time and size), not
 # compacted (compaction by a fixed key would keep only the newest, and a forged newest anchor would
 # then be the only one left to check against).
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     TOPIC_CLEARANCES: {"cleanup.policy": "compact"},
+    TOPIC_CATALOG: {"cleanup.policy": "compact"},
     TOPIC_ANCHORS: {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
 }
 
@@ -204,7 +213,7 @@ def most_severe(decisions: list[str]) -> str:
 # --- orders.submitted.v1 -----------------------------------------------------------------------
 
 
-class _AsReceived(BaseModel):
+class _AsReceived(Event):
     """Serialises without the optional fields the sender left out, so the order travels on
     through every stage as it was received (the original order is never modified)."""
 
@@ -303,7 +312,7 @@ class SubmittedOrder(_AsReceived):
 # --- classification (classifier) ---------------------------------------------------------------
 
 
-class EccnSuggestion(BaseModel):
+class EccnSuggestion(Event):
     eccn: str
     score: float
     heading: str
@@ -313,7 +322,7 @@ class EccnSuggestion(BaseModel):
     source: str | None = None
 
 
-class LineClassification(BaseModel):
+class LineClassification(Event):
     line_no: int
     sku: str
     eccn: str | None
@@ -333,7 +342,7 @@ class LineClassification(BaseModel):
     suggestions: list[EccnSuggestion] = Field(default_factory=list)
 
 
-class Classification(BaseModel):
+class Classification(Event):
     ccl_version: str
     catalog_version: str | None = None
     lines: list[LineClassification]
@@ -342,13 +351,13 @@ class Classification(BaseModel):
 # --- screening (screening) ---------------------------------------------------------------------
 
 
-class TokenPair(BaseModel):
+class TokenPair(Event):
     query: str
     listed: str
     similarity: float
 
 
-class ScoreContribution(BaseModel):
+class ScoreContribution(Event):
     """One calibrated signal of a match (services/screening/calibration.py): its value (0..1) and
     how much it moved the score (its policy coefficient times the value)."""
 
@@ -357,7 +366,7 @@ class ScoreContribution(BaseModel):
     contribution: float
 
 
-class MatchEvidence(BaseModel):
+class MatchEvidence(Event):
     token_pairs: list[TokenPair] = Field(default_factory=list)
     unmatched_query_tokens: list[str] = Field(default_factory=list)
     unmatched_listed_tokens: list[str] = Field(default_factory=list)
@@ -389,7 +398,7 @@ class MatchEvidence(BaseModel):
     calibration_version: str | None = None
 
 
-class PartyMatch(BaseModel):
+class PartyMatch(Event):
     list_id: str
     list_name: str
     list_version: str
@@ -415,7 +424,7 @@ class ClearedMatch(PartyMatch):
     clearance_id: str
 
 
-class PartyScreening(BaseModel):
+class PartyScreening(Event):
     role: str
     name: str
     country: str
@@ -427,7 +436,7 @@ class PartyScreening(BaseModel):
     normalised_name: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
-class ScreenedList(BaseModel):
+class ScreenedList(Event):
     list_id: str
     name: str
     version: str
@@ -436,7 +445,7 @@ class ScreenedList(BaseModel):
     effect: ListEffect
 
 
-class ListChangeRef(BaseModel):
+class ListChangeRef(Event):
     """The list change (a `lists.updated.v1` event) that caused a re-screening."""
 
     model_config = ConfigDict(extra="allow")
@@ -452,7 +461,7 @@ class ListChangeRef(BaseModel):
     changed: list[str] = Field(default_factory=list)
 
 
-class AmendedMatch(BaseModel):
+class AmendedMatch(Event):
     """One party's match on one entry, as an amendment names it."""
 
     party_role: str
@@ -463,7 +472,7 @@ class AmendedMatch(BaseModel):
     score: float
 
 
-class ScreeningAmendment(BaseModel):
+class ScreeningAmendment(Event):
     """Why a screening was redone after the order was decided: a list change added or changed an
     entry that now matches a party (`new_matches`). The whole screening is redone on the lists in
     use; the classification is kept. A match of the decision amended that the current lists no
@@ -480,7 +489,7 @@ class ScreeningAmendment(BaseModel):
     carried_forward: list[AmendedMatch] = Field(default_factory=list)
 
 
-class Screening(BaseModel):
+class Screening(Event):
     policy_version: str
     review_threshold: float
     block_threshold: float
@@ -494,7 +503,7 @@ class Screening(BaseModel):
 # --- decision (risk) ---------------------------------------------------------------------------
 
 
-class Reason(BaseModel):
+class Reason(Event):
     code: str
     severity: DecisionCode
     message: str
@@ -506,7 +515,7 @@ class Reason(BaseModel):
     score_contribution: int | None = None
 
 
-class LineDetermination(BaseModel):
+class LineDetermination(Event):
     line_no: int
     eccn: str | None
     license_required: bool
@@ -518,7 +527,7 @@ class LineDetermination(BaseModel):
     authorised_by: str | None = None
 
 
-class Decision(BaseModel):
+class Decision(Event):
     decision: DecisionCode
     risk_score: int = Field(ge=0, le=100)
     reasons: list[Reason]
@@ -530,7 +539,7 @@ class Decision(BaseModel):
 # --- envelopes of the enrichment chain ---------------------------------------------------------
 
 
-class OrderEnvelope(BaseModel):
+class OrderEnvelope(Event):
     """What every stage's event has in common: its own id, the order it is about, the event it was
     derived from, the stage that made it, and the submitted order unchanged."""
 
@@ -606,7 +615,7 @@ class DecidedOrder(OrderEnvelope):
 ReviewRole = Literal["viewer", "reviewer", "approver", "admin"]
 
 
-class ReviewActor(BaseModel):
+class ReviewActor(Event):
     """Who acted: the API key's name and role, and its id (a name can be reused after a revocation,
     an id never is). Taken from the key the request was signed with, never from a request body."""
 
@@ -617,7 +626,7 @@ class ReviewActor(BaseModel):
     role: ReviewRole
 
 
-class ReviewApproval(BaseModel):
+class ReviewApproval(Event):
     """One approval of a review request."""
 
     model_config = ConfigDict(extra="allow")
@@ -627,7 +636,7 @@ class ReviewApproval(BaseModel):
     comment: LongText | None = None
 
 
-class ReviewedOrder(BaseModel):
+class ReviewedOrder(Event):
     """The final outcome of a review: what the ERP acts on instead of the machine's decision.
 
     Raising severity (to HOLD or BLOCK) takes effect with one reviewer; lowering it (to
@@ -660,7 +669,7 @@ ReviewAction = Literal[
 ]
 
 
-class ClearedEntry(BaseModel):
+class ClearedEntry(Event):
     """A match a reviewer resolved as "not a match" from the order: the clearance published to
     screening.clearances.v1."""
 
@@ -674,7 +683,7 @@ class ClearedEntry(BaseModel):
     entry_version: str
 
 
-class ReviewStep(BaseModel):
+class ReviewStep(Event):
     """One step of a review, kept in the order's trail: who did what, when and why, on which
     decision of which order version."""
 
@@ -701,7 +710,7 @@ class ReviewStep(BaseModel):
 # --- lists.updated.v1 (screening) ---------------------------------------------------------------
 
 
-class ListsUpdated(BaseModel):
+class ListsUpdated(Event):
     """One list of one source changed version; entry ids as the list writes them."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -731,7 +740,7 @@ def clearance_key(list_id: str, entry_id: str, normalised_name: str) -> str:
     return f"{list_id}:{entry_id}:{normalised_name}"
 
 
-class ScreeningClearance(BaseModel):
+class ScreeningClearance(Event):
     """A reviewer's "not a match": this party name is not this list entry, as the entry stood at
     `entry_version`."""
 
@@ -756,7 +765,7 @@ class ScreeningClearance(BaseModel):
 # --- orders.deadletter.v1 ----------------------------------------------------------------------
 
 
-class DeadLetter(BaseModel):
+class DeadLetter(Event):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     schema_: Literal["order.deadletter.v1"] = Field(default="order.deadletter.v1", alias="schema")

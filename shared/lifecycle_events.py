@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from shared.events import (
     ClassifiedOrder,
@@ -27,11 +27,12 @@ from shared.events import (
     Text,
     Timestamp,
 )
+from shared.finite import Event
 
 # --- orders.shipped.v1 (the ERP) ----------------------------------------------------------------
 
 
-class ShippedOrder(BaseModel):
+class ShippedOrder(Event):
     """The ERP shipped an order: records marks it shipped (docs/integration.md). `event_id` is the
     ERP's own UUID for this shipment, so a resent event is recorded once."""
 
@@ -49,7 +50,7 @@ class ShippedOrder(BaseModel):
 # --- orders.rescreen.v1 (records -> screening) and orders.alerts.v1 (screening -> records) -------
 
 
-class RescreenRequest(BaseModel):
+class RescreenRequest(Event):
     """Screen an open order's parties again after a list change (records, from its trail): the
     classified envelope as records stored it, the parties' screening of the decision in force, and
     the change. Its id is a uuid5 of the change and the decision, so a resent request is the same."""
@@ -75,7 +76,7 @@ class RescreenRequest(BaseModel):
         return self
 
 
-class OrderAlert(BaseModel):
+class OrderAlert(Event):
     """Something a person must look at that is not a new decision: a list change made a party of an
     order already shipped match an entry (`post_shipment_match`, with the parties' new matches)."""
 
@@ -97,7 +98,7 @@ class OrderAlert(BaseModel):
 # --- records.anchors.v1 (records) ---------------------------------------------------------------
 
 
-class ChainAnchor(BaseModel):
+class ChainAnchor(Event):
     """The head of records' store-wide audit chain at one moment: position `seq`, its `chain_hash`."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)

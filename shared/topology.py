@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from shared.events import (
     TOPIC_ALERTS,
     TOPIC_ANCHORS,
+    TOPIC_CATALOG,
     TOPIC_CLASSIFIED,
     TOPIC_CLEARANCES,
     TOPIC_DEADLETTER,
@@ -49,8 +50,10 @@ class ServiceWiring:
 # Topics the ERP publishes (no service of the pipeline writes them, but records replaying a dead letter).
 ERP_TOPICS = (TOPIC_SUBMITTED, TOPIC_SHIPPED)
 # Topics records does not keep in the trail: a re-screen request is screening's input, one per open
-# order per list change; what it leads to (an amended screening, an alert) is kept.
-NOT_RECORDED = (TOPIC_RESCREEN,)
+# order per list change; what it leads to (an amended screening, an alert) is kept. The catalog's
+# versions are kept by the catalog database itself, and each classification stamps the catalog
+# version it used on the classified order records keeps.
+NOT_RECORDED = (TOPIC_RESCREEN, TOPIC_CATALOG)
 
 # The pipeline's inputs, which records may write again when on-call replays a dead letter.
 REPLAYABLE_TOPICS = (TOPIC_SUBMITTED, TOPIC_CLASSIFIED, TOPIC_SCREENED, TOPIC_DECIDED)
@@ -60,7 +63,9 @@ WIRING: dict[str, ServiceWiring] = {
         service="classifier",
         group="classifier",
         consumes=(TOPIC_SUBMITTED,),
-        produces=(TOPIC_CLASSIFIED, TOPIC_DEADLETTER),
+        # Every instance knows every SKU's current classification, whichever instance stored it.
+        follows=(TOPIC_CATALOG,),
+        produces=(TOPIC_CLASSIFIED, TOPIC_DEADLETTER, TOPIC_CATALOG),
     ),
     "screening": ServiceWiring(
         service="screening",

@@ -8,6 +8,8 @@ defaults), and offers them the bench's orders (bench/pipeline/orders.py) in thre
 3. saturation: `--orders` orders (20,000) offered as fast as the producer goes: decided/s,
    recorded/s, latency under a backlog, CPU per order per service (/proc/<pid>/stat before and
    after), and, with `--profile`, py-spy samples of every service.
+With `--instances 2`, two instances of each stage before the decision (classifier, screening, risk)
+share the work through their consumer groups (partitions >= instances); records stays one.
 Each phase ends when every order's decision has arrived on `orders.decided.v1` and records'
 database holds every order with that decision. Then, on the same broker and the same messages,
 the bare 4-hop relay (bench/pipeline/relay.py) gives the transport's own speed, so that
@@ -69,6 +71,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--skip-relay", action="store_true", help="no bare-relay comparison")
     parser.add_argument("--partitions", type=int, default=3, help="partitions per topic (make run: 3)")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="instances of classifier, screening and risk each (records: one); at most --partitions",
+    )
     parser.add_argument("--customers", type=int, default=5000, help="size of the customer pool")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--kafka-bootstrap", help="use this broker instead of starting one")
@@ -90,6 +98,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.orders < 1 or args.rate <= 0 or args.warmup < 0 or args.paced_seconds < 0:
         parser.error("--orders must be >= 1, --rate > 0, --warmup and --paced-seconds >= 0")
+    if not 1 <= args.instances <= args.partitions:
+        # An instance beyond the partitions of its group's topics would be assigned none and idle.
+        parser.error(f"--instances {args.instances}: must be 1 to --partitions ({args.partitions})")
     return args
 
 
@@ -270,6 +281,40 @@ def _one_line(figures: dict[str, Any]) -> str:
     )
 
 
+# The stages a consumer group shares out; records writes one trail (and, on SQLite, one file).
+SCALED = ("classifier", "screening", "risk")
+
+
+def instance_name(service: str, n: int) -> str:
+    return service if n == 1 else f"{service}-{n}"
+
+
+def start_services(
+    services: dict[str, ServiceProcess], instances: int, env: dict[str, str], logs: Path
+) -> None:
+    """Every service once, then the further instances of the scaled stages once the first are ready:
+    a second classifier then finds the seed catalog stored (one catalog database, as production
+    shares one) instead of racing the first to store it."""
+    for name in SERVICES:
+        services[name] = start_service(name, port=free_port(), env=env, log_dir=logs)
+    wait_ready(list(services.values()), timeout=300)
+    more = {}
+    for n in range(2, instances + 1):
+        for name in SCALED:
+            label = instance_name(name, n)
+            more[label] = start_service(name, port=free_port(), env=env, log_dir=logs / label)
+    services.update(more)
+    wait_ready(list(more.values()), timeout=300)
+
+
+def watch_services(services: dict[str, ServiceProcess]) -> list[Watched]:
+    """One figure per service: its instances' CPU added up."""
+    pids: dict[str, list[int]] = {}
+    for label, process in services.items():
+        pids.setdefault(label.split("-", 1)[0], []).append(process.process.pid)
+    return [Watched(name, found[0], also=tuple(found[1:])) for name, found in pids.items()]
+
+
 def run_pipeline(
     kind: str, args: argparse.Namespace, work: Workload, bootstrap: str, broker: Watched | None
 ) -> dict[str, Any]:
@@ -294,12 +339,10 @@ def run_pipeline(
         started = time.monotonic()
         services: dict[str, ServiceProcess] = {}
         try:
-            for name in SERVICES:
-                services[name] = start_service(name, port=free_port(), env=env, log_dir=run_dir / "logs")
-            wait_ready(list(services.values()), timeout=300)
+            start_services(services, args.instances, env, run_dir / "logs")
             startup = time.monotonic() - started
             _print(f"{kind}: services ready in {startup:.1f}s (topics {prefix}*)")
-            watched = [Watched(name, s.process.pid) for name, s in services.items()]
+            watched = watch_services(services)
             watched += [w for w in (broker, db_server) if w is not None]
             watched.append(Watched("bench (load driver)", os.getpid()))
             phases = asyncio.run(

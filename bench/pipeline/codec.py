@@ -4,8 +4,9 @@
 
 Reads the bytes records kept of each stage's events (`trail_steps.payload_raw`, exactly as they
 went over the bus) and times, in this one process, what the services do with them:
-- `json.loads` (shared/kafka.py `decode_json`) and then `model_validate` of the dict, as every
-  handler does; against `model_validate_json` of the bytes (parsing and validating in one pass);
+- `json.loads` (shared/kafka.py `decode_json`) and then `model_validate` of the dict, as the stages
+  did before they read in one pass; against `model_validate_json` of the bytes, and `read_event`
+  (shared/codec.py: that one pass, with the refusals of decode_json kept), as they do now;
 - of that validation, the part that is the submitted order validated once more inside every
   envelope (`SubmittedOrder.model_validate` of `order`);
 - `envelope_dump` (the wire form a stage publishes) and `json.dumps` of the dict (what records'
@@ -28,7 +29,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from bench import RESULTS_DIR, write_results
+from shared.codec import read_event
 from shared.events import ClassifiedOrder, DecidedOrder, ScreenedOrder, SubmittedOrder, envelope_dump
+from shared.kafka import Incoming, decode_json
 
 STAGES: dict[str, type[BaseModel]] = {
     "submitted": SubmittedOrder,
@@ -57,12 +60,17 @@ def _best_us(fn: Callable[[Any], object], items: list[Any], repeat: int) -> floa
 
 def measure(raws: list[bytes], model: type[BaseModel], repeat: int) -> dict[str, float]:
     dicts = [json.loads(raw) for raw in raws]
+    messages = [Incoming("bench", 0, n, None, raw, 0) for n, raw in enumerate(raws)]
     models = [model.model_validate(d) for d in dicts]
     figures = {
         "bytes": round(sum(len(r) for r in raws) / len(raws)),
         "json_loads": _best_us(json.loads, raws, repeat),
         "model_validate": _best_us(model.model_validate, dicts, repeat),
         "model_validate_json": _best_us(model.model_validate_json, raws, repeat),
+        "decode_json_then_validate": _best_us(
+            lambda m: model.model_validate(decode_json(m)), messages, repeat
+        ),
+        "read_event": _best_us(lambda m: read_event(m, model), messages, repeat),
         "envelope_dump": _best_us(envelope_dump, models, repeat),
         "json_dumps_payload": _best_us(json.dumps, dicts, repeat),
     }
@@ -108,6 +116,8 @@ def main(argv: list[str]) -> int:
         "model_validate",
         "loads_then_validate",
         "model_validate_json",
+        "decode_json_then_validate",
+        "read_event",
         "order_revalidated",
         "envelope_dump",
         "json_dumps_payload",

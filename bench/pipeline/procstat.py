@@ -79,12 +79,18 @@ class Watched:
     name: str
     pid: int
     tree: bool = False  # PostgreSQL: the postmaster and its backends
+    # Further instances of the same service (bench --instances), counted with it.
+    also: tuple[int, ...] = ()
 
     def cpu(self) -> dict[int, tuple[float, float]]:
         if self.tree:
             return tree_cpu_seconds(self.pid)
-        seconds = cpu_seconds(self.pid)
-        return {} if seconds is None else {self.pid: seconds}
+        found = {}
+        for pid in (self.pid, *self.also):
+            seconds = cpu_seconds(pid)
+            if seconds is not None:
+                found[pid] = seconds
+        return found
 
 
 @dataclass

@@ -232,6 +232,8 @@ class ProductOut(BaseModel):
     classified_at: datetime
     rationale: str | None
     reference_documents: list[str]
+    # This version took the SKU out of the catalog (classified_by: who; rationale: why).
+    withdrawn: bool = False
 
 
 class ImportOut(BaseModel):
@@ -288,10 +290,41 @@ async def export_products(
 
 @router.get("/products/{sku}", tags=["catalog"], summary="The current classification of a SKU")
 async def get_product(sku: Sku, runtime: RuntimeDep) -> ProductOut:
-    product = await runtime.catalog.get_current(sku)
+    # What the handler classifies with (every instance's stored versions), not this instance's database.
+    product = runtime.catalog.current(sku)
     if product is None:
         _not_in_catalog(sku)
+    if product.withdrawn:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"SKU {sku!r} was withdrawn from the product catalog (version {product.version}; "
+            f"GET /products/{{sku}}/history has every version)",
+        )
     return ProductOut.model_validate(product)
+
+
+@router.delete(
+    "/products/{sku}",
+    tags=["catalog"],
+    summary="Withdraw a SKU from the catalog: a new version that takes it out (its history stays)",
+    responses={404: {"description": "the catalog never had the SKU"}, 409: {"description": "retry"}},
+    dependencies=[require("reviewer")],
+)
+async def withdraw_product(
+    sku: Sku,
+    runtime: RuntimeDep,
+    withdrawn_by: Annotated[Text, Query(min_length=1, description="Who withdraws it")],
+    reason: Annotated[LongText | None, Query(description="Why (kept as the version's rationale)")] = None,
+) -> ProductOut:
+    try:
+        outcome = await service.withdraw_product(
+            catalog=runtime.catalog, sku=sku, withdrawn_by=withdrawn_by, reason=reason, now=datetime.now(UTC)
+        )
+    except CatalogConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    if outcome is None:
+        _not_in_catalog(sku)
+    return ProductOut.model_validate(outcome[0])
 
 
 @router.put(

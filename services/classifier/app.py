@@ -16,16 +16,17 @@ from fastapi import FastAPI
 from prometheus_client import Gauge
 
 from services.classifier.api import router
-from services.classifier.catalog import CatalogImportError, CatalogStore
+from services.classifier.catalog import Announce, CatalogImportError, CatalogStore
 from services.classifier.domain import Ccl, canonical_eccn
 from services.classifier.ecfr import MIN_ENTRIES, REQUIRED_ENTRIES
+from services.classifier.feed import CatalogFeed, CatalogFollower
 from services.classifier.handler import ClassifierHandler
 from services.classifier.reference import ReferenceData, load_reference_data
 from services.classifier.service import SERVICE, ClassifierRuntime
 from shared.db import make_engine
-from shared.events import TOPIC_SUBMITTED
+from shared.events import TOPIC_CATALOG, TOPIC_SUBMITTED
 from shared.kafka import Publish
-from shared.service import Consumes, ServiceSpec, build_app, run_service
+from shared.service import Consumes, Follows, ServiceSpec, build_app, run_service
 from shared.settings import REPO_ROOT, Settings, load_settings
 
 log = logging.getLogger("exportwatch.classifier")
@@ -44,8 +45,9 @@ def ccl_age_seconds(issue_date: str, now: datetime) -> float:
     return (now - datetime.fromisoformat(issue_date).replace(tzinfo=UTC)).total_seconds()
 
 
-async def open_catalog(settings: Settings, ccl: Ccl) -> CatalogStore:
-    store = CatalogStore(make_engine(settings.catalog_database_url or DEFAULT_CATALOG_URL))
+async def open_catalog(settings: Settings, ccl: Ccl, announce: Announce | None = None) -> CatalogStore:
+    engine = make_engine(settings.catalog_database_url or DEFAULT_CATALOG_URL)
+    store = CatalogStore(engine) if announce is None else CatalogStore(engine, announce=announce)
     await store.open()
     seed = settings.catalog_seed_csv
     if seed is not None:
@@ -79,7 +81,8 @@ def runtime_opener(
         ccl = reference.ccl
         for warning in ccl.warnings:
             log.warning("CCL data warning: %s", warning, extra={"ccl_version": ccl.version})
-        catalog = await open_catalog(settings, ccl)
+        feed = CatalogFeed(publish, settings.topic(TOPIC_CATALOG))
+        catalog = await open_catalog(settings, ccl, feed.announce)
         log.info(
             "CCL %s from %s (%d entries, %d warnings), %d suggestion texts and catalog %s loaded in %.3fs",
             ccl.version,
@@ -93,6 +96,7 @@ def runtime_opener(
         runtime = ClassifierRuntime(
             reference=reference,
             catalog=catalog,
+            feed=feed,
             ecfr_api_url=settings.ecfr_api_url,
             ccl_cache_dir=settings.ccl_cache_dir,
             update_min_entries=ccl_update_checks[0],
@@ -100,9 +104,12 @@ def runtime_opener(
         )
         # Read at scrape time from the CCL in force, so an update swaps what the gauge reports.
         CCL_AGE.set_function(lambda: ccl_age_seconds(runtime.ccl.issue_date, datetime.now(UTC)))
+        retrying = feed.retrying()
+        retrying.start()
         try:
             yield runtime
         finally:
+            await retrying.stop()
             await catalog.close()
 
     return open_runtime
@@ -113,13 +120,18 @@ def describe(runtime: ClassifierRuntime | None) -> dict[str, Any]:
     if runtime is not None:
         detail["ccl_version"] = runtime.ccl.version
         detail["catalog_version"] = runtime.catalog.snapshot.version
+        if runtime.feed is not None:
+            detail["catalog_unpublished"] = runtime.feed.unpublished
     return detail
 
 
 def handler(settings: Settings, runtime: ClassifierRuntime) -> ClassifierHandler:
     # The CCL in force and the catalog snapshot current at each order (both are swapped whole).
     return ClassifierHandler(
-        settings=settings, reference=lambda: runtime.reference, catalog=lambda: runtime.catalog.snapshot
+        settings=settings,
+        reference=lambda: runtime.reference,
+        catalog=lambda: runtime.catalog.snapshot,
+        catalog_caught_up=runtime.catalog_caught_up,
     )
 
 
@@ -141,6 +153,14 @@ def create_app(
         describe=describe,
         not_ready="the Commerce Control List is not loaded yet",
         consumes=Consumes([TOPIC_SUBMITTED], partial(handler, settings)),
+        follows=[
+            Follows(
+                "catalog",
+                [TOPIC_CATALOG],
+                lambda runtime: CatalogFollower(runtime.catalog),
+                caught_up=lambda runtime: runtime.catalog_caught_up,
+            )
+        ],
         long_running=frozenset({"/ccl/update"}),
     )
     return build_app(spec, settings, start_kafka=start_kafka)

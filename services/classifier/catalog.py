@@ -1,13 +1,14 @@
 """The product catalog: the compliance team's ECCN per SKU, versioned, in SQLite or PostgreSQL.
 
 Every change is a new row (`version` n+1 of the SKU); nothing is ever updated or deleted, so the
-classification behind any past decision can be read back. All queries live here; callers own the
+classification behind any past decision can be read back. A SKU leaves the catalog by a version of
+its own (`withdrawn`: the catalog no longer classifies it) and comes back by a new classification. All queries live here; callers own the
 session and commit.
 
 CSV (import and export): `sku,eccn,classified_by,rationale,reference_documents`, UTF-8 with a header
 row; `reference_documents` lists the documents behind the classification (CCATS numbers, data
-sheets, manufacturer statements) separated by " ; ". An export adds `version` and `classified_at`,
-which an import ignores, so an export imports back as it was.
+sheets, manufacturer statements) separated by " ; ". An export adds `version`, `classified_at`
+and `withdrawn` (in the full history), which an import ignores, so an export imports back as it was.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     Integer,
     String,
@@ -39,7 +41,7 @@ from shared.db import make_sessionmaker, table_metadata
 from shared.migrations import Schema, migrate
 
 CSV_COLUMNS = ("sku", "eccn", "classified_by", "rationale", "reference_documents")
-EXPORT_COLUMNS = (*CSV_COLUMNS, "version", "classified_at")
+EXPORT_COLUMNS = (*CSV_COLUMNS, "version", "classified_at", "withdrawn")
 DOCUMENT_SEPARATOR = " ; "
 MAX_SKU_LENGTH = 128
 MAX_DOCUMENTS = 50
@@ -66,6 +68,8 @@ class CatalogProductRow(Base):
     rationale: Mapped[str | None] = mapped_column(Text)
     # JSON list of strings; NULL in rows written before the column existed.
     reference_documents: Mapped[str | None] = mapped_column(Text)
+    # True: this version takes the SKU out of the catalog (NULL in rows written before: not withdrawn).
+    withdrawn: Mapped[bool | None] = mapped_column(Boolean)
 
 
 CATALOG_SCHEMA = Schema(
@@ -87,6 +91,8 @@ class CatalogProduct:
     classified_at: datetime
     rationale: str | None
     reference_documents: tuple[str, ...] = ()
+    # This version withdrew the SKU: the catalog does not classify it (its eccn is the last one it had).
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,8 @@ class CatalogImportError(ValueError):
 class ImportResult:
     created: list[str]
     unchanged: list[str]
+    # The versions the import stored (one per SKU of `created`).
+    stored: list[CatalogProduct] = field(default_factory=list)
 
 
 # Returns the canonical ECCN or raises ValueError naming the value (the caller knows the CCL).
@@ -133,6 +141,7 @@ def _product(row: CatalogProductRow) -> CatalogProduct:
         classified_at=classified_at,
         rationale=row.rationale,
         reference_documents=documents,
+        withdrawn=bool(row.withdrawn),
     )
 
 
@@ -180,12 +189,17 @@ async def put(
     """Store a new version of `sku` unless the current one says the same; (product, created)."""
     documents = tuple(reference_documents)
     current = await get_current(session, sku)
-    if current is not None and (
-        current.eccn,
-        current.classified_by,
-        current.rationale,
-        current.reference_documents,
-    ) == (eccn, classified_by, rationale, documents):
+    if (
+        current is not None
+        and not current.withdrawn
+        and (
+            current.eccn,
+            current.classified_by,
+            current.rationale,
+            current.reference_documents,
+        )
+        == (eccn, classified_by, rationale, documents)
+    ):
         return current, False
     row = CatalogProductRow(
         sku=sku,
@@ -196,12 +210,41 @@ async def put(
         rationale=rationale,
         reference_documents=json.dumps(list(documents)) if documents else None,
     )
+    return await _add(session, row), True
+
+
+async def withdraw(
+    session: AsyncSession, *, sku: str, withdrawn_by: str, reason: str | None, withdrawn_at: datetime
+) -> tuple[CatalogProduct, bool] | None:
+    """Take `sku` out of the catalog by a new version; (that version, created), or None if the
+    catalog never had the SKU. A SKU already withdrawn stays as it is."""
+    current = await get_current(session, sku)
+    if current is None:
+        return None
+    if current.withdrawn:
+        return current, False
+    row = CatalogProductRow(
+        sku=sku,
+        version=current.version + 1,
+        eccn=current.eccn,
+        classified_by=withdrawn_by,
+        classified_at=withdrawn_at.astimezone(UTC),
+        rationale=reason,
+        reference_documents=None,
+        withdrawn=True,
+    )
+    return await _add(session, row), True
+
+
+async def _add(session: AsyncSession, row: CatalogProductRow) -> CatalogProduct:
     session.add(row)
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise CatalogConflict(f"SKU {sku!r}: version {row.version} was written concurrently; retry") from exc
-    return _product(row), True
+        raise CatalogConflict(
+            f"SKU {row.sku!r}: version {row.version} was written concurrently; retry"
+        ) from exc
+    return _product(row)
 
 
 async def import_csv(
@@ -260,8 +303,9 @@ async def _import_rows(
         raise CatalogImportError(errors)
     created: list[str] = []
     unchanged: list[str] = []
+    stored: list[CatalogProduct] = []
     for sku, eccn, classified_by, rationale, documents in rows:
-        _, is_new = await put(
+        product, is_new = await put(
             session,
             sku=sku,
             eccn=eccn,
@@ -271,7 +315,9 @@ async def _import_rows(
             reference_documents=documents,
         )
         (created if is_new else unchanged).append(sku)
-    return ImportResult(created=created, unchanged=unchanged)
+        if is_new:
+            stored.append(product)
+    return ImportResult(created=created, unchanged=unchanged, stored=stored)
 
 
 async def all_versions(session: AsyncSession) -> list[CatalogProduct]:
@@ -294,12 +340,14 @@ def products_csv(products: Sequence[CatalogProduct]) -> str:
                 DOCUMENT_SEPARATOR.join(p.reference_documents),
                 p.version,
                 p.classified_at.astimezone(UTC).isoformat(),
+                "true" if p.withdrawn else "",
             ]
         )
     return out.getvalue()
 
 
-async def load_snapshot(session: AsyncSession) -> CatalogSnapshot:
+async def load_current(session: AsyncSession) -> dict[str, CatalogProduct]:
+    """The current version of every SKU."""
     latest = (
         select(CatalogProductRow.sku, func.max(CatalogProductRow.version).label("version"))
         .group_by(CatalogProductRow.sku)
@@ -310,8 +358,12 @@ async def load_snapshot(session: AsyncSession) -> CatalogSnapshot:
             latest, (CatalogProductRow.sku == latest.c.sku) & (CatalogProductRow.version == latest.c.version)
         )
     )
+    return {row.sku: _product(row) for row in rows}
+
+
+def snapshot_of(current: Mapping[str, CatalogProduct]) -> CatalogSnapshot:
     # Sorted here, not in SQL: PostgreSQL collations order punctuation differently from SQLite.
-    products = {row.sku: _product(row) for row in sorted(rows, key=lambda r: r.sku)}
+    products = {sku: current[sku] for sku in sorted(current) if not current[sku].withdrawn}
     digest = hashlib.sha256()
     for sku, product in products.items():
         digest.update(f"{sku}\t{product.version}\t{product.eccn}\n".encode())
@@ -322,34 +374,73 @@ async def load_snapshot(session: AsyncSession) -> CatalogSnapshot:
     )
 
 
+async def load_snapshot(session: AsyncSession) -> CatalogSnapshot:
+    return snapshot_of(await load_current(session))
+
+
+# Told of every version this instance stored (feed.py publishes them to the other instances).
+Announce = Callable[[Sequence[CatalogProduct]], Awaitable[None]]
+
+
+async def _nobody(products: Sequence[CatalogProduct]) -> None:
+    return None
+
+
 class CatalogStore:
     """The catalog as the service uses it: sessions and commits in one place, and the in-memory
-    snapshot the handler reads, refreshed after every write.
+    current version of every SKU that the handler classifies with (`snapshot`).
 
-    The snapshot is per process: a write through one instance is seen by another instance only when
-    that one refreshes (restart, or its own next write). Good enough for one classifier; several
-    need a change feed (e.g. a compacted catalog topic) instead.
+    The database is authoritative: every version is stored there first, and it alone holds the
+    history. The in-memory state starts from the database and then follows the changes of every
+    instance (`apply`, fed by catalog.products.v1 through feed.py); this instance's own writes are
+    applied at once and handed to `announce`, which publishes them to the others.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, announce: Announce = _nobody) -> None:
         self._engine = engine
         self._sessions = make_sessionmaker(engine)
         self._write_lock = asyncio.Lock()
-        self.snapshot = CatalogSnapshot(products={}, eccn_by_sku={}, version="not loaded")
+        self._announce = announce
+        self._current: dict[str, CatalogProduct] = {}
+        self._snapshot: CatalogSnapshot | None = CatalogSnapshot(
+            products={}, eccn_by_sku={}, version="not loaded"
+        )
 
     async def open(self) -> None:
         await migrate(self._engine, CATALOG_SCHEMA)
-        await self.refresh()
+        async with self._sessions() as session:
+            self._current = await load_current(session)
+        self._snapshot = None
 
     async def close(self) -> None:
         await self._engine.dispose()
 
-    async def refresh(self) -> CatalogSnapshot:
-        async with self._sessions() as session:
-            self.snapshot = await load_snapshot(session)
-        return self.snapshot
+    @property
+    def snapshot(self) -> CatalogSnapshot:
+        # Built when first read after a change, not per change: following the topic from the
+        # beginning applies every SKU once, and a rebuild per SKU would cost n² there.
+        if self._snapshot is None:
+            self._snapshot = snapshot_of(self._current)
+        return self._snapshot
+
+    def current(self, sku: str) -> CatalogProduct | None:
+        """The SKU's newest version, a withdrawal included."""
+        return self._current.get(sku)
+
+    def apply(self, product: CatalogProduct) -> bool:
+        """Take a version another instance (or this one) stored, unless a newer one is held; True if
+        the current state changed. Versions of a SKU are numbered by the one catalog database, so the
+        higher one is the later; at an equal number the record read last wins (the topic orders
+        the records of one SKU alike for every instance)."""
+        held = self._current.get(product.sku)
+        if held == product or (held is not None and held.version > product.version):
+            return False
+        self._current[product.sku] = product
+        self._snapshot = None
+        return True
 
     async def get_current(self, sku: str) -> CatalogProduct | None:
+        """The SKU's newest version in the database (this instance's `current` follows every instance)."""
         async with self._sessions() as session:
             return await get_current(session, sku)
 
@@ -382,9 +473,21 @@ class CatalogStore:
                 reference_documents=reference_documents,
             )
             await session.commit()
-            if created:
-                await self.refresh()
-            return product, created
+        if created:
+            await self._stored([product])
+        return product, created
+
+    async def withdraw(
+        self, *, sku: str, withdrawn_by: str, reason: str | None, withdrawn_at: datetime
+    ) -> tuple[CatalogProduct, bool] | None:
+        async with self._write_lock, self._sessions() as session:
+            outcome = await withdraw(
+                session, sku=sku, withdrawn_by=withdrawn_by, reason=reason, withdrawn_at=withdrawn_at
+            )
+            await session.commit()
+        if outcome is not None and outcome[1]:
+            await self._stored([outcome[0]])
+        return outcome
 
     async def import_csv(
         self, text: str, *, validate_eccn: EccnValidator, classified_at: datetime
@@ -392,6 +495,11 @@ class CatalogStore:
         async with self._write_lock, self._sessions() as session:
             result = await import_csv(session, text, validate_eccn=validate_eccn, classified_at=classified_at)
             await session.commit()
-            if result.created:
-                await self.refresh()
-            return result
+        if result.stored:
+            await self._stored(result.stored)
+        return result
+
+    async def _stored(self, products: Sequence[CatalogProduct]) -> None:
+        for product in products:
+            self.apply(product)
+        await self._announce(products)

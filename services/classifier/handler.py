@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 from services.classifier import service
 from services.classifier.catalog import CatalogSnapshot
 from services.classifier.reference import ReferenceData
+from shared.codec import read_event
 from shared.events import TOPIC_CLASSIFIED, SubmittedOrder, envelope_dump
-from shared.kafka import Incoming, Outgoing, decode_json, require_key
+from shared.kafka import Incoming, Outgoing, require_key
 from shared.logging import log_context
 from shared.settings import Settings
 
@@ -28,10 +30,16 @@ class ClassifierHandler:
     # are stamped on the output, so a re-delivery after an update is explainable.
     reference: Callable[[], ReferenceData]
     catalog: Callable[[], CatalogSnapshot]
+    # Set once the catalog versions other instances stored are known (feed.py); None: no feed.
+    catalog_caught_up: asyncio.Event | None = None
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
-        order = SubmittedOrder.model_validate(decode_json(message))
+        order = read_event(message, SubmittedOrder)
         require_key(message, order.order_id)
+        if self.catalog_caught_up is not None:
+            # A line classified before the catalog is complete would say UNCLASSIFIED (or an older
+            # ECCN) for a SKU another instance has classified.
+            await self.catalog_caught_up.wait()
         with log_context(order_id=order.order_id, event_id=order.event_id):
             classified = service.classify_order(
                 order=order, reference=self.reference(), snapshot=self.catalog()

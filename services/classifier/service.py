@@ -37,6 +37,7 @@ from services.classifier.domain import (
 )
 from services.classifier.ecfr import MIN_ENTRIES, REQUIRED_ENTRIES, CclUpdate, EcfrError, api_client
 from services.classifier.ecfr import update_ccl as fetch_ccl
+from services.classifier.feed import CatalogFeed
 from services.classifier.reference import ReferenceData
 from shared.events import ClassifiedOrder, LineClassification, SubmittedOrder, derive
 
@@ -63,10 +64,14 @@ class ClassifierRuntime:
     catalog: CatalogStore
     ecfr_api_url: str
     ccl_cache_dir: Path
+    # Publishes this instance's catalog writes to the others (None in tests of the use cases).
+    feed: CatalogFeed | None = None
     # What a rebuilt CCL must have before it replaces the loaded one (ecfr.verify_document).
     update_min_entries: int = MIN_ENTRIES
     update_required_entries: tuple[str, ...] = REQUIRED_ENTRIES
     update_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Set once this instance read every catalog version published before it started (feed.py).
+    catalog_caught_up: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def ccl(self) -> Ccl:
@@ -161,6 +166,13 @@ async def put_product(
         classified_at=now,
         reference_documents=reference_documents,
     )
+
+
+async def withdraw_product(
+    *, catalog: CatalogStore, sku: str, withdrawn_by: str, reason: str | None, now: datetime
+) -> tuple[CatalogProduct, bool] | None:
+    """Take a SKU out of the catalog (a new version, withdrawn); None if the catalog never had it."""
+    return await catalog.withdraw(sku=sku, withdrawn_by=withdrawn_by, reason=reason, withdrawn_at=now)
 
 
 async def import_products(*, catalog: CatalogStore, ccl: Ccl, text: str, now: datetime) -> ImportResult:

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 from services.risk import service
 from services.risk.service import RiskRuntime
 from shared import metrics
+from shared.codec import read_event
 from shared.events import TOPIC_DECIDED, DecidedOrder, ScreenedOrder, envelope_dump
-from shared.kafka import Incoming, Outgoing, PoisonMessage, decode_json, require_key
+from shared.kafka import Incoming, Outgoing, PoisonMessage, require_key
 from shared.logging import log_context
 from shared.settings import Settings
 
@@ -30,7 +31,7 @@ class RiskHandler:
     runtime: RiskRuntime
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
-        screened = ScreenedOrder.model_validate(decode_json(message))
+        screened = read_event(message, ScreenedOrder)
         require_key(message, screened.order_id)
         with log_context(order_id=screened.order_id, event_id=screened.event_id):
             decided = await service.decide_order(screened=screened, runtime=self.runtime)
@@ -43,7 +44,7 @@ class RiskHandler:
         parsed: list[ScreenedOrder | None] = []
         for message in messages:
             try:
-                screened = ScreenedOrder.model_validate(decode_json(message))
+                screened = read_event(message, ScreenedOrder)
                 require_key(message, screened.order_id)
             except (PoisonMessage, ValidationError):
                 parsed.append(None)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from services.screening import service
 from services.screening.domain import Screener
 from services.screening.service import STAGE, ScreeningRuntime
+from shared.codec import read_event
 from shared.events import TOPIC_SCREENED, ClassifiedOrder, ScreenedOrder, derive, envelope_dump
-from shared.kafka import Handler, Incoming, Outgoing, PoisonMessage, decode_json, require_key
+from shared.kafka import Handler, Incoming, Outgoing, PoisonMessage, require_key
 from shared.logging import log_context
 from shared.settings import Settings
 
@@ -50,7 +51,7 @@ class ScreeningHandler:
 
     async def __call__(self, message: Incoming) -> list[Outgoing]:
         # A ValidationError here is the runner's cue to dead-letter the message.
-        classified = ClassifiedOrder.model_validate(decode_json(message))
+        classified = read_event(message, ClassifiedOrder)
         require_key(message, classified.order_id)
         with log_context(order_id=classified.order_id, event_id=classified.event_id):
             screened = await self._screen(classified)

@@ -147,6 +147,56 @@ async def test_product_versions_are_kept_and_the_handler_snapshot_follows(client
     assert line["catalog_version"] != before
 
 
+async def test_a_withdrawn_sku_leaves_the_catalog_by_a_version_and_comes_back_by_another(
+    client: httpx.AsyncClient,
+) -> None:
+    url = "/products/API-SKU-W"
+    assert (await client.put(url, json={"eccn": "2B230", "classified_by": "A. Keller"})).status_code == 201
+    before = (await client.get("/ccl")).json()["catalog_version"]
+    withdrawn = await client.delete(url, params={"withdrawn_by": "M. Ortiz", "reason": "discontinued"})
+    assert withdrawn.status_code == 200
+    assert {
+        k: withdrawn.json()[k] for k in ("version", "eccn", "classified_by", "rationale", "withdrawn")
+    } == {
+        "version": 2,
+        "eccn": "2B230",
+        "classified_by": "M. Ortiz",
+        "rationale": "discontinued",
+        "withdrawn": True,
+    }
+    gone = await client.get(url)
+    assert (
+        gone.status_code == 404 and "withdrawn from the product catalog (version 2" in gone.json()["detail"]
+    )
+    assert "API-SKU-W" not in {p["sku"] for p in (await client.get("/products")).json()}
+    line = (await client.post("/classify", json={"description": "gauge", "sku": "API-SKU-W"})).json()
+    assert (line["source"], line["eccn"]) == ("none", None)
+    assert (await client.get("/ccl")).json()["catalog_version"] != before
+    again = await client.delete(url, params={"withdrawn_by": "M. Ortiz"})
+    assert (again.status_code, again.json()["version"]) == (200, 2)  # already withdrawn: no new version
+    history = (await client.get(url + "/history")).json()
+    assert [(v["version"], v["withdrawn"]) for v in history] == [(1, False), (2, True)]
+    export = (await client.get("/products/export", params={"history": "true"})).text
+    assert "API-SKU-W,2B230,M. Ortiz,discontinued,,2," in export and export.count("\n") > 2
+    assert [r for r in export.splitlines() if r.startswith("API-SKU-W,")][1].endswith(",true")
+
+    back = await client.put(url, json={"eccn": "2B230", "classified_by": "A. Keller"})
+    assert (back.status_code, back.json()["version"], back.json()["withdrawn"]) == (201, 3, False)
+    assert (await client.get(url)).json()["version"] == 3
+    line = (await client.post("/classify", json={"description": "gauge", "sku": "API-SKU-W"})).json()
+    assert (line["source"], line["eccn"]) == ("catalog", "2B230")
+
+
+async def test_withdrawing_a_sku_the_catalog_never_had_is_404_and_needs_who(
+    client: httpx.AsyncClient,
+) -> None:
+    missing = await client.delete("/products/NO-SUCH-SKU", params={"withdrawn_by": "M. Ortiz"})
+    assert missing.status_code == 404
+    unnamed = await client.delete("/products/API-SKU-1")
+    assert unnamed.status_code == 422
+    assert unnamed.json()["detail"][0]["loc"] == ["query", "withdrawn_by"]
+
+
 async def test_product_with_an_eccn_not_on_the_ccl_is_refused_naming_it(client: httpx.AsyncClient) -> None:
     response = await client.put("/products/API-SKU-2", json={"eccn": "3A004", "classified_by": "A. Keller"})
     assert response.status_code == 422
@@ -230,7 +280,8 @@ async def test_export_is_csv_that_imports_back_to_the_same_catalog(
     assert exported.headers["x-catalog-version"] == snapshot
     text = exported.text
     assert (
-        text.splitlines()[0] == "sku,eccn,classified_by,rationale,reference_documents,version,classified_at"
+        text.splitlines()[0]
+        == "sku,eccn,classified_by,rationale,reference_documents,version,classified_at,withdrawn"
     )
 
     folder = tmp_path_factory.mktemp("reimport")

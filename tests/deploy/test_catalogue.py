@@ -15,10 +15,13 @@ from jsonschema import Draft7Validator
 
 from deploy import catalogue, generated
 from deploy.validation import schemas
+from services.classifier.catalog import CatalogProduct
+from services.classifier.feed import entry_of
 from shared.events import (
     ALL_TOPICS,
     TOPIC_ALERTS,
     TOPIC_ANCHORS,
+    TOPIC_CATALOG,
     TOPIC_CLASSIFIED,
     TOPIC_CLEARANCES,
     TOPIC_DEADLETTER,
@@ -135,6 +138,22 @@ def _real_events() -> dict[str, list[dict[str, Any]]]:
         TOPIC_DEADLETTER: [dead_letter(b"{not json")],
         TOPIC_LISTS_UPDATED: [json.loads(envelope_dump(list_update))],
         TOPIC_CLEARANCES: [json.loads(envelope_dump(clearance))],
+        # As the classifier publishes them: a catalog version with and without its documents.
+        TOPIC_CATALOG: [
+            json.loads(envelope_dump(entry_of(product)))
+            for product in (
+                CatalogProduct(
+                    "NV-LASER-01",
+                    2,
+                    "6A005.a.1",
+                    "jane",
+                    datetime(2026, 1, 5, tzinfo=UTC),
+                    "CCATS",
+                    ("G123",),
+                ),
+                CatalogProduct("NV-CABLE", 1, "EAR99", "jane", datetime(2026, 1, 5, tzinfo=UTC), None),
+            )
+        ],
     }
 
 
