@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import multiprocessing
 import os
+import queue
 import random
 import resource
 import statistics
@@ -479,10 +481,26 @@ def _speed_child(queries: list[str], baseline_sample: int, full: bool, out: Any)
 def _speed_run(queries: list[str], baseline_sample: int, full: bool) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
-    child = context.Process(target=_speed_child, args=(queries, baseline_sample, full, out))
+    # By its module's own name: run as `python -m bench.screening` this file is `__main__`, which a
+    # spawned child cannot import the function from.
+    target = importlib.import_module("bench.screening.__main__")._speed_child
+    child = context.Process(target=target, args=(queries, baseline_sample, full, out))
     child.start()
-    # A busy shared host can slow a run several times over: wait long rather than lose it.
-    result: dict[str, Any] = out.get(timeout=3600)
+    # A busy shared host can slow a run several times over: wait long rather than lose it, but not
+    # for a child that is gone.
+    deadline = time.monotonic() + 3600
+    while True:
+        try:
+            result: dict[str, Any] = out.get(timeout=5)
+            break
+        except queue.Empty:
+            if not child.is_alive():
+                raise RuntimeError(
+                    f"the speed run's process ended (exit code {child.exitcode}) without a result"
+                ) from None
+            if time.monotonic() > deadline:
+                child.kill()
+                raise RuntimeError("the speed run gave no result within an hour") from None
     child.join(timeout=60)
     return result
 
