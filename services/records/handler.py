@@ -108,10 +108,7 @@ class RecordsHandler:
             raise PoisonMessage("UnknownTopic", f"records does not consume topic {message.topic!r}")
         stage, model = self._models[message.topic]
         try:
-            payload = decode_json(message)
-            event = model.model_validate(payload)
-            if not isinstance(event, DeadLetter):  # a dead letter keeps the key of what it sets aside
-                require_key(message, event.order_id)
+            event, payload = _read(message, model)
         except (PoisonMessage, ValidationError) as exc:
             if message.topic != self._submitted_topic:
                 raise
@@ -188,18 +185,17 @@ class RecordsHandler:
     def _parse(self, message: Incoming) -> tuple[str, service.Recordable] | None:
         """`message` as what record_batch keeps, with its stage for the metrics; None when the
         one-at-a-time path must decide (it raises, skips or dead-letters there)."""
+        if message.topic not in self._reference and message.topic not in self._models:
+            return None
         try:
             if message.topic in self._reference:
                 reference = self._reference_of(message)
                 service.require_storable_reference(reference)
                 return reference.kind, reference
             stage, model = self._models[message.topic]
-            payload = decode_json(message)
-            event = model.model_validate(payload)
-            if not isinstance(event, DeadLetter):
-                require_key(message, event.order_id)
+            event, payload = _read(message, model)
             service.require_storable(event)
-        except (KeyError, PoisonMessage, ValidationError):
+        except (PoisonMessage, ValidationError):
             return None
         if isinstance(event, DeadLetter):
             return stage, event
@@ -245,3 +241,15 @@ class RecordsHandler:
         if new and kind == "list_updated" and self._list_updated is not None:
             self._list_updated()
         return []
+
+
+def _read(
+    message: Incoming, model: type[service.RecordedEvent]
+) -> tuple[service.RecordedEvent, dict[str, Any]]:
+    """The message's event and its decoded JSON (stored whole, unknown fields included). Raises
+    PoisonMessage or ValidationError."""
+    payload = decode_json(message)
+    event = model.model_validate(payload)
+    if not isinstance(event, DeadLetter):  # a dead letter keeps the key of what it sets aside
+        require_key(message, event.order_id)
+    return event, payload
