@@ -7,10 +7,13 @@ the same loop, hand each message to a handler and publish what it returns (dead 
 
 Semantics (docs/architecture.md, "Delivery"): at-least-once. A batch's outputs are produced and acknowledged by the
 broker (acks=all, idempotent producer) before the batch's offsets are committed (`offset + 1` per
-partition). A message that cannot be decoded or validated goes to `orders.deadletter.v1` with its
-raw bytes, origin and a clear error, and the loop moves on. An unexpected handler failure (a
-database that is away, a broker that times out) is retried with backoff from the same offset; it
-never kills the loop.
+partition). The loop handles the next poll while the broker acknowledges the last one's outputs;
+the next poll's outputs are sent only once the last one has landed (acknowledged, then committed in
+one commit for all its partitions), so each partition's outputs keep their order, and a partition
+whose outputs were not acknowledged is read again from where that poll began. A message that cannot
+be decoded or validated goes to `orders.deadletter.v1` with its raw bytes, origin and a clear error,
+and the loop moves on. An unexpected handler failure (a database that is away, a broker that times
+out) is retried with backoff from the same offset; it never kills the loop.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import ValidationError
 
@@ -374,12 +383,32 @@ async def start_with_retry(
     return False
 
 
+@dataclass
+class _Part:
+    """One partition's messages of a poll, handled: where the poll began reading it (where to read
+    again from if its outputs are not published) and each message with its outputs."""
+
+    first: int
+    handled: list[tuple[Incoming, list[Outgoing]]]
+
+
+async def _first_error(futures: Sequence[asyncio.Future[Any]]) -> BaseException | None:
+    """Wait for every send's acknowledgement; the first failure, or None when all were acknowledged."""
+    outcomes = await asyncio.gather(*futures, return_exceptions=True)
+    return next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, runner: ConsumerRunner) -> None:
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        # Batches are processed and committed before the next poll, so nothing is pending here.
+        # The poll whose outputs are on their way is committed while its partitions are still ours,
+        # so their next owner does not redo it.
+        try:
+            await self.runner.land()
+        except Exception as exc:  # the loop sees the same failure and acts on it
+            log.warning("the delivery in flight failed during a rebalance: %s", exception_message(exc))
         log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -405,6 +434,8 @@ class ConsumerRunner:
     last_poll: float = 0.0
     consumer: AIOKafkaConsumer | None = None
     processed: int = 0
+    # The previous poll's delivery (publish, acknowledgement, commit), overlapping this poll's handling.
+    _in_flight: asyncio.Future[dict[TopicPartition, int]] | None = None
 
     @property
     def deadletter_topic(self) -> str:
@@ -434,12 +465,18 @@ class ConsumerRunner:
     def _subscribe(self, consumer: AIOKafkaConsumer) -> None:
         consumer.subscribe(self.topics, listener=_Listener(self))
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        # Only partitions still ours: a rebalance may have taken one while its outputs were on the way.
+        owned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
+        if not offsets:
+            return
         try:
-            await consumer.commit({tp: offset})
-        except CommitFailedError as exc:
-            # A rebalance took the partition away; its next owner redoes the batch (at-least-once).
-            log.warning("commit failed after rebalance for %s[%d]: %s", tp.topic, tp.partition, exc)
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # A rebalance took a partition away; its next owner redoes the poll (at-least-once).
+            shown = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(offsets))
+            log.warning("commit failed after a rebalance for %s: %s", shown, exc)
 
     async def _after_poll(self, consumer: AIOKafkaConsumer) -> None:
         await self._update_lag(consumer)
@@ -460,15 +497,57 @@ class ConsumerRunner:
             while not self.stop_event.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_batch_size)
                 self.last_poll = time.monotonic()
-                done = await self._handle_poll(batch)
-                for tp, records in batch.items():
-                    if self.stop_event.is_set():
-                        break
-                    await self._process_partition(consumer, tp, records, done)
+                parts = await self._handle(consumer, batch)
+                # The previous poll's outputs were acknowledged (and its offsets committed) while this
+                # one was handled. Outputs go out only after it, so each partition's stay in order.
+                for tp, offset in (await self.land()).items():
+                    parts.pop(tp, None)
+                    if tp in consumer.assignment():
+                        consumer.seek(tp, offset)
+                self._in_flight = asyncio.ensure_future(self._deliver(consumer, parts))
                 await self._after_poll(consumer)
         finally:
-            self.started = False
-            await consumer.stop()
+            try:
+                await self.land()  # what was acknowledged before the stop is committed
+            except Exception as exc:
+                log.warning("the last poll's delivery failed on stopping: %s", exception_message(exc))
+            finally:
+                self.started = False
+                await consumer.stop()
+
+    async def land(self) -> dict[TopicPartition, int]:
+        """Wait for the poll whose outputs are on their way: its offsets committed where the broker
+        acknowledged them. Returns the partitions it could not publish, with the offset to read
+        them again from (the loop alone acts on it; the rebalance listener only waits)."""
+        flight = self._in_flight
+        if flight is None:
+            return {}
+        return await asyncio.shield(flight)
+
+    async def _handle(
+        self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]
+    ) -> dict[TopicPartition, _Part]:
+        """Each partition's messages of a poll with their outputs (a whole-poll handler first, then
+        one at a time for what it left)."""
+        done = await self._handle_poll(batch)
+        parts: dict[TopicPartition, _Part] = {}
+        for tp, records in batch.items():
+            if self.stop_event.is_set():
+                break
+            handled: list[tuple[Incoming, list[Outgoing]]] = []
+            for record in records:
+                message = incoming(record)
+                known = done.get((message.topic, message.partition, message.offset))
+                result = known if known is not None else await self._handle_with_retry(message)
+                if result is None:  # stopping mid-retry: do not commit past this record
+                    break
+                handled.append((message, self._publishable(message, result)))
+            if not handled:
+                continue
+            parts[tp] = _Part(records[0].offset, handled)
+            if handled[-1][0].offset != records[-1].offset:
+                consumer.seek(tp, handled[-1][0].offset + 1)
+        return parts
 
     async def _handle_poll(
         self, batch: dict[TopicPartition, list[Any]]
@@ -513,46 +592,47 @@ class ConsumerRunner:
         self.processed += len(done)
         return done
 
-    async def _process_partition(
-        self,
-        consumer: AIOKafkaConsumer,
-        tp: TopicPartition,
-        records: list[Any],
-        done: dict[tuple[str, int, int], list[Outgoing]],
-    ) -> None:
-        handled: list[tuple[Incoming, list[Outgoing]]] = []
-        for record in records:
-            message = incoming(record)
-            known = done.get((message.topic, message.partition, message.offset))
-            result = known if known is not None else await self._handle_with_retry(message)
-            if result is None:  # stopping mid-retry: do not commit past this record
-                break
-            handled.append((message, self._publishable(message, result)))
-        if not handled:
-            return
-        try:
-            await self._publish([out for _, outs in handled for out in outs])
-        except (MessageSizeTooLargeError, RecordListTooLargeError):
-            # The broker refused an output that the producer let through (a topic whose limit is
-            # below the producer's): find which, one message at a time, and set that one aside.
+    async def _deliver(
+        self, consumer: AIOKafkaConsumer, parts: dict[TopicPartition, _Part]
+    ) -> dict[TopicPartition, int]:
+        """Publish a poll's outputs, and commit each partition whose outputs the broker acknowledged
+        (all partitions in one commit). Returns the partitions not published, with the offset to
+        read them again from: nothing of them is committed, and handlers are deterministic and
+        records deduplicates by event_id, so handling them again is harmless."""
+        sent: dict[TopicPartition, list[asyncio.Future[Any]] | BaseException] = {}
+        owned = consumer.assignment()
+        for tp, part in parts.items():
+            if tp not in owned:  # taken by a rebalance while handled: its next owner handles it again
+                continue
             try:
-                await self._publish_each(handled)
+                sent[tp] = [await self._send(out) for _, outs in part.handled for out in outs]
             except KafkaError as exc:
-                self._rewind(consumer, tp, records[0].offset, exc)
-                return
-        except KafkaError as exc:
-            # Not acknowledged: commit nothing, rewind, and the records are handled again (handlers
-            # are deterministic and records deduplicates by event_id, so this is harmless).
-            self._rewind(consumer, tp, records[0].offset, exc)
-            return
-        last_offset = handled[-1][0].offset
-        await self._commit(consumer, tp, last_offset + 1)
-        if last_offset != records[-1].offset:
-            consumer.seek(tp, last_offset + 1)
-
-    def _rewind(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, exc: KafkaError) -> None:
-        log.warning("publish failed for %s[%d]: %s; rewinding", tp.topic, tp.partition, exc)
-        consumer.seek(tp, offset)
+                sent[tp] = exc
+        offsets: dict[TopicPartition, int] = {}
+        failed: dict[TopicPartition, int] = {}
+        for tp, futures in sent.items():
+            part = parts[tp]
+            error = futures if isinstance(futures, BaseException) else await _first_error(futures)
+            if isinstance(error, MessageSizeTooLargeError | RecordListTooLargeError):
+                # The broker refused an output that the producer let through (a topic whose limit is
+                # below the producer's): find which, one message at a time, and set that one aside.
+                try:
+                    await self._publish_each(part.handled)  # counts what it publishes
+                except KafkaError as exc:
+                    error = exc
+                else:
+                    offsets[tp] = part.handled[-1][0].offset + 1
+                    continue
+            if error is not None:
+                log.warning("publish failed for %s[%d]: %s; rewinding", tp.topic, tp.partition, error)
+                failed[tp] = part.first
+                continue
+            offsets[tp] = part.handled[-1][0].offset + 1
+            for _, outs in part.handled:
+                for out in outs:
+                    metrics.EVENTS_OUT.labels(self.service, out.topic).inc()
+        await self._commit(consumer, offsets)
+        return failed
 
     def _publishable(self, message: Incoming, outputs: list[Outgoing]) -> list[Outgoing]:
         """`outputs`, or a dead letter instead when one of them is over the producer's request
@@ -677,16 +757,16 @@ class ConsumerRunner:
             message, service=self.service, error_type=error_type, error=error, topic=self.deadletter_topic
         )
 
+    async def _send(self, out: Outgoing) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = await self.producer.send(
+            out.topic, value=out.value, key=out.key.encode("utf-8"), headers=list(out.headers) or None
+        )
+        return future
+
     async def _publish(self, outputs: list[Outgoing]) -> None:
         if not outputs:
             return
-        futures = [
-            await self.producer.send(
-                out.topic, value=out.value, key=out.key.encode("utf-8"), headers=list(out.headers) or None
-            )
-            for out in outputs
-        ]
-        await asyncio.gather(*futures)
+        await asyncio.gather(*[await self._send(out) for out in outputs])
         for out in outputs:
             metrics.EVENTS_OUT.labels(self.service, out.topic).inc()
 
@@ -720,7 +800,7 @@ class FollowingRunner(ConsumerRunner):
     def _subscribe(self, consumer: AIOKafkaConsumer) -> None:
         consumer.subscribe(self.topics)
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         return None  # nothing to commit without a group: every start reads from the beginning
 
     async def _after_poll(self, consumer: AIOKafkaConsumer) -> None:

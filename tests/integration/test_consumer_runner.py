@@ -9,9 +9,11 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import GroupCoordinatorNotAvailableError, KafkaTimeoutError
 
 from shared.events import TOPIC_CLASSIFIED, TOPIC_DEADLETTER, TOPIC_SUBMITTED, SubmittedOrder
-from shared.kafka import Incoming, Outgoing, decode_json
+from shared.kafka import ConsumerRunner, Incoming, Outgoing, decode_json, make_producer
 from shared.service import KafkaStage
 from shared.settings import load_settings
 from tests.integration.kafka_helpers import (
@@ -263,3 +265,155 @@ async def test_a_batch_handler_takes_whole_polls_and_leaves_bad_messages_to_the_
         assert handler.batched == good
         # Only the message the batch left was handled alone.
         assert handler.calls == 1
+
+
+class HeldProducer:
+    """The real producer, with the broker's acknowledgement of chosen keys held back (until `gate`
+    opens) or failed once: what a slow or failing broker looks like to the loop."""
+
+    def __init__(self, real: AIOKafkaProducer, *, hold: str = "", fail_once: str = "") -> None:
+        self.real = real
+        self.hold, self.fail_once = hold.encode(), fail_once.encode()
+        self.gate = asyncio.Event()
+        self.failed = 0
+
+    async def send(self, topic: str, *, value: bytes, key: bytes, headers: object) -> asyncio.Future[object]:
+        acknowledged: asyncio.Future[object] = await self.real.send(
+            topic, value=value, key=key, headers=headers
+        )
+        if key == self.fail_once and not self.failed:
+            self.failed += 1
+            refused: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            refused.set_exception(KafkaTimeoutError("the broker did not acknowledge in time"))
+            return refused
+        if key != self.hold:
+            return acknowledged
+
+        async def held() -> object:
+            await self.gate.wait()
+            return await acknowledged
+
+        return asyncio.ensure_future(held())
+
+
+async def _runner(
+    kafka_bootstrap: str, prefix: str, handler: EchoHandler, producer: HeldProducer
+) -> ConsumerRunner:
+    settings = load_settings("pipelined-test", kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    return ConsumerRunner(
+        settings=settings,
+        service="pipelined-test",
+        topics=[settings.topic(TOPIC_SUBMITTED)],
+        handler=handler,
+        producer=producer,
+        group_id=f"{prefix}pipelined",
+    )
+
+
+async def test_the_next_poll_is_handled_while_the_last_one_is_acknowledged_and_committed_after_it(
+    kafka_bootstrap: str,
+) -> None:
+    """The loop overlaps handling with the broker's acknowledgement, but publishes the next poll's
+    outputs only after the last poll landed, and commits nothing that is not acknowledged."""
+    prefix = unique_prefix()
+    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
+    real = make_producer(load_settings("pipelined-test", kafka_bootstrap_servers=kafka_bootstrap))
+    await real.start()
+    producer = HeldProducer(real, hold="SO-HELD")
+    submitted, classified = f"{prefix}{TOPIC_SUBMITTED}", f"{prefix}{TOPIC_CLASSIFIED}"
+    handler = EchoHandler(classified)
+    runner = await _runner(kafka_bootstrap, prefix, handler, producer)
+    task = asyncio.create_task(runner.run())
+    try:
+        await publish(kafka_bootstrap, submitted, [("SO-HELD", json.dumps(order("SO-HELD")).encode())])
+        await wait_for(lambda: handler.calls >= 1, timeout=30, what="the first order handled")
+        await publish(kafka_bootstrap, submitted, [("SO-NEXT", json.dumps(order("SO-NEXT")).encode())])
+        await wait_for(lambda: handler.calls >= 2, timeout=30, what="the next poll handled meanwhile")
+        await asyncio.sleep(1.0)  # time for anything the loop would wrongly do before the ack
+
+        # The held output is on the broker, but not acknowledged: nothing committed, and the next
+        # order's output waits behind it.
+        assert await _committed(kafka_bootstrap, f"{prefix}pipelined", submitted) == 0
+        early = await read_topic(kafka_bootstrap, classified, expect=2, timeout=2.0)
+        assert [o["order_id"] for o in early] == ["SO-HELD"]
+
+        producer.gate.set()
+        outputs = await read_topic(kafka_bootstrap, classified, expect=2)
+        assert [o["order_id"] for o in outputs] == ["SO-HELD", "SO-NEXT"]
+
+        async def both_committed() -> bool:
+            return await _committed(kafka_bootstrap, f"{prefix}pipelined", submitted) == 2
+
+        await wait_for(both_committed, timeout=30, what="both offsets committed once acknowledged")
+    finally:
+        await runner.stop()
+        await task
+        await real.stop()
+    assert handler.calls == 2
+
+
+async def test_an_unacknowledged_partition_is_read_again_and_the_others_are_committed(
+    kafka_bootstrap: str,
+) -> None:
+    """One output refused by the broker: its partition is rewound to where that poll began, the
+    messages behind it are not committed past it, and every output ends up on the topic with each
+    partition's last copies in the input's order."""
+    prefix = unique_prefix()
+    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=3)
+    real = make_producer(load_settings("pipelined-test", kafka_bootstrap_servers=kafka_bootstrap))
+    await real.start()
+    ids = [f"SO-REWIND-{n}" for n in range(12)]
+    producer = HeldProducer(real, fail_once=ids[4])
+    submitted, classified = f"{prefix}{TOPIC_SUBMITTED}", f"{prefix}{TOPIC_CLASSIFIED}"
+    await publish(kafka_bootstrap, submitted, [(i, json.dumps(order(i)).encode()) for i in ids])
+    handler = EchoHandler(classified)
+    runner = await _runner(kafka_bootstrap, prefix, handler, producer)
+    task = asyncio.create_task(runner.run())
+    try:
+
+        async def all_committed() -> bool:
+            return await _committed(kafka_bootstrap, f"{prefix}pipelined", submitted) == 12
+
+        await wait_for(all_committed, timeout=60, what="all 12 offsets committed")
+    finally:
+        await runner.stop()
+        await task
+        await real.stop()
+    assert producer.failed == 1 and handler.calls > len(ids)
+
+    inputs, outputs = (
+        await _by_partition(kafka_bootstrap, submitted),
+        await _by_partition(kafka_bootstrap, classified),
+    )
+    assert sorted({i for ids_ in outputs.values() for i in ids_}) == sorted(ids)
+    for partition, sent in inputs.items():
+        got = outputs[partition]
+        last_copies = [i for n, i in enumerate(got) if i not in got[n + 1 :]]
+        assert last_copies == sent, f"partition {partition}: {got}"
+
+
+async def _by_partition(kafka_bootstrap: str, topic: str) -> dict[int, list[str]]:
+    """Every order id on the three partitions of `topic`, per partition, in offset order."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(3)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        found: dict[int, list[str]] = {tp.partition: [] for tp in tps}
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for tp, records in (await consumer.getmany(timeout_ms=300)).items():
+                found[tp.partition].extend(json.loads(r.value)["order_id"] for r in records)
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def _committed(kafka_bootstrap: str, group: str, topic: str) -> int:
+    """How many messages the group has committed on `topic` (0 while the broker's group coordinator
+    is still starting on a fresh broker)."""
+    try:
+        return sum((await committed_offsets(kafka_bootstrap, group, topic)).values())
+    except GroupCoordinatorNotAvailableError:
+        return 0
