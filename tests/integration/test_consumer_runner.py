@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -296,11 +297,17 @@ class HeldProducer:
         return asyncio.ensure_future(held())
 
 
-async def _runner(
-    kafka_bootstrap: str, prefix: str, handler: EchoHandler, producer: HeldProducer
-) -> ConsumerRunner:
+@contextlib.asynccontextmanager
+async def _running(
+    kafka_bootstrap: str, prefix: str, handler: EchoHandler, **held: str
+) -> AsyncIterator[HeldProducer]:
+    """A consumer loop reading the prefix's submitted topic through a `HeldProducer`; stopped (and
+    its last poll landed) on leaving."""
     settings = load_settings("pipelined-test", kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
-    return ConsumerRunner(
+    real = make_producer(settings)
+    await real.start()
+    producer = HeldProducer(real, **held)
+    runner = ConsumerRunner(
         settings=settings,
         service="pipelined-test",
         topics=[settings.topic(TOPIC_SUBMITTED)],
@@ -308,6 +315,13 @@ async def _runner(
         producer=producer,
         group_id=f"{prefix}pipelined",
     )
+    task = asyncio.create_task(runner.run())
+    try:
+        yield producer
+    finally:
+        await runner.stop()
+        await task
+        await real.stop()
 
 
 async def test_the_next_poll_is_handled_while_the_last_one_is_acknowledged_and_committed_after_it(
@@ -317,14 +331,9 @@ async def test_the_next_poll_is_handled_while_the_last_one_is_acknowledged_and_c
     outputs only after the last poll landed, and commits nothing that is not acknowledged."""
     prefix = unique_prefix()
     await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
-    real = make_producer(load_settings("pipelined-test", kafka_bootstrap_servers=kafka_bootstrap))
-    await real.start()
-    producer = HeldProducer(real, hold="SO-HELD")
     submitted, classified = f"{prefix}{TOPIC_SUBMITTED}", f"{prefix}{TOPIC_CLASSIFIED}"
     handler = EchoHandler(classified)
-    runner = await _runner(kafka_bootstrap, prefix, handler, producer)
-    task = asyncio.create_task(runner.run())
-    try:
+    async with _running(kafka_bootstrap, prefix, handler, hold="SO-HELD") as producer:
         await publish(kafka_bootstrap, submitted, [("SO-HELD", json.dumps(order("SO-HELD")).encode())])
         await wait_for(lambda: handler.calls >= 1, timeout=30, what="the first order handled")
         await publish(kafka_bootstrap, submitted, [("SO-NEXT", json.dumps(order("SO-NEXT")).encode())])
@@ -345,10 +354,6 @@ async def test_the_next_poll_is_handled_while_the_last_one_is_acknowledged_and_c
             return await _committed(kafka_bootstrap, f"{prefix}pipelined", submitted) == 2
 
         await wait_for(both_committed, timeout=30, what="both offsets committed once acknowledged")
-    finally:
-        await runner.stop()
-        await task
-        await real.stop()
     assert handler.calls == 2
 
 
@@ -360,25 +365,16 @@ async def test_an_unacknowledged_partition_is_read_again_and_the_others_are_comm
     partition's last copies in the input's order."""
     prefix = unique_prefix()
     await create_prefixed_topics(kafka_bootstrap, prefix, partitions=3)
-    real = make_producer(load_settings("pipelined-test", kafka_bootstrap_servers=kafka_bootstrap))
-    await real.start()
     ids = [f"SO-REWIND-{n}" for n in range(12)]
-    producer = HeldProducer(real, fail_once=ids[4])
     submitted, classified = f"{prefix}{TOPIC_SUBMITTED}", f"{prefix}{TOPIC_CLASSIFIED}"
     await publish(kafka_bootstrap, submitted, [(i, json.dumps(order(i)).encode()) for i in ids])
     handler = EchoHandler(classified)
-    runner = await _runner(kafka_bootstrap, prefix, handler, producer)
-    task = asyncio.create_task(runner.run())
-    try:
 
-        async def all_committed() -> bool:
-            return await _committed(kafka_bootstrap, f"{prefix}pipelined", submitted) == 12
+    async def all_committed() -> bool:
+        return await _committed(kafka_bootstrap, f"{prefix}pipelined", submitted) == 12
 
+    async with _running(kafka_bootstrap, prefix, handler, fail_once=ids[4]) as producer:
         await wait_for(all_committed, timeout=60, what="all 12 offsets committed")
-    finally:
-        await runner.stop()
-        await task
-        await real.stop()
     assert producer.failed == 1 and handler.calls > len(ids)
 
     inputs, outputs = (
