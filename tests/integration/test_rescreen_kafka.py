@@ -4,7 +4,7 @@ decided again (HOLD, with a reason citing the new entry and list version) within
 raises a post-shipment alert instead and keeps its decision. And the store still verifies.
 
 screening (the OFAC non-SDN list only, updated from the mirror), risk and records run in this process
-on topics of their own, as in test_screening_lists_kafka.py.
+on topics of their own (tests/integration/screening_stack.py).
 """
 
 from __future__ import annotations
@@ -13,34 +13,22 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI
 
-from services.records.app import create_app as create_records
-from services.risk.app import create_app as create_risk
-from services.screening.app import create_app as create_screening
 from shared.events import TOPIC_CLASSIFIED, TOPIC_SHIPPED, TOPIC_SUBMITTED
-from shared.settings import Settings
-from tests.auth_support import bearer
 from tests.integration.kafka_helpers import (
     chair_order,
-    create_prefixed_topics,
     publish,
-    unique_prefix,
     wait_for,
 )
-from tests.screening_support import PublisherMirror, publisher_mirror
+from tests.integration.screening_stack import Stack, screening_stack
 
 pytestmark = pytest.mark.integration
 
-NON_SDN = "screening/us_ofac_non_sdn/2025-12-19"
 BUYER = "Zenith Quantum Optics Company Limited"
 # The entry the list update adds: OFAC's consolidated non-SDN CSV layout, on the CMIC list (review).
 NEW_ENTRY_ID = "99101"
@@ -50,80 +38,19 @@ NEW_ENTRY = (
 )
 
 
-@dataclass
-class Stack:
-    prefix: str
-    bootstrap: str
-    mirror: PublisherMirror
-    screening: httpx.AsyncClient
-    records: httpx.AsyncClient
-    cons_prim: bytes
-
-    def topic(self, name: str) -> str:
-        return f"{self.prefix}{name}"
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(
     kafka_bootstrap: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
-    prefix = unique_prefix()
-    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=3)
     tmp = tmp_path_factory.mktemp("rescreen-kafka")
-    common: dict[str, Any] = {"kafka_bootstrap_servers": kafka_bootstrap, "topic_prefix": prefix}
-    async with AsyncExitStack() as exit_stack:
-        mirror = exit_stack.enter_context(publisher_mirror(tmp / "publishers"))
-        mirror.publish_copy("ofac_non_sdn", data_dir / NON_SDN)
-        apps: dict[str, FastAPI] = {
-            "screening": create_screening(
-                Settings(
-                    **common,
-                    service_name="screening",
-                    screening_sources=f"ofac_non_sdn:{NON_SDN}",
-                    screening_cache_dir=tmp / "cache",
-                    screening_update_base_url=mirror.base_url,
-                )
-            ),
-            "risk": create_risk(
-                Settings(
-                    **common, service_name="risk", risk_database_url=f"sqlite+aiosqlite:///{tmp / 'risk.db'}"
-                )
-            ),
-            "records": create_records(
-                Settings(
-                    **common,
-                    service_name="records",
-                    database_url=f"sqlite+aiosqlite:///{tmp / 'records.db'}",
-                    anchor_file=tmp / "anchors.jsonl",
-                    anchor_interval_s=1.0,
-                )
-            ),
-        }
-        clients = {}
-        for name, app in apps.items():
-            await exit_stack.enter_async_context(app.router.lifespan_context(app))
-            clients[name] = await exit_stack.enter_async_context(
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app),
-                    base_url=f"http://{name}",
-                    timeout=30,
-                    headers=bearer(),
-                )
-            )
-        for name, client in clients.items():
-
-            async def ready(client: httpx.AsyncClient = client) -> bool:
-                return (await client.get("/readyz")).status_code == 200
-
-            await wait_for(ready, timeout=60, what=f"{name} ready")
-        yield Stack(
-            prefix,
-            kafka_bootstrap,
-            mirror,
-            clients["screening"],
-            clients["records"],
-            (data_dir / NON_SDN / "cons_prim.csv").read_bytes(),
-        )
+    async with screening_stack(
+        kafka_bootstrap,
+        data_dir,
+        tmp,
+        risk={"risk_database_url": f"sqlite+aiosqlite:///{tmp / 'risk.db'}"},
+        records={"anchor_file": tmp / "anchors.jsonl", "anchor_interval_s": 1.0},
+    ) as stack:
+        yield stack
 
 
 async def _submit(stack: Stack, order_id: str) -> str:

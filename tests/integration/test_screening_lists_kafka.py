@@ -11,147 +11,39 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI
 
-from services.records.app import create_app as create_records
-from services.risk.app import create_app as create_risk
-from services.screening.app import create_app as create_screening
 from shared.events import (
     TOPIC_CLASSIFIED,
     TOPIC_CLEARANCES,
-    TOPIC_LISTS_UPDATED,
     TOPIC_SUBMITTED,
     ScreeningClearance,
     envelope_dump,
 )
-from shared.settings import Settings
-from tests.auth_support import bearer
 from tests.integration.kafka_helpers import (
     chair_order,
-    create_prefixed_topics,
     publish,
-    read_topic,
-    unique_prefix,
     wait_for,
 )
-from tests.screening_support import PublisherMirror, publisher_mirror
+from tests.integration.screening_stack import Stack, screening_stack
 
 pytestmark = pytest.mark.integration
 
-NON_SDN = "screening/us_ofac_non_sdn/2025-12-19"
 AERO_ENGINE = "AERO ENGINE CORPORATION OF CHINA"  # OFAC CMIC list, ent_num 30902: effect review -> HOLD
-
-
-@dataclass
-class Stack:
-    prefix: str
-    bootstrap: str
-    mirror: PublisherMirror
-    screening: httpx.AsyncClient
-    records: httpx.AsyncClient
-    cons_prim: bytes
-
-    def topic(self, name: str) -> str:
-        return f"{self.prefix}{name}"
-
-
-async def _ready(client: httpx.AsyncClient, what: str) -> None:
-    async def probe() -> bool:
-        return (await client.get("/readyz")).status_code == 200
-
-    await wait_for(probe, timeout=60, what=f"{what} ready")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(
     kafka_bootstrap: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
-    prefix = unique_prefix()
-    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=3)
     tmp = tmp_path_factory.mktemp("screening-kafka")
-    common: dict[str, Any] = {"kafka_bootstrap_servers": kafka_bootstrap, "topic_prefix": prefix}
-    async with AsyncExitStack() as exit_stack:
-        mirror = exit_stack.enter_context(publisher_mirror(tmp / "publishers"))
-        mirror.publish_copy("ofac_non_sdn", data_dir / NON_SDN)
-        apps: dict[str, FastAPI] = {
-            "screening": create_screening(
-                Settings(
-                    **common,
-                    service_name="screening",
-                    screening_sources=f"ofac_non_sdn:{NON_SDN}",
-                    screening_cache_dir=tmp / "cache",
-                    screening_update_base_url=mirror.base_url,
-                )
-            ),
-            "risk": create_risk(Settings(**common, service_name="risk")),
-            "records": create_records(
-                Settings(
-                    **common, service_name="records", database_url=f"sqlite+aiosqlite:///{tmp / 'records.db'}"
-                )
-            ),
-        }
-        clients = {}
-        for name, app in apps.items():
-            await exit_stack.enter_async_context(app.router.lifespan_context(app))
-            clients[name] = await exit_stack.enter_async_context(
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app),
-                    base_url=f"http://{name}",
-                    timeout=30,
-                    headers=bearer(),
-                )
-            )
-        for name, client in clients.items():
-            await _ready(client, name)
-        yield Stack(
-            prefix,
-            kafka_bootstrap,
-            mirror,
-            clients["screening"],
-            clients["records"],
-            (data_dir / NON_SDN / "cons_prim.csv").read_bytes(),
-        )
-
-
-async def test_a_list_update_is_announced_with_its_diff_on_the_broker(stack: Stack) -> None:
-    before = (await stack.screening.get("/lists")).json()["sources"][0]["version"]
-    lines = stack.cons_prim.split(b"\r\n")
-    changed = [
-        line.replace(b"CHINA TELECOM CORPORATION LIMITED", b"CHINA TELECOM CORP LTD")
-        for line in lines
-        if not line.startswith(b"30923,")  # CHINA MOBILE LIMITED leaves the CMIC list
-    ]
-    added = b'99001,"NEWNAME, Example","individual","NS-PLC",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- '
-    stack.mirror.publish("ofac_non_sdn", "cons_prim.csv", b"\r\n".join([added, *changed]))
-
-    response = await stack.screening.post("/lists/update", json={"sources": ["ofac_non_sdn"]})
-
-    assert response.status_code == 200, response.text
-    [outcome] = response.json()["outcomes"]
-    assert (outcome["outcome"], outcome["added"], outcome["changed"], outcome["removed"]) == (
-        "updated",
-        1,
-        1,
-        1,
-    )
-    # One event per list of the source: CAP, CMIC, NS-MBS, PLC, SSI.
-    events = await read_topic(stack.bootstrap, stack.topic(TOPIC_LISTS_UPDATED), expect=5)
-    by_list = {e["list_id"]: e for e in events}
-    assert sorted(by_list) == ["CAP", "CMIC", "NS-MBS", "PLC", "SSI"]
-    cmic, plc = by_list["CMIC"], by_list["PLC"]
-    assert (cmic["old_version"], cmic["new_version"]) == (before, outcome["new_version"])
-    assert (cmic["added"], cmic["changed"], cmic["removed"]) == ([], ["30882"], ["30923"])
-    assert (plc["added"], plc["changed"], plc["removed"]) == (["99001"], [], [])
-    assert by_list["SSI"]["added"] == by_list["SSI"]["changed"] == by_list["SSI"]["removed"] == []
+    async with screening_stack(kafka_bootstrap, data_dir, tmp) as stack:
+        yield stack
 
 
 async def _submit(stack: Stack, order_id: str, occurred_at: str) -> str:
