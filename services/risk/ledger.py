@@ -249,6 +249,12 @@ class Ledger:
         self.postgres = engine.dialect.name == "postgresql"
         if not self.postgres:
             _serialise_sqlite_writers(engine)
+        insert = postgresql.insert if self.postgres else sqlite.insert
+        self._insert_statement = (
+            insert(Drawdown)
+            .on_conflict_do_nothing(index_elements=["order_id", "order_version", "line_no"])
+            .returning(Drawdown.line_no, Drawdown.id)
+        )
 
     @classmethod
     def open(cls, url: str) -> Ledger:
@@ -336,22 +342,35 @@ class Ledger:
         meanwhile, or the database's error: the caller then settles the orders one by one."""
         async with self.sessions() as session, session.begin():
             ids = {s.order.order_id for s in settlements}
-            held = set(
-                await session.scalars(select(Drawdown.order_id).where(Drawdown.order_id.in_(ids)).distinct())
-            )
+            # Every draw-down of the poll's orders in one query; an order settled earlier in the poll
+            # (a later version follows) is read again, as one order at a time would.
+            read: dict[str, list[Drawdown]] = {}
+            for row in await session.scalars(
+                select(Drawdown).where(Drawdown.order_id.in_(ids)).order_by(Drawdown.id)
+            ):
+                read.setdefault(row.order_id, []).append(row)
+            held: dict[str, list[Drawdown] | None] = dict(read)
+            licences: dict[str, Licence] | None = None
             results: list[dict[int, Coverage]] = []
             for settlement in settlements:
                 order = settlement.order
                 if not settlement.needs and order.order_id not in held:
                     results.append({})
                     continue
+                if licences is None:  # locked once for the poll, in one order: see _settle
+                    licences = await self._licences(session, lock=True)
                 result = await self._settle(
-                    session, order, settlement.needs, blocked=settlement.blocked, now=now
+                    session,
+                    order,
+                    settlement.needs,
+                    blocked=settlement.blocked,
+                    now=now,
+                    known=(held.get(order.order_id, []), licences),
                 )
                 if result is None:
                     raise LedgerConflict(f"order {order.order_id}: a line was drawn down by another instance")
                 results.append(result)
-                held.add(order.order_id)  # a later version in the same poll reverses what this drew
+                held[order.order_id] = None
         return results
 
     async def _settle(
@@ -362,10 +381,15 @@ class Ledger:
         *,
         blocked: bool,
         now: datetime,
+        known: tuple[list[Drawdown] | None, dict[str, Licence]] | None = None,
     ) -> dict[int, Coverage] | None:
-        rows = list(
-            (await session.scalars(select(Drawdown).where(Drawdown.order_id == order.order_id))).all()
-        )
+        """`known`: the order's draw-downs (None: read them) and the licences, already read and
+        locked in this transaction (Ledger.settle_all)."""
+        rows = known[0] if known is not None else None
+        if rows is None:
+            rows = list(
+                (await session.scalars(select(Drawdown).where(Drawdown.order_id == order.order_id))).all()
+            )
         if not rows and not needs:
             return {}
         mine = {r.line_no: r for r in rows if r.order_version == order.event_id}
@@ -373,7 +397,7 @@ class Ledger:
         todo = [] if blocked else [n for n in needs if n.line_no not in mine]
         # Every licence is locked, in one order, before anything is written: draw-downs and
         # reversals of concurrent orders queue here instead of reading the same remaining value.
-        licences = await self._licences(session, lock=bool(stale or todo))
+        licences = known[1] if known is not None else await self._licences(session, lock=bool(stale or todo))
         await self._reverse(stale, licences, stale_note, now)
         if blocked:
             await session.flush()
@@ -400,17 +424,12 @@ class Ledger:
         return {r.number: r for r in (await session.scalars(query)).all()}
 
     async def _insert(self, session: AsyncSession, drafts: Sequence[dict[str, Any]]) -> list[Drawdown] | None:
-        """Insert the lines' rows, ON CONFLICT DO NOTHING, in one statement (one round trip for the
-        order, however many lines); None if any row was already taken."""
-        insert = postgresql.insert if self.postgres else sqlite.insert
-        statement = (
-            insert(Drawdown)
-            .values(list(drafts))
-            .on_conflict_do_nothing(index_elements=["order_id", "order_version", "line_no"])
-            .returning(Drawdown.line_no, Drawdown.id)
-        )
+        """Insert the lines' rows, ON CONFLICT DO NOTHING, in one round trip for the order however
+        many lines (SQLAlchemy's insertmanyvalues; one statement compiled once, where a multi-row
+        VALUES clause is compiled anew for every order); None if any row was already taken."""
         ids: dict[int, int] = {
-            line_no: row_id for line_no, row_id in (await session.execute(statement)).all()
+            line_no: row_id
+            for line_no, row_id in (await session.execute(self._insert_statement, list(drafts))).all()
         }
         if len(ids) < len(drafts):
             return None

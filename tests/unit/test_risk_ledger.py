@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from services.risk import service
-from services.risk.ledger import Ledger, LicenceSpec, from_micros
+from services.risk.ledger import Ledger, LedgerConflict, LicenceSpec, from_micros
 from services.risk.service import RiskRuntime
 from shared.events import DecidedOrder, ScreenedOrder, SubmittedOrder
 from shared.settings import Settings
@@ -299,3 +299,36 @@ async def test_two_instances_settling_polls_at_once_never_overdraw(
     decided = [d for poll in polls for d in poll]
     assert sum(d.decision.decision == "RELEASE" for d in decided) == 7
     assert await usage(runtime) == (Decimal("26250"), 21, ["drawn"] * 7)
+
+
+@pytest.mark.integration
+async def test_a_line_another_instance_draws_while_a_poll_settles_fails_the_poll_writing_nothing(
+    postgres_url: str, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL only: SQLite serialises whole transactions, so no other instance can write between
+    # a poll's read of its orders' draw-downs and its insert. Here one does, in that very gap.
+    async with fresh_database("postgresql", tmp_path, postgres_url) as url:
+        async with risk_runtime(Settings(), url) as runtime:
+            await service.add_licence(runtime, licence())
+            event = screened(data_dir, quantity=2)
+            other = Ledger.open(url)
+            ledger = runtime.require_ledger()
+            original = Ledger._licences
+
+            async def meanwhile(self: Ledger, session: Any, *, lock: bool) -> Any:
+                if self is ledger and not await usage(runtime) == (Decimal("2500"), 2, ["drawn"]):
+                    await service.decide_order(screened=event, runtime=replace(runtime, ledger=other))
+                return await original(self, session, lock=lock)
+
+            monkeypatch.setattr(Ledger, "_licences", meanwhile)
+            try:
+                with pytest.raises(LedgerConflict, match="drawn down by another instance"):
+                    await service.decide_orders(orders=[event], runtime=runtime)
+            finally:
+                await other.close()
+            monkeypatch.undo()
+            # The other instance's draw-down stands alone; the poll, one by one, reuses it.
+            assert await usage(runtime) == (Decimal("2500"), 2, ["drawn"])
+            again = await service.decide_order(screened=event, runtime=runtime)
+            assert again.decision.decision == "RELEASE"
+            assert await usage(runtime) == (Decimal("2500"), 2, ["drawn"])
