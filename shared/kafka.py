@@ -500,11 +500,10 @@ class ConsumerRunner:
                 parts = await self._handle(consumer, batch)
                 # The previous poll's outputs were acknowledged (and its offsets committed) while this
                 # one was handled. Outputs go out only after it, so each partition's stay in order.
-                for tp, offset in (await self.land()).items():
-                    parts.pop(tp, None)
-                    if tp in consumer.assignment():
-                        consumer.seek(tp, offset)
+                await self._landed(consumer, parts)
                 self._in_flight = asyncio.ensure_future(self._deliver(consumer, parts))
+                if not self.settings.consumer_overlap:
+                    await self._landed(consumer, {})
                 await self._after_poll(consumer)
         finally:
             try:
@@ -514,6 +513,16 @@ class ConsumerRunner:
             finally:
                 self.started = False
                 await consumer.stop()
+
+    async def _landed(self, consumer: AIOKafkaConsumer, parts: dict[TopicPartition, _Part]) -> None:
+        """Land the poll in flight; each partition it could not publish is read again from where
+        that poll began, and what `parts` (the poll handled since) holds of it is dropped."""
+        failed = await self.land()
+        self._in_flight = None
+        for tp, offset in failed.items():
+            parts.pop(tp, None)
+            if tp in consumer.assignment():
+                consumer.seek(tp, offset)
 
     async def land(self) -> dict[TopicPartition, int]:
         """Wait for the poll whose outputs are on their way: its offsets committed where the broker

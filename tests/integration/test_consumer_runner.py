@@ -299,11 +299,16 @@ class HeldProducer:
 
 @contextlib.asynccontextmanager
 async def _running(
-    kafka_bootstrap: str, prefix: str, handler: EchoHandler, **held: str
+    kafka_bootstrap: str, prefix: str, handler: EchoHandler, *, overlap: bool = True, **held: str
 ) -> AsyncIterator[HeldProducer]:
     """A consumer loop reading the prefix's submitted topic through a `HeldProducer`; stopped (and
     its last poll landed) on leaving."""
-    settings = load_settings("pipelined-test", kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    settings = load_settings(
+        "pipelined-test",
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=prefix,
+        consumer_overlap=overlap,
+    )
     real = make_producer(settings)
     await real.start()
     producer = HeldProducer(real, **held)
@@ -355,6 +360,25 @@ async def test_the_next_poll_is_handled_while_the_last_one_is_acknowledged_and_c
 
         await wait_for(both_committed, timeout=30, what="both offsets committed once acknowledged")
     assert handler.calls == 2
+
+
+async def test_without_the_overlap_the_next_poll_waits_for_the_last_ones_acknowledgement(
+    kafka_bootstrap: str,
+) -> None:
+    prefix = unique_prefix()
+    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
+    submitted, classified = f"{prefix}{TOPIC_SUBMITTED}", f"{prefix}{TOPIC_CLASSIFIED}"
+    handler = EchoHandler(classified)
+    async with _running(kafka_bootstrap, prefix, handler, overlap=False, hold="SO-HELD") as producer:
+        await publish(kafka_bootstrap, submitted, [("SO-HELD", json.dumps(order("SO-HELD")).encode())])
+        await wait_for(lambda: handler.calls >= 1, timeout=30, what="the first order handled")
+        await publish(kafka_bootstrap, submitted, [("SO-NEXT", json.dumps(order("SO-NEXT")).encode())])
+        await asyncio.sleep(2.0)  # long enough for several polls, were the loop reading on
+        assert handler.calls == 1
+        producer.gate.set()
+        await wait_for(lambda: handler.calls >= 2, timeout=30, what="the next poll once acknowledged")
+        outputs = await read_topic(kafka_bootstrap, classified, expect=2)
+        assert [o["order_id"] for o in outputs] == ["SO-HELD", "SO-NEXT"]
 
 
 async def test_an_unacknowledged_partition_is_read_again_and_the_others_are_committed(
