@@ -13,7 +13,9 @@ share the work through their consumer groups (partitions >= instances); records 
 Each phase ends when every order's decision has arrived on `orders.decided.v1` and records'
 database holds every order with that decision. Then, on the same broker and the same messages,
 the bare 4-hop relay (bench/pipeline/relay.py) gives the transport's own speed, so that
-decided/relay is a ratio measured in one run.
+decided/relay is a ratio measured in one run. With `--overlap-baseline`, SQLite runs a second time
+with the consumer loop's overlap off (each poll acknowledged and committed before the next is read):
+the overlap's gain, as a ratio within the same run.
 
 Results: var/bench/pipeline.json (method and figures: docs/benchmarks.md) and a summary table.
 """
@@ -70,6 +72,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=200, help="orders before the measured phases")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--skip-relay", action="store_true", help="no bare-relay comparison")
+    parser.add_argument(
+        "--overlap-baseline",
+        action="store_true",
+        help="run SQLite a second time with the consumer loop's overlap off (EXPORTWATCH_CONSUMER_OVERLAP=false)",
+    )
     parser.add_argument("--partitions", type=int, default=3, help="partitions per topic (make run: 3)")
     parser.add_argument(
         "--instances",
@@ -316,9 +323,15 @@ def watch_services(services: dict[str, ServiceProcess]) -> list[Watched]:
 
 
 def run_pipeline(
-    kind: str, args: argparse.Namespace, work: Workload, bootstrap: str, broker: Watched | None
+    kind: str,
+    args: argparse.Namespace,
+    work: Workload,
+    bootstrap: str,
+    broker: Watched | None,
+    *,
+    overlap: bool = True,
 ) -> dict[str, Any]:
-    run_dir = args.work_dir / kind
+    run_dir = args.work_dir / (kind if overlap else f"{kind}-no-overlap")
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     prefix = f"bench.{kind}.{uuid.uuid4().hex[:8]}."
@@ -335,6 +348,7 @@ def run_pipeline(
             "EXPORTWATCH_SCREENING_CACHE_DIR": str(run_dir / "lists"),
             "EXPORTWATCH_CCL_CACHE_DIR": str(run_dir / "ccl"),
             "EXPORTWATCH_PART746_CACHE_DIR": str(run_dir / "part746"),
+            "EXPORTWATCH_CONSUMER_OVERLAP": str(overlap).lower(),
         }
         started = time.monotonic()
         services: dict[str, ServiceProcess] = {}
@@ -494,6 +508,12 @@ def main(argv: list[str]) -> int:
             _print(f"kafka broker at {bootstrap} ({broker.startup_seconds:.1f}s)")
         for kind in ("sqlite", "postgres") if args.db == "both" else (args.db,):
             results["runs"][kind] = run_pipeline(kind, args, work, bootstrap, broker_watch)
+        if args.overlap_baseline:
+            # The same orders through the same broker, each stage acknowledging and committing a
+            # poll before it reads the next: the overlap's gain as a ratio within one run.
+            results["runs"]["sqlite, no overlap"] = run_pipeline(
+                "sqlite", args, work, bootstrap, broker_watch, overlap=False
+            )
         if not args.skip_relay:
             results["relay"] = run_relay(args, work, bootstrap, broker_watch)
             relayed = (
