@@ -33,6 +33,8 @@ from typing import Any, Final, Protocol, TypeVar, cast
 
 from rapidfuzz.distance import Indel
 
+from services.screening.article import article_variant
+from services.screening.calibration import world_ranks
 from services.screening.entries import EntryType, ListEntry
 from services.screening.normalise import (
     ABJAD_MARK,
@@ -248,8 +250,9 @@ class TokenIndex:
         return index
 
     def _name_groups(self, previous: TokenIndex | None) -> tuple[dict[tuple[str, ...], int], list[list[int]]]:
-        """Every name and alias indexed; equal normalised names as one group (its names), each
-        word one string and each group's words one tuple, however many names hold them."""
+        """Every name and alias indexed (one with a glued Arabic article also with it apart:
+        `article_variant`); equal normalised names as one group (its names), each word one string
+        and each group's words one tuple, however many names hold them."""
         group_of: dict[tuple[str, ...], int] = {}
         members: list[list[int]] = []
         group_tokens: list[tuple[str, ...]] = []
@@ -262,23 +265,23 @@ class TokenIndex:
             seen: set[tuple[str, ...]] = set()
             for position, text in enumerate((entry.name, *entry.aliases)):
                 key = (text, entity, reorder)
-                tokens = analysed_cache.get(key)
-                if tokens is None:
+                written = analysed_cache.get(key)
+                if written is None:
                     analysed = analyse_name(text, entity=entity, reorder=reorder).tokens
-                    tokens = analysed_cache[key] = tuple(words.setdefault(t, t) for t in analysed)
-                if not tokens or tokens in seen:
-                    continue
-                seen.add(tokens)
-                group = group_of.get(tokens)
-                if group is None:
-                    group = group_of[tokens] = len(members)
-                    members.append([])
-                    group_tokens.append(tokens)
-                else:
+                    written = analysed_cache[key] = tuple(words.setdefault(t, t) for t in analysed)
+                variant = article_variant(written, entry.countries, world_ranks().__contains__, words)
+                for tokens in (written,) if variant is None else (written, variant):
+                    if not tokens or tokens in seen:
+                        continue
+                    seen.add(tokens)
+                    group = group_of.get(tokens)
+                    if group is None:
+                        group = group_of[tokens] = len(members)
+                        members.append([])
+                        group_tokens.append(tokens)
                     tokens = group_tokens[group]
-                name_no = len(self.names)
-                members[group].append(name_no)
-                self.names.append(IndexedName(entry_no, text, position > 0, tokens, group, text in weak))
+                    members[group].append(len(self.names))
+                    self.names.append(IndexedName(entry_no, text, position > 0, tokens, group, text in weak))
         analyse_name.cache_clear()  # the listed names will not be asked for again
         return group_of, members
 
