@@ -138,8 +138,10 @@ def collect(screener: Any) -> list[Labelled]:
 
 
 def design(
-    data: Sequence[Labelled], review: float, negative_weight: float
+    data: Sequence[Labelled], review: float, negative_weight: float, kept: Sequence[str] = SIGNALS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The name score's distance to review and the `kept` signals' values (the others left out)."""
+    columns = [SIGNALS.index(name) for name in kept]
     rows: list[list[float]] = []
     labels: list[float] = []
     weights: list[float] = []
@@ -149,12 +151,12 @@ def design(
             if not mine:
                 continue
             best = max(mine, key=lambda c: c.name_score)
-            rows.append([best.name_score - review, *best.values])
+            rows.append([best.name_score - review, *(best.values[i] for i in columns)])
             labels.append(1.0)
             weights.append(1.0)
         else:
             for c in party.candidates:
-                rows.append([c.name_score - review, *c.values])
+                rows.append([c.name_score - review, *(c.values[i] for i in columns)])
                 labels.append(0.0)
                 weights.append(negative_weight)
     return np.array(rows), np.array(labels), np.array(weights)
@@ -177,8 +179,8 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float, iterations: int 
     return beta
 
 
-def coefficients(beta: np.ndarray) -> dict[str, float]:
-    return {name: round(float(beta[i + 1] / beta[0]), 4) for i, name in enumerate(SIGNALS)}
+def coefficients(beta: np.ndarray, kept: Sequence[str] = SIGNALS) -> dict[str, float]:
+    return {name: round(float(beta[i + 1] / beta[0]), 4) for i, name in enumerate(kept)}
 
 
 # --- the figures -------------------------------------------------------------------------------------
@@ -213,6 +215,12 @@ def figures(
     return out
 
 
+def pooled(data: Sequence[Labelled], calibration: Calibration, review: float) -> tuple[float, float]:
+    """Recall and false hits over every tuning corpus together (each party counted once)."""
+    result = figures([dataclasses.replace(p, corpus="all") for p in data], calibration, review)["all"]
+    return result["recall"], result["false_hits"]
+
+
 def report(result: dict[str, dict[str, Any]]) -> None:
     for corpus, f in result.items():
         low = {k: round(100 * v, 2) for k, v in f["by_class"].items() if v < 0.97}
@@ -234,6 +242,9 @@ def main(argv: list[str]) -> int:
         "--write", type=float, metavar="NEGATIVE_WEIGHT", help="store the fit with this weight"
     )
     parser.add_argument("--version", default="", help="the calibration's version (with --write)")
+    parser.add_argument(
+        "--drop", nargs="*", default=[], choices=SIGNALS, help="signals left out of the fit (an ablation)"
+    )
     args = parser.parse_args(argv)
 
     policy = json.loads(POLICY.read_text(encoding="utf-8"))
@@ -259,11 +270,17 @@ def main(argv: list[str]) -> int:
     report(figures(data, Calibration(), review))
     fits: dict[float, dict[str, float]] = {}
     for weight in sorted({*args.negative_weight, *([args.write] if args.write else [])}):
-        x, y, w = design(data, review, weight)
+        kept = [name for name in SIGNALS if name not in args.drop]
+        x, y, w = design(data, review, weight, kept)
         beta = fit(x, y, w, args.l2)
-        fits[weight] = coefficients(beta)
+        fits[weight] = coefficients(beta, kept)
         print(f"negative weight {weight}: name x{beta[0]:.1f}, {fits[weight]}")
-        report(figures(data, Calibration("fit", fits[weight], args.lift), review))
+        fitted = Calibration("fit", fits[weight], args.lift)
+        report(figures(data, fitted, review))
+        recall, false_hits = pooled(data, fitted, review)
+        print(
+            f"  all tuning corpora together: recall {100 * recall:.2f}%, false hits {100 * false_hits:.3f}%"
+        )
     if args.write is not None:
         section = policy["screening"]
         section["calibration"] = {
