@@ -1019,37 +1019,26 @@ def draws(
     first = build(entries, used_entries=used_entries, halves=HALVES)
     used = used_entries | {key for p in first.positives for key in p.acceptable}
     names = frozenset(n.query for n in first.negatives)
-    second = build(
-        entries,
-        used_entries=used,
-        seed=FRESH_SEED,
-        salt=FRESH_SALT,
-        used_names=names,
-        companies="investpy",
-        negatives_per_source=SECOND_NEGATIVES,
-    )
-    used |= {key for p in second.positives for key in p.acceptable}
-    names |= frozenset(n.query for n in second.negatives)
-    third = build(
-        entries,
-        used_entries=used,
-        seed=THIRD_SEED,
-        salt=THIRD_SALT,
-        used_names=names,
-        companies="investpy",
-        negatives_per_source=THIRD_NEGATIVES,
-    )
-    used |= {key for p in third.positives for key in p.acceptable}
-    names |= frozenset(n.query for n in third.negatives)
-    fourth = build(
-        entries,
-        used_entries=used,
-        sources_per_half=FOURTH_SOURCES,
-        seed=FOURTH_SEED,
-        salt=FOURTH_SALT,
-        halves=halves,
-        used_names=names,
-        companies="investpy",
-        negatives_per_source=negatives_per_source,
-    )
+    later: list[IndependentSet] = []
+    # Each draw uses no listed party and no clean name of the draws before it.
+    for seed, salt, draw_halves, sources, negatives in (
+        (FRESH_SEED, FRESH_SALT, HALVES, 1000, SECOND_NEGATIVES),
+        (THIRD_SEED, THIRD_SALT, HALVES, 1000, THIRD_NEGATIVES),
+        (FOURTH_SEED, FOURTH_SALT, halves, FOURTH_SOURCES, negatives_per_source),
+    ):
+        drawn = build(
+            entries,
+            used_entries=used,
+            sources_per_half=sources,
+            seed=seed,
+            salt=salt,
+            halves=draw_halves,
+            used_names=names,
+            companies="investpy",
+            negatives_per_source=negatives,
+        )
+        used |= {key for p in drawn.positives for key in p.acceptable}
+        names |= frozenset(n.query for n in drawn.negatives)
+        later.append(drawn)
+    second, third, fourth = later
     return first, second, third, fourth
