@@ -322,7 +322,10 @@ def test_the_distinct_signals_weigh_what_is_left_unmatched_by_its_rarity_on_the_
     got = signals(added_common, lambda w: 0.0, lambda w: common.get(w, 0.0), lambda w: w == "trading")
     assert got["query_distinct"] == pytest.approx(0.1)
     unlisted = dataclasses.replace(facts, unmatched_query=("raycus",))
-    assert signals(unlisted, lambda w: 0.0, lambda w: common.get(w, 0.0), lambda w: False)["query_distinct"] == 1.0
+    assert (
+        signals(unlisted, lambda w: 0.0, lambda w: common.get(w, 0.0), lambda w: False)["query_distinct"]
+        == 1.0
+    )
 
 
 def test_world_commonness_falls_with_the_rank() -> None:
