@@ -246,8 +246,8 @@ def _independent(
     screener: Any, catalog: Any, used: set[tuple[str, str]], halves: Sequence[str], baseline: bool
 ) -> dict[str, Any]:
     """Ours (each party with its country, as an order gives it) and the baseline on each half of
-    the independent set's three draws (bench/screening/independent.py): the first and the second
-    (both halves seen in tuning) and the third (`halves` of it; its held-out half is the report's)."""
+    the independent set's four draws (bench/screening/independent.py): the first three (both halves
+    seen in tuning) and the fourth (`halves` of it; its held-out half is the report's)."""
     started = time.perf_counter()
     drawn = independent.draws(screener.matcher.entries, used_entries=used, halves=halves)
     base = WatchmanStyle.build(screener.matcher.entries) if baseline else None
@@ -273,7 +273,8 @@ def _draws(halves: Sequence[str]) -> list[tuple[str, Sequence[str], int, str]]:
     return [
         ("first", independent.HALVES, independent.SEED, ""),
         ("second", independent.HALVES, independent.FRESH_SEED, independent.FRESH_SALT),
-        ("third", halves, independent.THIRD_SEED, independent.THIRD_SALT),
+        ("third", independent.HALVES, independent.THIRD_SEED, independent.THIRD_SALT),
+        ("fourth", halves, independent.FOURTH_SEED, independent.FOURTH_SALT),
     ]
 
 
@@ -383,20 +384,31 @@ def _independent_table(figures: dict[str, Any], halves: Sequence[str]) -> str:
 # --- speed (child process) -------------------------------------------------------------------------
 
 
-def _speed_child(queries: list[str], baseline_sample: int, full: bool, out: Any) -> None:
+def _speed_child(queries: list[str], baseline_sample: int, full: bool, service_gc: bool, out: Any) -> None:
     """One fresh process: load, screen `queries` twice, then the baseline on a sample of them; with
-    `full`, also the memory of a list update and the index build time."""
+    `full`, also the memory of a list update and the index build time. With `service_gc`, the
+    garbage collector is set as the service's process sets it (shared/service.py `run_service`:
+    the young generation's threshold before loading, the heap frozen once started); without, the
+    interpreter's defaults."""
     try:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     except (AttributeError, OSError):
         pass
+    import gc
     from datetime import UTC, datetime
 
     from services.screening.index import TokenIndex
     from services.screening.registry import load_initial
+    from shared.service import freeze_heap
     from shared.settings import Settings
 
-    _catalog, screener, load_seconds = _load(Settings())
+    settings = Settings()
+    if service_gc and settings.gc_young_threshold:
+        _, middle, old = gc.get_threshold()
+        gc.set_threshold(settings.gc_young_threshold, middle, old)
+    _catalog, screener, load_seconds = _load(settings)
+    if service_gc:
+        freeze_heap()
     after_load = _rss_mb()
 
     def screen_all() -> tuple[list[float], float]:
@@ -478,13 +490,13 @@ def _speed_child(queries: list[str], baseline_sample: int, full: bool, out: Any)
     )
 
 
-def _speed_run(queries: list[str], baseline_sample: int, full: bool) -> dict[str, Any]:
+def _speed_run(queries: list[str], baseline_sample: int, full: bool, service_gc: bool) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
     # By its module's own name: run as `python -m bench.screening` this file is `__main__`, which a
     # spawned child cannot import the function from.
     target = importlib.import_module("bench.screening.__main__")._speed_child
-    child = context.Process(target=target, args=(queries, baseline_sample, full, out))
+    child = context.Process(target=target, args=(queries, baseline_sample, full, service_gc, out))
     child.start()
     # A busy shared host can slow a run several times over: wait long rather than lose it, but not
     # for a child that is gone.
@@ -505,11 +517,11 @@ def _speed_run(queries: list[str], baseline_sample: int, full: bool) -> dict[str
     return result
 
 
-def _speed(queries: list[str], baseline_sample: int, runs: int) -> dict[str, Any]:
+def _speed(queries: list[str], baseline_sample: int, runs: int, service_gc: bool = True) -> dict[str, Any]:
     """`runs` fresh processes, one after another; the figures of the median run by first-sight
     throughput (a shared host's other work only ever slows a run down, by up to a fifth here), each
     run's throughput beside them. Memory and the index build time come from the first run."""
-    results = [_speed_run(queries, baseline_sample, full=i == 0) for i in range(runs)]
+    results = [_speed_run(queries, baseline_sample, i == 0, service_gc) for i in range(runs)]
     median = sorted(results, key=lambda r: r["first_sight"]["parties_per_second"])[len(results) // 2]
     return {
         **results[0],
@@ -517,6 +529,9 @@ def _speed(queries: list[str], baseline_sample: int, runs: int) -> dict[str, Any
         "repeat": median["repeat"],
         "baseline": median["baseline"],
         "method": f"median of {runs} fresh processes by first-sight parties/s",
+        "garbage_collector": "the service's (young threshold, heap frozen after loading)"
+        if service_gc
+        else "the interpreter's defaults",
         "runs": [
             {
                 "first_sight_parties_per_second": r["first_sight"]["parties_per_second"],
@@ -552,11 +567,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--baseline-speed-sample", type=int, default=500)
     parser.add_argument("--speed-runs", type=int, default=3, help="fresh processes; the median is reported")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument(
+        "--interpreter-gc",
+        action="store_true",
+        help="speed processes with the interpreter's garbage-collector defaults, not the service's",
+    )
     parser.add_argument("--skip-baseline", action="store_true", help="(tuning only) no baseline accuracy")
     parser.add_argument(
         "--no-held-out",
         action="store_true",
-        help="(tuning only) the third draw of the independent set without its held-out half (not built)",
+        help="(tuning only) the fourth draw of the independent set without its held-out half (not built)",
     )
     parser.add_argument("--skip-independent", action="store_true", help="no independent set")
     parser.add_argument(
@@ -659,7 +679,7 @@ def main(argv: list[str]) -> int:
         mix = [n.query for n in fresh_neg][: args.speed_queries * 4 // 5]
         mix += [p.query for p in fresh_pos][: args.speed_queries - len(mix)]
         rng.shuffle(mix)
-        speed = _speed(mix, args.baseline_speed_sample, args.speed_runs)
+        speed = _speed(mix, args.baseline_speed_sample, args.speed_runs, not args.interpreter_gc)
 
     results = {
         "policy_version": policy.version,
@@ -729,7 +749,7 @@ def main(argv: list[str]) -> int:
             figures = independent_set[draw]
             print(
                 f"\nindependent set, {draw} draw (seed {figures['seed']}"
-                + (", both halves seen in tuning" if draw != "third" else "")
+                + (", both halves seen in tuning" if draw != "fourth" else "")
                 + f"), at the review threshold {review}:"
             )
             print(_independent_table(figures, draw_halves))

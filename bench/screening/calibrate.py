@@ -1,10 +1,10 @@
 """`python -m bench.screening.calibrate`: fits the screening matcher's calibrated signals
 (services/screening/calibration.py) on tuning data only, and reports what they do there.
 
-Tuning data (docs/benchmarks.md, "Protocol of issue #14's third round"): the third draw's tuning
+Tuning data (docs/benchmarks.md, "Protocol of issue #14's fourth round"): the fourth draw's tuning
 half of the independent set (with more clean names a source than the bench reports: the first ones
-are the bench's), both halves of its first and second draws, and the first set's calibration seed
-777. The third draw's held-out half is never built here; the first set's reporting seed 20261130
+are the bench's), both halves of its first, second and third draws, and the first set's calibration
+seed 777. The fourth draw's held-out half is never built here; the first set's reporting seed 20261130
 and seed 4242 are not read either.
 
 Method: every candidate the matcher finds for a tuning party at a name score of FLOOR or more, with
@@ -110,13 +110,14 @@ def collect(screener: Any) -> list[Labelled]:
         for p in positives(index, sources=700, seed=seed)
         for key in p.acceptable
     }
-    first, second, third = independent.draws(
+    first, second, third, fourth = independent.draws(
         index.entries, used_entries=used, halves=("tuning",), negatives_per_source=4000
     )
     for name, labelled, halves in (
         ("first draw", first, independent.HALVES),
         ("second draw", second, independent.HALVES),
-        ("third draw", third, ("tuning",)),
+        ("third draw", third, independent.HALVES),
+        ("fourth draw", fourth, ("tuning",)),
     ):
         for half in halves:
             pos, neg = labelled.half(half)
@@ -137,8 +138,10 @@ def collect(screener: Any) -> list[Labelled]:
 
 
 def design(
-    data: Sequence[Labelled], review: float, negative_weight: float
+    data: Sequence[Labelled], review: float, negative_weight: float, kept: Sequence[str] = SIGNALS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The name score's distance to review and the `kept` signals' values (the others left out)."""
+    columns = [SIGNALS.index(name) for name in kept]
     rows: list[list[float]] = []
     labels: list[float] = []
     weights: list[float] = []
@@ -148,12 +151,12 @@ def design(
             if not mine:
                 continue
             best = max(mine, key=lambda c: c.name_score)
-            rows.append([best.name_score - review, *best.values])
+            rows.append([best.name_score - review, *(best.values[i] for i in columns)])
             labels.append(1.0)
             weights.append(1.0)
         else:
             for c in party.candidates:
-                rows.append([c.name_score - review, *c.values])
+                rows.append([c.name_score - review, *(c.values[i] for i in columns)])
                 labels.append(0.0)
                 weights.append(negative_weight)
     return np.array(rows), np.array(labels), np.array(weights)
@@ -176,8 +179,8 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float, iterations: int 
     return beta
 
 
-def coefficients(beta: np.ndarray) -> dict[str, float]:
-    return {name: round(float(beta[i + 1] / beta[0]), 4) for i, name in enumerate(SIGNALS)}
+def coefficients(beta: np.ndarray, kept: Sequence[str] = SIGNALS) -> dict[str, float]:
+    return {name: round(float(beta[i + 1] / beta[0]), 4) for i, name in enumerate(kept)}
 
 
 # --- the figures -------------------------------------------------------------------------------------
@@ -212,6 +215,12 @@ def figures(
     return out
 
 
+def pooled(data: Sequence[Labelled], calibration: Calibration, review: float) -> tuple[float, float]:
+    """Recall and false hits over every tuning corpus together (each party counted once)."""
+    result = figures([dataclasses.replace(p, corpus="all") for p in data], calibration, review)["all"]
+    return result["recall"], result["false_hits"]
+
+
 def report(result: dict[str, dict[str, Any]]) -> None:
     for corpus, f in result.items():
         low = {k: round(100 * v, 2) for k, v in f["by_class"].items() if v < 0.97}
@@ -233,6 +242,9 @@ def main(argv: list[str]) -> int:
         "--write", type=float, metavar="NEGATIVE_WEIGHT", help="store the fit with this weight"
     )
     parser.add_argument("--version", default="", help="the calibration's version (with --write)")
+    parser.add_argument(
+        "--drop", nargs="*", default=[], choices=SIGNALS, help="signals left out of the fit (an ablation)"
+    )
     args = parser.parse_args(argv)
 
     policy = json.loads(POLICY.read_text(encoding="utf-8"))
@@ -258,18 +270,24 @@ def main(argv: list[str]) -> int:
     report(figures(data, Calibration(), review))
     fits: dict[float, dict[str, float]] = {}
     for weight in sorted({*args.negative_weight, *([args.write] if args.write else [])}):
-        x, y, w = design(data, review, weight)
+        kept = [name for name in SIGNALS if name not in args.drop]
+        x, y, w = design(data, review, weight, kept)
         beta = fit(x, y, w, args.l2)
-        fits[weight] = coefficients(beta)
+        fits[weight] = coefficients(beta, kept)
         print(f"negative weight {weight}: name x{beta[0]:.1f}, {fits[weight]}")
-        report(figures(data, Calibration("fit", fits[weight], args.lift), review))
+        fitted = Calibration("fit", fits[weight], args.lift)
+        report(figures(data, fitted, review))
+        recall, false_hits = pooled(data, fitted, review)
+        print(
+            f"  all tuning corpora together: recall {100 * recall:.2f}%, false hits {100 * false_hits:.3f}%"
+        )
     if args.write is not None:
         section = policy["screening"]
         section["calibration"] = {
             "version": args.version or time.strftime("%Y.%m.%d"),
             "fitted_on": (
-                "tuning data only: the independent set's third draw, tuning half (4,000 clean names a source), "
-                f"its first and second draws (both halves), the first set's seed {CALIBRATION_SEED}; "
+                "tuning data only: the independent set's fourth draw, tuning half (4,000 clean names a source), "
+                f"its first, second and third draws (both halves), the first set's seed {CALIBRATION_SEED}; "
                 "logistic regression, "
                 f"L2 {args.l2}, clean names weighing {args.write} (python -m bench.screening.calibrate)"
             ),

@@ -38,6 +38,8 @@ SIGNALS: Final = (
     "type_conflict",
     "vessel_conflict",
     "abjad",
+    "query_distinct",
+    "listed_distinct",
 )
 """The calibrated signals, each 0..1:
 - `offset`: 1 for every match: what the fit adds to every name score (the alignment's own scale is
@@ -59,7 +61,13 @@ SIGNALS: Final = (
   written as an organisation (an order's parties are never vessels);
 - `abjad`: the share of the party's name written in Arabic script, compared through consonant
   skeletons: its short vowels are unknown, so its name score says less, either way, than one of
-  Latin letters (`scoring.ABJAD_SIMILARITY` caps each word)."""
+  Latin letters (`scoring.ABJAD_SIMILARITY` caps each word);
+- `query_distinct` / `listed_distinct`: how distinctive on the lists the most distinctive
+  informative word left unmatched is, on the party's side / the listed name's (its rarity there,
+  1 - `list_common`: 1 for a word no listed name holds or one name holds, 0 for the lists'
+  commonest; 0 when every informative word is matched). The unexplained shares weigh how much is
+  left over; these say what: an added "Trading" or "Hossein" says little, an added "Wuhan" or
+  "Raycus" that the party is another company sharing one listed word."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,8 @@ class MatchFacts:
     type_conflict: bool
     vessel_conflict: bool
     abjad: float = 0.0  # the share of the party's words written in Arabic script
+    unmatched_query: Sequence[str] = ()
+    unmatched_listed: Sequence[str] = ()
 
 
 def informative(word: str, generic: Callable[[str], bool]) -> bool:
@@ -161,6 +171,10 @@ def signals(
     else:
         world_common = list_common = 1.0  # only short or generic words in common
     slip = 1.0 - min((similarity for _, _, similarity in facts.pairs), default=1.0)
+
+    def distinct(words: Sequence[str]) -> float:
+        return max((1.0 - listed(word) for word in words if informative(word, generic)), default=0.0)
+
     return {
         "offset": 1.0,
         "query_unexplained": facts.query_unexplained,
@@ -175,6 +189,8 @@ def signals(
         "type_conflict": 1.0 if facts.type_conflict else 0.0,
         "vessel_conflict": 1.0 if facts.vessel_conflict else 0.0,
         "abjad": facts.abjad,
+        "query_distinct": distinct(facts.unmatched_query),
+        "listed_distinct": distinct(facts.unmatched_listed),
     }
 
 

@@ -254,6 +254,8 @@ class Screener:
             abjad=sum(t.startswith(ABJAD_MARK) for t in query.tokens) / len(query.tokens)
             if query.tokens
             else 0.0,
+            unmatched_query=name_score.unmatched_query,
+            unmatched_listed=name_score.unmatched_listed,
         )
         return signals(facts, self._world, self._listed, GENERIC_WORDS.__contains__)
 

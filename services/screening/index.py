@@ -29,10 +29,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, islice
-from typing import Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar, cast
 
 from rapidfuzz.distance import Indel
 
+from services.screening.article import article_variant
+from services.screening.calibration import world_ranks
 from services.screening.entries import EntryType, ListEntry
 from services.screening.normalise import (
     ABJAD_MARK,
@@ -71,12 +73,10 @@ from services.screening.scoring import (
 
 # A name with one informative word is compared letter by letter (see `strict_similarity`).
 STRICT_SINGLE_WORD: Final = True
-# A candidate must hold query tokens carrying at least this share of the query's weight, and at
-# most this many candidates are aligned; both only bound the work, they do not decide a hit.
+# A candidate must hold this share of the query's weight, at most this many are aligned (work bounds).
 MIN_SHARED_WEIGHT: Final = 0.5
 MAX_CANDIDATES: Final = 200
-# Variants of the query's spacing looked up (`_respaced`), and how many groups a respelled word may
-# bring in directly.
+# Variants of the query's spacing looked up (`_respaced`); groups a respelled word brings in directly.
 MAX_VARIANTS: Final = 4
 MAX_RESPACED: Final = 20
 # Tokens and keys this short have too many one-edit neighbours to be worth looking up fuzzily.
@@ -86,12 +86,10 @@ MIN_FUZZY_TOKEN: Final = 4
 MAX_ABBREVIATION: Final = 7
 # Unlisted words whose neighbours and weights are remembered (about 400 bytes a word).
 NEIGHBOUR_CACHE: Final = 200_000
-# A name written with its spaces elsewhere ("ASIAF UEL" for "ASIA FUEL", "Taye bNAIL") has the same
-# letters in the same order as the listed name: it scores this, when it has MIN_COMPACT letters.
+# The listed name's letters in order, spaced elsewhere ("ASIAF UEL", "Taye bNAIL"): from MIN_COMPACT.
 COMPACT_SCORE: Final = ROMANISATION_MAX
 MIN_COMPACT: Final = 6
-# Filler words taken off a word they are glued to (`_unglued`), when this much of a listed word remains.
-_GLUED_STOPWORDS: Final = ("the", "and", "for", "of")
+_GLUED_STOPWORDS: Final = ("the", "and", "for", "of")  # taken off a word (`_unglued`) leaving this much
 MIN_UNGLUED: Final = 5
 
 
@@ -101,8 +99,8 @@ class NameQuery:
     tokens: tuple[str, ...]
     country: str | None = None
     entry_type: EntryType | None = None
-    # Canonical legal forms written with the name ("llc", "jsc", ...): kept apart from `tokens`, so
-    # that they neither make nor break a match, and used as evidence that the party is a company.
+    # Canonical legal forms written with the name ("llc", "jsc"): apart from `tokens`, not matched;
+    # evidence that the party is a company.
     forms: tuple[str, ...] = ()
     address: str | None = None
     # A title or rank was written with the name ("Dr.", "Col."): evidence of a person.
@@ -171,10 +169,13 @@ def _shared(value: _V, earlier: _V | None) -> _V:
 
 
 def _frozen(lists: dict[str, list[_T]], earlier: dict[str, tuple[_T, ...]]) -> dict[str, tuple[_T, ...]]:
-    """`lists` with tuples for lists (smaller), emptied as it goes; those `earlier` holds alike shared."""
-    frozen = {key: _shared(tuple(values), earlier.get(key)) for key, values in lists.items()}
-    lists.clear()
-    return frozen
+    """`lists` with tuples for lists (smaller), those `earlier` holds alike shared: in place, each
+    list freed as its tuple replaces it, so that no second table is built beside the first."""
+    if isinstance(lists, defaultdict):
+        lists.default_factory = None  # a plain mapping from now on: a missing key is not added
+    for key, values in lists.items():
+        cast(dict[str, Any], lists)[key] = _shared(tuple(values), earlier.get(key))
+    return cast(dict[str, tuple[_T, ...]], lists)
 
 
 def _deletions(token: str) -> set[str]:
@@ -236,23 +237,22 @@ class TokenIndex:
         """The index of `entries`; `previous`, the one serving while a list update builds this one,
         shares the words, tables and neighbours both hold alike (the answers are the same)."""
         index = cls(entries=list(entries))
-        # What only the build needs goes as soon as it is used: a list update builds the new
-        # index beside the one still serving.
+        # What only the build needs goes once used: a list update builds this beside the serving one.
         group_of, members = index._name_groups(previous)
         token_tuples = list(group_of)
         del group_of
         index._weigh_and_post(token_tuples, members)
         del token_tuples, members
         index._lookup_tables(previous)
-        # Names on orders are mostly made of words the lists also use: their neighbours are
-        # looked up, not computed, at screening time.
+        # Orders' names mostly use listed words: their neighbours are looked up, not computed.
         was = previous._listed_neighbours if previous is not None else {}
         index._listed_neighbours = {t: _shared(index._find_neighbours(t), was.get(t)) for t in index.postings}
         return index
 
     def _name_groups(self, previous: TokenIndex | None) -> tuple[dict[tuple[str, ...], int], list[list[int]]]:
-        """Every name and alias indexed; equal normalised names as one group (its names), each
-        word one string and each group's words one tuple, however many names hold them."""
+        """Every name and alias indexed (one with a glued Arabic article also with it apart:
+        `article_variant`); equal normalised names as one group (its names), each word one string
+        and each group's words one tuple, however many names hold them."""
         group_of: dict[tuple[str, ...], int] = {}
         members: list[list[int]] = []
         group_tokens: list[tuple[str, ...]] = []
@@ -265,23 +265,23 @@ class TokenIndex:
             seen: set[tuple[str, ...]] = set()
             for position, text in enumerate((entry.name, *entry.aliases)):
                 key = (text, entity, reorder)
-                tokens = analysed_cache.get(key)
-                if tokens is None:
+                written = analysed_cache.get(key)
+                if written is None:
                     analysed = analyse_name(text, entity=entity, reorder=reorder).tokens
-                    tokens = analysed_cache[key] = tuple(words.setdefault(t, t) for t in analysed)
-                if not tokens or tokens in seen:
-                    continue
-                seen.add(tokens)
-                group = group_of.get(tokens)
-                if group is None:
-                    group = group_of[tokens] = len(members)
-                    members.append([])
-                    group_tokens.append(tokens)
-                else:
+                    written = analysed_cache[key] = tuple(words.setdefault(t, t) for t in analysed)
+                variant = article_variant(written, entry.countries, world_ranks().__contains__, words)
+                for tokens in (written,) if variant is None else (written, variant):
+                    if not tokens or tokens in seen:
+                        continue
+                    seen.add(tokens)
+                    group = group_of.get(tokens)
+                    if group is None:
+                        group = group_of[tokens] = len(members)
+                        members.append([])
+                        group_tokens.append(tokens)
                     tokens = group_tokens[group]
-                name_no = len(self.names)
-                members[group].append(name_no)
-                self.names.append(IndexedName(entry_no, text, position > 0, tokens, group, text in weak))
+                    members[group].append(len(self.names))
+                    self.names.append(IndexedName(entry_no, text, position > 0, tokens, group, text in weak))
         analyse_name.cache_clear()  # the listed names will not be asked for again
         return group_of, members
 
@@ -318,8 +318,10 @@ class TokenIndex:
         index.compact = _frozen(compact, {})
 
     def _lookup_tables(self, previous: TokenIndex | None) -> None:
-        """Romanisation keys, skeletons, Greek keys and one-letter deletions of the listed tokens."""
+        """Romanisation keys, skeletons, Greek keys and one-letter deletions of the listed tokens,
+        each table frozen as soon as it is built (a list update builds them beside the serving ones)."""
         index = self
+        old = previous if previous is not None else TokenIndex(entries=[])
         keys: dict[str, list[str]] = defaultdict(list)
         skeletons: dict[str, list[str]] = defaultdict(list)
         greek_keys: dict[str, list[str]] = defaultdict(list)
@@ -334,22 +336,21 @@ class TokenIndex:
                 for skel in skeleton_variants(token):
                     if skel:
                         skeletons[skel].append(token)
+        index.keys = _frozen(keys, old.keys)
+        index.skeletons = _frozen(skeletons, old.skeletons)
+        index.greek_keys = _frozen(greek_keys, old.greek_keys)
         key_deletions: dict[str, list[str]] = defaultdict(list)
-        for spelling in keys:
+        for spelling in index.keys:
             if len(spelling) >= MIN_FUZZY_KEY:
                 for variant in _deletions(spelling):
                     key_deletions[variant].append(spelling)
+        index.key_deletions = _frozen(key_deletions, old.key_deletions)
         deletions: dict[str, list[str]] = defaultdict(list)
         for token in index.postings:
             if len(token) >= MIN_FUZZY_TOKEN and token.isalpha():
                 for variant in _deletions(token):
                     deletions[variant].append(token)
-        old = previous if previous is not None else TokenIndex(entries=[])
-        index.keys = _frozen(keys, old.keys)
-        index.key_deletions = _frozen(key_deletions, old.key_deletions)
         index.deletions = _frozen(deletions, old.deletions)
-        index.skeletons = _frozen(skeletons, old.skeletons)
-        index.greek_keys = _frozen(greek_keys, old.greek_keys)
         generic: dict[str, list[str]] = defaultdict(list)
         for token in sorted(GENERIC_WORDS):
             if token in index.postings:

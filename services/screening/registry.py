@@ -22,6 +22,7 @@ from typing import Literal
 from prometheus_client import Gauge
 
 from services.screening.domain import ListCatalog, Screener, ScreeningPolicy, TokenIndex
+from services.screening.entries import ListEntry
 from services.screening.lists import LoadedSource, load_source, parse_sources
 from services.screening.update import effective_folder
 from shared.policy import load_policy
@@ -68,6 +69,23 @@ def combined_version(versions: Iterable[str]) -> str:
     return hashlib.sha256("+".join(distinct).encode()).hexdigest()[:16]
 
 
+def _serving_entries(previous: TokenIndex) -> dict[tuple[str, str, str], ListEntry]:
+    return {(e.source_id, e.list_id, e.entry_id): e for e in previous.entries}
+
+
+def _share_entries(sources: Sequence[LoadedSource], by_key: Mapping[tuple[str, str, str], ListEntry]) -> None:
+    """Each entry of `sources` equal to one the serving generation holds (`by_key`) becomes that
+    one, in place: a list update re-reads whole files, most of whose entries have not changed, and
+    their new copies are freed before the next file is read and the next index is built beside the
+    serving one (the update's memory peak)."""
+    for source in sources:
+        entries = source.entries
+        for i, entry in enumerate(entries):
+            earlier = by_key.get((entry.source_id, entry.list_id, entry.entry_id))
+            if earlier is not None and earlier is not entry and earlier == entry:
+                entries[i] = earlier
+
+
 def build_snapshot(
     sources: Sequence[LoadedSource],
     policy: ScreeningPolicy,
@@ -80,6 +98,8 @@ def build_snapshot(
     `previous`, the index still serving, shares what is equal in both (TokenIndex.build).
     Raises ValueError when the policy has no effect for a loaded list."""
     started = time.perf_counter()
+    if previous is not None:
+        _share_entries(sources, _serving_entries(previous))
     catalog = ListCatalog.of((s.info, s.entries) for s in sources)
     index = TokenIndex.build((entry for s in sources for entry in s.entries), previous)
     wide = dataclasses.replace(policy, max_matches_per_party=policy.max_matches_per_party + CLEARED_HEADROOM)
@@ -154,9 +174,11 @@ def load_initial(
     data_dir = settings.require_data_dir()
     sources: list[LoadedSource] = []
     status: dict[str, SourceStatus] = {}
+    serving = _serving_entries(previous) if previous is not None else {}
     for spec in parse_sources(settings.screening_sources):
         configured = data_dir / spec.folder
         sources.append(load_source(spec.kind, effective_folder(settings, spec.kind, configured)))
+        _share_entries(sources[-1:], serving)
         status[spec.kind] = SourceStatus(spec.kind, str(configured), loaded_at=now)
     return build_snapshot(sources, screening_policy, generation=1, now=now, previous=previous), status
 

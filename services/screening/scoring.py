@@ -135,6 +135,22 @@ def romanisation_similarity(query: str, listed: str) -> float:
     return min(ROMANISATION_MAX, 1 - 0.5 * cost / longest)
 
 
+# `sounds` of the words compared through short skeletons, remembered: a word in Arabic script is
+# compared with every listed word of its skeleton, hundreds for two consonants.
+_SOUNDS: dict[tuple[str, bool, bool], str] = {}
+SOUNDS_MEMO: Final = 100_000
+
+
+def _sounds(token: str, digraphs: bool, vowel_h: bool) -> str:
+    key = (token, digraphs, vowel_h)
+    known = _SOUNDS.get(key)
+    if known is None:
+        if len(_SOUNDS) >= SOUNDS_MEMO:
+            _SOUNDS.clear()
+        known = _SOUNDS[key] = sounds(token, digraphs=digraphs, vowel_h=vowel_h)
+    return known
+
+
 def _short_skeletons_agree(query: str, listed: str, consonants: int) -> bool:
     """Whether two tokens of one skeleton of three consonants or fewer, shared by many names
     ("ishaq", "shuwayki"), are one name. A word in Arabic script leaves its short vowels out:
@@ -161,9 +177,9 @@ def _short_skeletons_agree(query: str, listed: str, consonants: int) -> bool:
     if "v" in heard:
         spelled.extend([h.replace("v", "w") for h in spelled])
     # A Latin final h after a vowel is a vowel's ("Fatemeh" فاطمه) or a consonant's ("Saleh" صالح).
-    readings = [sounds(h, vowel_h=final_h) for h in spelled for final_h in (True, False)]
+    readings = [_sounds(h, True, final_h) for h in spelled for final_h in (True, False)]
     for heard_letters in dict.fromkeys(readings):
-        for written_letters in dict.fromkeys((sounds(written), sounds(written, digraphs=False))):
+        for written_letters in dict.fromkeys((_sounds(written, True, True), _sounds(written, False, True))):
             heard_rest = heard_letters
             if written_letters[:1] == "A":
                 written_letters = written_letters[1:]

@@ -302,6 +302,32 @@ def test_the_signals_of_a_match_read_the_alignment_and_the_evidence() -> None:
     )
 
 
+def test_the_distinct_signals_weigh_what_is_left_unmatched_by_its_rarity_on_the_lists() -> None:
+    facts = MatchFacts(
+        0.86,
+        (("apex", "apex", 1.0),),
+        query_unexplained=0.3,
+        listed_unexplained=0.0,
+        country_agreement=None,
+        type_conflict=False,
+        vessel_conflict=False,
+        unmatched_query=("trading", "hossein", "wuhan"),
+        unmatched_listed=("al",),
+    )
+    common = {"hossein": 0.9, "wuhan": 0.2}
+    got = signals(facts, lambda w: 0.0, lambda w: common.get(w, 0.0), lambda w: w == "trading")
+    assert got["query_distinct"] == pytest.approx(0.8)  # wuhan; trading is generic, hossein common
+    assert got["listed_distinct"] == 0.0  # a particle is not informative
+    added_common = dataclasses.replace(facts, unmatched_query=("trading", "hossein"))
+    got = signals(added_common, lambda w: 0.0, lambda w: common.get(w, 0.0), lambda w: w == "trading")
+    assert got["query_distinct"] == pytest.approx(0.1)
+    unlisted = dataclasses.replace(facts, unmatched_query=("raycus",))
+    assert (
+        signals(unlisted, lambda w: 0.0, lambda w: common.get(w, 0.0), lambda w: False)["query_distinct"]
+        == 1.0
+    )
+
+
 def test_world_commonness_falls_with_the_rank() -> None:
     assert rank_commonness(1) == 1.0
     assert rank_commonness(10) > rank_commonness(100) > rank_commonness(1000) > 0.0

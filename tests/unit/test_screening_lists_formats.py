@@ -6,6 +6,8 @@ malformed row that must be reported with its file and line and skipped.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 from pathlib import Path
@@ -22,6 +24,7 @@ from services.screening.lists import (
     load_un_sc,
     non_sdn_list,
 )
+from services.screening.lists.reading import text_lines
 
 
 def _folder(tmp_path: Path, name: str, files: dict[str, bytes]) -> Path:
@@ -371,3 +374,17 @@ def test_publication_date_comes_from_the_fetch_manifest_when_the_folder_is_a_tim
 )
 def test_countries_as_un_and_ofsi_write_them(written: str, codes: list[str]) -> None:
     assert country_codes(written) == codes
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "a", "a,b\n", "a,b\r\nc,d", 'a,"x\ny"\rb\r\r\nc\n\n', "x\u2028y,z\n", '"q\r\n"\r\n', "Ж,ع\n"],
+)
+def test_a_list_file_is_read_line_by_line_as_a_file_opened_with_newline_empty(text: str) -> None:
+    # The loaders read CSV through text_lines rather than a copy of the whole file (io.StringIO).
+    assert list(text_lines(text)) == list(io.StringIO(text, newline=""))
+    with_stringio = csv.reader(io.StringIO(text, newline=""))
+    with_lines = csv.reader(text_lines(text))
+    assert [(row, with_lines.line_num) for row in with_lines] == [
+        (row, with_stringio.line_num) for row in with_stringio
+    ]

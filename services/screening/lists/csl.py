@@ -4,7 +4,6 @@ ISN, DTC, SSI, CMIC, ...) under its own list id."""
 from __future__ import annotations
 
 import csv
-import io
 import re
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from services.screening.lists.reading import (
     dpl_entry_id,
     join_address,
     open_texts,
+    text_lines,
 )
 
 CSL_FILES = ("consolidated.csv",)
@@ -126,7 +126,7 @@ def load_csl(folder: Path, source_id: str) -> LoadedSource:
     Entry ids: OFAC's ent_num for Treasury lists (as in sdn.csv), the name slug for the DPL (as in the
     BIS file, whose rows per address are merged the same way), else the CSL's `_id`."""
     context, texts = open_texts(folder, source_id, "csl", CSL_FILES)
-    reader = csv.DictReader(io.StringIO(texts["consolidated.csv"], newline=""))
+    reader = csv.DictReader(text_lines(texts["consolidated.csv"]))
     missing = [c for c in CSL_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ListFormatError(f"{folder / 'consolidated.csv'}: header lacks columns {missing}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 from services.screening.lists.reading import (
@@ -16,6 +15,7 @@ from services.screening.lists.reading import (
     join_address,
     open_texts,
     parse_date,
+    text_lines,
 )
 
 DPL_FILES = ("dpl.txt",)
@@ -44,7 +44,7 @@ def load_bis_dpl(folder: Path, source_id: str) -> LoadedSource:
     Register citation (15 CFR 764.3(a)(2), 766.25: a denial order names the person; the addresses
     locate them)."""
     context, texts = open_texts(folder, source_id, "bis_dpl", DPL_FILES)
-    reader = csv.reader(io.StringIO(texts["dpl.txt"], newline=""), delimiter="\t")
+    reader = csv.reader(text_lines(texts["dpl.txt"]), delimiter="\t")
     header = next(reader, [])
     if [h.strip() for h in header] != list(DPL_COLUMNS):
         raise ListFormatError(f"{folder / 'dpl.txt'}: header is not the BIS layout {list(DPL_COLUMNS)}")

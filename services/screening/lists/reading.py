@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import logging
 import re
@@ -117,9 +116,20 @@ def folder_date(folder: Path) -> str | None:
         return None
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def text_lines(text: str, start: int = 0) -> Iterator[str]:
+    """The lines of `text` from `start`, each with its ending, as a file opened with newline=""
+    gives them to `csv`: one at a time, where io.StringIO would first copy the whole text (four
+    bytes a character) beside it. A list update reads every file while the serving lists stay in
+    memory, so a file's copy is the update's memory peak."""
+    return (match.group() for match in _LINE.finditer(text, start))
+
+
 def csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
     """CSV rows with the line number each ends on (quoted fields may span lines)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(text_lines(text))
     for row in reader:
         yield reader.line_num, row
 

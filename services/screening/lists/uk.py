@@ -4,7 +4,6 @@ the header, then one row per name (and address) of a target; rows of one `Group 
 from __future__ import annotations
 
 import csv
-import io
 import re
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from services.screening.lists.reading import (
     join_address,
     open_texts,
     parse_date,
+    text_lines,
 )
 
 UK_FILES = ("ConList.csv",)
@@ -120,10 +120,11 @@ def load_uk_ofsi(folder: Path, source_id: str) -> LoadedSource:
     """OFSI ConList CSV: rows of one `Group ID` are one target. Name 6 is the surname or the entity's
     name, Name 1-5 the given names."""
     context, texts = open_texts(folder, source_id, "uk_ofsi", UK_FILES)
-    first, _, body = texts["ConList.csv"].partition("\n")
-    context.stated_date = _stated_date(folder, first)
+    text = texts["ConList.csv"]
+    lines = text_lines(text)
+    context.stated_date = _stated_date(folder, next(lines, "").rstrip("\r\n"))
     context.list_names["UK"] = UK_LIST_NAME
-    reader = csv.DictReader(io.StringIO(body, newline=""))
+    reader = csv.DictReader(lines)
     missing = [c for c in UK_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise ListFormatError(f"{folder / 'ConList.csv'}:2: header lacks columns {missing}")
