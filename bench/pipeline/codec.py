@@ -4,7 +4,7 @@
 
 Reads the bytes records kept of each stage's events (`trail_steps.payload_raw`, exactly as they
 went over the bus) and times, in this one process, what the services do with them:
-- `json.loads` (shared/kafka.py `decode_json`) and then `model_validate` of the dict, as the stages
+- `json.loads` (shared/codec.py `decode_json`) and then `model_validate` of the dict, as the stages
   did before they read in one pass; against `model_validate_json` of the bytes, and `read_event`
   (shared/codec.py: that one pass, with the refusals of decode_json kept), as they do now;
 - of that validation, the part that is the submitted order validated once more inside every
@@ -29,9 +29,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from bench import RESULTS_DIR, write_results
-from shared.codec import read_event
+from shared.codec import decode_json, read_event
 from shared.events import ClassifiedOrder, DecidedOrder, ScreenedOrder, SubmittedOrder, envelope_dump
-from shared.kafka import Incoming, decode_json
+from shared.kafka import Incoming
 
 STAGES: dict[str, type[BaseModel]] = {
     "submitted": SubmittedOrder,

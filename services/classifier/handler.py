@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from services.classifier import service
 from services.classifier.catalog import CatalogSnapshot
 from services.classifier.reference import ReferenceData
-from shared.codec import read_event
+from shared.codec import read_event, require_key
 from shared.events import TOPIC_CLASSIFIED, SubmittedOrder, envelope_dump
-from shared.kafka import Incoming, Outgoing, require_key
+from shared.kafka import Incoming, Outgoing
 from shared.logging import log_context
 from shared.settings import Settings
 

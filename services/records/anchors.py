@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.records.audit import Anchor
 from services.records.models import ChainHead
+from shared.codec import decode_json
 from shared.events import EXPORTWATCH_NS, envelope_dump
-from shared.kafka import Incoming, Outgoing, Publish, PublishError, decode_json
+from shared.kafka import Incoming, Outgoing, Publish, PublishError
 from shared.lifecycle_events import ChainAnchor
 
 log = logging.getLogger("exportwatch.records.anchors")

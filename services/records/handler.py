@@ -23,6 +23,7 @@ from services.records.alerts import measure_alerts
 from services.records.batch import OrderEvent
 from services.records.models import ReferenceKind
 from services.records.policy import RecordsPolicy, load_records_policy
+from shared.codec import decode_json, require_key
 from shared.events import (
     EXPORTWATCH_NS,
     TOPIC_ALERTS,
@@ -46,14 +47,7 @@ from shared.events import (
     ScreeningClearance,
     SubmittedOrder,
 )
-from shared.kafka import (
-    Incoming,
-    Outgoing,
-    PoisonMessage,
-    decode_json,
-    describe_validation_error,
-    require_key,
-)
+from shared.kafka import Incoming, Outgoing, PoisonMessage, describe_validation_error
 from shared.lifecycle_events import OrderAlert, ShippedOrder
 from shared.logging import log_context, personal_data_logged
 from shared.settings import Settings

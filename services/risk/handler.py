@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from services.risk import service
 from services.risk.service import RiskRuntime
 from shared import metrics
-from shared.codec import read_event
+from shared.codec import read_event, require_key
 from shared.events import TOPIC_DECIDED, DecidedOrder, ScreenedOrder, envelope_dump
-from shared.kafka import Incoming, Outgoing, PoisonMessage, require_key
+from shared.kafka import Incoming, Outgoing, PoisonMessage
 from shared.logging import log_context
 from shared.settings import Settings
 

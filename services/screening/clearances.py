@@ -13,8 +13,9 @@ import logging
 from dataclasses import dataclass
 
 from services.screening.clearing import ClearanceBook
+from shared.codec import decode_json
 from shared.events import ScreeningClearance
-from shared.kafka import Incoming, Outgoing, decode_json
+from shared.kafka import Incoming, Outgoing
 from shared.logging import personal
 
 log = logging.getLogger("exportwatch.screening.clearances")

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from services.screening import service
 from services.screening.domain import Screener
 from services.screening.service import STAGE, ScreeningRuntime
-from shared.codec import read_event
+from shared.codec import read_event, require_key
 from shared.events import TOPIC_SCREENED, ClassifiedOrder, ScreenedOrder, derive, envelope_dump
-from shared.kafka import Handler, Incoming, Outgoing, PoisonMessage, require_key
+from shared.kafka import Handler, Incoming, Outgoing, PoisonMessage
 from shared.logging import log_context
 from shared.settings import Settings
 

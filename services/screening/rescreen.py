@@ -39,6 +39,7 @@ from services.screening import service
 from services.screening.domain import NameQuery, TokenIndex
 from services.screening.registry import ListSnapshot
 from services.screening.service import STAGE, ScreeningRuntime
+from shared.codec import decode_json, require_key
 from shared.events import (
     TOPIC_ALERTS,
     TOPIC_SCREENED,
@@ -53,7 +54,7 @@ from shared.events import (
     derived_event_id,
     envelope_dump,
 )
-from shared.kafka import Incoming, Outgoing, decode_json, require_key
+from shared.kafka import Incoming, Outgoing
 from shared.lifecycle_events import OrderAlert, RescreenRequest
 from shared.logging import log_context
 from shared.settings import Settings

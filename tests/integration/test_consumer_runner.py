@@ -13,8 +13,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import GroupCoordinatorNotAvailableError, KafkaTimeoutError
 
+from shared.codec import decode_json
 from shared.events import TOPIC_CLASSIFIED, TOPIC_DEADLETTER, TOPIC_SUBMITTED, SubmittedOrder
-from shared.kafka import ConsumerRunner, Incoming, Outgoing, decode_json, make_producer
+from shared.kafka import ConsumerRunner, Incoming, Outgoing, make_producer
 from shared.service import KafkaStage
 from shared.settings import load_settings
 from tests.integration.kafka_helpers import (

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ValidationError
 
 from services.classifier import service as classifier
 from services.classifier.catalog import CatalogSnapshot
-from shared.codec import read_event
+from shared.codec import decode_json, read_event
 from shared.events import ClassifiedOrder, ScreenedOrder, SubmittedOrder, envelope_dump
-from shared.kafka import Incoming, PoisonMessage, decode_json
+from shared.kafka import Incoming, PoisonMessage
 from tests.classifier_support import order_line, reference, submitted_order
 
 

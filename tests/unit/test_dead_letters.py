@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 from prometheus_client import REGISTRY
 
+from shared.codec import decode_json, require_key
 from shared.kafka import (
     MAX_REQUEST_BYTES,
     ConsumerRunner,
@@ -19,10 +20,8 @@ from shared.kafka import (
     Outgoing,
     PoisonMessage,
     dead_letter_for,
-    decode_json,
     payload_was_truncated,
     record_size,
-    require_key,
 )
 from shared.settings import Settings
 

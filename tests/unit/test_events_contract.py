@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from shared.codec import decode_json
 from shared.events import (
     Classification,
     ClassifiedOrder,
@@ -20,7 +21,7 @@ from shared.events import (
     envelope_dump,
     most_severe,
 )
-from shared.kafka import Incoming, PoisonMessage, decode_json, describe_validation_error
+from shared.kafka import Incoming, PoisonMessage, describe_validation_error
 
 DESIGN_EXAMPLE: dict[str, Any] = {
     "schema": "order.submitted.v1",

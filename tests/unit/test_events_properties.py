@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from shared.codec import decode_json
 from shared.events import (
     ISO_COUNTRIES,
     ISO_CURRENCIES,
@@ -38,7 +39,7 @@ from shared.events import (
     SubmittedOrder,
     envelope_dump,
 )
-from shared.kafka import Incoming, PoisonMessage, decode_json, describe_validation_error
+from shared.kafka import Incoming, PoisonMessage, describe_validation_error
 from tests.records_support import classified, decided, screened  # the stages' envelopes
 
 CONTRACT = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -390,7 +390,7 @@ async def test_unstorable_reference_event_is_a_dead_letter(
     not_a_number = json.dumps(update | {"stats": {"ratio": float("nan")}}).encode()
     with pytest.raises(PoisonMessage, match=r"stats.ratio: NaN is not a JSON number") as caught:
         await handler(Incoming(TOPIC_LISTS_UPDATED, 0, 1, b"EL", not_a_number, 0))
-    assert caught.value.error_type == "InvalidJson"  # shared/kafka.py decode_json, as every stage
+    assert caught.value.error_type == "InvalidJson"  # shared/codec.py decode_json, as every stage
 
     nul_id = json.dumps(clearance | {"event_id": "0b7c1d8e\x00"}).encode()
     with pytest.raises(PoisonMessage, match=r"event_id: contains the NUL character") as caught:
