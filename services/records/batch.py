@@ -156,12 +156,12 @@ async def _reviews(
     found: defaultdict[str, list[ReviewedOrder]] = defaultdict(list)
     if not versions:
         return found
-    payloads = await session.scalars(
-        select(TrailStep.payload).where(
+    stored = await session.scalars(
+        select(TrailStep.payload_raw).where(
             TrailStep.submitted_event_id.in_(versions), TrailStep.stage == "reviewed"
         )
     )
-    for payload in payloads:
-        review = ReviewedOrder.model_validate(payload)
+    for raw in stored:
+        review = ReviewedOrder.model_validate_json(raw)
         found[review.submitted_event_id].append(review)
     return found
