@@ -139,10 +139,12 @@ async def _heads(session: AsyncSession, order_ids: list[str]) -> dict[str, tuple
         .group_by(TrailStep.order_id)
         .subquery()
     )
+    # The outer filter repeats the inner one: without it PostgreSQL's planner joined the grouped
+    # heads to a sequential scan of the whole trail, a cost growing with every step ever stored.
     rows = await session.execute(
-        select(TrailStep.order_id, TrailStep.seq, TrailStep.step_hash).join(
-            last, and_(TrailStep.order_id == last.c.order_id, TrailStep.seq == last.c.seq)
-        )
+        select(TrailStep.order_id, TrailStep.seq, TrailStep.step_hash)
+        .join(last, and_(TrailStep.order_id == last.c.order_id, TrailStep.seq == last.c.seq))
+        .where(TrailStep.order_id.in_(order_ids))
     )
     return {row.order_id: (row.seq, row.step_hash) for row in rows}
 
