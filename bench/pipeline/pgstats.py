@@ -9,7 +9,8 @@ trail, risk's ledger):
 - the statements by total execution time (pg_stat_statements: calls, rows, execution and planning
   ms, WAL bytes, shared blocks hit and read);
 - the WAL the whole server wrote (pg_stat_wal: bytes, records, full-page images);
-- the size of each table with its TOAST and indexes, and how often each index was scanned.
+- the size of each table with its TOAST and indexes, whether it has been analyzed (a table the
+  planner has no statistics for is planned blind), and how often each index was scanned.
 """
 
 from __future__ import annotations
@@ -141,8 +142,10 @@ async def _tables(admin_url: str, database: str) -> dict[str, Any]:
             """
             SELECT c.relname, pg_relation_size(c.oid) AS heap,
                    coalesce(pg_total_relation_size(c.reltoastrelid), 0) AS toast,
-                   pg_indexes_size(c.oid) AS indexes
+                   pg_indexes_size(c.oid) AS indexes, s.n_live_tup, s.n_mod_since_analyze,
+                   s.analyze_count + s.autoanalyze_count AS analyzed
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
             WHERE n.nspname = 'public' AND c.relkind = 'r'
             ORDER BY pg_total_relation_size(c.oid) DESC
             """
@@ -161,6 +164,10 @@ async def _tables(admin_url: str, database: str) -> dict[str, Any]:
                 "heap": row["heap"] // 1024,
                 "toast": row["toast"] // 1024,
                 "indexes": row["indexes"] // 1024,
+                # Whether the planner has statistics yet: a table never analyzed is planned blind.
+                "live_rows": row["n_live_tup"],
+                "changed_since_analyze": row["n_mod_since_analyze"],
+                "times_analyzed": row["analyzed"],
             }
             for row in tables
             if row["heap"] or row["toast"]
