@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,14 +44,20 @@ ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=DATABASES)
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+@asynccontextmanager
+async def _fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     async with fresh_database(request.param, tmp_path, server_url(request)) as url:
         made = make_engine(url)
         try:
             yield made
         finally:
             await made.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    async with _fresh_engine(request, tmp_path) as made:
+        yield made
 
 
 async def _revision(engine: AsyncEngine, schema: Schema) -> str | None:
@@ -224,12 +231,8 @@ async def test_a_records_database_at_the_previous_schema_keeps_its_data_and_veri
 
 @pytest.fixture(params=[p for p in DATABASES if p.id == "postgresql"])
 async def postgresql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    async with fresh_database(request.param, tmp_path, server_url(request)) as url:
-        made = make_engine(url)
-        try:
-            yield made
-        finally:
-            await made.dispose()
+    async with _fresh_engine(request, tmp_path) as made:
+        yield made
 
 
 async def test_payloads_written_after_revision_0003_are_lz4_and_older_ones_read_as_before(
