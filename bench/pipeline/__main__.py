@@ -90,6 +90,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="PostgreSQL's statements, WAL, tables and backend CPU during saturation (pg_stat_statements)",
     )
+    parser.add_argument(
+        "--pg-analyze",
+        action="store_true",
+        help="with --pg-stats: ANALYZE the databases after the warm-up (the planner then has statistics)",
+    )
     parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--poll-interval", type=float, default=0.25, help="seconds between records polls")
     parser.add_argument(
@@ -103,6 +108,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.orders < 1 or args.rate <= 0 or args.warmup < 0 or args.paced_seconds < 0:
         parser.error("--orders must be >= 1, --rate > 0, --warmup and --paced-seconds >= 0")
+    if args.pg_analyze and not args.pg_stats:
+        parser.error("--pg-analyze needs --pg-stats")
     if not 1 <= args.instances <= args.partitions:
         # An instance beyond the partitions of its group's topics would be assigned none and idle.
         parser.error(f"--instances {args.instances}: must be 1 to --partitions ({args.partitions})")
@@ -282,6 +289,8 @@ async def _phases(
         if profilers is not None:
             written = profile.stop(profilers)
             phases["profile"] = {s: profile.summarise(path) for s, path in written.items()}
+        if name == "warmup" and args.pg_analyze and server_stats is not None:
+            await server_stats.analyze()
         if name != "warmup":
             phases[name] = report.phase_figures(outcome, decided, poller, before, after)
             _print(f"    {_one_line(phases[name])}")

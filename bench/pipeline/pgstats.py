@@ -64,6 +64,16 @@ class ServerStats:
         finally:
             await connection.close()
 
+    async def analyze(self) -> None:
+        """ANALYZE every database of the run (`--pg-analyze`, after the warm-up): the planner then
+        has statistics, as on a store older than autovacuum's first pass."""
+        for name in self.databases.values():
+            connection = await _connect(self.admin_url, name)
+            try:
+                await connection.execute("ANALYZE")
+            finally:
+                await connection.close()
+
     async def _backends(self, connection: asyncpg.Connection) -> dict[int, tuple[str, float]]:
         rows = await connection.fetch(
             "SELECT pid, coalesce(datname, backend_type) AS name FROM pg_stat_activity"
