@@ -41,7 +41,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from bench import REPO_ROOT, RESULTS_DIR, machine, write_results
-from bench.pipeline import load, profile, report
+from bench.pipeline import load, pgstats, profile, report
 from bench.pipeline.orders import SEED, BenchOrder, OrderFactory, describe_mix, load_picks
 from bench.pipeline.procstat import Watched, memory_kib, snapshot
 from deploy.kafka.broker import KafkaBroker, create_topics, free_port
@@ -92,6 +92,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="use this PostgreSQL server (a new database is created) instead of starting one",
     )
     parser.add_argument("--profile", action="store_true", help="py-spy every service during saturation")
+    parser.add_argument(
+        "--pg-stats",
+        action="store_true",
+        help="PostgreSQL's statements, WAL, tables and backend CPU during saturation (pg_stat_statements)",
+    )
+    parser.add_argument(
+        "--pg-analyze",
+        action="store_true",
+        help="with --pg-stats: ANALYZE the databases after the warm-up (the planner then has statistics)",
+    )
     parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--poll-interval", type=float, default=0.25, help="seconds between records polls")
     parser.add_argument(
@@ -105,6 +115,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.orders < 1 or args.rate <= 0 or args.warmup < 0 or args.paced_seconds < 0:
         parser.error("--orders must be >= 1, --rate > 0, --warmup and --paced-seconds >= 0")
+    if args.pg_analyze and not args.pg_stats:
+        parser.error("--pg-analyze needs --pg-stats")
     if not 1 <= args.instances <= args.partitions:
         # An instance beyond the partitions of its group's topics would be assigned none and idle.
         parser.error(f"--instances {args.instances}: must be 1 to --partitions ({args.partitions})")
@@ -139,38 +151,51 @@ async def _prefixed_topics(bootstrap: str, prefix: str, names: list[str], partit
 @contextlib.contextmanager
 def databases(
     kind: str, args: argparse.Namespace, run_dir: Path
-) -> Iterator[tuple[str, str, Watched | None]]:
+) -> Iterator[tuple[str, str, Watched | None, pgstats.ServerStats | None]]:
     """The URLs of records' trail and of risk's licence ledger (both on the run's kind of database,
-    as production keeps them), and the server process to measure when the bench started it."""
+    as production keeps them), the server process to measure when the bench started it, and, with
+    --pg-stats, the server's counters (a server of --postgres-url must preload pg_stat_statements)."""
     if kind == "sqlite":
         yield (
             f"sqlite+aiosqlite:///{run_dir / 'records.db'}",
             f"sqlite+aiosqlite:///{run_dir / 'risk.db'}",
             None,
+            None,
         )
         return
     if args.postgres_url:
-        yield (
-            asyncio.run(_fresh_database(args.postgres_url)),
-            asyncio.run(_fresh_database(args.postgres_url)),
-            None,
-        )
+        records_url = asyncio.run(_fresh_database(args.postgres_url))
+        risk_url = asyncio.run(_fresh_database(args.postgres_url))
+        yield records_url, risk_url, None, _server_stats(args, args.postgres_url, records_url, risk_url)
         return
     from deploy.postgres.pg import PostgresServer
 
     # Not under var/: PostgreSQL runs as its own user and must traverse every folder above.
     root = Path(tempfile.mkdtemp(prefix="exportwatch-bench-pg-"))
     root.chmod(0o755)
-    server = PostgresServer.start(data_dir=root / "data")
+    server = PostgresServer.start(data_dir=root / "data", settings=pgstats.SETTINGS if args.pg_stats else ())
     try:
+        risk_url = asyncio.run(_fresh_database(server.url))
         yield (
             server.url,
-            asyncio.run(_fresh_database(server.url)),
+            risk_url,
             Watched("postgresql", server.pid, tree=True),
+            _server_stats(args, server.url, server.url, risk_url),
         )
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _server_stats(
+    args: argparse.Namespace, admin_url: str, records_url: str, risk_url: str
+) -> pgstats.ServerStats | None:
+    if not args.pg_stats:
+        return None
+    from sqlalchemy.engine import make_url
+
+    names = {"records": make_url(records_url).database, "risk": make_url(risk_url).database}
+    return pgstats.ServerStats(admin_url, {label: name for label, name in names.items() if name})
 
 
 async def _fresh_database(admin_url: str) -> str:
@@ -202,6 +227,7 @@ async def drive(
     watched: list[Watched],
     services: dict[str, ServiceProcess],
     profile_dir: Path | None,
+    server_stats: pgstats.ServerStats | None = None,
 ) -> dict[str, Any]:
     engine = make_engine(database_url)
     producer = load.make_producer(bootstrap)
@@ -215,7 +241,9 @@ async def drive(
         stack.push_async_callback(decided.stop)
         await poller.start()
         stack.push_async_callback(poller.stop)
-        return await _phases(args, work, prefix, producer, decided, poller, watched, services, profile_dir)
+        return await _phases(
+            args, work, prefix, producer, decided, poller, watched, services, profile_dir, server_stats
+        )
 
 
 async def _phases(
@@ -228,6 +256,7 @@ async def _phases(
     watched: list[Watched],
     services: dict[str, ServiceProcess],
     profile_dir: Path | None,
+    server_stats: pgstats.ServerStats | None,
 ) -> dict[str, Any]:
     phases: dict[str, Any] = {}
     plan = [
@@ -244,6 +273,9 @@ async def _phases(
             profilers = profile.start(
                 {s: p.process.pid for s, p in services.items()}, profile_dir, rate=args.profile_rate
             )
+        measured = name == "saturation" and server_stats is not None
+        if measured and server_stats is not None:
+            await server_stats.reset()
         before = snapshot(watched, time.time())
         _print(f"  {name}: {len(orders):,} orders" + (f" at {rate:g}/s" if rate else " as fast as possible"))
         await load.offer(producer, f"{prefix}{TOPIC_SUBMITTED}", outcome, rate=rate)
@@ -258,9 +290,14 @@ async def _phases(
             )
         after = snapshot(watched, time.time())
         outcome.finished = outcome.stalled_after is None and outcome.trail_complete_at is not None
+        if measured and server_stats is not None:
+            phases["pg_stats"] = await server_stats.collect(len(orders))
+            _print(pgstats.summary(phases["pg_stats"]))
         if profilers is not None:
             written = profile.stop(profilers)
             phases["profile"] = {s: profile.summarise(path) for s, path in written.items()}
+        if name == "warmup" and args.pg_analyze and server_stats is not None:
+            await server_stats.analyze()
         if name != "warmup":
             phases[name] = report.phase_figures(outcome, decided, poller, before, after)
             _print(f"    {_one_line(phases[name])}")
@@ -336,7 +373,7 @@ def run_pipeline(
     run_dir.mkdir(parents=True)
     prefix = f"bench.{kind}.{uuid.uuid4().hex[:8]}."
     asyncio.run(_prefixed_topics(bootstrap, prefix, list(ALL_TOPICS), args.partitions))
-    with databases(kind, args, run_dir) as (database_url, risk_database_url, db_server):
+    with databases(kind, args, run_dir) as (database_url, risk_database_url, db_server, server_stats):
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "EXPORTWATCH_TOPIC_PREFIX": prefix,
@@ -369,6 +406,7 @@ def run_pipeline(
                     watched=watched,
                     services=services,
                     profile_dir=args.work_dir / "profile" / kind if args.profile else None,
+                    server_stats=server_stats,
                 )
             )
             memory = {name: memory_kib(s.process.pid) for name, s in services.items()}
@@ -379,6 +417,7 @@ def run_pipeline(
         finally:
             exits = {name: s.stop() for name, s in services.items()}
     profile_summary = phases.pop("profile", None)
+    server_figures = phases.pop("pg_stats", None)
     holds = phases.pop("records_holds")
     result: dict[str, Any] = {
         "database": kind if kind == "sqlite" else "postgresql (deploy/postgres/pg.py: fsync off)",
@@ -390,6 +429,8 @@ def run_pipeline(
     }
     if profile_summary is not None:
         result["profile"] = profile_summary
+    if server_figures is not None:
+        result["pg_stats"] = server_figures
     return result
 
 

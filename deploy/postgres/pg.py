@@ -379,11 +379,14 @@ class PostgresServer:
         data_dir: Path,
         port: int | None = None,
         ready_timeout: float = 60.0,
+        settings: Sequence[str] = (),
     ) -> PostgresServer:
         """initdb *data_dir* (unless it already holds a cluster), start the server, wait
         until it accepts connections (at most *ready_timeout* seconds after launch) and
         create the ``exportwatch`` database if missing. With ``port=None`` a free port is
-        picked (and re-picked, up to 3 times, if someone grabs it first)."""
+        picked (and re-picked, up to 3 times, if someone grabs it first). *settings* are
+        further ``name=value`` server settings (e.g. the bench's
+        ``shared_preload_libraries=pg_stat_statements``)."""
         t0 = time.monotonic()
         bin_dir = ensure_postgres()
         data_dir = Path(data_dir).absolute()
@@ -404,7 +407,7 @@ class PostgresServer:
         for attempt in range(1, attempts + 1):
             chosen = port if port is not None else free_port()
             log_offset = log_path.stat().st_size if log_path.exists() else 0
-            server = cls._launch(bin_dir, data_dir, socket_dir, log_path, chosen, run_as, env)
+            server = cls._launch(bin_dir, data_dir, socket_dir, log_path, chosen, run_as, env, settings)
             try:
                 if server._wait_ready(ready_timeout, env):
                     _create_database(bin_dir, chosen, DATABASE, env)
@@ -429,6 +432,7 @@ class PostgresServer:
         port: int,
         run_as: _RunAs,
         env: dict[str, str],
+        settings: Sequence[str] = (),
     ) -> PostgresServer:
         cmd = [
             str(bin_dir / "postgres"),
@@ -447,6 +451,8 @@ class PostgresServer:
             "-c",
             "full_page_writes=off",
         ]
+        for setting in settings:
+            cmd += ["-c", setting]
         with log_path.open("ab") as log:
             # New session: a Ctrl-C on our terminal reaches us, not the server directly;
             # we then stop it in order.

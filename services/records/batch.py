@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.records.audit import ChainEntry
@@ -132,19 +132,22 @@ async def _recorded(session: AsyncSession, event_ids: list[str]) -> set[str]:
 
 
 async def _heads(session: AsyncSession, order_ids: list[str]) -> dict[str, tuple[int, str]]:
-    """Each order's last step (seq, step_hash); orders with no step yet are absent."""
-    last = (
-        select(TrailStep.order_id, func.max(TrailStep.seq).label("seq"))
-        .where(TrailStep.order_id.in_(order_ids))
-        .group_by(TrailStep.order_id)
-        .subquery()
-    )
+    """Each order's last step (seq, step_hash); orders with no step yet are absent.
+
+    Every step of the poll's orders is read (a handful each) and the last one kept here: a plain
+    lookup by the (order_id, seq) index. Joined to the grouped maxima instead, the query let
+    PostgreSQL's planner scan the whole trail once per poll, a cost growing with every step stored.
+    """
+    heads: dict[str, tuple[int, str]] = {}
     rows = await session.execute(
-        select(TrailStep.order_id, TrailStep.seq, TrailStep.step_hash).join(
-            last, and_(TrailStep.order_id == last.c.order_id, TrailStep.seq == last.c.seq)
+        select(TrailStep.order_id, TrailStep.seq, TrailStep.step_hash).where(
+            TrailStep.order_id.in_(order_ids)
         )
     )
-    return {row.order_id: (row.seq, row.step_hash) for row in rows}
+    for order_id, seq, step_hash in rows:
+        if order_id not in heads or seq > heads[order_id][0]:
+            heads[order_id] = (seq, step_hash)
+    return heads
 
 
 async def _reviews(
@@ -156,12 +159,12 @@ async def _reviews(
     found: defaultdict[str, list[ReviewedOrder]] = defaultdict(list)
     if not versions:
         return found
-    payloads = await session.scalars(
-        select(TrailStep.payload).where(
+    stored = await session.scalars(
+        select(TrailStep.payload_raw).where(
             TrailStep.submitted_event_id.in_(versions), TrailStep.stage == "reviewed"
         )
     )
-    for payload in payloads:
-        review = ReviewedOrder.model_validate(payload)
+    for raw in stored:
+        review = ReviewedOrder.model_validate_json(raw)
         found[review.submitted_event_id].append(review)
     return found

@@ -236,7 +236,7 @@ def render(data: DossierData, *, font: Path | None, generated_at: datetime, gene
     decision = data.detail.decision
     if decision is not None:
         decided = next((s for s in data.trail.steps if s.event_id == data.detail.decided_event_id), None)
-        amendment = decided.payload.get("screening", {}).get("amendment") if decided is not None else None
+        amendment = decided.content.get("screening", {}).get("amendment") if decided is not None else None
         if amendment:
             change = amendment.get("list_change", {})
             doc.line(

@@ -12,6 +12,7 @@ Insert-if-absent is race-safe with several records instances: every natural key 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -89,9 +90,11 @@ class TrailStep(Base):
     # The order version the step belongs to: the submitted event's own id, `order.event_id` inside
     # an envelope, `submitted_event_id` of a review.
     submitted_event_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # The bytes as received (15 CFR 762.4: keep the record in the form received); without them an
-    # edit of `payload` could not be told from a re-serialisation.
+    # The step's JSON is its bytes as received (15 CFR 762.4: keep the record in the form received),
+    # stored once in `payload_raw` and read through `content`. `payload` is JSON null for steps
+    # stored since the payload is kept once; steps stored before kept the parsed JSON here too, and
+    # verification still checks it against their bytes (an edit of either is caught).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=False)
     payload_raw: Mapped[bytes] = mapped_column(LargeBinary)
     payload_sha256: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
@@ -101,6 +104,17 @@ class TrailStep(Base):
     # store-wide chain); 2: also the stage, topic, partition, offset, time received and order
     # (audit.py `step_hash`). Both are verified; the store-wide chain covers every field of both.
     hash_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+
+    @property
+    def content(self) -> dict[str, Any]:
+        """The event as received: its bytes, parsed (those the hash chain covers)."""
+        return step_content(self.payload_raw)
+
+
+def step_content(raw: bytes) -> dict[str, Any]:
+    """A trail step's JSON from its stored bytes (an event the handler validated: a JSON object)."""
+    content: dict[str, Any] = json.loads(raw)
+    return content
 
 
 class Order(Base):

@@ -199,7 +199,9 @@ def new_step(
         hash_version=2,
     )
     values = step | {
-        "payload": payload,
+        # Kept once, as the bytes received (models.TrailStep.content parses them): a second copy as
+        # JSON doubled what the database stores, compresses and logs per step.
+        "payload": None,
         "payload_raw": raw,
         "prev_hash": fields.prev_hash,
         "step_hash": fields.step_hash,
@@ -427,12 +429,12 @@ async def _latest_review(
     session: AsyncSession, submitted_event_id: str, decided_event_id: str
 ) -> Review | None:
     """The latest review already recorded for a decision (a replay may read it before the decision)."""
-    payloads = await session.scalars(
-        select(TrailStep.payload).where(
+    stored = await session.scalars(
+        select(TrailStep.payload_raw).where(
             TrailStep.submitted_event_id == submitted_event_id, TrailStep.stage == "reviewed"
         )
     )
-    reviews = [ReviewedOrder.model_validate(payload) for payload in payloads]
+    reviews = [ReviewedOrder.model_validate_json(raw) for raw in stored]
     return latest_review(reviews, decided_event_id)
 
 
@@ -573,15 +575,15 @@ async def get_order(*, session: AsyncSession, order_id: str) -> OrderDetail | No
             .order_by(TrailStep.seq)
         )
     )
-    submitted = next((s.payload for s in steps if s.stage == "submitted"), None)
+    submitted = next((s.content for s in steps if s.stage == "submitted"), None)
     if submitted is None:
         # The submission itself not yet read (topics are consumed independently): every envelope
         # carries the order unchanged.
         submitted = next(
-            s.payload["order"] for s in steps if s.stage in ("classified", "screened", "decided")
+            s.content["order"] for s in steps if s.stage in ("classified", "screened", "decided")
         )
     decided = next((s for s in steps if s.event_id == order.decided_event_id), None)
-    decision = Decision.model_validate(decided.payload["decision"]) if decided is not None else None
+    decision = Decision.model_validate(decided.content["decision"]) if decided is not None else None
     review = state_of(order).review
     return OrderDetail(row=order, order=submitted, decision=decision, review=review)
 

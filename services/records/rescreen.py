@@ -29,7 +29,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.records.models import Order, RescreenRun, TrailStep
+from services.records.models import Order, RescreenRun, TrailStep, step_content
 from services.records.policy import RecordsPolicy
 from services.records.polling import PollingTask
 from services.records.repository import insert_if_absent
@@ -160,12 +160,11 @@ async def requests_for(
     for version, seq, raw in rows:
         if version not in classified or seq > classified[version][0]:
             classified[version] = (seq, raw)
-    parties = TrailStep.payload["screening"]["parties"]
     previous: dict[str, Any] = {
-        key: value
-        for key, value in (
+        key: step_content(raw)["screening"]["parties"]
+        for key, raw in (
             await session.execute(
-                select(TrailStep.event_id, parties).where(
+                select(TrailStep.event_id, TrailStep.payload_raw).where(
                     TrailStep.event_id.in_([o.decided_event_id for o in orders])
                 )
             )

@@ -121,10 +121,12 @@ async def _context(session: AsyncSession, order_id: str, decided_event_id: str |
         )
     if decided_event_id is not None and decided_event_id != order.decided_event_id:
         raise ReviewRefused(409, _amended(order, decided_event_id))
-    payload = await session.scalar(
-        select(TrailStep.payload).where(TrailStep.event_id == order.decided_event_id)
+    raw = await session.scalar(
+        select(TrailStep.payload_raw).where(TrailStep.event_id == order.decided_event_id)
     )
-    decided = DecidedOrder.model_validate(payload)
+    if raw is None:
+        raise RuntimeError(f"order {order_id!r}: its decision {order.decided_event_id} is not in the trail")
+    decided = DecidedOrder.model_validate_json(raw)
     # An approved request is in effect from its commit, before its outcome comes back from the topic.
     approved = await review_store.latest_approved(session, order.decided_event_id)
     in_effect = approved.requested_decision if approved else order.review_decision or order.decision

@@ -185,7 +185,8 @@ class TrailStepOut(FromRow):
     partition: int
     offset: int
     received_at: datetime
-    payload: dict[str, Any]
+    # The event as received (TrailStep.content: the stored bytes, parsed).
+    payload: dict[str, Any] = Field(validation_alias="content")
     payload_sha256: str
     prev_hash: str
     step_hash: str

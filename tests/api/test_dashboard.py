@@ -3,6 +3,7 @@ security headers, the pages and the charts (SVG drawn on the server)."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime
 
@@ -174,4 +175,7 @@ async def test_the_order_page_shows_matched_names_side_by_side_and_the_country_c
     assert "LINGOE PROCESS ENGINEERING LIMITED" in page and "0.970" in page and "<meter" in page
     assert 'aria-label="Country Chart cells"' in page and "NS1, AT1" in page and "5A002.a" in page
     assert "15 CFR 738.4" in page
+    # The screening section: every party of the decision's own screening, read from its bytes.
+    parties = decision["screening"]["parties"]
+    assert parties and all(html.escape(f"{p['role']}: {p['name']}") in page for p in parties), parties
     assert "Submit review" not in page and "Not a match" not in page  # a viewer's page has no action

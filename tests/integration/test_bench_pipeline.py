@@ -64,3 +64,29 @@ def test_pipeline_bench_records_every_order_and_reports_every_figure(
     assert all(sqlite["peak_rss_mib"][service] > 0 for service in SERVICES)
     assert results["mix"]["saturation"]["orders"] == ORDERS
     assert "recorded/s at saturation" in run.stdout
+
+
+def test_pipeline_bench_profiles_its_postgresql_server(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """`--pg-stats --pg-analyze`: the server the bench starts reports where its time went during
+    the saturation phase, records' trail and risk's ledger apart."""
+    out = tmp_path / "pipeline.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.pipeline", "--db", "postgres", "--skip-relay", "--pg-stats", "--pg-analyze",
+         "--orders", str(ORDERS), "--warmup", str(WARMUP), "--paced-seconds", "0",
+         "--kafka-bootstrap", kafka_bootstrap, "--stall-timeout", "60",
+         "--work-dir", str(tmp_path / "work"), "--output", str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "EXPORTWATCH_SCREENING_SOURCES": SCREENING_SOURCES},
+    )  # fmt: skip
+    assert run.returncode == 0, f"{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    stats = json.loads(out.read_text())["runs"]["postgres"]["pg_stats"]
+    assert stats["orders"] == ORDERS
+    assert stats["wal"]["bytes_per_order"] > 0
+    records, risk = stats["databases"]["records"], stats["databases"]["risk"]
+    assert records["backend_cpu_ms_per_order"] > 0
+    # Every order's four steps went into the trail through its insert, and nothing else wrote them.
+    inserts = [s for s in records["statements"] if s["query"].startswith("INSERT INTO trail_steps")]
+    assert sum(s["rows"] for s in inserts) == 4 * ORDERS, inserts
+    assert records["tables_kib"]["trail_steps"]["times_analyzed"] >= 1
+    assert any(s["query"].startswith("INSERT INTO licence_drawdowns") for s in risk["statements"])
+    assert "records: backend CPU" in run.stdout

@@ -12,12 +12,13 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, Table, inspect, select, text
+from sqlalchemy import MetaData, Table, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.classifier.catalog import CATALOG_SCHEMA
@@ -43,14 +44,20 @@ ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=DATABASES)
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+@asynccontextmanager
+async def _fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     async with fresh_database(request.param, tmp_path, server_url(request)) as url:
         made = make_engine(url)
         try:
             yield made
         finally:
             await made.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    async with _fresh_engine(request, tmp_path) as made:
+        yield made
 
 
 async def _revision(engine: AsyncEngine, schema: Schema) -> str | None:
@@ -220,6 +227,82 @@ async def test_a_records_database_at_the_previous_schema_keeps_its_data_and_veri
     await handler(message(classified(old_order), offset=51))  # already stored: no new position
     report = await verify.verify(sessions, [])
     assert report.ok and report.chain_positions_checked == 8, report.problems
+
+
+@pytest.fixture(params=[p for p in DATABASES if p.id == "postgresql"])
+async def postgresql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    async with _fresh_engine(request, tmp_path) as made:
+        yield made
+
+
+async def test_payloads_written_after_revision_0003_are_lz4_and_older_ones_read_as_before(
+    postgresql: AsyncEngine,
+) -> None:
+    def step(n: int) -> dict[str, Any]:
+        # Well over the 2 kB at which PostgreSQL starts compressing a row's large values.
+        raw = json.dumps({"n": n, "lines": [{"sku": f"TC-{i}", "qty": i} for i in range(300)]}).encode()
+        return {
+            "event_id": str(uuid.uuid4()),
+            "order_id": f"SO-2026-0009{n:02d}",
+            "seq": 1,
+            "stage": "submitted",
+            "schema": "orders.submitted.v1",
+            "topic": "orders.submitted.v1",
+            "partition": 0,
+            "offset": n,
+            "submitted_event_id": str(uuid.uuid4()),
+            "payload": json.loads(raw),
+            "payload_raw": raw,
+            "payload_sha256": payload_digest(raw),
+            "prev_hash": GENESIS_HASH,
+            "step_hash": "0" * 64,
+            "received_at": NOW,
+            "hash_version": 2,
+        }
+
+    async def compression(connection: Any, event_id: str) -> tuple[str, str]:
+        found = await connection.execute(
+            text(
+                "SELECT pg_column_compression(payload), pg_column_compression(payload_raw) "
+                "FROM trail_steps WHERE event_id = :id"
+            ),
+            {"id": event_id},
+        )
+        return tuple(found.one())
+
+    old, new = step(1), step(2)
+    await migrate(postgresql, RECORDS_SCHEMA, target="0002")
+    async with postgresql.begin() as connection:
+        await connection.execute(insert(TrailStep).values(**old))
+    await migrate(postgresql, RECORDS_SCHEMA)
+    async with postgresql.begin() as connection:
+        await connection.execute(insert(TrailStep).values(**new))
+        methods = await connection.execute(
+            text(
+                "SELECT c.relname, a.attname, a.attcompression::text FROM pg_attribute a "
+                "JOIN pg_class c ON c.oid = a.attrelid "
+                "WHERE c.relname IN ('trail_steps', 'reference_events', 'outbox') "
+                "AND a.attname IN ('payload', 'payload_raw', 'value')"
+            )
+        )
+        assert sorted(tuple(row) for row in methods) == [
+            ("outbox", "value", "l"),
+            ("reference_events", "payload", "l"),
+            ("reference_events", "payload_raw", "l"),
+            ("trail_steps", "payload", "l"),
+            ("trail_steps", "payload_raw", "l"),
+        ]
+        assert await compression(connection, old["event_id"]) == ("pglz", "pglz")
+        assert await compression(connection, new["event_id"]) == ("lz4", "lz4")
+        stored = (
+            await connection.execute(
+                select(TrailStep.event_id, TrailStep.payload_raw).order_by(TrailStep.offset)
+            )
+        ).all()
+    assert [(e, bytes(r)) for e, r in stored] == [
+        (old["event_id"], old["payload_raw"]),
+        (new["event_id"], new["payload_raw"]),
+    ]
 
 
 # --- the catalog and the ledger at their previous schemas ----------------------------------------------

@@ -261,13 +261,40 @@ async def test_tampered_payload_breaks_the_hash_chain(handler: RecordsHandler, s
     async with sessions() as session, session.begin():
         step = await session.scalar(select(TrailStep).where(TrailStep.stage == "decided"))
         assert step is not None
-        edited = json.loads(json.dumps(step.payload))
+        edited = step.content
         edited["decision"]["decision"] = "RELEASE"
         await session.execute(update(TrailStep).where(TrailStep.id == step.id).values(payload=edited))
 
     tampered = await trail(sessions, "SO-2026-000130")
     assert not tampered.chain_valid
     assert tampered.problems == [f"step 3 (event {step.event_id}): payload differs from the bytes received"]
+
+
+async def test_a_step_keeps_its_payload_once_as_the_bytes_received(
+    handler: RecordsHandler, sessions: Sessions
+) -> None:
+    order = submitted("SO-2026-000132")
+    events = (order, classified(order), decided(order, "HOLD"))
+    await feed(handler, *events)
+    received = [message(e).value or b"" for e in events]
+    async with sessions() as session:
+        stored = list(
+            await session.execute(
+                select(TrailStep.payload, TrailStep.payload_raw, func.length(TrailStep.payload_raw))
+                .where(TrailStep.order_id == "SO-2026-000132")
+                .order_by(TrailStep.seq)
+            )
+        )
+        detail = await repository.get_order(session=session, order_id="SO-2026-000132")
+    # The JSON column holds JSON null; the bytes are those of the message, whole.
+    assert [payload for payload, _, _ in stored] == [None, None, None]
+    assert [bytes(raw) for _, raw, _ in stored] == received
+    assert [size for _, _, size in stored] == [len(raw) for raw in received]
+    # Every reader sees the event as received: the order, its decision, the trail.
+    assert detail is not None and detail.order == order
+    assert detail.decision is not None and detail.decision.decision == "HOLD"
+    steps = (await trail(sessions, "SO-2026-000132")).steps
+    assert [step.content for step in steps] == [json.loads(raw) for raw in received]
 
 
 async def test_rewritten_bytes_or_deleted_step_break_the_hash_chain(

@@ -127,7 +127,7 @@ async def _order_context(runtime: RecordsRuntime, order_id: str) -> dict[str, An
         holds = await retention.holds_of(session, order_id)
         order_alerts = await alerts.list_alerts(session, state=None, order_id=order_id, limit=50, offset=0)
     steps = trail.steps if trail is not None else []
-    decided = next((s.payload for s in steps if s.event_id == detail.decided_event_id), None)
+    decided = next((s.content for s in steps if s.event_id == detail.decided_event_id), None)
     pending = next(
         (
             v
@@ -142,7 +142,7 @@ async def _order_context(runtime: RecordsRuntime, order_id: str) -> dict[str, An
         "requests": requests,
         "pending": pending,
         "parties": (decided or {}).get("screening", {}).get("parties", []),
-        "review_steps": [s.payload for s in steps if s.stage == "review_step"],
+        "review_steps": [s.content for s in steps if s.stage == "review_step"],
         "severity": DECISION_SEVERITY,
         "holds": holds,
         "order_alerts": order_alerts,
