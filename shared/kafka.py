@@ -232,8 +232,18 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
     )
 
 
-def make_consumer(settings: Settings, *, group_id: str | None, client_id: str) -> AIOKafkaConsumer:
-    """A consumer that commits by hand (`group_id`) or, without a group, commits nothing."""
+# A gathering consumer's fetch waits until this much is waiting (or its time is up).
+GATHER_BYTES = 1_048_576
+
+
+def make_consumer(
+    settings: Settings, *, group_id: str | None, client_id: str, gather_ms: int = 0
+) -> AIOKafkaConsumer:
+    """A consumer that commits by hand (`group_id`) or, without a group, commits nothing; with
+    `gather_ms`, each fetch waits up to that long for GATHER_BYTES to be waiting."""
+    gather: dict[str, int] = (
+        {"fetch_min_bytes": GATHER_BYTES, "fetch_max_wait_ms": gather_ms} if gather_ms else {}
+    )
     return AIOKafkaConsumer(
         **client_options(settings),
         group_id=group_id,
@@ -243,6 +253,7 @@ def make_consumer(settings: Settings, *, group_id: str | None, client_id: str) -
         isolation_level="read_committed",
         max_poll_interval_ms=300_000,
         max_partition_fetch_bytes=settings.kafka_max_partition_fetch_bytes,
+        **gather,
     )
 
 
@@ -327,6 +338,8 @@ class ConsumerRunner:
     group_id: str | None = None
     # None: retry a failing message forever (records: losing a trail step is worse than stalling).
     max_attempts: int | None = 8
+    # Wait up to this long for a fuller fetch (make_consumer); 0: read as soon as anything arrives.
+    gather_ms: int = 0
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     joined: bool = False
     started: bool = False
@@ -358,7 +371,10 @@ class ConsumerRunner:
 
     def _make_consumer(self) -> AIOKafkaConsumer:
         return make_consumer(
-            self.settings, group_id=self.group_id or self.service, client_id=f"{self.service}-consumer"
+            self.settings,
+            group_id=self.group_id or self.service,
+            client_id=f"{self.service}-consumer",
+            gather_ms=self.gather_ms,
         )
 
     def _subscribe(self, consumer: AIOKafkaConsumer) -> None:

@@ -220,6 +220,7 @@ class KafkaStage:
     topics: Sequence[str]
     handler: Handler
     max_attempts: int | None = 8
+    gather_ms: int = 0
     follow: bool = False
     # A follower sets this once it has read what was on its topics at start (FollowingRunner).
     caught_up: asyncio.Event | None = None
@@ -244,6 +245,7 @@ class KafkaStage:
             "handler": self.handler,
             "producer": self.bus.producer,
             "max_attempts": self.max_attempts,
+            "gather_ms": self.gather_ms,
             "stop_event": self._stop,
         }
         if self.follow:
@@ -297,6 +299,8 @@ class Consumes(Generic[R]):
     handler: Callable[[R], Handler]
     # None: retry a failing message forever (records: losing a trail step is worse than stalling).
     max_attempts: int | None = 8
+    # Wait up to this long for a fuller fetch (shared/kafka.py make_consumer); 0: none.
+    gather_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -494,6 +498,7 @@ def _stages(spec: ServiceSpec[R], settings: Settings, runtime: R, bus: Bus) -> d
             consumes.topics,
             consumes.handler(runtime),
             max_attempts=consumes.max_attempts,
+            gather_ms=consumes.gather_ms,
             bus=bus,
         )
     for follows in spec.follows:

@@ -58,6 +58,11 @@ class Settings(KafkaClientSettings):
     # Handle the next poll while the broker acknowledges the last one's outputs (shared/kafka.py);
     # off: each poll is acknowledged and committed before the next is read (the bench's baseline).
     consumer_overlap: bool = True
+    # records: how long a fetch may wait for a fuller batch (1 MiB) when little is waiting, so that a
+    # moderate load is written in fewer, larger transactions (each commit is a sync to disk) instead
+    # of one small transaction per handful of events; under a backlog fetches are full at once.
+    # 0: read as soon as anything arrives.
+    records_gather_ms: Annotated[int, Field(ge=0, le=5_000)] = 100
     kafka_retry_backoff_max_s: Annotated[float, Field(gt=0, le=300)] = 30.0
     # Transport tuning (docs/benchmarks.md, "Pipeline"). The events are JSON that grows to ~12 KB by
     # the decision and compresses several-fold: lz4 costs little CPU on either side and the broker

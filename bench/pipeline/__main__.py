@@ -77,6 +77,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="run SQLite a second time with the consumer loop's overlap off (EXPORTWATCH_CONSUMER_OVERLAP=false)",
     )
+    parser.add_argument(
+        "--baseline-first", action="store_true", help="with --overlap-baseline: the baseline runs first"
+    )
     parser.add_argument("--partitions", type=int, default=3, help="partitions per topic (make run: 3)")
     parser.add_argument(
         "--instances",
@@ -547,14 +550,17 @@ def main(argv: list[str]) -> int:
             broker = KafkaBroker.start(data_dir=args.work_dir / "kafka", log_file=args.work_dir / "kafka.log")
             bootstrap, broker_watch = broker.bootstrap_servers, Watched("kafka broker", broker.pid)
             _print(f"kafka broker at {bootstrap} ({broker.startup_seconds:.1f}s)")
-        for kind in ("sqlite", "postgres") if args.db == "both" else (args.db,):
-            results["runs"][kind] = run_pipeline(kind, args, work, bootstrap, broker_watch)
+        runs: list[tuple[str, str, bool]] = [
+            (kind, kind, True) for kind in (("sqlite", "postgres") if args.db == "both" else (args.db,))
+        ]
         if args.overlap_baseline:
             # The same orders through the same broker, each stage acknowledging and committing a
-            # poll before it reads the next: the overlap's gain as a ratio within one run.
-            results["runs"]["sqlite, no overlap"] = run_pipeline(
-                "sqlite", args, work, bootstrap, broker_watch, overlap=False
-            )
+            # poll before it reads the next: the overlap's gain as a ratio within one run, the
+            # baseline first or last (--baseline-first) so that two runs undo the order's effect.
+            baseline = ("sqlite, no overlap", "sqlite", False)
+            runs = [baseline, *runs] if args.baseline_first else [*runs, baseline]
+        for label, kind, overlap in runs:
+            results["runs"][label] = run_pipeline(kind, args, work, bootstrap, broker_watch, overlap=overlap)
         if not args.skip_relay:
             results["relay"] = run_relay(args, work, bootstrap, broker_watch)
             relayed = (

@@ -135,6 +135,7 @@ def spec(settings: Settings) -> ServiceSpec[RecordsRuntime]:
                 list_updated=runtime.rescreen.wake,
             ),
             max_attempts=None,
+            gather_ms=settings.records_gather_ms,
         ),
         follows=[
             Follows("anchors", WIRING[SERVICE].follows, lambda runtime: AnchorFollower(runtime.anchors))
