@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import heapq
 import json
 import logging
 import time
@@ -302,6 +303,11 @@ class _Part:
     handled: list[tuple[Incoming, list[Outgoing]]]
 
 
+def _produced_at(record: Any) -> int:
+    timestamp: int = record.timestamp
+    return timestamp
+
+
 async def _first_error(futures: Sequence[asyncio.Future[Any]]) -> BaseException | None:
     """Wait for every send's acknowledgement; the first failure, or None when all were acknowledged."""
     outcomes = await asyncio.gather(*futures, return_exceptions=True)
@@ -481,7 +487,9 @@ class ConsumerRunner:
         every message goes the one-at-a-time way, with its retries and dead letters)."""
         if not isinstance(self.handler, HandlesBatches) or not batch:
             return {}
-        messages = [incoming(record) for records in batch.values() for record in records]
+        # In the order they were produced across the poll's partitions (each partition's own order
+        # kept): records appends an order's steps from several topics in the order they happened.
+        messages = [incoming(record) for record in heapq.merge(*batch.values(), key=_produced_at)]
         started = time.perf_counter()
         try:
             with tracing.consuming_all(self.service, messages) as carried:

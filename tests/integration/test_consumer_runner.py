@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import GroupCoordinatorNotAvailableError, KafkaTimeoutError
 
 from shared.codec import decode_json
-from shared.events import TOPIC_CLASSIFIED, TOPIC_DEADLETTER, TOPIC_SUBMITTED, SubmittedOrder
+from shared.events import TOPIC_CLASSIFIED, TOPIC_DEADLETTER, TOPIC_SCREENED, TOPIC_SUBMITTED, SubmittedOrder
 from shared.kafka import ConsumerRunner, Incoming, Outgoing, make_producer
 from shared.service import KafkaStage
 from shared.settings import load_settings
@@ -438,3 +438,34 @@ async def _committed(kafka_bootstrap: str, group: str, topic: str) -> int:
         return sum((await committed_offsets(kafka_bootstrap, group, topic)).values())
     except GroupCoordinatorNotAvailableError:
         return 0
+
+
+async def test_a_batch_handler_gets_a_polls_messages_in_the_order_they_were_produced_across_topics(
+    kafka_bootstrap: str,
+) -> None:
+    """records reads several topics; an order's steps from two of them (a review step, then the
+    outcome) reach its poll in the order they were produced, each partition's own order kept."""
+    prefix = unique_prefix()
+    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
+    settings = load_settings("order-test", kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    # Produced submitted, classified, submitted, classified, ...: the topic sorted first alphabetically
+    # (classified) holds the later of each pair.
+    produced: list[tuple[str, str]] = []
+    for n in range(4):
+        for topic in (TOPIC_SUBMITTED, TOPIC_CLASSIFIED):
+            order_id = f"SO-ORDER-{n}-{topic.split('.')[1]}"
+            await publish(
+                kafka_bootstrap, settings.topic(topic), [(order_id, json.dumps(order(order_id)).encode())]
+            )
+            produced.append((topic, order_id))
+    handler = BatchEchoHandler(settings.topic(TOPIC_SCREENED), fail_batches=0)
+    stage = KafkaStage(
+        settings=settings, service="order-test", topics=[TOPIC_SUBMITTED, TOPIC_CLASSIFIED], handler=handler
+    )
+    await stage.start()
+    try:
+        await wait_for(lambda: len(handler.batched) >= 8, timeout=30, what="all 8 messages handled")
+    finally:
+        await stage.stop()
+    assert handler.batches[0] == 8, handler.batches  # one poll held them all
+    assert handler.batched == [order_id for _, order_id in produced]
