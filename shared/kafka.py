@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, Protocol, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -303,11 +304,6 @@ class _Part:
     handled: list[tuple[Incoming, list[Outgoing]]]
 
 
-def _produced_at(record: Any) -> int:
-    timestamp: int = record.timestamp
-    return timestamp
-
-
 async def _first_error(futures: Sequence[asyncio.Future[Any]]) -> BaseException | None:
     """Wait for every send's acknowledgement; the first failure, or None when all were acknowledged."""
     outcomes = await asyncio.gather(*futures, return_exceptions=True)
@@ -489,7 +485,7 @@ class ConsumerRunner:
             return {}
         # In the order they were produced across the poll's partitions (each partition's own order
         # kept): records appends an order's steps from several topics in the order they happened.
-        messages = [incoming(record) for record in heapq.merge(*batch.values(), key=_produced_at)]
+        messages = [incoming(record) for record in heapq.merge(*batch.values(), key=attrgetter("timestamp"))]
         started = time.perf_counter()
         try:
             with tracing.consuming_all(self.service, messages) as carried:

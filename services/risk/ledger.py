@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -344,12 +346,12 @@ class Ledger:
             ids = {s.order.order_id for s in settlements}
             # Every draw-down of the poll's orders in one query; an order settled earlier in the poll
             # (a later version follows) is read again, as one order at a time would.
-            read: dict[str, list[Drawdown]] = {}
-            for row in await session.scalars(
-                select(Drawdown).where(Drawdown.order_id.in_(ids)).order_by(Drawdown.id)
-            ):
-                read.setdefault(row.order_id, []).append(row)
-            held: dict[str, list[Drawdown] | None] = dict(read)
+            rows = await session.scalars(
+                select(Drawdown).where(Drawdown.order_id.in_(ids)).order_by(Drawdown.order_id, Drawdown.id)
+            )
+            held: dict[str, list[Drawdown] | None] = {
+                order_id: list(group) for order_id, group in groupby(rows, key=attrgetter("order_id"))
+            }
             licences: dict[str, Licence] | None = None
             results: list[dict[int, Coverage]] = []
             for settlement in settlements:
@@ -365,7 +367,8 @@ class Ledger:
                     settlement.needs,
                     blocked=settlement.blocked,
                     now=now,
-                    known=(held.get(order.order_id, []), licences),
+                    rows=held.get(order.order_id, []),
+                    licences=licences,
                 )
                 if result is None:
                     raise LedgerConflict(f"order {order.order_id}: a line was drawn down by another instance")
@@ -381,11 +384,11 @@ class Ledger:
         *,
         blocked: bool,
         now: datetime,
-        known: tuple[list[Drawdown] | None, dict[str, Licence]] | None = None,
+        rows: list[Drawdown] | None = None,
+        licences: dict[str, Licence] | None = None,
     ) -> dict[int, Coverage] | None:
-        """`known`: the order's draw-downs (None: read them) and the licences, already read and
-        locked in this transaction (Ledger.settle_all)."""
-        rows = known[0] if known is not None else None
+        """`rows` (the order's draw-downs) and `licences` (locked) when this transaction already
+        read them (Ledger.settle_all); None: read here."""
         if rows is None:
             rows = list(
                 (await session.scalars(select(Drawdown).where(Drawdown.order_id == order.order_id))).all()
@@ -397,7 +400,8 @@ class Ledger:
         todo = [] if blocked else [n for n in needs if n.line_no not in mine]
         # Every licence is locked, in one order, before anything is written: draw-downs and
         # reversals of concurrent orders queue here instead of reading the same remaining value.
-        licences = known[1] if known is not None else await self._licences(session, lock=bool(stale or todo))
+        if licences is None:
+            licences = await self._licences(session, lock=bool(stale or todo))
         await self._reverse(stale, licences, stale_note, now)
         if blocked:
             await session.flush()

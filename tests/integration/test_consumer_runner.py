@@ -243,10 +243,7 @@ async def test_a_batch_handler_takes_whole_polls_and_leaves_bad_messages_to_the_
         letters = await read_topic(kafka_bootstrap, settings.topic(TOPIC_DEADLETTER), expect=1)
 
         async def all_committed() -> bool:
-            committed = await committed_offsets(
-                kafka_bootstrap, "batch-test", settings.topic(TOPIC_SUBMITTED)
-            )
-            return sum(committed.values()) == 7
+            return await _committed(kafka_bootstrap, "batch-test", settings.topic(TOPIC_SUBMITTED)) == 7
 
         await wait_for(all_committed, timeout=30, what="the offsets of all 7 messages committed")
     finally:
