@@ -65,7 +65,9 @@ _ARABIC: Final = {
 _ARABIC_ARTICLE: Final = "ال"
 # آل ("Āl", the house or family of: آل سعود, آل ثاني) is the particle romanisations and the lists
 # write "Al" ("AL SAUD", "AL THANI"), as they write the article: read so, not as a name of its own.
-_ARABIC_HOUSE: Final = frozenset({"آل", "ال"})
+# (The article itself is written onto its word; ال standing alone is as often another name's letters,
+# "Il" of "PAK Chun Il".)
+_ARABIC_HOUSE: Final = "آل"
 # Titles written in Arabic script ("the professor", "the sheikh", "Mr", "Mrs", "Dr", "Hajji"); not
 # Persian سید: Seyyed is a name the lists write ("RAHIMI, Seyyed Mehdi"), as its Latin spelling is.
 _ARABIC_TITLES: Final = frozenset(
@@ -130,7 +132,7 @@ def _arabic_words(word: str) -> list[str]:
     """One written Arabic word -> tokens: the article "al" apart, then the consonantal rest."""
     if word in _ARABIC_TITLES:
         return []
-    if word in _ARABIC_HOUSE:
+    if word == _ARABIC_HOUSE:
         return ["al"]
     tokens: list[str] = []
     if word.startswith(_ARABIC_ARTICLE) and len(word) > 3:
