@@ -674,8 +674,13 @@ class TokenIndex:
             reachable = sum(
                 (w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable), 0.0
             )
-        # A long name may be short of one word at DROPPED_WORD_COST (see `align`).
-        listed_cost = DROPPED_WORD_COST if len(group.tokens) >= DROPPED_WORD_NAME else UNMATCHED_LISTED_COST
+        # A long name, or one whose ends are held, may be short of one word at DROPPED_WORD_COST
+        # (see `align`).
+        tokens = group.tokens
+        short_of_one = len(tokens) >= DROPPED_WORD_NAME or (
+            len(tokens) == 3 and tokens[0] in matchable and tokens[2] in matchable
+        )
+        listed_cost = DROPPED_WORD_COST if short_of_one else UNMATCHED_LISTED_COST
         return (shared_weight + reachable) / (
             shared_weight
             + cost * (query_weight - shared_weight)
