@@ -22,7 +22,7 @@ from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
-COMPILED_MODULES = ("normalise", "scoring", "index", "domain")
+COMPILED_MODULES = ("scripts", "normalise", "scoring", "edits", "index", "domain")
 MANIFEST_NAME = "native.json"
 
 

@@ -35,6 +35,8 @@ from rapidfuzz.distance import Indel
 
 from services.screening.article import article_variant
 from services.screening.calibration import world_ranks
+from services.screening.edits import deletions as letter_deletions
+from services.screening.edits import one_edit_away
 from services.screening.entries import EntryType, ListEntry
 from services.screening.normalise import (
     ABJAD_MARK,
@@ -176,23 +178,6 @@ def _frozen(lists: dict[str, list[_T]], earlier: dict[str, tuple[_T, ...]]) -> d
     for key, values in lists.items():
         cast(dict[str, Any], lists)[key] = _shared(tuple(values), earlier.get(key))
     return cast(dict[str, tuple[_T, ...]], lists)
-
-
-def _deletions(token: str) -> set[str]:
-    return {token[:i] + token[i + 1 :] for i in range(len(token))}
-
-
-def _one_edit_away(
-    word: str, words: Mapping[str, object], deletions: Mapping[str, tuple[str, ...]]
-) -> set[str]:
-    """The entries of `words` one insertion, deletion, substitution or transposition from `word`,
-    through `deletions` (each string one letter short of an entry -> those entries: SymSpell)."""
-    near = set(deletions.get(word, ()))
-    variants = _deletions(word)
-    near.update(words.keys() & variants)
-    for variant in deletions.keys() & variants:
-        near.update(deletions[variant])
-    return near
 
 
 def _compact_match(query: tuple[str, ...], listed: tuple[str, ...], compact: str) -> NameScore | None:
@@ -342,13 +327,13 @@ class TokenIndex:
         key_deletions: dict[str, list[str]] = defaultdict(list)
         for spelling in index.keys:
             if len(spelling) >= MIN_FUZZY_KEY:
-                for variant in _deletions(spelling):
+                for variant in letter_deletions(spelling):
                     key_deletions[variant].append(spelling)
         index.key_deletions = _frozen(key_deletions, old.key_deletions)
         deletions: dict[str, list[str]] = defaultdict(list)
         for token in index.postings:
             if len(token) >= MIN_FUZZY_TOKEN and token.isalpha():
-                for variant in _deletions(token):
+                for variant in letter_deletions(token):
                     deletions[variant].append(token)
         index.deletions = _frozen(deletions, old.deletions)
         generic: dict[str, list[str]] = defaultdict(list)
@@ -412,12 +397,12 @@ class TokenIndex:
                 # A four-letter listed word with a letter left out ("BNG" for "BONG").
                 found.update(self.deletions.get(token, ()))
             elif len(token) >= MIN_FUZZY_TOKEN:
-                found.update(_one_edit_away(token, self.postings, self.deletions))
+                found.update(one_edit_away(token, self.postings, self.deletions))
             # ... or one edit away in romanisation key: another spelling of the same sound.
             key = romanisation_key(token)
             near_keys = {key}
             if len(key) >= MIN_FUZZY_KEY:
-                near_keys.update(_one_edit_away(key, self.keys, self.key_deletions))
+                near_keys.update(one_edit_away(key, self.keys, self.key_deletions))
             for near in near_keys:
                 found.update(self.keys.get(near, ()))
         similar = similar_tokens(token, list(found))
@@ -689,8 +674,13 @@ class TokenIndex:
             reachable = sum(
                 (w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable), 0.0
             )
-        # A long name may be short of one word at DROPPED_WORD_COST (see `align`).
-        listed_cost = DROPPED_WORD_COST if len(group.tokens) >= DROPPED_WORD_NAME else UNMATCHED_LISTED_COST
+        # A long name, or one whose ends are held, may be short of one word at DROPPED_WORD_COST
+        # (see `align`).
+        tokens = group.tokens
+        short_of_one = len(tokens) >= DROPPED_WORD_NAME or (
+            len(tokens) == 3 and tokens[0] in matchable and tokens[2] in matchable
+        )
+        listed_cost = DROPPED_WORD_COST if short_of_one else UNMATCHED_LISTED_COST
         return (shared_weight + reachable) / (
             shared_weight
             + cost * (query_weight - shared_weight)

@@ -64,7 +64,20 @@ else."""
 DROPPED_WORD_NAME: Final = 4
 DROPPED_WORD_COST: Final = 0.2
 """Share of its weight that one listed word left out of a name of DROPPED_WORD_NAME words or more
-costs, when it is not the name's most telling word and the party's name is all found in it."""
+costs, when it is not the name's most telling word and the party's name is all found in it; and
+one word left out of the middle of a name of three words or more whose first and last words the
+party's name holds, every other word spelled as listed (`dropped_middle`: one shortening at a time;
+a slip beside it is as likely another person, "Julie Ramirez" for "Julio Cesar RAMIREZ")."""
+
+
+def dropped_middle(listed_length: int, dropped: int, first_held: bool, last_held: bool) -> bool:
+    """Whether the listed word at `dropped` is one left out of the middle of the name, its first and
+    last words held: records shorten names so, a patronymic or a second given name ("Viktor BOUT"
+    for "Viktor Anatolijevitch BOUT", "Diego ROMERO" for "Diego AYALA ROMERO"), a word inside a
+    company's name ("Nordic Machinery" for "Nordic Heavy Machinery"), however rare that word is:
+    the ends of a name are what an order keeps of it."""
+    return listed_length >= 3 and 0 < dropped < listed_length - 1 and first_held and last_held
+
 
 COMMON_WORD_DISCOUNT: Final = 0.7
 """Share of `UNMATCHED_QUERY_COST` waived for a party's word as frequent on the lists as can be
@@ -524,6 +537,12 @@ def align(
     )
     dropped = [li for li in left_l if len(display_token(listed[li])) > 2]
     if (
+        len(dropped) == 1
+        and not left_q
+        and informative >= 2
+        and all(p[2] >= 1.0 for p in pairs)
+        and dropped_middle(len(listed), dropped[0], 0 in used_l, len(listed) - 1 in used_l)
+    ) or (
         len(dropped) == 1
         and not left_q
         and len(listed) >= DROPPED_WORD_NAME

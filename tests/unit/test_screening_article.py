@@ -61,3 +61,11 @@ def test_elsewhere_the_glued_word_stays_one_word() -> None:
     index = TokenIndex.build([_entry("ALBAKHATRA, Khalid Jameel", ("CO",))])
     assert index.match(NameQuery.of("Khalid Jameel Bakhatra"), min_score=0.84) == []
     assert len(index.names) == 1
+
+
+def test_the_house_particle_reads_as_the_lists_write_it() -> None:
+    # آل ("the house of") is the particle "al" of "Faisal Al Saud", not a name whose short vowels
+    # are unknown; ال standing alone stays letters of a name.
+    assert NameQuery.of("فيصل آل سعود", None).tokens == ("~fysl", "al", "~swd")
+    assert NameQuery.of("Faisal Al Saud", None).tokens == ("faisal", "al", "saud")
+    assert NameQuery.of("تشن ال بك", None).tokens == ("~tshn", "~al", "~bk")
