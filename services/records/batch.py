@@ -47,10 +47,9 @@ from shared.lifecycle_events import OrderAlert
 
 @dataclass(frozen=True)
 class OrderEvent:
-    """One consumed order event: its validated model, decoded JSON, raw bytes and origin."""
+    """One consumed order event: its validated model, raw bytes and origin."""
 
     event: TrailEvent
-    payload: dict[str, Any]
     raw: bytes
     topic: str
     partition: int
@@ -86,7 +85,6 @@ async def record_order_events(
             head=heads.get(event.order_id),
             origin=(item.topic, item.partition, item.offset),
             raw=item.raw,
-            payload=item.payload,
             now=now,
         )
         steps.append(values)

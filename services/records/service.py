@@ -67,7 +67,6 @@ async def record_event(
     *,
     sessionmaker: Sessions,
     event: RecordedEvent,
-    payload: dict[str, Any],
     topic: str,
     partition: int,
     offset: int,
@@ -87,7 +86,6 @@ async def record_event(
                 partition=partition,
                 offset=offset,
                 raw=raw,
-                payload=payload,
                 event=event,
             )
         if entry is None:

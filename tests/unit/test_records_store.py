@@ -119,7 +119,6 @@ async def test_replayed_event_yields_one_trail_step(handler: RecordsHandler, ses
             partition=0,
             offset=3,
             raw=json.dumps(order).encode(),
-            payload=order,
             event=SubmittedOrder.model_validate(order),
         )
     assert again is None
