@@ -296,12 +296,15 @@ async def record_matches(session: AsyncSession, decisions: Iterable[DecidedOrder
         for match in party.matches
     ]
     if rows:
+        # Executemany (rows as parameters): a multi-row VALUES clause is a new statement to compile
+        # for every count of rows.
         await session.execute(
             insert_if_absent(
                 session,
                 DecisionMatch,
                 ["decided_event_id", "party_role", "party_name", "list_id", "entry_id"],
-            ).values(rows)
+            ),
+            rows,
         )
 
 
