@@ -3,7 +3,7 @@
 Run by path (`python bench/records_replay/worker.py`) with PYTHONPATH at the root of the tree whose
 records it measures: the tree under test, or the baseline's snapshot (`git archive` of a revision). So it
 imports nothing of `bench`, only what every revision of records has: `RecordsHandler` with
-`handle_batch`, `create_schema`, `make_engine`. Prints one JSON object.
+`handle_batch`, `create_app`, `create_schema`, `make_engine`, `freeze_heap`. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -11,16 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
+from services.records.app import create_app
 from services.records.handler import RecordsHandler
 from services.records.models import create_schema
 from shared.db import make_engine, make_sessionmaker
 from shared.kafka import Incoming
+from shared.service import freeze_heap
 from shared.settings import load_settings
 
 
@@ -90,10 +93,19 @@ async def feed(handler: RecordsHandler, items: list[Incoming], poll: int) -> Non
 
 async def replay(args: argparse.Namespace) -> dict[str, Any]:
     settings = load_settings("records")
-    items = messages(load_events(args.events, args.limit), settings.topic_prefix)
+    # The collector as `python -m services.records` sets it (shared/service.py run_service): the
+    # young threshold before the app is built, the heap built by then frozen once it has started.
+    if settings.gc_young_threshold:
+        _, middle, old = gc.get_threshold()
+        gc.set_threshold(settings.gc_young_threshold, middle, old)
+    create_app(settings, start_kafka=False)
     engine = make_engine(args.url)
     await create_schema(engine)
     handler = RecordsHandler(settings=settings, sessionmaker=make_sessionmaker(engine))
+    freeze_heap()
+    frozen = gc.get_freeze_count()
+    # Loaded after the freeze: records' own heap does not hold the captured events.
+    items = messages(load_events(args.events, args.limit), settings.topic_prefix)
     try:
         # Warm-up on the first events (imports, compiled statements), then the rest measured.
         warm = items[: args.warmup]
@@ -114,6 +126,7 @@ async def replay(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_s": cpu,
         "wall_s": wall,
         "server_cpu_s": server if args.server_pid is not None else None,
+        "frozen_objects": frozen,
     }
 
 
