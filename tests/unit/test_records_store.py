@@ -383,6 +383,22 @@ async def test_invalid_event_on_internal_topic_is_a_dead_letter(handler: Records
     assert await handler(message(order, raw=json.dumps(order | {"erp_note": float("nan")}).encode())) == []
 
 
+async def test_a_name_that_says_nan_is_recorded_as_received(
+    handler: RecordsHandler, sessions: Sessions
+) -> None:
+    # records looks for NaN and Infinity in the bytes before its one-pass read (handler._read): a
+    # string that says so goes through decode_json, which finds no such number, and is recorded.
+    order = submitted("SO-2026-000141")
+    order["parties"][0]["name"] = "NaN Infinity Trading"
+    raw = json.dumps(order).encode()
+    await handler(message(order, raw=raw))
+    decision = message(decided(order))
+    await handler(decision)
+
+    steps = (await trail(sessions, "SO-2026-000141")).steps
+    assert [(s.stage, s.payload_raw) for s in steps] == [("submitted", raw), ("decided", decision.value)]
+
+
 async def test_unstorable_reference_event_is_a_dead_letter(
     handler: RecordsHandler, sessions: Sessions
 ) -> None:
