@@ -12,9 +12,10 @@ and the broker do on the same two cores. Here records runs alone on what it cons
    as the consumer loop does), the first `--warmup` events unmeasured; CPU is the replaying
    process's time (time.process_time) and, on PostgreSQL, the server's (postmaster and backends).
 3. the baseline: the same replay of records at `--baseline` (a git revision, default main), taken
-   from `git archive` into var/, run alternately with the tree under test (`--repeat` pairs), each
-   in a fresh process (bench/records_replay/worker.py): the figure is the ratio of the two, each
-   pair measured minutes apart on the same machine, not absolute times on a shared host.
+   from `git archive` into var/, run alternately with the tree under test (the working tree, or
+   `--tree` another revision) for `--repeat` pairs, each run in a fresh process set up as records'
+   own (bench/records_replay/worker.py): the figure is the median of the pairs' ratios, each pair
+   measured seconds apart on the same machine, not absolute times on a shared host.
 
 Results: var/bench/records_replay.json and a summary table (docs/benchmarks.md, "Phase 5").
 """
@@ -69,6 +70,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=800, help="events replayed first, not measured")
     parser.add_argument("--limit", type=int, help="replay only the first N events")
     parser.add_argument("--baseline", default="main", help="git revision of records to compare with")
+    parser.add_argument("--tree", help="git revision to measure instead of the working tree")
     parser.add_argument("--no-baseline", action="store_true", help="the tree under test only")
     parser.add_argument("--repeat", type=int, default=3, help="alternating pairs per database")
     args = parser.parse_args(argv)
@@ -250,9 +252,8 @@ def measure(kind: str, trees: dict[str, Path], args: argparse.Namespace, events:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     events = ensure_capture(args)
-    trees = {"tree": REPO_ROOT}
-    if not args.no_baseline:
-        trees = {"baseline": snapshot(args.baseline), "tree": REPO_ROOT}
+    tree = snapshot(args.tree) if args.tree else REPO_ROOT
+    trees = {"tree": tree} if args.no_baseline else {"baseline": snapshot(args.baseline), "tree": tree}
     kinds = ("sqlite", "postgres") if args.db == "both" else (args.db,)
     results: dict[str, Any] = {
         "method": {
@@ -261,6 +262,7 @@ def main(argv: list[str]) -> int:
             "warmup": args.warmup,
             "limit": args.limit,
             "baseline": None if args.no_baseline else args.baseline,
+            "tree": args.tree or "working tree",
             "repeat": args.repeat,
             "load_before": os.getloadavg(),
         },
