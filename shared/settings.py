@@ -64,12 +64,14 @@ class Settings(KafkaClientSettings):
     # 0: read as soon as anything arrives.
     records_gather_ms: Annotated[int, Field(ge=0, le=5_000)] = 100
     kafka_retry_backoff_max_s: Annotated[float, Field(gt=0, le=300)] = 30.0
-    # Transport tuning (docs/benchmarks.md, "Pipeline"). The events are JSON that grows to ~12 KB by
-    # the decision and compresses several-fold: lz4 costs little CPU on either side and the broker
-    # stores the producer's batches as they are. A batch per partition holds up to
+    # Transport tuning (docs/benchmarks.md, "Pipeline", "Phase 5"). The events are JSON that grows
+    # to ~12 KB by the decision. aiokafka compresses lz4 at level 9 (LZ4-HC: ~180 MB/s, 2.4:1 on
+    # these events), which cost risk alone 0.07 ms an order; snappy packs them 3.2:1 at ~680 MB/s
+    # and the broker checks its batches as cheaply as uncompressed ones (zstd, 7:1, cost the broker
+    # 0.1-0.15 ms an order more than either). A batch per partition holds up to
     # `kafka_max_batch_bytes` (aiokafka's 16 KB default held one decided order); `kafka_linger_ms`
     # lets a batch fill while a poll's outputs are produced.
-    kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "snappy"
     kafka_linger_ms: Annotated[int, Field(ge=0, le=1_000)] = 5
     kafka_max_batch_bytes: Annotated[int, Field(ge=1_024, le=1_000_000)] = 512 * 1024
     # Per partition and fetch: a poll of `consumer_batch_size` events must fit (aiokafka's 1 MiB

@@ -13,9 +13,12 @@ share the work through their consumer groups (partitions >= instances); records 
 Each phase ends when every order's decision has arrived on `orders.decided.v1` and records'
 database holds every order with that decision. Then, on the same broker and the same messages,
 the bare 4-hop relay (bench/pipeline/relay.py) gives the transport's own speed, so that
-decided/relay is a ratio measured in one run. With `--overlap-baseline`, SQLite runs a second time
-with the consumer loop's overlap off (each poll acknowledged and committed before the next is read):
-the overlap's gain, as a ratio within the same run.
+decided/relay is a ratio measured in one run. With `--baseline-env NAME=VALUE` (repeatable), SQLite
+runs a second time with those settings changed (e.g. `EXPORTWATCH_KAFKA_COMPRESSION=lz4`): a
+change's gain as a ratio within the same run; `--overlap-baseline` is `--baseline-env
+EXPORTWATCH_CONSUMER_OVERLAP=false` (each poll acknowledged and committed before the next is read).
+Before the first run the broker relays the saturation phase's orders once through a scratch topic,
+so that no run meets a cold broker (its JIT and page cache) and the order of the runs matters less.
 
 Results: var/bench/pipeline.json (method and figures: docs/benchmarks.md) and a summary table.
 """
@@ -27,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import REPO_ROOT, RESULTS_DIR, machine, write_results
 from bench.pipeline import load, pgstats, profile, report
@@ -51,6 +55,8 @@ from shared.events import ALL_TOPICS, TOPIC_CONFIGS, TOPIC_DECIDED, TOPIC_SUBMIT
 from shared.settings import Settings
 
 RUN_DIR = RESULTS_DIR / "pipeline"
+# --baseline-env: a setting the services read from the environment
+_ENV_ITEM = re.compile(r"(EXPORTWATCH|KAFKA)_[A-Z0-9_]+=.*")
 RELAY_HOPS = 4
 
 
@@ -78,7 +84,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="run SQLite a second time with the consumer loop's overlap off (EXPORTWATCH_CONSUMER_OVERLAP=false)",
     )
     parser.add_argument(
-        "--baseline-first", action="store_true", help="with --overlap-baseline: the baseline runs first"
+        "--baseline-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="run SQLite a second time with this setting (repeatable: all apply to that one run)",
+    )
+    parser.add_argument(
+        "--baseline-first", action="store_true", help="with a baseline: the baseline runs first"
+    )
+    parser.add_argument(
+        "--broker-warmup",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="relay the orders through the broker this long before the first run (0: no warm-up)",
     )
     parser.add_argument("--partitions", type=int, default=3, help="partitions per topic (make run: 3)")
     parser.add_argument(
@@ -116,8 +136,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--note", default="", help="free text kept with the results (e.g. what else ran)")
     args = parser.parse_args(argv)
-    if args.orders < 1 or args.rate <= 0 or args.warmup < 0 or args.paced_seconds < 0:
-        parser.error("--orders must be >= 1, --rate > 0, --warmup and --paced-seconds >= 0")
+    if args.orders < 1 or args.rate <= 0 or min(args.warmup, args.paced_seconds, args.broker_warmup) < 0:
+        parser.error("--orders must be >= 1, --rate > 0, --warmup, --paced-seconds and --broker-warmup >= 0")
+    if args.overlap_baseline:
+        args.baseline_env.append("EXPORTWATCH_CONSUMER_OVERLAP=false")
+    malformed = [item for item in args.baseline_env if not _ENV_ITEM.fullmatch(item)]
+    if malformed:
+        parser.error(
+            f"--baseline-env {malformed[0]!r}: expected NAME=VALUE, NAME an EXPORTWATCH_/KAFKA_ setting"
+        )
     if args.pg_analyze and not args.pg_stats:
         parser.error("--pg-analyze needs --pg-stats")
     if not 1 <= args.instances <= args.partitions:
@@ -369,9 +396,9 @@ def run_pipeline(
     bootstrap: str,
     broker: Watched | None,
     *,
-    overlap: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    run_dir = args.work_dir / (kind if overlap else f"{kind}-no-overlap")
+    run_dir = args.work_dir / (f"{kind}-baseline" if extra_env else kind)
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     prefix = f"bench.{kind}.{uuid.uuid4().hex[:8]}."
@@ -388,7 +415,7 @@ def run_pipeline(
             "EXPORTWATCH_SCREENING_CACHE_DIR": str(run_dir / "lists"),
             "EXPORTWATCH_CCL_CACHE_DIR": str(run_dir / "ccl"),
             "EXPORTWATCH_PART746_CACHE_DIR": str(run_dir / "part746"),
-            "EXPORTWATCH_CONSUMER_OVERLAP": str(overlap).lower(),
+            **(extra_env or {}),
         }
         started = time.monotonic()
         services: dict[str, ServiceProcess] = {}
@@ -435,6 +462,46 @@ def run_pipeline(
     if server_figures is not None:
         result["pg_stats"] = server_figures
     return result
+
+
+# --- the broker's warm-up ----------------------------------------------------------------------
+
+
+async def warm_broker(bootstrap: str, work: Workload, partitions: int, seconds: float) -> dict[str, Any]:
+    """Relay the saturation phase's orders through a scratch topic, produced then read back, again
+    and again for `seconds`.
+
+    A broker's first minutes are slower (the JVM compiles its hot paths, the page cache is cold):
+    without this, whichever run came first was slower, and a baseline's ratio said more about
+    the order of the runs than about the change (docs/benchmarks.md, "Phase 4").
+    """
+    topic = f"bench.warmup.{uuid.uuid4().hex[:8]}"
+    await _prefixed_topics(bootstrap, "", [topic], partitions)
+    started = time.monotonic()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5, compression_type="zstd"
+    )
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await producer.start()
+    await consumer.start()
+    read = rounds = 0
+    try:
+        while time.monotonic() - started < seconds:
+            sent = [
+                await producer.send(topic, value=o.payload, key=o.order_id.encode()) for o in work.saturation
+            ]
+            await asyncio.gather(*sent)
+            rounds += 1
+            deadline = time.monotonic() + 60
+            while read < rounds * len(sent) and time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
+                read += sum(len(messages) for messages in batch.values())
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return {"messages": read, "rounds": rounds, "seconds": round(time.monotonic() - started, 1)}
 
 
 # --- the bare relay -----------------------------------------------------------------------------
@@ -550,17 +617,25 @@ def main(argv: list[str]) -> int:
             broker = KafkaBroker.start(data_dir=args.work_dir / "kafka", log_file=args.work_dir / "kafka.log")
             bootstrap, broker_watch = broker.bootstrap_servers, Watched("kafka broker", broker.pid)
             _print(f"kafka broker at {bootstrap} ({broker.startup_seconds:.1f}s)")
-        runs: list[tuple[str, str, bool]] = [
-            (kind, kind, True) for kind in (("sqlite", "postgres") if args.db == "both" else (args.db,))
+        runs: list[tuple[str, str, dict[str, str]]] = [
+            (kind, kind, {}) for kind in (("sqlite", "postgres") if args.db == "both" else (args.db,))
         ]
-        if args.overlap_baseline:
-            # The same orders through the same broker, each stage acknowledging and committing a
-            # poll before it reads the next: the overlap's gain as a ratio within one run, the
-            # baseline first or last (--baseline-first) so that two runs undo the order's effect.
-            baseline = ("sqlite, no overlap", "sqlite", False)
+        if args.baseline_env:
+            # The same orders through the same broker with some settings changed: a change's gain
+            # as a ratio within one run, the baseline first or last (--baseline-first) so that two
+            # runs undo what order is left after the broker's warm-up.
+            changed = dict(item.split("=", 1) for item in args.baseline_env)
+            label = "sqlite, baseline: " + ", ".join(f"{k}={v}" for k, v in changed.items())
+            baseline = (label, "sqlite", changed)
             runs = [baseline, *runs] if args.baseline_first else [*runs, baseline]
-        for label, kind, overlap in runs:
-            results["runs"][label] = run_pipeline(kind, args, work, bootstrap, broker_watch, overlap=overlap)
+        if args.broker_warmup > 0:
+            warmed = asyncio.run(warm_broker(bootstrap, work, args.partitions, args.broker_warmup))
+            _print(f"broker warmed: {warmed['messages']:,} messages relayed in {warmed['seconds']:.1f}s")
+            results["broker_warmup"] = warmed
+        for label, kind, changed in runs:
+            results["runs"][label] = run_pipeline(
+                kind, args, work, bootstrap, broker_watch, extra_env=changed
+            )
         if not args.skip_relay:
             results["relay"] = run_relay(args, work, bootstrap, broker_watch)
             relayed = (

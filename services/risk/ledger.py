@@ -255,7 +255,7 @@ class Ledger:
         self._insert_statement = (
             insert(Drawdown)
             .on_conflict_do_nothing(index_elements=["order_id", "order_version", "line_no"])
-            .returning(Drawdown.line_no, Drawdown.id)
+            .returning(Drawdown.order_id, Drawdown.order_version, Drawdown.line_no, Drawdown.id)
         )
 
     @classmethod
@@ -340,8 +340,9 @@ class Ledger:
     ) -> list[dict[int, Coverage]]:
         """`settle` for a whole consumer poll in one transaction, in the poll's order: an order with
         no licence-needing line and no draw-down on record (most orders) costs no statement of its
-        own. Raises LedgerConflict (nothing written) when another instance took one of the lines
-        meanwhile, or the database's error: the caller then settles the orders one by one."""
+        own, and the poll's new draw-downs are inserted by one statement at the end. Raises
+        LedgerConflict (nothing written) when another instance took one of the lines meanwhile, or
+        the database's error: the caller then settles the orders one by one."""
         async with self.sessions() as session, session.begin():
             ids = {s.order.order_id for s in settlements}
             # Every draw-down of the poll's orders in one query; an order settled earlier in the poll
@@ -354,27 +355,51 @@ class Ledger:
             }
             licences: dict[str, Licence] | None = None
             results: list[dict[int, Coverage]] = []
+            pending: list[tuple[dict[int, Coverage], list[dict[str, Any]]]] = []
             for settlement in settlements:
                 order = settlement.order
                 if not settlement.needs and order.order_id not in held:
                     results.append({})
                     continue
-                if licences is None:  # locked once for the poll, in one order: see _settle
+                if licences is None:  # locked once for the poll, in one order: see _plan
                     licences = await self._licences(session, lock=True)
-                result = await self._settle(
-                    session,
-                    order,
-                    settlement.needs,
-                    blocked=settlement.blocked,
-                    now=now,
-                    rows=held.get(order.order_id, []),
+                known = held.get(order.order_id, [])
+                if known is None:
+                    # settled earlier in this poll: its rows are read again, so they must be written
+                    await self._insert_pending(session, pending, licences)
+                result, drafts, _ = await self._plan(
+                    session, order, settlement.needs, blocked=settlement.blocked, now=now, rows=known,
                     licences=licences,
-                )
-                if result is None:
-                    raise LedgerConflict(f"order {order.order_id}: a line was drawn down by another instance")
+                )  # fmt: skip
+                if drafts:
+                    pending.append((result, drafts))
                 results.append(result)
                 held[order.order_id] = None
+            if licences is not None:
+                await self._insert_pending(session, pending, licences)
+            await session.flush()
         return results
+
+    async def _insert_pending(
+        self,
+        session: AsyncSession,
+        pending: list[tuple[dict[int, Coverage], list[dict[str, Any]]]],
+        licences: Mapping[str, Licence],
+    ) -> None:
+        """Insert the drafted rows of several orders in one statement and add each line's coverage
+        to its order's result; LedgerConflict if any row was already taken."""
+        drafts = [draft for _, order_drafts in pending for draft in order_drafts]
+        if not drafts:
+            return
+        inserted = await self._insert(session, drafts)
+        if inserted is None:
+            taken = sorted({d["order_id"] for d in drafts})
+            raise LedgerConflict(f"orders {', '.join(taken)}: a line was drawn down by another instance")
+        rows = iter(inserted)  # in the drafts' order
+        for result, order_drafts in pending:
+            for row in (next(rows) for _ in order_drafts):
+                result[row.line_no] = _coverage(row, licences)
+        pending.clear()
 
     async def _settle(
         self,
@@ -384,17 +409,40 @@ class Ledger:
         *,
         blocked: bool,
         now: datetime,
+    ) -> dict[int, Coverage] | None:
+        """One order in its own transaction: None when another instance took one of its lines."""
+        result, drafts, licences = await self._plan(session, order, needs, blocked=blocked, now=now)
+        if drafts:
+            inserted = await self._insert(session, drafts)
+            if inserted is None:
+                await session.rollback()
+                return None  # another instance decided the same lines: read its rows on the next attempt
+            for row in inserted:
+                result[row.line_no] = _coverage(row, licences)
+        await session.flush()
+        return result
+
+    async def _plan(
+        self,
+        session: AsyncSession,
+        order: SubmittedOrder,
+        needs: Sequence[LicenceNeed],
+        *,
+        blocked: bool,
+        now: datetime,
         rows: list[Drawdown] | None = None,
         licences: dict[str, Licence] | None = None,
-    ) -> dict[int, Coverage] | None:
-        """`rows` (the order's draw-downs) and `licences` (locked) when this transaction already
-        read them (Ledger.settle_all); None: read here."""
+    ) -> tuple[dict[int, Coverage], list[dict[str, Any]], Mapping[str, Licence]]:
+        """Everything but the insert: (the coverage of lines already drawn for this version, the
+        rows to insert for the others, the licences they were charged to). Older versions are
+        reversed in the session. `rows` (the order's draw-downs) and `licences` (locked) when this
+        transaction already read them (Ledger.settle_all); None: read here."""
         if rows is None:
             rows = list(
                 (await session.scalars(select(Drawdown).where(Drawdown.order_id == order.order_id))).all()
             )
         if not rows and not needs:
-            return {}
+            return {}, [], licences or {}
         mine = {r.line_no: r for r in rows if r.order_version == order.event_id}
         newer, stale, stale_note = _stale(rows, order, blocked=blocked)
         todo = [] if blocked else [n for n in needs if n.line_no not in mine]
@@ -404,22 +452,10 @@ class Ledger:
             licences = await self._licences(session, lock=bool(stale or todo))
         await self._reverse(stale, licences, stale_note, now)
         if blocked:
-            await session.flush()
-            return {}
+            return {}, [], licences
         wanted = {n.line_no for n in needs}
         result = {line_no: _coverage(row, licences) for line_no, row in mine.items() if line_no in wanted}
-        if not todo:
-            await session.flush()
-            return result
-        drafts = [_draft(order, need, licences, now, superseded=newer) for need in todo]
-        inserted = await self._insert(session, drafts)
-        if inserted is None:
-            await session.rollback()
-            return None  # another instance decided the same lines: read its rows on the next attempt
-        for row in inserted:
-            result[row.line_no] = _coverage(row, licences)
-        await session.flush()
-        return result
+        return result, [_draft(order, need, licences, now, superseded=newer) for need in todo], licences
 
     async def _licences(self, session: AsyncSession, *, lock: bool) -> dict[str, Licence]:
         query = select(Licence).order_by(Licence.number)
@@ -428,16 +464,21 @@ class Ledger:
         return {r.number: r for r in (await session.scalars(query)).all()}
 
     async def _insert(self, session: AsyncSession, drafts: Sequence[dict[str, Any]]) -> list[Drawdown] | None:
-        """Insert the lines' rows, ON CONFLICT DO NOTHING, in one round trip for the order however
-        many lines (SQLAlchemy's insertmanyvalues; one statement compiled once, where a multi-row
-        VALUES clause is compiled anew for every order); None if any row was already taken."""
-        ids: dict[int, int] = {
-            line_no: row_id
-            for line_no, row_id in (await session.execute(self._insert_statement, list(drafts))).all()
+        """Insert the rows, ON CONFLICT DO NOTHING, in one round trip however many (SQLAlchemy's
+        insertmanyvalues; one statement compiled once, where a multi-row VALUES clause is compiled
+        anew for every size); the rows in the drafts' order, or None if any row was already taken."""
+        ids: dict[tuple[str, str, int], int] = {
+            (order_id, version, line_no): row_id
+            for order_id, version, line_no, row_id in (
+                await session.execute(self._insert_statement, list(drafts))
+            ).all()
         }
         if len(ids) < len(drafts):
             return None
-        return [Drawdown(id=ids[draft["line_no"]], **draft) for draft in drafts]
+        return [
+            Drawdown(id=ids[(draft["order_id"], draft["order_version"], draft["line_no"])], **draft)
+            for draft in drafts
+        ]
 
     @staticmethod
     async def _reverse(

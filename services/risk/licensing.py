@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from services.risk.exceptions import ExceptionOutcome, Requirement, evaluate
@@ -302,11 +303,15 @@ def _eccn_within(eccn: str, mentioned: str) -> bool:
     return a == b or a.startswith(b + ".")
 
 
+@lru_cache(maxsize=8192)
 def footnote_names(eccn: str, text: str) -> bool:
     """Whether a chart footnote names the ECCN (footnote 10: "0A501 (except for 0A501.y)").
 
     An ECCN without the paragraph the footnote names (6A003 vs 6A003.b.4.b) counts as named: it
     may be that paragraph. Paragraphs in an "(except ...)" clause are not named.
+
+    Cached: a pure function of two strings, asked for every line, destination and footnote of an
+    order; the ECCNs and footnotes in use are few.
     """
     if any(
         _eccn_within(eccn, m)

@@ -28,7 +28,7 @@ def test_pipeline_bench_records_every_order_and_reports_every_figure(
         [sys.executable, "-m", "bench.pipeline", "--db", "sqlite", "--skip-relay",
          "--orders", str(ORDERS), "--warmup", str(WARMUP), "--rate", str(PACED_RATE),
          "--paced-seconds", str(PACED_SECONDS), "--kafka-bootstrap", kafka_bootstrap, "--stall-timeout", "60",
-         "--work-dir", str(tmp_path / "work"), "--output", str(out)],
+         "--broker-warmup", "0.1", "--work-dir", str(tmp_path / "work"), "--output", str(out)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
         # Its listed names are drawn from the CSL (bench/pipeline/orders.py): screening on the CSL
         # alone still hits each one (asserted below), and indexes 26k entries instead of 46k.
@@ -63,6 +63,9 @@ def test_pipeline_bench_records_every_order_and_reports_every_figure(
     assert sqlite["records_holds"]["dead_letters"] == 0
     assert all(sqlite["peak_rss_mib"][service] > 0 for service in SERVICES)
     assert results["mix"]["saturation"]["orders"] == ORDERS
+    # the broker relayed the saturation orders at least once before the run
+    assert results["broker_warmup"]["rounds"] >= 1
+    assert results["broker_warmup"]["messages"] == results["broker_warmup"]["rounds"] * ORDERS
     assert "recorded/s at saturation" in run.stdout
 
 
@@ -73,7 +76,7 @@ def test_pipeline_bench_profiles_its_postgresql_server(kafka_bootstrap: str, tmp
     run = subprocess.run(
         [sys.executable, "-m", "bench.pipeline", "--db", "postgres", "--skip-relay", "--pg-stats", "--pg-analyze",
          "--orders", str(ORDERS), "--warmup", str(WARMUP), "--paced-seconds", "0",
-         "--kafka-bootstrap", kafka_bootstrap, "--stall-timeout", "60",
+         "--kafka-bootstrap", kafka_bootstrap, "--stall-timeout", "60", "--broker-warmup", "0",
          "--work-dir", str(tmp_path / "work"), "--output", str(out)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "EXPORTWATCH_SCREENING_SOURCES": SCREENING_SOURCES},

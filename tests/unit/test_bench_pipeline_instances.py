@@ -27,6 +27,19 @@ def test_instances_default_to_one_and_may_not_outnumber_the_partitions(
         parse_args(["--instances", "0"])
 
 
+def test_a_baseline_run_takes_settings_by_name_and_the_overlap_baseline_is_one_of_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert parse_args([]).baseline_env == []
+    assert parse_args(["--overlap-baseline"]).baseline_env == ["EXPORTWATCH_CONSUMER_OVERLAP=false"]
+    args = parse_args(["--baseline-env", "EXPORTWATCH_KAFKA_COMPRESSION=lz4", "--baseline-env", "KAFKA_X=1"])
+    assert args.baseline_env == ["EXPORTWATCH_KAFKA_COMPRESSION=lz4", "KAFKA_X=1"]
+    for bad in ("EXPORTWATCH_KAFKA_COMPRESSION", "PATH=/tmp", "exportwatch_x=1"):
+        with pytest.raises(SystemExit):
+            parse_args(["--baseline-env", bad])
+        assert f"--baseline-env {bad!r}: expected NAME=VALUE" in capsys.readouterr().err
+
+
 @dataclass
 class _Process:
     pid: int

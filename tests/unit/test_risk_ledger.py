@@ -332,3 +332,35 @@ async def test_a_line_another_instance_draws_while_a_poll_settles_fails_the_poll
             again = await service.decide_order(screened=event, runtime=runtime)
             assert again.decision.decision == "RELEASE"
             assert await usage(runtime) == (Decimal("2500"), 2, ["drawn"])
+
+
+async def test_a_polls_new_drawdowns_are_inserted_by_one_statement(
+    runtime: RiskRuntime, data_dir: Path
+) -> None:
+    # Five orders each drawing a line, one of them twice in the poll (a replay): one INSERT for the
+    # four before the replay is read back, one for the last; every order keeps its own row's id.
+    from sqlalchemy import event
+
+    await service.add_licence(runtime, licence())
+    poll = [screened(data_dir, order_id=f"SO-I-{n}", quantity=1) for n in range(4)]
+    poll = [*poll, poll[1], screened(data_dir, order_id="SO-I-9", quantity=1)]
+    inserts: list[int] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO LICENCE_DRAWDOWNS"):
+            inserts.append(len(parameters) if many else 1)
+
+    engine = runtime.require_ledger().engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        decided = await service.decide_orders(orders=poll, runtime=runtime)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(inserts) == 2, inserts
+    assert [d.decision.decision for d in decided] == ["RELEASE"] * 6
+    drawdowns = [
+        next(r.evidence["drawdown_id"] for r in d.decision.reasons if r.code == "LICENSE_COVERED")
+        for d in decided
+    ]
+    assert len(set(drawdowns)) == 5 and drawdowns[1] == drawdowns[4], drawdowns
+    assert await usage(runtime) == (Decimal("6250"), 5, ["drawn"] * 5)
