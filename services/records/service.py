@@ -218,7 +218,7 @@ def require_storable_values(ids: dict[str, str], texts: dict[str, str], moments:
         # Ordering reviews and storing timestamps needs a time zone (the input contract demands one).
         if moment.tzinfo is None:
             raise PoisonMessage("UnstorableEvent", f"{name}: {moment.isoformat()!r} has no time zone")
-    # NaN and Infinity are refused where the payload is parsed (shared/codec.py decode_json).
+    # NaN and Infinity are refused where the payload is parsed (handler._read).
 
 
 # --- commands (HTTP) -----------------------------------------------------------------------------
