@@ -207,7 +207,8 @@ def run_worker(
     command += ["--poll", str(args.poll), "--warmup", str(args.warmup)]
     command += ["--limit", str(args.limit)] if args.limit is not None else []
     command += ["--server-pid", str(pid)] if pid is not None else []
-    env = os.environ | {"PYTHONPATH": str(tree)}
+    # The measured tree's services and shared first; bench (absent from a snapshot) from here.
+    env = os.environ | {"PYTHONPATH": f"{tree}{os.pathsep}{REPO_ROOT}"}
     env.setdefault("EXPORTWATCH_DATA_DIR", str((REPO_ROOT.parent / "shared" / "data").resolve()))
     done = subprocess.run(command, cwd=tree, env=env, check=True, capture_output=True, text=True)
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])

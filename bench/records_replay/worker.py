@@ -1,9 +1,10 @@
 """One replay of captured events through records' handler, in a process of its own.
 
 Run by path (`python bench/records_replay/worker.py`) with PYTHONPATH at the root of the tree whose
-records it measures: the tree under test, or the baseline's snapshot (`git archive` of a revision). So it
-imports nothing of `bench`, only what every revision of records has: `RecordsHandler` with
-`handle_batch`, `create_app`, `create_schema`, `make_engine`, `freeze_heap`. Prints one JSON object.
+records it measures (the tree under test, or a revision's snapshot from `git archive`, which holds
+no `bench`), then at this repository's root (for `bench` alone). So it uses only what every revision
+of records has: `RecordsHandler` with `handle_batch`, `create_app`, `create_schema`, `make_engine`,
+`freeze_heap`. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import asyncio
 import base64
 import gc
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.pipeline.procstat import tree_cpu_seconds
 from services.records.app import create_app
 from services.records.handler import RecordsHandler
 from services.records.models import create_schema
@@ -55,25 +56,7 @@ def server_cpu(pid: int | None) -> dict[int, float]:
     """CPU seconds (user + system) of the PostgreSQL postmaster `pid` and its backends, by pid."""
     if pid is None:
         return {}
-    pids = [pid]
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            stat = entry.read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 1 and fields[1] == str(pid):
-            pids.append(int(entry.parent.name))
-    ticks = os.sysconf("SC_CLK_TCK")
-    out: dict[int, float] = {}
-    for p in pids:
-        try:
-            stat = Path(f"/proc/{p}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        out[p] = (int(fields[11]) + int(fields[12])) / ticks
-    return out
+    return {p: user + system for p, (user, system) in tree_cpu_seconds(pid).items()}
 
 
 async def feed(handler: RecordsHandler, items: list[Incoming], poll: int) -> None:
