@@ -41,8 +41,12 @@ def _plain(value: Value) -> str | int | bool | None:
     return value
 
 
+# json.dumps with these options builds an encoder on every call; one, built once, writes the same.
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(values: Sequence[Value]) -> bytes:
-    return json.dumps([_plain(v) for v in values], separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode([_plain(v) for v in values]).encode()
 
 
 def digest(values: Sequence[Value]) -> str:

@@ -28,6 +28,7 @@ from services.records.audit import (
     reference_record_hash,
 )
 from services.records.models import (
+    Base,
     ChainHead,
     ChainLinkRow,
     LegalHold,
@@ -58,7 +59,7 @@ async def append(session: AsyncSession, entries: Sequence[ChainEntry], now: date
     head = await lock_head(session)
     linked = link(head.seq, head.chain_hash, entries)
     await session.execute(
-        insert(ChainLinkRow),
+        insert(Base.metadata.tables[ChainLinkRow.__tablename__]),
         [
             {
                 "seq": position.seq,

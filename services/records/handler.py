@@ -23,7 +23,7 @@ from services.records.alerts import measure_alerts
 from services.records.batch import OrderEvent
 from services.records.models import ReferenceKind
 from services.records.policy import RecordsPolicy, load_records_policy
-from shared.codec import decode_json, require_key
+from shared.codec import decode_json, read_event, require_key
 from shared.events import (
     EXPORTWATCH_NS,
     TOPIC_ALERTS,
@@ -102,7 +102,7 @@ class RecordsHandler:
             raise PoisonMessage("UnknownTopic", f"records does not consume topic {message.topic!r}")
         stage, model = self._models[message.topic]
         try:
-            event, payload = _read(message, model)
+            event = _read(message, model)
         except (PoisonMessage, ValidationError) as exc:
             if message.topic != self._submitted_topic:
                 raise
@@ -129,7 +129,6 @@ class RecordsHandler:
             new = await service.record_event(
                 sessionmaker=self._sessionmaker,
                 event=event,
-                payload=payload,
                 topic=message.topic,
                 partition=message.partition,
                 offset=message.offset,
@@ -187,16 +186,15 @@ class RecordsHandler:
                 service.require_storable_reference(reference)
                 return reference.kind, reference
             stage, model = self._models[message.topic]
-            event, payload = _read(message, model)
+            event = _read(message, model)
             service.require_storable(event)
         except (PoisonMessage, ValidationError):
             return None
         if isinstance(event, DeadLetter):
             return stage, event
-        order_event = OrderEvent(
-            event, payload, message.value or b"", message.topic, message.partition, message.offset
+        return stage, OrderEvent(
+            event, message.value or b"", message.topic, message.partition, message.offset
         )
-        return stage, order_event
 
     def _reference_of(self, message: Incoming) -> service.Reference:
         kind, model = self._reference[message.topic]
@@ -237,13 +235,16 @@ class RecordsHandler:
         return []
 
 
-def _read(
-    message: Incoming, model: type[service.RecordedEvent]
-) -> tuple[service.RecordedEvent, dict[str, Any]]:
-    """The message's event and its decoded JSON (stored whole, unknown fields included). Raises
+def _read(message: Incoming, model: type[service.RecordedEvent]) -> service.RecordedEvent:
+    """The message's event, parsed and validated in one pass (shared/codec.py read_event). Raises
     PoisonMessage or ValidationError."""
-    payload = decode_json(message)
-    event = model.model_validate(payload)
+    if message.value is not None and (b"NaN" in message.value or b"Infinity" in message.value):
+        # records keeps the bytes as received, and read_event skips a field no model defines
+        # unread: NaN or Infinity there would be stored, and the trail's readers (json.loads, then
+        # a JSON response) choke on it. decode_json refuses it, naming the field, as it always has;
+        # a string that merely says "NaN" passes it and goes on to read_event.
+        decode_json(message)
+    event = read_event(message, model)
     if not isinstance(event, DeadLetter):  # a dead letter keeps the key of what it sets aside
         require_key(message, event.order_id)
-    return event, payload
+    return event

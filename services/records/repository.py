@@ -122,13 +122,12 @@ async def record_event(
     partition: int,
     offset: int,
     raw: bytes,
-    payload: dict[str, Any],
     event: TrailEvent,
 ) -> ChainEntry | None:
     """Append `event` to its order's trail and update the order's current state.
 
-    `raw` is the message as received, `payload` its decoded JSON (stored whole, unknown fields
-    included), `event` its validated model. Returns the step's entry for the store-wide chain (the
+    `raw` is the message as received (stored whole, unknown fields included), `event` its
+    validated model. Returns the step's entry for the store-wide chain (the
     caller appends it, chain.append, once per transaction), or None, changing nothing, when a step
     with this event_id is already recorded: redelivery and replays are harmless.
     """
@@ -148,7 +147,6 @@ async def record_event(
         head=(head.seq, head.step_hash) if head is not None else None,
         origin=(topic, partition, offset),
         raw=raw,
-        payload=payload,
         now=now,
     )
     inserted = await session.execute(
@@ -172,7 +170,6 @@ def new_step(
     head: tuple[int, str] | None,
     origin: tuple[str, int, int],
     raw: bytes,
-    payload: dict[str, Any],
     now: datetime,
 ) -> tuple[dict[str, Any], StepFields]:
     """The trail_steps row of `event` after its order's chain `head` (seq, step_hash; None for the
@@ -299,12 +296,15 @@ async def record_matches(session: AsyncSession, decisions: Iterable[DecidedOrder
         for match in party.matches
     ]
     if rows:
+        # Executemany (rows as parameters): a multi-row VALUES clause is a new statement to compile
+        # for every count of rows.
         await session.execute(
             insert_if_absent(
                 session,
                 DecisionMatch,
                 ["decided_event_id", "party_role", "party_name", "list_id", "entry_id"],
-            ).values(rows)
+            ),
+            rows,
         )
 
 

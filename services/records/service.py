@@ -67,7 +67,6 @@ async def record_event(
     *,
     sessionmaker: Sessions,
     event: RecordedEvent,
-    payload: dict[str, Any],
     topic: str,
     partition: int,
     offset: int,
@@ -87,7 +86,6 @@ async def record_event(
                 partition=partition,
                 offset=offset,
                 raw=raw,
-                payload=payload,
                 event=event,
             )
         if entry is None:
@@ -220,7 +218,7 @@ def require_storable_values(ids: dict[str, str], texts: dict[str, str], moments:
         # Ordering reviews and storing timestamps needs a time zone (the input contract demands one).
         if moment.tzinfo is None:
             raise PoisonMessage("UnstorableEvent", f"{name}: {moment.isoformat()!r} has no time zone")
-    # NaN and Infinity are refused where the payload is parsed (shared/codec.py decode_json).
+    # NaN and Infinity are refused where the payload is parsed (handler._read).
 
 
 # --- commands (HTTP) -----------------------------------------------------------------------------

@@ -119,7 +119,6 @@ async def test_replayed_event_yields_one_trail_step(handler: RecordsHandler, ses
             partition=0,
             offset=3,
             raw=json.dumps(order).encode(),
-            payload=order,
             event=SubmittedOrder.model_validate(order),
         )
     assert again is None
@@ -382,6 +381,22 @@ async def test_invalid_event_on_internal_topic_is_a_dead_letter(handler: Records
     # NaN in a field of a submitted order nobody reads: the classifier dead-letters the message
     # (InvalidJson, like any bad input), and records skips it rather than record half an order.
     assert await handler(message(order, raw=json.dumps(order | {"erp_note": float("nan")}).encode())) == []
+
+
+async def test_a_name_that_says_nan_is_recorded_as_received(
+    handler: RecordsHandler, sessions: Sessions
+) -> None:
+    # records looks for NaN and Infinity in the bytes before its one-pass read (handler._read): a
+    # string that says so goes through decode_json, which finds no such number, and is recorded.
+    order = submitted("SO-2026-000141")
+    order["parties"][0]["name"] = "NaN Infinity Trading"
+    raw = json.dumps(order).encode()
+    await handler(message(order, raw=raw))
+    decision = message(decided(order))
+    await handler(decision)
+
+    steps = (await trail(sessions, "SO-2026-000141")).steps
+    assert [(s.stage, s.payload_raw) for s in steps] == [("submitted", raw), ("decided", decision.value)]
 
 
 async def test_unstorable_reference_event_is_a_dead_letter(
