@@ -477,7 +477,6 @@ async def warm_broker(bootstrap: str, work: Workload, partitions: int, seconds: 
     """
     topic = f"bench.warmup.{uuid.uuid4().hex[:8]}"
     await _prefixed_topics(bootstrap, "", [topic], partitions)
-    started = time.monotonic()
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5, compression_type="zstd"
     )
@@ -486,9 +485,10 @@ async def warm_broker(bootstrap: str, work: Workload, partitions: int, seconds: 
     )
     await producer.start()
     await consumer.start()
+    started = time.monotonic()  # after the clients' start, which may take longer than `seconds`
     read = rounds = 0
     try:
-        while time.monotonic() - started < seconds:
+        while rounds == 0 or time.monotonic() - started < seconds:  # one round at least
             sent = [
                 await producer.send(topic, value=o.payload, key=o.order_id.encode()) for o in work.saturation
             ]
