@@ -101,6 +101,7 @@ def create_app(
                     settings.topic(TOPIC_RESCREEN): RescreenHandler(settings, runtime),
                 }
             ),
+            gather_ms=settings.stage_gather_ms,
         ),
         follows=[
             Follows(
