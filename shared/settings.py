@@ -63,11 +63,6 @@ class Settings(KafkaClientSettings):
     # of one small transaction per handful of events; under a backlog fetches are full at once.
     # 0: read as soon as anything arrives.
     records_gather_ms: Annotated[int, Field(ge=0, le=5_000)] = 100
-    # classifier, screening and risk: the same for their input. At a moderate load a fetch held
-    # for a few milliseconds carries several orders instead of one, which spares the broker and
-    # every client a request per order (docs/benchmarks.md, "Phase 5"); it adds at most this
-    # long to each of the three hops. 0: read as soon as anything arrives.
-    stage_gather_ms: Annotated[int, Field(ge=0, le=1_000)] = 0
     kafka_retry_backoff_max_s: Annotated[float, Field(gt=0, le=300)] = 30.0
     # Transport tuning (docs/benchmarks.md, "Pipeline", "Phase 5"). The events are JSON that grows
     # to ~12 KB by the decision. aiokafka compresses lz4 at level 9 (LZ4-HC: ~180 MB/s, 2.4:1 on

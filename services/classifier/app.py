@@ -152,7 +152,7 @@ def create_app(
         open_runtime=runtime_opener(ccl_update_checks),
         describe=describe,
         not_ready="the Commerce Control List is not loaded yet",
-        consumes=Consumes([TOPIC_SUBMITTED], partial(handler, settings), gather_ms=settings.stage_gather_ms),
+        consumes=Consumes([TOPIC_SUBMITTED], partial(handler, settings)),
         follows=[
             Follows(
                 "catalog",

@@ -64,7 +64,6 @@ def spec(settings: Settings) -> ServiceSpec[RiskRuntime]:
         consumes=Consumes(
             [TOPIC_SCREENED],
             lambda runtime: RiskHandler(settings=settings, runtime=runtime),
-            gather_ms=settings.stage_gather_ms,
         ),
         long_running=frozenset({"/part746/update"}),
     )

@@ -101,7 +101,6 @@ def create_app(
                     settings.topic(TOPIC_RESCREEN): RescreenHandler(settings, runtime),
                 }
             ),
-            gather_ms=settings.stage_gather_ms,
         ),
         follows=[
             Follows(
