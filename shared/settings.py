@@ -61,8 +61,10 @@ class Settings(KafkaClientSettings):
     # records: how long a fetch may wait for a fuller batch (1 MiB) when little is waiting, so that a
     # moderate load is written in fewer, larger transactions (each commit is a sync to disk) instead
     # of one small transaction per handful of events; under a backlog fetches are full at once.
-    # 0: read as soon as anything arrives.
-    records_gather_ms: Annotated[int, Field(ge=0, le=5_000)] = 100
+    # 0: read as soon as anything arrives. 30 ms since the fifth round cut the CPU an order: at 300
+    # orders/s p99 submit->recorded was 0.5-1.3 s with 30 ms, 1.0-2.0 s with 100, 1.4 s with 0
+    # (docs/benchmarks.md, "Phase 5").
+    records_gather_ms: Annotated[int, Field(ge=0, le=5_000)] = 30
     kafka_retry_backoff_max_s: Annotated[float, Field(gt=0, le=300)] = 30.0
     # Transport tuning (docs/benchmarks.md, "Pipeline", "Phase 5"). The events are JSON that grows
     # to ~12 KB by the decision. aiokafka compresses lz4 at level 9 (LZ4-HC: ~180 MB/s, 2.4:1 on
