@@ -34,7 +34,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from bench import REPO_ROOT, RESULTS_DIR, machine, write_results
 from bench.pipeline import load, pgstats, profile, report
@@ -52,6 +51,7 @@ from deploy.kafka.broker import KafkaBroker, create_topics, free_port
 from deploy.local.stack import SERVICES, ServiceProcess, start_service, wait_ready
 from shared.db import make_engine
 from shared.events import ALL_TOPICS, TOPIC_CONFIGS, TOPIC_DECIDED, TOPIC_SUBMITTED
+from shared.kafka import make_consumer, make_producer
 from shared.settings import Settings
 
 RUN_DIR = RESULTS_DIR / "pipeline"
@@ -200,11 +200,8 @@ def databases(
         return
     from deploy.postgres.pg import PostgresServer
 
-    # Not under var/: PostgreSQL runs as its own user and must traverse every folder above.
-    root = Path(tempfile.mkdtemp(prefix="exportwatch-bench-pg-"))
-    root.chmod(0o755)
-    server = PostgresServer.start(data_dir=root / "data", settings=pgstats.SETTINGS if args.pg_stats else ())
-    try:
+    settings = pgstats.SETTINGS if args.pg_stats else ()
+    with PostgresServer.scratch(prefix="exportwatch-bench-pg-", settings=settings) as server:
         risk_url = asyncio.run(_fresh_database(server.url))
         yield (
             server.url,
@@ -212,9 +209,6 @@ def databases(
             Watched("postgresql", server.pid, tree=True),
             _server_stats(args, server.url, server.url, risk_url),
         )
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _server_stats(
@@ -477,14 +471,13 @@ async def warm_broker(bootstrap: str, work: Workload, partitions: int, seconds: 
     """
     topic = f"bench.warmup.{uuid.uuid4().hex[:8]}"
     await _prefixed_topics(bootstrap, "", [topic], partitions)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5, compression_type="zstd"
-    )
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
+    # The services' own producer and consumer settings (codec, batch sizes), as the relay uses.
+    settings = Settings(kafka_bootstrap_servers=bootstrap)
+    producer = make_producer(settings)
+    consumer = make_consumer(settings, group_id=None, client_id="bench-warmup")
     await producer.start()
     await consumer.start()
+    consumer.subscribe([topic])
     started = time.monotonic()  # after the clients' start, which may take longer than `seconds`
     read = rounds = 0
     try:

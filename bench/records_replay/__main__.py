@@ -180,15 +180,8 @@ def database_server(kind: str) -> Iterator[tuple[str | None, int | None]]:
         return
     from deploy.postgres.pg import PostgresServer
 
-    # Not under var/: PostgreSQL runs as its own user and must traverse every folder above.
-    root = Path(tempfile.mkdtemp(prefix="exportwatch-replay-pg-"))
-    root.chmod(0o755)
-    server = PostgresServer.start(data_dir=root / "data")
-    try:
+    with PostgresServer.scratch(prefix="exportwatch-replay-pg-") as server:
         yield server.url, server.pid
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def fresh_url(kind: str, admin_url: str | None, scratch: Path) -> str:

@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -421,6 +421,20 @@ class PostgresServer:
                 continue
             raise PostgresError(f"PostgreSQL exited before becoming ready on port {chosen}:\n{log}")
         raise AssertionError("unreachable")
+
+    @classmethod
+    @contextlib.contextmanager
+    def scratch(cls, *, prefix: str, settings: Sequence[str] = ()) -> Iterator[PostgresServer]:
+        """A server on a fresh cluster in a temporary directory, stopped and removed afterwards.
+        The directory is not under the checkout: the ``postgres`` user must traverse every
+        folder above its data."""
+        root = Path(tempfile.mkdtemp(prefix=prefix))
+        root.chmod(0o755)
+        try:
+            with cls.start(data_dir=root / "data", settings=settings) as server:
+                yield server
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
 
     @classmethod
     def _launch(
