@@ -50,7 +50,14 @@ from bench.pipeline.procstat import Watched, memory_kib, snapshot
 from deploy.kafka.broker import KafkaBroker, create_topics, free_port
 from deploy.local.stack import SERVICES, ServiceProcess, start_service, wait_ready
 from shared.db import make_engine
-from shared.events import ALL_TOPICS, TOPIC_CONFIGS, TOPIC_DECIDED, TOPIC_SUBMITTED
+from shared.events import (
+    ALL_TOPICS,
+    TOPIC_CLASSIFIED,
+    TOPIC_CONFIGS,
+    TOPIC_DECIDED,
+    TOPIC_SCREENED,
+    TOPIC_SUBMITTED,
+)
 from shared.kafka import make_consumer, make_producer
 from shared.settings import Settings
 
@@ -99,6 +106,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=30.0,
         metavar="SECONDS",
         help="relay the orders through the broker this long before the first run (0: no warm-up)",
+    )
+    parser.add_argument(
+        "--hops",
+        action="store_true",
+        help="latency hop by hop (submit, classified, screened, decided, recorded) from each output's "
+        "Kafka timestamp; two more consumers on the broker",
     )
     parser.add_argument("--partitions", type=int, default=3, help="partitions per topic (make run: 3)")
     parser.add_argument(
@@ -256,17 +269,33 @@ async def drive(
     engine = make_engine(database_url)
     producer = load.make_producer(bootstrap)
     decided = load.TopicWatcher(bootstrap, f"{prefix}{TOPIC_DECIDED}", decisions=True)
+    # Where the time goes, hop by hop (--hops): each stage's output as it was produced (its Kafka
+    # timestamp). Two more consumers of the broker, so off unless asked for.
+    hops = [
+        load.TopicWatcher(bootstrap, f"{prefix}{topic}", decisions=False)
+        for topic in ((TOPIC_CLASSIFIED, TOPIC_SCREENED) if args.hops else ())
+    ]
     poller = load.RecordsPoller(engine, args.poll_interval)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
         await producer.start()
         stack.push_async_callback(producer.stop)
-        await decided.start(await producer.partitions_for(decided.topic))
-        stack.push_async_callback(decided.stop)
+        for watcher in [decided, *hops]:
+            await watcher.start(await producer.partitions_for(watcher.topic))
+            stack.push_async_callback(watcher.stop)
         await poller.start()
         stack.push_async_callback(poller.stop)
         return await _phases(
-            args, work, prefix, producer, decided, poller, watched, services, profile_dir, server_stats
+            args,
+            work,
+            prefix,
+            producer,
+            (decided, hops),
+            poller,
+            watched,
+            services,
+            profile_dir,
+            server_stats,
         )
 
 
@@ -275,13 +304,14 @@ async def _phases(
     work: Workload,
     prefix: str,
     producer: AIOKafkaProducer,
-    decided: load.TopicWatcher,
+    watchers: tuple[load.TopicWatcher, list[load.TopicWatcher]],
     poller: load.RecordsPoller,
     watched: list[Watched],
     services: dict[str, ServiceProcess],
     profile_dir: Path | None,
     server_stats: pgstats.ServerStats | None,
 ) -> dict[str, Any]:
+    decided, hops = watchers
     phases: dict[str, Any] = {}
     plan = [
         ("warmup", work.warmup, None),
@@ -323,7 +353,7 @@ async def _phases(
         if name == "warmup" and args.pg_analyze and server_stats is not None:
             await server_stats.analyze()
         if name != "warmup":
-            phases[name] = report.phase_figures(outcome, decided, poller, before, after)
+            phases[name] = report.phase_figures(outcome, decided, poller, before, after, hops=hops)
             _print(f"    {_one_line(phases[name])}")
         if not outcome.finished:
             _print(f"    stalled: {len(ids) - len(decided.arrived.keys() & set(ids))} not decided, "

@@ -42,6 +42,8 @@ class Decided:
     # screening matched some party of the order against a list (whatever the decision made of it:
     # an MEU match is a licence requirement for Supp. 2 items only, 15 CFR 744.21)
     matched: bool
+    # the record's Kafka timestamp (CreateTime: when the stage handed it to its producer), seconds
+    produced: float = 0.0
 
 
 def parse_decision(value: bytes) -> tuple[str, frozenset[str], bool]:
@@ -82,10 +84,11 @@ class TopicWatcher:
                     key = record.key.decode() if record.key else ""
                     if key in self.arrived:
                         continue  # a redelivery: the first arrival counts
+                    produced = record.timestamp / 1000
                     if self.decisions:
-                        self.arrived[key] = Decided(now, *parse_decision(record.value))
+                        self.arrived[key] = Decided(now, *parse_decision(record.value), produced=produced)
                     else:
-                        self.arrived[key] = Decided(now, "", frozenset(), False)
+                        self.arrived[key] = Decided(now, "", frozenset(), False, produced=produced)
 
     async def stop(self) -> None:
         if self._task is not None:

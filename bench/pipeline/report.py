@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bench.pipeline.load import (
@@ -22,6 +23,8 @@ def phase_figures(
     poller: RecordsPoller | None,
     before: CpuSnapshot,
     after: CpuSnapshot,
+    *,
+    hops: Sequence[TopicWatcher] = (),
 ) -> dict[str, Any]:
     ids = [o.order_id for o in outcome.orders]
     submitted = outcome.submitted
@@ -60,6 +63,8 @@ def phase_figures(
                 1 for i, r in recorded.items() if i in arrived and arrived[i].decision != r.decision
             ),
         }
+    if hops:
+        figures["hops_ms"] = hop_latencies(outcome, [*hops, decided], poller)
     figures["decisions"] = _count(d.decision for d in arrived.values())
     figures["hits_realised"] = _hits(outcome, arrived)
     split = cpu_between(before, after)
@@ -83,6 +88,27 @@ def phase_figures(
         "others_cores": round(max(0.0, busy - ours) / wall, 2) if wall > 0 else None,
     }
     return figures
+
+
+def hop_latencies(
+    outcome: PhaseOutcome, stages: list[TopicWatcher], poller: RecordsPoller | None
+) -> dict[str, dict[str, float | None]]:
+    """Each hop's share of the way from submit to recorded: from the previous output's Kafka
+    timestamp (CreateTime: when its stage handed it to the producer; the order's submit time for the
+    first) to the next one's, and from the decision's to records' row. A stage's hop holds its wait
+    in the consumer's fetch, its queue and its handling; the clocks are this one machine's."""
+    out: dict[str, dict[str, float | None]] = {}
+    previous = {o.order_id: outcome.submitted[o.order_id] for o in outcome.orders}
+    for watcher in stages:
+        name = watcher.topic.rsplit("orders.", 1)[-1].split(".", 1)[0]
+        seen = {i: watcher.arrived[i].produced for i in previous if i in watcher.arrived}
+        out[f"to_{name}"] = percentiles([at - previous[i] for i, at in seen.items()])
+        previous = seen
+    if poller is not None:
+        out["to_recorded"] = percentiles(
+            [poller.recorded[i].at - at for i, at in previous.items() if i in poller.recorded]
+        )
+    return out
 
 
 def _count(values: Any) -> dict[str, int]:
@@ -130,6 +156,12 @@ def _rate(phase: dict[str, Any] | None, key: str) -> str:
     t = phase[key]
     steady = f" (steady {t['steady_per_s']:,.0f})" if t["steady_per_s"] else ""
     return f"{t['per_s']:,.0f}{steady}"
+
+
+def _pipeline_cpu(phase: dict[str, Any]) -> float:
+    """CPU ms an order of everything but the load driver (a paced order costs more than one in a
+    backlog: every poll, request and commit carries fewer orders)."""
+    return sum(ms for name, ms in phase["cpu_ms_per_order"].items() if not name.startswith("bench"))
 
 
 def summary(results: dict[str, Any]) -> str:
@@ -181,6 +213,17 @@ def summary(results: dict[str, Any]) -> str:
             else []
         )
         row(label, [_lat(phases[db], key) for db in runs] + relay_cell)
+    hops = list(next((p["hops_ms"] for p in paced.values() if p and "hops_ms" in p), {}))
+    for hop in hops:
+        row(
+            f"hop {hop.removeprefix('to_')} p50/p95/p99 ms @{rate:g}/s",
+            [_lat({"latency_ms": paced[db]["hops_ms"]}, hop) if paced[db] else "-" for db in runs]
+            + ([""] if relay else []),
+        )
+    row(
+        f"CPU ms/order @{rate:g}/s: all services and the broker",
+        [f"{_pipeline_cpu(paced[db]):.2f}" if paced[db] else "-" for db in runs] + ([""] if relay else []),
+    )
     names: list[str] = []
     for phase in [*sat.values(), relay_sat]:
         for name in (phase or {}).get("cpu_ms_per_order", {}):

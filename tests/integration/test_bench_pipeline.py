@@ -28,7 +28,7 @@ def test_pipeline_bench_records_every_order_and_reports_every_figure(
         [sys.executable, "-m", "bench.pipeline", "--db", "sqlite", "--skip-relay",
          "--orders", str(ORDERS), "--warmup", str(WARMUP), "--rate", str(PACED_RATE),
          "--paced-seconds", str(PACED_SECONDS), "--kafka-bootstrap", kafka_bootstrap, "--stall-timeout", "60",
-         "--broker-warmup", "0.1", "--work-dir", str(tmp_path / "work"), "--output", str(out)],
+         "--broker-warmup", "0.1", "--hops", "--work-dir", str(tmp_path / "work"), "--output", str(out)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
         # Its listed names are drawn from the CSL (bench/pipeline/orders.py): screening on the CSL
         # alone still hits each one (asserted below), and indexes 26k entries instead of 46k.
@@ -50,6 +50,13 @@ def test_pipeline_bench_records_every_order_and_reports_every_figure(
         for key in ("submit_to_decided", "submit_to_recorded", "submit_to_recorded_observed"):
             lat = phase["latency_ms"][key]
             assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"], (name, key, lat)
+        # hop by hop, from each stage's output as produced: every hop takes time, and the hops'
+        # medians cannot add up to more than the slowest order's whole way
+        hops = phase["hops_ms"]
+        assert list(hops) == ["to_classified", "to_screened", "to_decided", "to_recorded"], hops
+        for hop, lat in hops.items():
+            assert 0 <= lat["p50"] <= lat["p99"] <= lat["max"], (name, hop, lat)
+        assert sum(lat["p50"] for lat in hops.values()) <= phase["latency_ms"]["submit_to_recorded"]["max"]
         assert all(phase["cpu_ms_per_order"][service] > 0 for service in SERVICES), phase["cpu_ms_per_order"]
         assert phase["machine"]["busy_cores"] > 0
         # the stated mix: every listed name and every embargoed destination is a hit
