@@ -127,7 +127,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--postgres-url",
         help="use this PostgreSQL server (a new database is created) instead of starting one",
     )
-    parser.add_argument("--profile", action="store_true", help="py-spy every service during saturation")
+    parser.add_argument("--profile", action="store_true", help="py-spy every service during a phase")
+    parser.add_argument(
+        "--profile-phase",
+        choices=("paced", "saturation"),
+        default="saturation",
+        help="with --profile: the phase profiled (paced: what a poll of a few orders costs)",
+    )
     parser.add_argument(
         "--pg-stats",
         action="store_true",
@@ -323,7 +329,7 @@ async def _phases(
             continue
         outcome = load.PhaseOutcome(name, rate, orders)
         profilers = None
-        if name == "saturation" and profile_dir is not None:
+        if name == args.profile_phase and profile_dir is not None:
             profilers = profile.start(
                 {s: p.process.pid for s, p in services.items()}, profile_dir, rate=args.profile_rate
             )

@@ -114,7 +114,8 @@ def _parsed(raw: bytes) -> Any:
 def search_text(text: str) -> str:
     """A name as the order search compares it: transliterated to ASCII (accents and scripts folded:
     "Müller" and "MULLER" are one), case-folded, one space between words."""
-    return " ".join(unidecode(text).casefold().split())
+    # unidecode leaves ASCII as it is, character by character: skipped when there is nothing to fold.
+    return " ".join((text if text.isascii() else unidecode(text)).casefold().split())
 
 
 # --- the order's current state -------------------------------------------------------------------
