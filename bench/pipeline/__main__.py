@@ -547,12 +547,19 @@ async def drive_relay(
         stack.push_async_callback(producer.stop)
         await out.start(await producer.partitions_for(out.topic))
         stack.push_async_callback(out.stop)
-        for name, orders in (("warmup", work.warmup), ("saturation", work.saturation)):
+        # The paced phase too: what the transport alone spends on an order at the paced load, the
+        # floor under the pipeline's own CPU an order there.
+        plan = (
+            ("warmup", work.warmup, None),
+            ("paced", work.paced, args.rate),
+            ("saturation", work.saturation, None),
+        )
+        for name, orders, rate in plan:
             if not orders:
                 continue
-            outcome = load.PhaseOutcome(name, None, orders)
+            outcome = load.PhaseOutcome(name, rate, orders)
             before = snapshot(watched, time.time())
-            await load.offer(producer, f"{prefix}relay.0", outcome, rate=None)
+            await load.offer(producer, f"{prefix}relay.0", outcome, rate=rate)
             outcome.stalled_after = await load.wait_done(
                 [o.order_id for o in orders], [out.arrived], stall_timeout=args.stall_timeout
             )

@@ -179,6 +179,7 @@ def summary(results: dict[str, Any]) -> str:
     sat = {db: run["phases"].get("saturation") for db, run in runs.items()}
     paced = {db: run["phases"].get("paced") for db, run in runs.items()}
     relay_sat = relay["phases"]["saturation"] if relay else None
+    relay_paced = relay["phases"].get("paced") if relay else None
     rate = results["options"]["rate"]
     extra = [_rate(relay_sat, "relayed_throughput")] if relay else []
     row("decided/s at saturation (relayed/s)", [_rate(sat[db], "decided_throughput") for db in runs] + extra)
@@ -207,10 +208,9 @@ def summary(results: dict[str, Any]) -> str:
         ("submit→decided p50/p95/p99 ms @saturation", sat, "submit_to_decided"),
         ("submit→recorded p50/p95/p99 ms @saturation", sat, "submit_to_recorded"),
     ):
+        relay_phase = relay_sat if phases is sat else relay_paced
         relay_cell = (
-            [_lat(relay_sat, "submit_to_relayed") if phases is sat and key == "submit_to_decided" else ""]
-            if relay
-            else []
+            [_lat(relay_phase, "submit_to_relayed") if key == "submit_to_decided" else ""] if relay else []
         )
         row(label, [_lat(phases[db], key) for db in runs] + relay_cell)
     hops = list(next((p["hops_ms"] for p in paced.values() if p and "hops_ms" in p), {}))
@@ -222,7 +222,8 @@ def summary(results: dict[str, Any]) -> str:
         )
     row(
         f"CPU ms/order @{rate:g}/s: all services and the broker",
-        [f"{_pipeline_cpu(paced[db]):.2f}" if paced[db] else "-" for db in runs] + ([""] if relay else []),
+        [f"{_pipeline_cpu(paced[db]):.2f}" if paced[db] else "-" for db in runs]
+        + ([f"{_pipeline_cpu(relay_paced):.2f}" if relay_paced else "-"] if relay else []),
     )
     names: list[str] = []
     for phase in [*sat.values(), relay_sat]:

@@ -25,7 +25,7 @@ def test_pipeline_bench_records_every_order_and_reports_every_figure(
 ) -> None:
     out = tmp_path / "pipeline.json"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.pipeline", "--db", "sqlite", "--skip-relay",
+        [sys.executable, "-m", "bench.pipeline", "--db", "sqlite",
          "--orders", str(ORDERS), "--warmup", str(WARMUP), "--rate", str(PACED_RATE),
          "--paced-seconds", str(PACED_SECONDS), "--kafka-bootstrap", kafka_bootstrap, "--stall-timeout", "60",
          "--broker-warmup", "0.1", "--hops", "--work-dir", str(tmp_path / "work"), "--output", str(out)],
@@ -74,6 +74,13 @@ def test_pipeline_bench_records_every_order_and_reports_every_figure(
     assert results["broker_warmup"]["rounds"] >= 1
     assert results["broker_warmup"]["messages"] == results["broker_warmup"]["rounds"] * ORDERS
     assert "recorded/s at saturation" in run.stdout
+    # the bare relay carried the same orders at the paced load and at saturation, four hops each
+    for name, count in (("paced", paced_orders), ("saturation", ORDERS)):
+        relayed = results["relay"]["phases"][name]
+        assert relayed["complete"] and relayed["relayed"] == count, (name, relayed)
+        assert relayed["offered_per_s"] == (PACED_RATE if name == "paced" else None)
+        assert all(relayed["cpu_ms_per_order"][f"relay hop {hop}"] > 0 for hop in range(1, 5)), relayed
+    assert results["decided_over_relay"]["sqlite"] > 0
 
 
 def test_pipeline_bench_profiles_its_postgresql_server(kafka_bootstrap: str, tmp_path: Path) -> None:
