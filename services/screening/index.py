@@ -669,15 +669,18 @@ class TokenIndex:
             return -1.0
         # Every query token with a neighbour here aligned perfectly, and so every listed token
         # that is such a neighbour; the other listed tokens are left over.
-        if all(t in matchable for t in group.tokens):
+        tokens = group.tokens
+        if all(t in matchable for t in tokens):
             reachable = listed_total
         else:
-            reachable = sum(
-                (w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable), 0.0
-            )
+            # Summed in order from 0.0, as `sum` would (a loop: no generator, no zip called by name).
+            reachable = 0.0
+            weights = group.weights
+            for i in range(len(tokens)):
+                if tokens[i] in matchable:
+                    reachable += weights[i]
         # A long name, or one whose ends are held, may be short of one word at DROPPED_WORD_COST
         # (see `align`).
-        tokens = group.tokens
         short_of_one = len(tokens) >= DROPPED_WORD_NAME or (
             len(tokens) == 3 and tokens[0] in matchable and tokens[2] in matchable
         )
