@@ -28,7 +28,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, islice
+from itertools import islice
 from typing import Any, Final, Protocol, TypeVar, cast
 
 from rapidfuzz.distance import Indel
@@ -573,16 +573,43 @@ class TokenIndex:
             MIN_SHARED_WEIGHT * query_weight,
             (min_score * cost * query_weight - (1 - min_score) * limit) / (1 - min_score + min_score * cost),
         )
-        volume = {t: self._volume(t, near) for t, near in neighbours.items()}
         mandatory = [t for t in weight if query_weight - weight[t] < needed and neighbours[t]]
+        volume = {t: self._volume(t, neighbours[t]) for t in mandatory}
         sources = self._sources(weight, mandatory, volume, query_weight, needed)
         found = self._gather(sources, neighbours, limit)
-        shared = self._shared(weight, neighbours, volume, mandatory, sources, found)
-        matchable: set[str] = set().union(*(neighbours[t] for t in weight))
-        for group_no, shared_weight in shared.items():
+        if not found:
+            return
+        # Per listed word, the query tokens (bits, in the order of `weight`) it is a neighbour of: a
+        # group holds a neighbour of the query tokens whose bits its words carry.
+        held: dict[str, int] = {}
+        required = 0
+        base = 0.0
+        optional: list[tuple[int, float]] = []
+        for bit_no, (token, token_weight) in enumerate(weight.items()):
+            bit = 1 << bit_no
+            for listed in neighbours[token]:
+                held[listed] = held.get(listed, 0) | bit
+            if token in mandatory:
+                required |= bit
+                base += token_weight
+            elif neighbours[token]:
+                optional.append((bit, token_weight))
+        groups = self.groups
+        for group_no in found:
+            group = groups[group_no]
+            holds = 0
+            for listed in group.tokens:
+                holds |= held.get(listed, 0)
+            if holds & required != required:
+                continue
+            # Summed in the order of `weight`, mandatory tokens first: the same sum to the last bit.
+            shared_weight = base
+            for bit, token_weight in optional:
+                if holds & bit:
+                    shared_weight += token_weight
             if shared_weight < needed:
                 continue
-            bound = self._bound(group_no, shared_weight, query_weight, cost, matchable, min_score)
+            bound = self._bound(group_no, group, shared_weight, query_weight, cost, held, min_score)
             if bound >= min_score and bound > ranked.get(group_no, 0.0):
                 ranked[group_no] = bound
 
@@ -611,72 +638,49 @@ class TokenIndex:
     def _gather(self, sources: list[str], neighbours: dict[str, dict[str, float]], limit: float) -> set[int]:
         """The groups holding a neighbour of a source token, no heavier than `limit`."""
         found: set[int] = set()
-        postings, group_total = self.postings, self._group_totals.__getitem__
+        postings, totals = self.postings, self._group_totals
         for token in sources:
             for listed in neighbours[token]:
                 posting = postings[listed]
-                cut = bisect_right(posting, limit, key=group_total)
-                found.update(posting if cut == len(posting) else islice(posting, cut))
+                # Ordered by total: when the heaviest is light enough, so is every one.
+                if totals[posting[-1]] <= limit:
+                    found.update(posting)
+                else:
+                    found.update(islice(posting, bisect_right(posting, limit, key=totals.__getitem__)))
         return found
-
-    def _shared(
-        self,
-        weight: dict[str, float],
-        neighbours: dict[str, dict[str, float]],
-        volume: dict[str, int],
-        mandatory: list[str],
-        sources: list[str],
-        found: set[int],
-    ) -> dict[int, float]:
-        """Per gathered group, the weight of the query tokens it holds a neighbour of (only groups
-        holding every mandatory token)."""
-        base = 0.0
-        only_source = sources[0] if len(sources) == 1 else None
-        for token in mandatory:
-            if found and token != only_source:
-                found = set(self._holding(neighbours[token], volume[token], found))
-            base += weight[token]
-        shared: dict[int, float] = dict.fromkeys(found, base)
-        if not found:
-            return shared
-        for token, token_weight in weight.items():
-            if token in mandatory or not neighbours[token]:
-                continue
-            holding = (
-                found if token == only_source else self._holding(neighbours[token], volume[token], found)
-            )
-            for group_no in holding:
-                shared[group_no] += token_weight
-        return shared
 
     def _bound(
         self,
         group_no: int,
+        group: TokenGroup,
         shared_weight: float,
         query_weight: float,
         cost: float,
-        matchable: set[str],
+        matchable: dict[str, int],
         min_score: float,
     ) -> float:
         """An upper bound of the group's score (-1 when it cannot reach `min_score`). It grows with
         the reachable weight, at most the group's total: a group that fails with all of it
-        reachable fails (the margin only absorbs rounding)."""
+        reachable fails (the margin only absorbs rounding). `matchable`: the listed words some
+        query token may stand for."""
         listed_total = self._group_totals[group_no]
         unshared = shared_weight + cost * (query_weight - shared_weight)
         if shared_weight + listed_total < min_score * (unshared + listed_total) * (1 - 1e-9):
             return -1.0
-        group = self.groups[group_no]
         # Every query token with a neighbour here aligned perfectly, and so every listed token
         # that is such a neighbour; the other listed tokens are left over.
-        if matchable.issuperset(group.tokens):
+        tokens = group.tokens
+        if all(t in matchable for t in tokens):
             reachable = listed_total
         else:
-            reachable = sum(
-                (w for t, w in zip(group.tokens, group.weights, strict=True) if t in matchable), 0.0
-            )
+            # Summed in order from 0.0, as `sum` would (a loop: no generator, no zip called by name).
+            reachable = 0.0
+            weights = group.weights
+            for i in range(len(tokens)):
+                if tokens[i] in matchable:
+                    reachable += weights[i]
         # A long name, or one whose ends are held, may be short of one word at DROPPED_WORD_COST
         # (see `align`).
-        tokens = group.tokens
         short_of_one = len(tokens) >= DROPPED_WORD_NAME or (
             len(tokens) == 3 and tokens[0] in matchable and tokens[2] in matchable
         )
@@ -687,15 +691,6 @@ class TokenIndex:
             + reachable
             + listed_cost * (listed_total - reachable)
         )
-
-    def _holding(self, near: dict[str, float], volume: int, among: set[int]) -> Iterable[int]:
-        """The groups of `among` that hold a listed token of `near`: by set intersection in C when
-        their postings are few (`volume`), else by asking each group."""
-        if volume <= 4 * len(among) + 64:
-            postings = self.postings
-            return among.intersection(chain.from_iterable(postings[n] for n in near))
-        groups = self.groups
-        return [g for g in among if not near.keys().isdisjoint(groups[g].tokens)]
 
     # --- scoring --------------------------------------------------------------------------------
 

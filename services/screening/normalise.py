@@ -451,6 +451,16 @@ _RUSSIAN_ENDING: Final = re.compile(r"(?<=\w{3})([oe])(?:ff|w)$")
 _REPEATS: Final = re.compile(r"(.)\1+")
 
 
+# Replacements as functions, not templates (r"\1"): `re` reads a template in Python code on every
+# call, while a function is called only where the pattern matches. The same text either way.
+def _first_letter(run: re.Match[str]) -> str:
+    return run.group(1)
+
+
+def _ending_v(ending: re.Match[str]) -> str:
+    return ending.group(1) + "v"
+
+
 def _rewrite(text: str, rules: tuple[tuple[str, str], ...]) -> str:
     """`text` with each rule's letters replaced, rule after rule."""
     for written, replacement in rules:
@@ -473,12 +483,12 @@ def _spelling_of(token: str) -> str:
     # A leading "ye"/"yu" is often written without its glide ("Yevgeniy"/"Evgeniy").
     respelled = token[1:] if len(token) > 3 and token[0] == "y" and token[1] in "aeiou" else token
     # Russian -ov/-ev written the German or French way ("Ivanow", "Tupoleff").
-    respelled = _RUSSIAN_ENDING.sub(r"\1v", respelled)
+    respelled = _RUSSIAN_ENDING.sub(_ending_v, respelled)
     # A hard c is k ("IFC"/"ИФК", "ELECTRONICS"/"ЕЛЕКТРОНИКС", "Marc"/"Mark"); c before e, i or y is
     # not, and ch, cz are digraphs.
     if "c" in respelled:
         respelled = _HARD_C.sub("k", respelled)
-    return _REPEATS.sub(r"\1", _rewrite(respelled, _SPELLING_RULES))
+    return _REPEATS.sub(_first_letter, _rewrite(respelled, _SPELLING_RULES))
 
 
 _ROMANISATION_KEYS: Final[dict[str, str]] = {}
@@ -495,7 +505,7 @@ def romanisation_key(token: str) -> str:
 
 
 def _romanisation_key_of(token: str) -> str:
-    return _REPEATS.sub(r"\1", spelling(token).translate(_VOWELS))
+    return _REPEATS.sub(_first_letter, spelling(token).translate(_VOWELS))
 
 
 # "tsh" is how Arabic script writes "ch" (تش); ج is "j" or, in Egypt, "g".
@@ -526,7 +536,7 @@ def _skeleton_of(token: str) -> str:
     bare = token[1:] if token.startswith(ABJAD_MARK) else _FINAL_VOWEL_H.sub("", token)
     bare = _SKELETON_DROP.sub("", bare)
     # Digraphs after the vowels are gone, so that "t-h" of "tahir" and "طاهر" read alike.
-    bare = _REPEATS.sub(r"\1", _rewrite(bare, _SKELETON_RULES))
+    bare = _REPEATS.sub(_first_letter, _rewrite(bare, _SKELETON_RULES))
     # A final -ah is ta marbuta (ة), written without its h: "Fatimah"/"فاطمة", "Sanaullah"/"سنلة".
     return bare[:-1] if len(bare) > 2 and bare.endswith("h") else bare
 
@@ -610,7 +620,7 @@ def greek_key(token: str) -> str:
 
 def _greek_key_of(token: str) -> str:
     return _REPEATS.sub(
-        r"\1", _rewrite(token[1:] if token.startswith(GREEK_MARK) else token, _GREEK_KEY_RULES)
+        _first_letter, _rewrite(token[1:] if token.startswith(GREEK_MARK) else token, _GREEK_KEY_RULES)
     )
 
 
@@ -640,4 +650,4 @@ def sounds(token: str, digraphs: bool = True, vowel_h: bool = True) -> str:
     elif len(letters) > 2 and letters.endswith("e"):
         letters = letters[:-1]  # a final ه read as a vowel (see `scripts._arabic_words`): no long vowel
     letters = _rewrite(letters.translate(_VOWEL_CLASS), _SKELETON_RULES if digraphs else _SKELETON_LETTERS)
-    return _REPEATS.sub(r"\1", letters)
+    return _REPEATS.sub(_first_letter, letters)

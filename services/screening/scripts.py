@@ -159,22 +159,38 @@ def _arabic_words(word: str) -> list[str]:
 WORD: Final = re.compile(r"[^\W_]+", re.UNICODE)
 
 
+# The tokens of each word written in another script, remembered (a dict emptied when full): given
+# names and surnames recur from order to order, and unidecode's tables are read in Python code.
+_WORD_TOKENS: Final[dict[str, tuple[str, ...]]] = {}
+WORD_MEMO: Final = 16_384
+
+
 def transliterate(text: str) -> list[str]:
     """Lower-case ASCII words (joined letters and digits), script by script."""
     words: list[str] = []
     for word in WORD.findall(text):
-        first = word[0]
         if word.isascii():
             words.append(word)
-        elif _is_arabic(first):
-            words.extend(_arabic_words(word))
-        elif _is_cyrillic(first):
-            words.extend(WORD.findall(unidecode(_cyrillic_word(word))))
-        elif _is_greek(first):
-            words.extend(GREEK_MARK + w for w in WORD.findall(unidecode(_greek_word(word))))
-        elif _is_han(first):
-            words.extend(HAN_MARK + syllable for syllable in WORD.findall(unidecode(word).casefold()))
-        else:
-            # Latin with diacritics, CJK, Hangul, Devanagari, Hebrew, ...: unidecode's tables.
-            words.extend(WORD.findall(unidecode(word).casefold()))
+            continue
+        known = _WORD_TOKENS.get(word)
+        if known is None:
+            if len(_WORD_TOKENS) >= WORD_MEMO:
+                _WORD_TOKENS.clear()
+            known = _WORD_TOKENS[word] = tuple(_word_tokens(word))
+        words.extend(known)
     return words
+
+
+def _word_tokens(word: str) -> list[str]:
+    """The ASCII tokens of one word in a script other than Latin (or Latin with diacritics)."""
+    first = word[0]
+    if _is_arabic(first):
+        return _arabic_words(word)
+    if _is_cyrillic(first):
+        return WORD.findall(unidecode(_cyrillic_word(word)))
+    if _is_greek(first):
+        return [GREEK_MARK + w for w in WORD.findall(unidecode(_greek_word(word)))]
+    if _is_han(first):
+        return [HAN_MARK + syllable for syllable in WORD.findall(unidecode(word).casefold())]
+    # Latin with diacritics, CJK, Hangul, Devanagari, Hebrew, ...: unidecode's tables.
+    return WORD.findall(unidecode(word).casefold())
