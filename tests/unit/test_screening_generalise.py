@@ -66,6 +66,21 @@ def test_ranks_are_titles_only_where_a_name_begins() -> None:
     assert not analyse_name("CAPTAIN YAKUBOVICH").titled  # a rank may be a vessel's name
 
 
+def test_a_leading_rank_is_an_optional_word_of_the_name() -> None:
+    company = analyse_name("GENERAL TECHNOLOGY LIMITED")
+    assert (company.tokens, company.ranked, company.forms) == (
+        ("technology",),
+        ("general", "technology"),
+        ("ltd",),
+    )
+    assert company.readings == (("technology",), ("general", "technology"))
+    officer = analyse_name("Brig. Gen. Husayn Ali FAUR")
+    assert officer.ranked == ("brig", "gen", "husayn", "ali", "faur")
+    assert analyse_name("John MAJOR").ranked is None  # not at the start: a name word, as before
+    assert analyse_name("John MAJOR").readings == (("john", "major"),)
+    assert analyse_name("Sheikh Ahmed").ranked is None  # an honorific is no word of a name
+
+
 @pytest.mark.parametrize(
     ("token", "reading"),
     [
@@ -235,6 +250,25 @@ def test_listed_parties_written_so_reach_review(
         assert any(score >= review for score in scores.values()), party
     else:
         assert scores.get(entry, 0.0) >= review, (party, scores)
+
+
+def test_a_rank_is_optional_on_both_sides(screener: Screener) -> None:
+    def best(name: str, listed: str) -> float:
+        return max((m.score for m in screener.screen_name(name) if m.entry_name == listed), default=0.0)
+
+    for listed, slipped in (
+        ("GENERAL TECHNOLOGY LIMITED", "Generral Technology Limited"),
+        ("GENERAL TECHNOLOGY LIMITED", "Genral Technology Ltd"),
+    ):
+        exact = best(listed, listed)
+        assert exact >= screener.policy.block_threshold
+        assert best(listed.partition(" ")[2], listed) == exact  # the rank left out by the party
+        # The rank slipped: the listed name's reading with it aligns the slip (it was a word of
+        # the party's name the listed one, read without its rank, did not explain).
+        assert best(slipped, listed) >= screener.policy.review_threshold, slipped
+    # A rank before a listed person's name changes nothing (a title there, as before).
+    officer = "Ignace MURWANASHYAKA"
+    assert found(screener, f"Lt. Col. {officer}") == found(screener, officer)
 
 
 def test_a_compact_match_is_never_certain(screener: Screener) -> None:
