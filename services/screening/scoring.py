@@ -337,6 +337,10 @@ def strict_similarity(query: str, listed: str, similarity: float, *, query_liste
     "RIVERA") is another listed name, read as itself."""
     if not (query.isalpha() and listed.isalpha()):
         return similarity  # Arabic or Greek script, numbers: compared their own way
+    if similarity <= ABBREVIATION and abbreviation_similarity(query, listed) > 0.0:
+        # A generic word written short ("Res" for RESEARCH, "Engg" for ENGINEERING) is that word,
+        # not a slip of it: its letters are not all there by the nature of the shortening.
+        return similarity
     edits = OSA.distance(query, listed)
     letters = 1 - edits / max(len(query), len(listed))
     if spelling(query) == spelling(listed) and min(len(query), len(listed)) > SHORT_TOKEN:

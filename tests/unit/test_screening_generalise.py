@@ -12,9 +12,11 @@ from services.screening.domain import Screener, TokenIndex, analyse_name
 from services.screening.normalise import skeletons, slavic_respellings
 from services.screening.scoring import (
     ABBREVIATION,
+    TOKEN_PAIR_MIN,
     abbreviation_similarity,
     align,
     dropped_middle,
+    strict_similarity,
     token_similarity,
     type_conflict,
 )
@@ -158,6 +160,14 @@ def test_names_and_acronyms_are_not_read_as_abbreviations(short: str, word: str)
     assert abbreviation_similarity(short, word) == 0.0
 
 
+def test_an_abbreviation_is_no_slip_for_the_one_word_rule() -> None:
+    # A name of one informative word holds it to its letters; a generic word written short keeps
+    # what the abbreviation reads, a slip does not.
+    assert strict_similarity("res", "research", ABBREVIATION) == ABBREVIATION
+    assert strict_similarity("engg", "engineering", ABBREVIATION) == ABBREVIATION
+    assert strict_similarity("resa", "research", 0.88) < TOKEN_PAIR_MIN
+
+
 def test_a_long_name_short_of_a_word_that_does_not_identify_it_still_scores_high() -> None:
     listed = ("nordic", "heavy", "machinery", "trading")
     weights = [1.0, 0.6, 0.4, 0.2]
@@ -239,6 +249,8 @@ def found(screener: Screener, name: str, country: str | None = None) -> dict[tup
         ("Nikolai Patrushew", None),  # German romanisation of PATRUSHEV, Nikolai
         ("Lt. Col. Ignace MURWANASHYAKA", ("SDN", "10036")),
         ("Viktor BOUT", None),  # BOUT, Viktor Anatolijevitch: the patronymic left out
+        ("Nuclear Res Center", None),  # one informative word, but "Res" is RESEARCH written short
+        ("JS ENGG", None),
     ],
 )
 def test_listed_parties_written_so_reach_review(
