@@ -209,6 +209,9 @@ _FORM_WORDS: Final = frozenset(
 _STANDALONE_FORMS: Final = frozenset(p for phrases in LEGAL_FORMS.values() for p in phrases if " " not in p)
 LEGAL_FORM_WORDS: Final = _FORM_WORDS
 # Abbreviations no name is spelled like: recognised with one typo even at four letters ("OSJC").
+# Form words read back from another romanisation of Cyrillic from this length: "SAO" is a name
+# ("Sao Paulo") before it is ZAO in German spelling.
+SLAVIC_FORM_WORD: Final = 6
 _ABBREVIATIONS: Final = frozenset("ojsc pjsc cjsc gmbh kgaa bvba fzco fzllc mchj spzoo".split())
 # Form words are recognised with one typo ("LIMITED LIABILITY COMPAYY", "JOINT STOKC COMPANY"): left
 # in place they would be the only unmatched tokens of an otherwise exact name. A word that is a form
@@ -330,12 +333,17 @@ def _form_words_of(token: str) -> frozenset[str]:
     if len(token) < 3 or not token.isalpha():
         return frozenset()
     # In four letters only two swapped ("OSJC"): "BABA" is a name, not a slip for "BVBA".
-    return frozenset(
+    typed = frozenset(
         form
         for length in (len(token) - 1, len(token), len(token) + 1)
         for form in _TYPO_TOLERANT_BY_LENGTH.get(length, ())
         if OSA.distance(form, token, score_cutoff=1) <= 1 and (len(form) > 4 or sorted(form) == sorted(token))
     )
+    if typed or len(token) < SLAVIC_FORM_WORD:
+        return typed
+    # A Russian form word in another romanisation ("OBSCHTSCHESTWO", "OBCHTCHESTVO", "AKCZIONERNOE"
+    # for obshchestvo, aktsionernoe): read back by the systems' letters, as the name's words are.
+    return frozenset(form for respelled in slavic_respellings(token) for form in _form_words(respelled))
 
 
 def _is_form_word(token: str) -> bool:

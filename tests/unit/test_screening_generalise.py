@@ -12,6 +12,7 @@ from services.screening.domain import Screener, TokenIndex, analyse_name
 from services.screening.normalise import skeletons, slavic_respellings
 from services.screening.scoring import (
     ABBREVIATION,
+    ONE_SLIP,
     TOKEN_PAIR_MIN,
     abbreviation_similarity,
     align,
@@ -95,6 +96,27 @@ def test_a_leading_rank_is_an_optional_word_of_the_name() -> None:
 )
 def test_a_russian_name_in_another_romanisation_is_read_back_into_bgn_pcgn(token: str, reading: str) -> None:
     assert reading in slavic_respellings(token)
+
+
+@pytest.mark.parametrize(
+    ("written", "tokens"),
+    [
+        ("OBSCHTSCHESTWO S OGRANITSCHENNOI OTWEZTWENNOSTIU MORE REKA SERWIS", ("more", "reka", "serwis")),
+        ("OBCHTCHESTVO S OGRANITCHENNOI OTVETSTVENNOSTIOU TCHIP EKSPERT", ("tchip", "ekspert")),
+        ("OBSHHESTVO S OGRANICHENNOI OTVECZTVENNOSTIU LAB SERVIS", ("lab", "servis")),
+        ("Sao Paulo Trading", ("sao", "paulo", "trading")),  # a short word is not read as ZAO
+    ],
+)
+def test_a_russian_legal_form_in_another_romanisation_is_a_legal_form(
+    written: str, tokens: tuple[str, ...]
+) -> None:
+    assert analyse_name(written).tokens == tokens
+
+
+def test_a_one_word_name_in_another_romanisation_counts_as_one_slip() -> None:
+    assert strict_similarity("oxrana", "okhrana", 0.95) == ONE_SLIP  # GOST 7.79: x for kh
+    assert strict_similarity("krimtez", "krimtets", 0.95) == ONE_SLIP  # German: z for ts
+    assert strict_similarity("oxrama", "okhrana", 0.88) < TOKEN_PAIR_MIN
 
 
 def test_persian_and_arabic_spellings_of_v_and_z_share_a_skeleton() -> None:
