@@ -246,8 +246,8 @@ def _independent(
     screener: Any, catalog: Any, used: set[tuple[str, str]], halves: Sequence[str], baseline: bool
 ) -> dict[str, Any]:
     """Ours (each party with its country, as an order gives it) and the baseline on each half of
-    the independent set's five draws (bench/screening/independent.py): the first four (both halves
-    seen in tuning) and the fifth (`halves` of it; its held-out half is the report's)."""
+    the independent set's six draws (bench/screening/independent.py): the first five (both halves
+    seen in tuning) and the sixth (`halves` of it; its held-out half is the report's)."""
     started = time.perf_counter()
     drawn = independent.draws(screener.matcher.entries, used_entries=used, halves=halves)
     base = WatchmanStyle.build(screener.matcher.entries) if baseline else None
@@ -275,7 +275,8 @@ def _draws(halves: Sequence[str]) -> list[tuple[str, Sequence[str], int, str]]:
         ("second", independent.HALVES, independent.FRESH_SEED, independent.FRESH_SALT),
         ("third", independent.HALVES, independent.THIRD_SEED, independent.THIRD_SALT),
         ("fourth", independent.HALVES, independent.FOURTH_SEED, independent.FOURTH_SALT),
-        ("fifth", halves, independent.FIFTH_SEED, independent.FIFTH_SALT),
+        ("fifth", independent.HALVES, independent.FIFTH_SEED, independent.FIFTH_SALT),
+        ("sixth", halves, independent.SIXTH_SEED, independent.SIXTH_SALT),
     ]
 
 
@@ -577,7 +578,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--no-held-out",
         action="store_true",
-        help="(tuning only) the fifth draw of the independent set without its held-out half (not built)",
+        help="(tuning only) the sixth draw of the independent set without its held-out half (not built)",
     )
     parser.add_argument("--skip-independent", action="store_true", help="no independent set")
     parser.add_argument(
@@ -750,7 +751,7 @@ def main(argv: list[str]) -> int:
             figures = independent_set[draw]
             print(
                 f"\nindependent set, {draw} draw (seed {figures['seed']}"
-                + (", both halves seen in tuning" if draw != "fifth" else "")
+                + (", both halves seen in tuning" if draw != "sixth" else "")
                 + f"), at the review threshold {review}:"
             )
             print(_independent_table(figures, draw_halves))

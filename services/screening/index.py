@@ -107,6 +107,7 @@ class NameQuery:
     address: str | None = None
     # A title or rank was written with the name ("Dr.", "Col."): evidence of a person.
     titled: bool = False
+    ranked: tuple[str, ...] | None = None  # with the rank words of its start ("General"), if any
 
     @classmethod
     def of(
@@ -116,10 +117,10 @@ class NameQuery:
         entry_type: EntryType | None = None,
         address: str | None = None,
     ) -> NameQuery:
-        analysed = analyse_name(
+        read = analyse_name(
             name, entity=entry_type != "individual", reorder=entry_type in (None, "individual")
         )
-        return cls(name, analysed.tokens, country, entry_type, analysed.forms, address, analysed.titled)
+        return cls(name, read.tokens, country, entry_type, read.forms, address, read.titled, read.ranked)
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,7 @@ class TokenIndex:
         members: list[list[int]] = []
         group_tokens: list[tuple[str, ...]] = []
         words: dict[str, str] = {word: word for word in previous.postings} if previous is not None else {}
-        analysed_cache: dict[tuple[str, bool, bool], tuple[str, ...]] = {}
+        analysed_cache: dict[tuple[str, bool, bool], tuple[tuple[str, ...], ...]] = {}
         for entry_no, entry in enumerate(self.entries):
             entity = entry.entry_type != "individual"
             reorder = entry.entry_type in (None, "individual")
@@ -250,12 +251,14 @@ class TokenIndex:
             seen: set[tuple[str, ...]] = set()
             for position, text in enumerate((entry.name, *entry.aliases)):
                 key = (text, entity, reorder)
-                written = analysed_cache.get(key)
-                if written is None:
-                    analysed = analyse_name(text, entity=entity, reorder=reorder).tokens
-                    written = analysed_cache[key] = tuple(words.setdefault(t, t) for t in analysed)
-                variant = article_variant(written, entry.countries, world_ranks().__contains__, words)
-                for tokens in (written,) if variant is None else (written, variant):
+                readings = analysed_cache.get(key)
+                if readings is None:
+                    read = analyse_name(text, entity=entity, reorder=reorder).readings
+                    readings = analysed_cache[key] = tuple(
+                        tuple(words.setdefault(t, t) for t in r) for r in read
+                    )
+                variant = article_variant(readings[0], entry.countries, world_ranks().__contains__, words)
+                for tokens in readings if variant is None else (*readings, variant):
                     if not tokens or tokens in seen:
                         continue
                     seen.add(tokens)
@@ -712,6 +715,9 @@ class TokenIndex:
         query_weights, query_costs = weights_and_costs(query.tokens)
         if unglued is not None:
             unglued_weights, unglued_costs = weights_and_costs(unglued)
+        if query.ranked is not None:
+            neighbours.update((t, self.neighbours(t)) for t in query.ranked if t not in neighbours)
+            rank_w, rank_c = weights_and_costs(query.ranked)
         computed: dict[tuple[str, str], float] = {}
         # A name with one informative word carries little evidence: that word must be spelled
         # right to the letter, bar one slip in a long word or another romanisation of it.
@@ -746,6 +752,9 @@ class TokenIndex:
             scored = align(
                 query.tokens, query_weights, group.tokens, group.weights, known, exact, query_costs
             )
+            if query.ranked is not None:  # the rank is optional on both sides (`AnalysedName.ranked`)
+                with_rank = align(query.ranked, rank_w, group.tokens, group.weights, known, exact, rank_c)
+                scored = with_rank if with_rank.score > scored.score else scored
             if scored.score < COMPACT_SCORE and len(compact) >= MIN_COMPACT:
                 scored = _compact_match(query.tokens, group.tokens, compact) or scored
             if unglued is not None:

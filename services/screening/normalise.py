@@ -153,11 +153,12 @@ def _filler_kind_of(token: str) -> int:
     return LEADING_TITLE if slip else NAME_WORD
 
 
-def _without_titles(tokens: list[str]) -> tuple[list[str], bool]:
-    """`tokens` without filler words and titles, and whether a title was written (a person). A rank
-    or a title with a slip counts only where the name begins ("Brig. Gen. X", "Sheih X"): "ALI
-    ALHAY" keeps its surname, "John MAJOR" his."""
+def _without_titles(tokens: list[str]) -> tuple[list[str], bool, list[str]]:
+    """`tokens` without filler words and titles, whether a title was written (a person), and the
+    rank words taken off the name's start. A rank or a title with a slip counts only where the name
+    begins ("Brig. Gen. X", "Sheih X"): "ALI ALHAY" keeps its surname, "John MAJOR" his."""
     kept: list[str] = []
+    ranks: list[str] = []
     person = False
     leading = True
     for token in tokens:
@@ -166,12 +167,14 @@ def _without_titles(tokens: list[str]) -> tuple[list[str], bool]:
             # A rank or a title with a slip may be a vessel's name ("CAPTAIN YAKUBOVICH"): only a
             # title as written is evidence of a person.
             person = person or kind == TITLE
+            if kind == LEADING_TITLE and token in RANKS:
+                ranks.append(token)
             continue
         if kind == STOPWORD:
             continue
         kept.append(token)
         leading = False
-    return kept, person
+    return kept, person, ranks
 
 
 def _slips(word: str, *, swaps_only: bool = False) -> set[str]:
@@ -206,6 +209,9 @@ _FORM_WORDS: Final = frozenset(
 _STANDALONE_FORMS: Final = frozenset(p for phrases in LEGAL_FORMS.values() for p in phrases if " " not in p)
 LEGAL_FORM_WORDS: Final = _FORM_WORDS
 # Abbreviations no name is spelled like: recognised with one typo even at four letters ("OSJC").
+# Form words read back from another romanisation of Cyrillic from this length: "SAO" is a name
+# ("Sao Paulo") before it is ZAO in German spelling.
+SLAVIC_FORM_WORD: Final = 6
 _ABBREVIATIONS: Final = frozenset("ojsc pjsc cjsc gmbh kgaa bvba fzco fzllc mchj spzoo".split())
 # Form words are recognised with one typo ("LIMITED LIABILITY COMPAYY", "JOINT STOKC COMPANY"): left
 # in place they would be the only unmatched tokens of an otherwise exact name. A word that is a form
@@ -327,12 +333,17 @@ def _form_words_of(token: str) -> frozenset[str]:
     if len(token) < 3 or not token.isalpha():
         return frozenset()
     # In four letters only two swapped ("OSJC"): "BABA" is a name, not a slip for "BVBA".
-    return frozenset(
+    typed = frozenset(
         form
         for length in (len(token) - 1, len(token), len(token) + 1)
         for form in _TYPO_TOLERANT_BY_LENGTH.get(length, ())
         if OSA.distance(form, token, score_cutoff=1) <= 1 and (len(form) > 4 or sorted(form) == sorted(token))
     )
+    if typed or len(token) < SLAVIC_FORM_WORD:
+        return typed
+    # A Russian form word in another romanisation ("OBSCHTSCHESTWO", "OBCHTCHESTVO", "AKCZIONERNOE"
+    # for obshchestvo, aktsionernoe): read back by the systems' letters, as the name's words are.
+    return frozenset(form for respelled in slavic_respellings(token) for form in _form_words(respelled))
 
 
 def _is_form_word(token: str) -> bool:
@@ -347,6 +358,20 @@ class AnalysedName:
     tokens: tuple[str, ...]
     forms: tuple[str, ...] = ()
     titled: bool = False
+    # Rank words taken off the name's start ("General", "Major", "Col."): a title before a person's
+    # name, a word of an organisation's ("GENERAL TECHNOLOGY LIMITED"). Which one the name alone
+    # does not say, so the rank is optional on both sides: `ranked` is the reading with it.
+    ranks: tuple[str, ...] = ()
+
+    @property
+    def ranked(self) -> tuple[str, ...] | None:
+        """The tokens with the rank words written before them; None when the name has none."""
+        return (*self.ranks, *self.tokens) if self.ranks else None
+
+    @property
+    def readings(self) -> tuple[tuple[str, ...], ...]:
+        """The tokens, and the `ranked` reading when the name begins with a rank word."""
+        return (self.tokens,) if not self.ranks else (self.tokens, (*self.ranks, *self.tokens))
 
 
 def _take_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
@@ -412,13 +437,13 @@ def analyse_name(name: str, *, entity: bool = True, reorder: bool = True) -> Ana
             tokens = head_tokens + tail_tokens
     else:
         tokens = split_words(name)
-    kept, titled = _without_titles(tokens)
+    kept, titled, ranks = _without_titles(tokens)
     if not kept:
-        kept, titled = tokens, False
+        kept, titled, ranks = tokens, False, []
     if not entity:
-        return AnalysedName(tuple(kept), (), titled)
+        return AnalysedName(tuple(kept), (), titled, tuple(ranks))
     identifying, forms = _take_forms(kept)
-    return AnalysedName(tuple(identifying), tuple(forms), titled)
+    return AnalysedName(tuple(identifying), tuple(forms), titled, tuple(ranks))
 
 
 def normalise_name(name: str, *, entry_type: str | None = None) -> tuple[str, ...]:

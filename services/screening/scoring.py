@@ -29,6 +29,7 @@ from services.screening.normalise import (
     romanisation_key,
     skeleton,
     skeletons,
+    slavic_respellings,
     sounds,
     spelling,
     split_words,
@@ -337,10 +338,21 @@ def strict_similarity(query: str, listed: str, similarity: float, *, query_liste
     "RIVERA") is another listed name, read as itself."""
     if not (query.isalpha() and listed.isalpha()):
         return similarity  # Arabic or Greek script, numbers: compared their own way
+    if similarity <= ABBREVIATION and abbreviation_similarity(query, listed) > 0.0:
+        # A generic word written short ("Res" for RESEARCH, "Engg" for ENGINEERING) is that word,
+        # not a slip of it: its letters are not all there by the nature of the shortening.
+        return similarity
     edits = OSA.distance(query, listed)
     letters = 1 - edits / max(len(query), len(listed))
     if spelling(query) == spelling(listed) and min(len(query), len(listed)) > SHORT_TOKEN:
         return min(similarity, max(letters, ROMANISATION_MAX))
+    if min(len(query), len(listed)) > SHORT_TOKEN and any(
+        spelling(respelled) == spelling(listed) for respelled in slavic_respellings(query)
+    ):
+        # Another romanisation of Cyrillic ("OXRANA" GOST 7.79 for OKHRANA, "KRIMTEZ" German for
+        # KRYMTETS): read back by that system's letters, the word is spelled as listed. As one
+        # slip: whether it is the listed name ("Senko" read "Zenko") is the evidence's to say.
+        return min(similarity, max(letters, ONE_SLIP))
     if edits == 1 and abs(len(query) - len(listed)) == 1 and (query[:-1] == listed or listed[:-1] == query):
         # A letter added or left out at the end: another name more often than not ("Martins",
         # "Martin"; "Roberts", "Robert").

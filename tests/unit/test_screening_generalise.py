@@ -12,9 +12,12 @@ from services.screening.domain import Screener, TokenIndex, analyse_name
 from services.screening.normalise import skeletons, slavic_respellings
 from services.screening.scoring import (
     ABBREVIATION,
+    ONE_SLIP,
+    TOKEN_PAIR_MIN,
     abbreviation_similarity,
     align,
     dropped_middle,
+    strict_similarity,
     token_similarity,
     type_conflict,
 )
@@ -66,6 +69,21 @@ def test_ranks_are_titles_only_where_a_name_begins() -> None:
     assert not analyse_name("CAPTAIN YAKUBOVICH").titled  # a rank may be a vessel's name
 
 
+def test_a_leading_rank_is_an_optional_word_of_the_name() -> None:
+    company = analyse_name("GENERAL TECHNOLOGY LIMITED")
+    assert (company.tokens, company.ranked, company.forms) == (
+        ("technology",),
+        ("general", "technology"),
+        ("ltd",),
+    )
+    assert company.readings == (("technology",), ("general", "technology"))
+    officer = analyse_name("Brig. Gen. Husayn Ali FAUR")
+    assert officer.ranked == ("brig", "gen", "husayn", "ali", "faur")
+    assert analyse_name("John MAJOR").ranked is None  # not at the start: a name word, as before
+    assert analyse_name("John MAJOR").readings == (("john", "major"),)
+    assert analyse_name("Sheikh Ahmed").ranked is None  # an honorific is no word of a name
+
+
 @pytest.mark.parametrize(
     ("token", "reading"),
     [
@@ -78,6 +96,27 @@ def test_ranks_are_titles_only_where_a_name_begins() -> None:
 )
 def test_a_russian_name_in_another_romanisation_is_read_back_into_bgn_pcgn(token: str, reading: str) -> None:
     assert reading in slavic_respellings(token)
+
+
+@pytest.mark.parametrize(
+    ("written", "tokens"),
+    [
+        ("OBSCHTSCHESTWO S OGRANITSCHENNOI OTWEZTWENNOSTIU MORE REKA SERWIS", ("more", "reka", "serwis")),
+        ("OBCHTCHESTVO S OGRANITCHENNOI OTVETSTVENNOSTIOU TCHIP EKSPERT", ("tchip", "ekspert")),
+        ("OBSHHESTVO S OGRANICHENNOI OTVECZTVENNOSTIU LAB SERVIS", ("lab", "servis")),
+        ("Sao Paulo Trading", ("sao", "paulo", "trading")),  # a short word is not read as ZAO
+    ],
+)
+def test_a_russian_legal_form_in_another_romanisation_is_a_legal_form(
+    written: str, tokens: tuple[str, ...]
+) -> None:
+    assert analyse_name(written).tokens == tokens
+
+
+def test_a_one_word_name_in_another_romanisation_counts_as_one_slip() -> None:
+    assert strict_similarity("oxrana", "okhrana", 0.95) == ONE_SLIP  # GOST 7.79: x for kh
+    assert strict_similarity("krimtez", "krimtets", 0.95) == ONE_SLIP  # German: z for ts
+    assert strict_similarity("oxrama", "okhrana", 0.88) < TOKEN_PAIR_MIN
 
 
 def test_persian_and_arabic_spellings_of_v_and_z_share_a_skeleton() -> None:
@@ -141,6 +180,14 @@ def test_records_abbreviations_of_generic_words_align(short: str, word: str) -> 
 )
 def test_names_and_acronyms_are_not_read_as_abbreviations(short: str, word: str) -> None:
     assert abbreviation_similarity(short, word) == 0.0
+
+
+def test_an_abbreviation_is_no_slip_for_the_one_word_rule() -> None:
+    # A name of one informative word holds it to its letters; a generic word written short keeps
+    # what the abbreviation reads, a slip does not.
+    assert strict_similarity("res", "research", ABBREVIATION) == ABBREVIATION
+    assert strict_similarity("engg", "engineering", ABBREVIATION) == ABBREVIATION
+    assert strict_similarity("resa", "research", 0.88) < TOKEN_PAIR_MIN
 
 
 def test_a_long_name_short_of_a_word_that_does_not_identify_it_still_scores_high() -> None:
@@ -224,6 +271,8 @@ def found(screener: Screener, name: str, country: str | None = None) -> dict[tup
         ("Nikolai Patrushew", None),  # German romanisation of PATRUSHEV, Nikolai
         ("Lt. Col. Ignace MURWANASHYAKA", ("SDN", "10036")),
         ("Viktor BOUT", None),  # BOUT, Viktor Anatolijevitch: the patronymic left out
+        ("Nuclear Res Center", None),  # one informative word, but "Res" is RESEARCH written short
+        ("JS ENGG", None),
     ],
 )
 def test_listed_parties_written_so_reach_review(
@@ -235,6 +284,25 @@ def test_listed_parties_written_so_reach_review(
         assert any(score >= review for score in scores.values()), party
     else:
         assert scores.get(entry, 0.0) >= review, (party, scores)
+
+
+def test_a_rank_is_optional_on_both_sides(screener: Screener) -> None:
+    def best(name: str, listed: str) -> float:
+        return max((m.score for m in screener.screen_name(name) if m.entry_name == listed), default=0.0)
+
+    for listed, slipped in (
+        ("GENERAL TECHNOLOGY LIMITED", "Generral Technology Limited"),
+        ("GENERAL TECHNOLOGY LIMITED", "Genral Technology Ltd"),
+    ):
+        exact = best(listed, listed)
+        assert exact >= screener.policy.block_threshold
+        assert best(listed.partition(" ")[2], listed) == exact  # the rank left out by the party
+        # The rank slipped: the listed name's reading with it aligns the slip (it was a word of
+        # the party's name the listed one, read without its rank, did not explain).
+        assert best(slipped, listed) >= screener.policy.review_threshold, slipped
+    # A rank before a listed person's name changes nothing (a title there, as before).
+    officer = "Ignace MURWANASHYAKA"
+    assert found(screener, f"Lt. Col. {officer}") == found(screener, officer)
 
 
 def test_a_compact_match_is_never_certain(screener: Screener) -> None:
