@@ -161,7 +161,7 @@ def _rate(phase: dict[str, Any] | None, key: str) -> str:
 def _pipeline_cpu(phase: dict[str, Any]) -> float:
     """CPU ms an order of everything but the load driver (a paced order costs more than one in a
     backlog: every poll, request and commit carries fewer orders)."""
-    return sum(ms for name, ms in phase["cpu_ms_per_order"].items() if not name.startswith("bench"))
+    return float(sum(ms for name, ms in phase["cpu_ms_per_order"].items() if not name.startswith("bench")))
 
 
 def summary(results: dict[str, Any]) -> str:
