@@ -79,7 +79,9 @@ def test_pipeline_bench_records_every_order_and_reports_every_figure(
         relayed = results["relay"]["phases"][name]
         assert relayed["complete"] and relayed["relayed"] == count, (name, relayed)
         assert relayed["offered_per_s"] == (PACED_RATE if name == "paced" else None)
-        assert all(relayed["cpu_ms_per_order"][f"relay hop {hop}"] > 0 for hop in range(1, 5)), relayed
+        # a hop's CPU is counted in clock ticks (10 ms), which 200 orders at saturation may not fill
+        hops = [relayed["cpu_ms_per_order"][f"relay hop {hop}"] for hop in range(1, 5)]
+        assert min(hops) >= 0 and sum(hops) > 0, relayed
     assert results["decided_over_relay"]["sqlite"] > 0
 
 
