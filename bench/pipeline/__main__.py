@@ -179,6 +179,14 @@ class Workload:
     saturation: list[BenchOrder]
     mix: dict[str, Any] = field(default_factory=dict)
 
+    def plan(self, rate: float) -> list[tuple[str, list[BenchOrder], float | None]]:
+        """The phases in order, each with its offered load (None: as fast as possible)."""
+        return [
+            ("warmup", self.warmup, None),
+            ("paced", self.paced, rate),
+            ("saturation", self.saturation, None),
+        ]
+
 
 def make_workload(args: argparse.Namespace, data_dir: Path) -> Workload:
     factory = OrderFactory(load_picks(data_dir), seed=args.seed, customers=args.customers)
@@ -277,16 +285,18 @@ async def drive(
     decided = load.TopicWatcher(bootstrap, f"{prefix}{TOPIC_DECIDED}", decisions=True)
     # Where the time goes, hop by hop (--hops): each stage's output as it was produced (its Kafka
     # timestamp). Two more consumers of the broker, so off unless asked for.
-    hops = [
-        load.TopicWatcher(bootstrap, f"{prefix}{topic}", decisions=False)
-        for topic in ((TOPIC_CLASSIFIED, TOPIC_SCREENED) if args.hops else ())
-    ]
+    hops = {
+        name: load.TopicWatcher(bootstrap, f"{prefix}{topic}", decisions=False)
+        for name, topic in (
+            (("classified", TOPIC_CLASSIFIED), ("screened", TOPIC_SCREENED)) if args.hops else ()
+        )
+    }
     poller = load.RecordsPoller(engine, args.poll_interval)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
         await producer.start()
         stack.push_async_callback(producer.stop)
-        for watcher in [decided, *hops]:
+        for watcher in [decided, *hops.values()]:
             await watcher.start(await producer.partitions_for(watcher.topic))
             stack.push_async_callback(watcher.stop)
         await poller.start()
@@ -296,7 +306,8 @@ async def drive(
             work,
             prefix,
             producer,
-            (decided, hops),
+            decided,
+            hops,
             poller,
             watched,
             services,
@@ -310,20 +321,16 @@ async def _phases(
     work: Workload,
     prefix: str,
     producer: AIOKafkaProducer,
-    watchers: tuple[load.TopicWatcher, list[load.TopicWatcher]],
+    decided: load.TopicWatcher,
+    hops: dict[str, load.TopicWatcher],
     poller: load.RecordsPoller,
     watched: list[Watched],
     services: dict[str, ServiceProcess],
     profile_dir: Path | None,
     server_stats: pgstats.ServerStats | None,
 ) -> dict[str, Any]:
-    decided, hops = watchers
     phases: dict[str, Any] = {}
-    plan = [
-        ("warmup", work.warmup, None),
-        ("paced", work.paced, args.rate),
-        ("saturation", work.saturation, None),
-    ]
+    plan = work.plan(args.rate)
     for name, orders, rate in plan:
         if not orders:
             continue
@@ -549,12 +556,7 @@ async def drive_relay(
         stack.push_async_callback(out.stop)
         # The paced phase too: what the transport alone spends on an order at the paced load, the
         # floor under the pipeline's own CPU an order there.
-        plan = (
-            ("warmup", work.warmup, None),
-            ("paced", work.paced, args.rate),
-            ("saturation", work.saturation, None),
-        )
-        for name, orders, rate in plan:
+        for name, orders, rate in work.plan(args.rate):
             if not orders:
                 continue
             outcome = load.PhaseOutcome(name, rate, orders)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from bench.pipeline.load import (
@@ -24,7 +24,7 @@ def phase_figures(
     before: CpuSnapshot,
     after: CpuSnapshot,
     *,
-    hops: Sequence[TopicWatcher] = (),
+    hops: Mapping[str, TopicWatcher] | None = None,
 ) -> dict[str, Any]:
     ids = [o.order_id for o in outcome.orders]
     submitted = outcome.submitted
@@ -64,7 +64,7 @@ def phase_figures(
             ),
         }
     if hops:
-        figures["hops_ms"] = hop_latencies(outcome, [*hops, decided], poller)
+        figures["hops_ms"] = hop_latencies(outcome, {**hops, "decided": decided}, poller)
     figures["decisions"] = _count(d.decision for d in arrived.values())
     figures["hits_realised"] = _hits(outcome, arrived)
     split = cpu_between(before, after)
@@ -91,7 +91,7 @@ def phase_figures(
 
 
 def hop_latencies(
-    outcome: PhaseOutcome, stages: list[TopicWatcher], poller: RecordsPoller | None
+    outcome: PhaseOutcome, stages: Mapping[str, TopicWatcher], poller: RecordsPoller | None
 ) -> dict[str, dict[str, float | None]]:
     """Each hop's share of the way from submit to recorded: from the previous output's Kafka
     timestamp (CreateTime: when its stage handed it to the producer; the order's submit time for the
@@ -99,8 +99,7 @@ def hop_latencies(
     in the consumer's fetch, its queue and its handling; the clocks are this one machine's."""
     out: dict[str, dict[str, float | None]] = {}
     previous = {o.order_id: outcome.submitted[o.order_id] for o in outcome.orders}
-    for watcher in stages:
-        name = watcher.topic.rsplit("orders.", 1)[-1].split(".", 1)[0]
+    for name, watcher in stages.items():
         seen = {i: watcher.arrived[i].produced for i in previous if i in watcher.arrived}
         out[f"to_{name}"] = percentiles([at - previous[i] for i, at in seen.items()])
         previous = seen
