@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import gc
+import io
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -72,6 +75,11 @@ ReadinessCheck = Callable[[], tuple[bool, Detail]]
 BROKER_PROBE_INTERVAL_S = 2.0
 BROKER_PROBE_TIMEOUT_S = 5.0
 BROKER_SILENCE_S = 8.0
+# A shutdown still going after this long says where it waits: every task's stack in the log, then
+# every thread's on stderr (a deployment's grace period is usually 30 s; the test harness waits 20 s).
+SHUTDOWN_REPORT_S = 8.0
+# How long a consumer stage may take to stop (its stages stop together) before it is cancelled.
+STAGE_STOP_S = 12.0
 
 
 class Bus:
@@ -273,10 +281,21 @@ class KafkaStage:
         await self.bus.publish(outgoing)
 
     async def stop(self) -> None:
+        """Stop the loop: it lands the poll in flight and leaves its group. A loop still going after
+        STAGE_STOP_S is cancelled, so that one stuck stage cannot hold the service's shutdown past
+        its grace period; what it had not committed is read again by the next owner (at-least-once)."""
         self._stop.set()
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(self._task, timeout=30)
+            try:
+                await asyncio.wait_for(self._task, timeout=STAGE_STOP_S)
+            except TimeoutError:
+                log.error(
+                    "%s: the consumer loop did not stop within %.0fs; cancelled it",
+                    self.service,
+                    STAGE_STOP_S,
+                )
+            except asyncio.CancelledError:
+                pass
         if self._own_bus and self.bus is not None:
             await self.bus.stop()
 
@@ -389,8 +408,8 @@ def build_app(
                     freeze_heap()
                 yield
             finally:
-                for stage in reversed(stages.values()):
-                    await stage.stop()
+                report = _report_slow_shutdown(spec.name)
+                await asyncio.gather(*(stage.stop() for stage in stages.values()))
                 stages.clear()
                 if spec.before_stop is not None:
                     try:
@@ -400,6 +419,8 @@ def build_app(
                 if bus is not None:
                     await bus.stop()
                 app.state.runtime = None
+                report.cancel()
+                faulthandler.cancel_dump_traceback_later()
 
     def readiness() -> tuple[bool, Detail]:
         runtime = app.state.runtime
@@ -435,6 +456,27 @@ def build_app(
     add_ops_routes(app, spec.name, readiness)
     _document_bearer(app)
     return app
+
+
+def _report_slow_shutdown(service: str) -> asyncio.TimerHandle:
+    """Arm the shutdown's report: the tasks' stacks after SHUTDOWN_REPORT_S (if the event loop
+    still turns), the threads' a little later (if it does not)."""
+
+    def tasks() -> None:
+        out = io.StringIO()
+        for task in asyncio.all_tasks():
+            task.print_stack(limit=12, file=out)
+        log.warning(
+            "%s: still stopping after %.0fs; where each task waits:\n%s",
+            service,
+            SHUTDOWN_REPORT_S,
+            out.getvalue(),
+        )
+
+    # An in-process app (tests) may run with a stderr that has no file descriptor: no thread dump.
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        faulthandler.dump_traceback_later(SHUTDOWN_REPORT_S + 4, exit=False, file=sys.stderr)
+    return asyncio.get_running_loop().call_later(SHUTDOWN_REPORT_S, tasks)
 
 
 def _add_hygiene(app: FastAPI, spec: ServiceSpec[R], settings: Settings) -> None:

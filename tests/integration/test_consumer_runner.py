@@ -6,6 +6,8 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
@@ -151,6 +153,50 @@ async def test_redelivery_after_a_crash_before_commit_reproduces_the_same_output
         await stage.stop()
     assert [o["event_id"] for o in outputs] == [the_order["event_id"]]
     assert second.calls == 1
+
+
+async def test_a_stage_stuck_on_stop_is_cancelled_and_its_message_read_again(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler that never returns must not hold the service's shutdown past its grace period:
+    the stage is cancelled after STAGE_STOP_S, nothing is committed, the next owner redoes it."""
+    import shared.service
+
+    monkeypatch.setattr(shared.service, "STAGE_STOP_S", 1.0)
+    prefix = unique_prefix()
+    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
+    settings = load_settings("stuck-test", kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    the_order = order("SO-STUCK")
+    await publish(
+        kafka_bootstrap, settings.topic(TOPIC_SUBMITTED), [("SO-STUCK", json.dumps(the_order).encode())]
+    )
+
+    class Stuck(EchoHandler):
+        async def __call__(self, message: Incoming) -> Sequence[Outgoing]:
+            self.calls += 1
+            await asyncio.Event().wait()  # a dependency that never answers
+            raise AssertionError("unreachable")
+
+    stuck = Stuck(settings.topic(TOPIC_CLASSIFIED))
+    stage = KafkaStage(settings=settings, service="stuck-test", topics=[TOPIC_SUBMITTED], handler=stuck)
+    await stage.start()
+    await wait_for(lambda: stuck.calls >= 1, timeout=30, what="the stuck handler called")
+    started = time.monotonic()
+    with caplog.at_level(logging.ERROR, logger="exportwatch.service"):
+        await stage.stop()
+    assert time.monotonic() - started < 8.0
+    assert stage._task is not None and stage._task.done()
+    assert "did not stop within 1s; cancelled it" in caplog.text
+    assert await committed_offsets(kafka_bootstrap, "stuck-test", settings.topic(TOPIC_SUBMITTED)) == {}
+
+    second = EchoHandler(settings.topic(TOPIC_CLASSIFIED))
+    stage = KafkaStage(settings=settings, service="stuck-test", topics=[TOPIC_SUBMITTED], handler=second)
+    await stage.start()
+    try:
+        outputs = await read_topic(kafka_bootstrap, settings.topic(TOPIC_CLASSIFIED), expect=1)
+    finally:
+        await stage.stop()
+    assert [o["event_id"] for o in outputs] == [the_order["event_id"]]
 
 
 async def test_a_stage_waits_for_a_broker_that_is_away_and_works_once_it_appears(
