@@ -237,6 +237,9 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
 # A gathering consumer's fetch waits until this much is waiting (or its time is up).
 GATHER_BYTES = 1_048_576
 
+# How long a stopping consumer loop waits for its last poll's delivery (acknowledgements, commit).
+LAND_ON_STOP_S = 5.0
+
 
 def make_consumer(
     settings: Settings, *, group_id: str | None, client_id: str, gather_ms: int = 0
@@ -424,7 +427,15 @@ class ConsumerRunner:
                 await self._after_poll(consumer)
         finally:
             try:
-                await self.land()  # what was acknowledged before the stop is committed
+                # What was acknowledged before the stop is committed. A delivery that does not end (a
+                # broker that does not answer) is not waited for: its poll is read again by the next
+                # owner, which is what at-least-once allows.
+                await asyncio.wait_for(self.land(), timeout=LAND_ON_STOP_S)
+            except TimeoutError:
+                log.warning(
+                    "the last poll's delivery did not end within %.0fs of stopping; not committed",
+                    LAND_ON_STOP_S,
+                )
             except Exception as exc:
                 log.warning("the last poll's delivery failed on stopping: %s", exception_message(exc))
             finally:

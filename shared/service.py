@@ -55,7 +55,7 @@ from shared.kafka import (
     start_with_retry,
 )
 from shared.keystore import KeyStore
-from shared.logging import configure_logging
+from shared.logging import configure_logging, exception_message
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger("exportwatch.service")
@@ -80,6 +80,7 @@ BROKER_SILENCE_S = 8.0
 SHUTDOWN_REPORT_S = 8.0
 # How long a consumer stage may take to stop (its stages stop together) before it is cancelled.
 STAGE_STOP_S = 12.0
+STAGE_CANCEL_S = 3.0
 
 
 class Bus:
@@ -285,17 +286,25 @@ class KafkaStage:
         STAGE_STOP_S is cancelled, so that one stuck stage cannot hold the service's shutdown past
         its grace period; what it had not committed is read again by the next owner (at-least-once)."""
         self._stop.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=STAGE_STOP_S)
-            except TimeoutError:
+        task = self._task
+        if task is not None:
+            # Not wait_for: it waits for a cancelled task without limit, and a task may go on awaiting
+            # in its clean-up after the cancellation.
+            await asyncio.wait({task}, timeout=STAGE_STOP_S)
+            if not task.done():
                 log.error(
                     "%s: the consumer loop did not stop within %.0fs; cancelled it",
                     self.service,
                     STAGE_STOP_S,
                 )
-            except asyncio.CancelledError:
-                pass
+                task.cancel()
+                await asyncio.wait({task}, timeout=STAGE_CANCEL_S)
+            if not task.done():
+                log.error(
+                    "%s: the consumer loop is still not done after its cancellation; left", self.service
+                )
+            elif not task.cancelled() and (failure := task.exception()) is not None:
+                log.error("%s: the consumer loop ended with %s", self.service, exception_message(failure))
         if self._own_bus and self.bus is not None:
             await self.bus.stop()
 

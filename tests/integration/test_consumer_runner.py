@@ -199,6 +199,45 @@ async def test_a_stage_stuck_on_stop_is_cancelled_and_its_message_read_again(
     assert [o["event_id"] for o in outputs] == [the_order["event_id"]]
 
 
+async def test_a_stage_whose_last_delivery_never_lands_still_stops(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A commit that never answers (a coordinator lost while stopping) must not hold the shutdown
+    either: the loop waits LAND_ON_STOP_S for its last delivery, then stops without committing."""
+    import shared.kafka
+    import shared.service
+
+    monkeypatch.setattr(shared.service, "STAGE_STOP_S", 1.0)
+    monkeypatch.setattr(shared.kafka, "LAND_ON_STOP_S", 1.0)
+    prefix = unique_prefix()
+    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
+    settings = load_settings("unlanded-test", kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    the_order = order("SO-UNLANDED")
+    await publish(
+        kafka_bootstrap, settings.topic(TOPIC_SUBMITTED), [("SO-UNLANDED", json.dumps(the_order).encode())]
+    )
+    committing = asyncio.Event()
+
+    async def never_answers(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        committing.set()
+        await asyncio.Event().wait()
+
+    handler = EchoHandler(settings.topic(TOPIC_CLASSIFIED))
+    stage = KafkaStage(settings=settings, service="unlanded-test", topics=[TOPIC_SUBMITTED], handler=handler)
+    await stage.start()
+    await wait_for(lambda: stage.runner is not None, timeout=10, what="the runner made")
+    assert stage.runner is not None
+    monkeypatch.setattr(stage.runner, "_commit", never_answers)
+    await asyncio.wait_for(committing.wait(), timeout=30)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        await asyncio.wait_for(stage.stop(), timeout=30)  # fails here, not by hanging the suite
+    assert time.monotonic() - started < 10.0
+    assert stage._task is not None and stage._task.done()
+    assert "did not end within 1s of stopping; not committed" in caplog.text
+    assert await committed_offsets(kafka_bootstrap, "unlanded-test", settings.topic(TOPIC_SUBMITTED)) == {}
+
+
 async def test_a_stage_waits_for_a_broker_that_is_away_and_works_once_it_appears(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
