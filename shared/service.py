@@ -81,6 +81,7 @@ SHUTDOWN_REPORT_S = 8.0
 # How long a consumer stage may take to stop (its stages stop together) before it is cancelled.
 STAGE_STOP_S = 12.0
 STAGE_CANCEL_S = 3.0
+PRODUCER_STOP_S = 5.0
 
 
 class Bus:
@@ -169,9 +170,22 @@ class Bus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if self.producer is not None:
-            # Also closes a producer that never connected, so no client is left unclosed.
-            with contextlib.suppress(Exception):
-                await self.producer.stop()
+            # Also closes a producer that never connected, so no client is left unclosed. What it
+            # still holds after PRODUCER_STOP_S (a broker that does not answer) was never
+            # acknowledged, so its input was never committed: it is produced again after a restart.
+            stopping = asyncio.ensure_future(self.producer.stop())
+            await asyncio.wait({stopping}, timeout=PRODUCER_STOP_S)
+            if not stopping.done():
+                log.error(
+                    "%s: the producer did not flush within %.0fs; closed unflushed",
+                    self.service,
+                    PRODUCER_STOP_S,
+                )
+                stopping.cancel()
+            elif not stopping.cancelled() and (failure := stopping.exception()) is not None:
+                log.warning(
+                    "%s: the producer failed on stopping: %s", self.service, exception_message(failure)
+                )
         self.connected.clear()
 
 
