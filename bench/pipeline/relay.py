@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -90,6 +91,17 @@ async def relay(
             await consumer.commit(commits.take())
         await consumer.stop()
         await producer.stop()
+
+
+def stop_relays(relays: list[subprocess.Popen[bytes]]) -> None:
+    """Stop relay processes (each commits what it holds back), killing any that hangs."""
+    for process in relays:
+        process.terminate()
+    for process in relays:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def main(argv: list[str]) -> int:

@@ -41,6 +41,7 @@ from bench.pipeline import load
 from bench.pipeline.__main__ import Workload, _prefixed_topics, warm_broker
 from bench.pipeline.orders import SEED, BenchOrder, OrderFactory, load_picks
 from bench.pipeline.procstat import Watched, cpu_between, snapshot
+from bench.pipeline.relay import stop_relays
 from deploy.kafka.broker import KafkaBroker
 from shared.settings import Settings
 
@@ -148,16 +149,6 @@ def _start_relays(
     return relays, files
 
 
-def _stop(relays: list[subprocess.Popen[bytes]]) -> None:
-    for process in relays:
-        process.terminate()
-    for process in relays:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 async def _offer_and_wait(
     bootstrap: str, prefix: str, orders: list[BenchOrder], rate: float | None, stall: float
 ) -> tuple[load.PhaseOutcome, dict[str, load.Decided], bool]:
@@ -204,7 +195,7 @@ def one_run(
         _signal_all(relays, files, 2)
         load_after = _loadavg()
     finally:
-        _stop(relays)
+        stop_relays(relays)
     seconds = after.wall - before.wall
     cpu = {name: round((u + s) * 1000 / len(paced), 3) for name, (u, s) in cpu_between(before, after).items()}
     requests: dict[str, dict[str, float]] = {}

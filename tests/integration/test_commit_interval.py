@@ -71,13 +71,18 @@ async def _count(kafka_bootstrap: str, topic: str, expect: int) -> bool:
     return len(await read_topic(kafka_bootstrap, topic, expect=expect, timeout=1.0)) >= expect
 
 
+async def _topics(kafka_bootstrap: str) -> tuple[str, str, str, str]:
+    """A fresh prefix's topics (one partition: one poll per order), its submitted and classified
+    topics, and the stage's group."""
+    prefix = unique_prefix()
+    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
+    return prefix, f"{prefix}{TOPIC_SUBMITTED}", f"{prefix}{TOPIC_CLASSIFIED}", f"{prefix}echo"
+
+
 async def test_a_stage_killed_between_polls_redoes_its_uncommitted_polls_and_loses_nothing(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    prefix = unique_prefix()
-    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
-    submitted, classified = f"{prefix}{TOPIC_SUBMITTED}", f"{prefix}{TOPIC_CLASSIFIED}"
-    group = f"{prefix}echo"
+    prefix, submitted, classified, group = await _topics(kafka_bootstrap)
     orders = [order(f"SO-KILL-{n}") for n in range(6)]
     with stage_process(kafka_bootstrap, prefix, group, HELD_MS, tmp_path / "first.log") as first:
         await _published_one_poll_at_a_time(kafka_bootstrap, submitted, classified, orders)
@@ -107,10 +112,7 @@ async def test_a_stage_killed_between_polls_redoes_its_uncommitted_polls_and_los
 async def test_a_stage_stopped_in_order_commits_the_offsets_it_held_back(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    prefix = unique_prefix()
-    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
-    submitted, classified = f"{prefix}{TOPIC_SUBMITTED}", f"{prefix}{TOPIC_CLASSIFIED}"
-    group = f"{prefix}echo"
+    prefix, submitted, classified, group = await _topics(kafka_bootstrap)
     orders = [order(f"SO-STOP-{n}") for n in range(3)]
     with stage_process(kafka_bootstrap, prefix, group, HELD_MS, tmp_path / "stage.log") as stage:
         await _published_one_poll_at_a_time(kafka_bootstrap, submitted, classified, orders)
