@@ -299,6 +299,36 @@ async def start_with_retry(
 
 
 @dataclass
+class CommitPolicy:
+    """When a consumer commits the offsets whose outputs the broker acknowledged: at once
+    (`interval_ms` 0, every poll), or gathered and committed at most every `interval_ms`, so that a
+    moderate load does not cost the broker an OffsetCommit (an append to `__consumer_offsets`) for
+    every poll of one or two events. Only acknowledged offsets are ever added, so what is committed
+    late is never ahead of what was published; a crash re-delivers at most an interval's polls,
+    which handlers redo deterministically and records deduplicates by event_id (docs/architecture.md,
+    "Delivery")."""
+
+    interval_ms: int
+    pending: dict[TopicPartition, int] = field(default_factory=dict)
+    _last: float = field(default_factory=time.monotonic)
+
+    def add(self, offsets: dict[TopicPartition, int]) -> None:
+        self.pending.update(offsets)
+
+    def due(self) -> dict[TopicPartition, int]:
+        """The offsets to commit now (empty until the interval since the last commit is up)."""
+        if not self.pending or (time.monotonic() - self._last) * 1000 < self.interval_ms:
+            return {}
+        return self.take()
+
+    def take(self) -> dict[TopicPartition, int]:
+        """Every pending offset, now (on a revocation, on stopping)."""
+        taken, self.pending = self.pending, {}
+        self._last = time.monotonic()
+        return taken
+
+
+@dataclass
 class _Part:
     """One partition's messages of a poll, handled: where the poll began reading it (where to read
     again from if its outputs are not published) and each message with its outputs."""
@@ -322,6 +352,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         # so their next owner does not redo it.
         try:
             await self.runner.land()
+            await self.runner.flush()  # offsets held back by the commit interval, too
         except Exception as exc:  # the loop sees the same failure and acts on it
             log.warning("the delivery in flight failed during a rebalance: %s", exception_message(exc))
         log.info("partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked))
@@ -353,6 +384,8 @@ class ConsumerRunner:
     processed: int = 0
     # The previous poll's delivery (publish, acknowledgement, commit), overlapping this poll's handling.
     _in_flight: asyncio.Future[dict[TopicPartition, int]] | None = None
+    # Acknowledged offsets not yet committed (EXPORTWATCH_KAFKA_COMMIT_INTERVAL_MS); made by run().
+    _commits: CommitPolicy | None = None
 
     @property
     def deadletter_topic(self) -> str:
@@ -398,6 +431,15 @@ class ConsumerRunner:
             shown = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(offsets))
             log.warning("commit failed after a rebalance for %s: %s", shown, exc)
 
+    async def flush(self) -> None:
+        """Commit every acknowledged offset still pending (a revocation, the loop stopping)."""
+        if self.consumer is not None and self._commits is not None and self._commits.pending:
+            await self._commit(self.consumer, self._commits.take())
+
+    async def _land_and_flush(self) -> None:
+        await self.land()
+        await self.flush()
+
     async def _after_poll(self, consumer: AIOKafkaConsumer) -> None:
         await self._update_lag(consumer)
 
@@ -411,6 +453,7 @@ class ConsumerRunner:
             backoff_max=self.settings.kafka_retry_backoff_max_s,
         ):
             return
+        self._commits = CommitPolicy(self.settings.kafka_commit_interval_ms)
         self._subscribe(consumer)
         self.started = True
         try:
@@ -427,10 +470,11 @@ class ConsumerRunner:
                 await self._after_poll(consumer)
         finally:
             try:
-                # What was acknowledged before the stop is committed. A delivery that does not end (a
-                # broker that does not answer) is not waited for: its poll is read again by the next
-                # owner, which is what at-least-once allows.
-                await asyncio.wait_for(self.land(), timeout=LAND_ON_STOP_S)
+                # What was acknowledged before the stop is committed (the poll in flight landed, then
+                # what the commit interval held back). A delivery or a commit that does not end (a
+                # broker that does not answer) is not waited for: its polls are read again by the
+                # next owner, which is what at-least-once allows.
+                await asyncio.wait_for(self._land_and_flush(), timeout=LAND_ON_STOP_S)
             except TimeoutError:
                 log.warning(
                     "the last poll's delivery did not end within %.0fs of stopping; not committed",
@@ -570,7 +614,13 @@ class ConsumerRunner:
             for _, outs in part.handled:
                 for out in outs:
                     metrics.EVENTS_OUT.labels(self.service, out.topic).inc()
-        await self._commit(consumer, offsets)
+        # An empty poll comes here too (every 500 ms when idle): offsets held back are committed
+        # once their interval is up even when nothing more arrives.
+        if self._commits is None:
+            await self._commit(consumer, offsets)
+        else:
+            self._commits.add(offsets)
+            await self._commit(consumer, self._commits.due())
         return failed
 
     def _publishable(self, message: Incoming, outputs: list[Outgoing]) -> list[Outgoing]:

@@ -66,6 +66,9 @@ class Settings(KafkaClientSettings):
     # (docs/benchmarks.md, "Phase 5").
     records_gather_ms: Annotated[int, Field(ge=0, le=5_000)] = 30
     kafka_retry_backoff_max_s: Annotated[float, Field(gt=0, le=300)] = 30.0
+    # Commit the acknowledged offsets at most this often (shared/kafka.py CommitPolicy) instead of
+    # after every poll; 0: after every poll. A crash re-delivers at most this long's polls.
+    kafka_commit_interval_ms: Annotated[int, Field(ge=0, le=600_000)] = 0
     # Transport tuning (docs/benchmarks.md, "Pipeline", "Phase 5"). The events are JSON that grows
     # to ~12 KB by the decision. aiokafka compresses lz4 at level 9 (LZ4-HC: ~180 MB/s, 2.4:1 on
     # these events), which cost risk alone 0.07 ms an order; snappy packs them 3.2:1 at ~680 MB/s

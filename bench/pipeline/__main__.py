@@ -47,6 +47,7 @@ from bench import REPO_ROOT, RESULTS_DIR, machine, write_results
 from bench.pipeline import load, pgstats, profile, report
 from bench.pipeline.orders import SEED, BenchOrder, OrderFactory, describe_mix, load_picks
 from bench.pipeline.procstat import Watched, memory_kib, snapshot
+from bench.pipeline.relay import stop_relays
 from deploy.kafka.broker import KafkaBroker, create_topics, free_port
 from deploy.local.stack import SERVICES, ServiceProcess, start_service, wait_ready
 from shared.db import make_engine
@@ -608,13 +609,7 @@ def run_relay(
         phases = asyncio.run(drive_relay(args, work, bootstrap, prefix, watched))
         memory = {f"relay hop {i + 1}": memory_kib(p.pid) for i, p in enumerate(relays)}
     finally:
-        for process in relays:
-            process.terminate()
-        for process in relays:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_relays(relays)
     return {
         "hops": RELAY_HOPS,
         "phases": phases,
