@@ -352,6 +352,7 @@ def _is_form_word(token: str) -> bool:
 
 
 _SLIPPED_ABBREVIATIONS: Final[dict[str, frozenset[str]]] = {}
+_ABBREVIATION_LENGTHS: Final = (min(map(len, _ABBREVIATIONS)), max(map(len, _ABBREVIATIONS)))
 
 
 def _slipped_abbreviation(token: str) -> frozenset[str]:
@@ -363,8 +364,14 @@ def _slipped_abbreviation(token: str) -> frozenset[str]:
     if known is not None:
         return known
     slipped: frozenset[str] = frozenset()
-    if len(token) >= 3 and token.isalpha() and token not in world_ranks():
-        slipped = frozenset(form for form in _ABBREVIATIONS if OSA.distance(form, token, score_cutoff=1) <= 1)
+    if _ABBREVIATION_LENGTHS[0] - 1 <= len(token) <= _ABBREVIATION_LENGTHS[1] + 1 and token.isalpha():
+        slipped = frozenset(
+            form
+            for form in _ABBREVIATIONS
+            if abs(len(form) - len(token)) <= 1 and OSA.distance(form, token, score_cutoff=1) <= 1
+        )
+        if slipped and token in world_ranks():
+            slipped = frozenset()
     return _remember(_SLIPPED_ABBREVIATIONS, token, slipped, _MEMO_LIMIT)
 
 
