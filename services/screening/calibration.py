@@ -41,6 +41,7 @@ SIGNALS: Final = (
     "query_distinct",
     "listed_distinct",
     "whole_rare",
+    "short_shared",
 )
 """The calibrated signals, each 0..1:
 - `offset`: 1 for every match: what the fit adds to every name score (the alignment's own scale is
@@ -76,7 +77,10 @@ SIGNALS: Final = (
   `world_common` and `list_common`; 0 when anything listed is left out): "LLC RUSCHEMTRADE
   Petrovich" holds all of "LLC RUSCHEMTRADE", whose word no other party writes, and a word written
   beside a whole, rare listed name (a patronymic, a city, "Microelectronics") says less than one
-  beside a part of it."""
+  beside a part of it;
+- `short_shared`: the informative words the names share hold four letters or fewer together (an
+  acronym, "TCM", "PCF", "KAS") and the party's name holds more than they do: countless companies
+  write the same three or four letters beside "Group" or "Bank"."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,10 @@ class MatchFacts:
     unmatched_listed: Sequence[str] = ()
 
 
+SHORT_SHARED: Final = 4
+"""Letters the shared informative words hold together up to which they are read as an acronym."""
+
+
 def informative(word: str, generic: Callable[[str], bool]) -> bool:
     return len(word) >= 3 and not generic(word)
 
@@ -210,6 +218,9 @@ def signals(
         "listed_distinct": distinct(facts.unmatched_listed),
         "whole_rare": 1.0 - max(world_common, list_common)
         if shared and not facts.unmatched_listed and facts.listed_unexplained == 0
+        else 0.0,
+        "short_shared": 1.0
+        if shared and sum(map(len, shared)) <= SHORT_SHARED and facts.query_unexplained > 0
         else 0.0,
     }
 

@@ -371,6 +371,24 @@ def test_whole_rare_reads_a_whole_listed_name_by_its_rarest_shared_word() -> Non
     assert signals(part, lambda w: world.get(w, 0.0), lambda w: 0.1, lambda w: False)["whole_rare"] == 0.0
 
 
+def test_short_shared_reads_an_acronym_shared_beside_more_words() -> None:
+    facts = MatchFacts(
+        0.9,
+        (("tcm", "tcm", 1.0),),
+        query_unexplained=0.1,
+        listed_unexplained=0.0,
+        country_agreement=None,
+        type_conflict=False,
+        vessel_conflict=False,
+        unmatched_query=("group",),
+    )
+    assert signals(facts, lambda w: 0.0, lambda w: 0.0, lambda w: w == "group")["short_shared"] == 1.0
+    alone = dataclasses.replace(facts, query_unexplained=0.0, unmatched_query=())
+    assert signals(alone, lambda w: 0.0, lambda w: 0.0, lambda w: w == "group")["short_shared"] == 0.0
+    longer = dataclasses.replace(facts, pairs=(("tcm", "tcm", 1.0), ("mariel", "mariel", 1.0)))
+    assert signals(longer, lambda w: 0.0, lambda w: 0.0, lambda w: w == "group")["short_shared"] == 0.0
+
+
 def test_world_commonness_falls_with_the_rank() -> None:
     assert rank_commonness(1) == 1.0
     assert rank_commonness(10) > rank_commonness(100) > rank_commonness(1000) > 0.0
