@@ -1,10 +1,10 @@
 """`python -m bench.screening.calibrate`: fits the screening matcher's calibrated signals
 (services/screening/calibration.py) on tuning data only, and reports what they do there.
 
-Tuning data (docs/benchmarks.md, "Protocol of issue #14's sixth round"): the sixth draw's tuning
+Tuning data (docs/benchmarks.md, "Protocol of issue #14's seventh round"): the seventh draw's tuning
 half of the independent set (with more clean names a source than the bench reports: the first ones
-are the bench's), both halves of its first to fifth draws, and the first set's calibration seed
-777. The sixth draw's held-out half is never built here; the first set's reporting
+are the bench's), both halves of its first to sixth draws, and the first set's calibration seed
+777. The seventh draw's held-out half is never built here; the first set's reporting
 seed 20261130 and seed 4242 are not read either.
 
 Method: every candidate the matcher finds for a tuning party at a name score of FLOOR or more, with
@@ -110,7 +110,7 @@ def collect(screener: Any) -> list[Labelled]:
         for p in positives(index, sources=700, seed=seed)
         for key in p.acceptable
     }
-    first, second, third, fourth, fifth, sixth = independent.draws(
+    first, second, third, fourth, fifth, sixth, seventh = independent.draws(
         index.entries, used_entries=used, halves=("tuning",), negatives_per_source=4000
     )
     for name, labelled, halves in (
@@ -119,7 +119,8 @@ def collect(screener: Any) -> list[Labelled]:
         ("third draw", third, independent.HALVES),
         ("fourth draw", fourth, independent.HALVES),
         ("fifth draw", fifth, independent.HALVES),
-        ("sixth draw", sixth, ("tuning",)),
+        ("sixth draw", sixth, independent.HALVES),
+        ("seventh draw", seventh, ("tuning",)),
     ):
         for half in halves:
             pos, neg = labelled.half(half)
@@ -288,8 +289,8 @@ def main(argv: list[str]) -> int:
         section["calibration"] = {
             "version": args.version or time.strftime("%Y.%m.%d"),
             "fitted_on": (
-                "tuning data only: the independent set's sixth draw, tuning half (4,000 clean names a source), "
-                f"its first to fifth draws (both halves), the first set's seed {CALIBRATION_SEED}; "
+                "tuning data only: the independent set's seventh draw, tuning half (4,000 clean names a source), "
+                f"its first to sixth draws (both halves), the first set's seed {CALIBRATION_SEED}; "
                 "logistic regression, "
                 f"L2 {args.l2}, clean names weighing {args.write} (python -m bench.screening.calibrate)"
             ),

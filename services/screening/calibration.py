@@ -40,6 +40,8 @@ SIGNALS: Final = (
     "abjad",
     "query_distinct",
     "listed_distinct",
+    "whole_rare",
+    "short_shared",
 )
 """The calibrated signals, each 0..1:
 - `offset`: 1 for every match: what the fit adds to every name score (the alignment's own scale is
@@ -52,8 +54,10 @@ SIGNALS: Final = (
 - `list_common`: how common on the lists that word is (0 for a word one listed name holds, 1 for
   the lists' commonest);
 - `slip`: how far the least similar aligned pair is from equal (0 for the same spelling);
-- `common_slip`: `slip` times the larger of the two commonnesses: one letter off a common name is
-  often another name;
+- `common_slip`: `slip` times how common the words of the least similar pair are, the party's or
+  the listed one's, whichever is commoner, in the world or on the lists: one letter off a common
+  name is often another name ("Jingjing" for "Mingjing", "Sajad" for "Samad": the party's word is a
+  name of its own however rare the listed one is);
 - `country_agrees` / `country_differs`: the party's country is / is not one the entry is tied to;
 - `type_conflict`: the party's name says organisation (a legal form, "Group", "Bank") against a
   listed individual, or person (a title) against a listed entity;
@@ -67,7 +71,16 @@ SIGNALS: Final = (
   1 - `list_common`: 1 for a word no listed name holds or one name holds, 0 for the lists'
   commonest; 0 when every informative word is matched). The unexplained shares weigh how much is
   left over; these say what: an added "Trading" or "Hossein" says little, an added "Wuhan" or
-  "Raycus" that the party is another company sharing one listed word."""
+  "Raycus" that the party is another company sharing one listed word;
+- `whole_rare`: the party's name holds every word of the listed one (nothing of it unexplained) and
+  the most telling word they share is rare, in the world and on the lists (1 - the larger of
+  `world_common` and `list_common`; 0 when anything listed is left out): "LLC RUSCHEMTRADE
+  Petrovich" holds all of "LLC RUSCHEMTRADE", whose word no other party writes, and a word written
+  beside a whole, rare listed name (a patronymic, a city, "Microelectronics") says less than one
+  beside a part of it;
+- `short_shared`: the informative words the names share hold four letters or fewer together (an
+  acronym, "TCM", "PCF", "KAS") and the party's name holds more than they do: countless companies
+  write the same three or four letters beside "Group" or "Bank"."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,10 @@ class MatchFacts:
     unmatched_listed: Sequence[str] = ()
 
 
+SHORT_SHARED: Final = 4
+"""Letters the shared informative words hold together up to which they are read as an acronym."""
+
+
 def informative(word: str, generic: Callable[[str], bool]) -> bool:
     return len(word) >= 3 and not generic(word)
 
@@ -170,7 +187,15 @@ def signals(
         world_common, list_common = world(telling), listed(telling)
     else:
         world_common = list_common = 1.0  # only short or generic words in common
-    slip = 1.0 - min((similarity for _, _, similarity in facts.pairs), default=1.0)
+    slipped = min(facts.pairs, key=lambda pair: pair[2], default=None)
+    slip = 1.0 - slipped[2] if slipped is not None else 0.0
+    # Both sides of the slipped pair: a party's "Jingjing" is a common name of its own, whatever
+    # the listed "Mingjing" is.
+    slipped_common = (
+        max((max(world(word), listed(word)) for text in slipped[:2] for word in text.split()), default=0.0)
+        if slipped is not None and slip > 0
+        else 0.0
+    )
 
     def distinct(words: Sequence[str]) -> float:
         return max((1.0 - listed(word) for word in words if informative(word, generic)), default=0.0)
@@ -183,7 +208,7 @@ def signals(
         "world_common": world_common,
         "list_common": list_common,
         "slip": slip,
-        "common_slip": slip * max(world_common, list_common),
+        "common_slip": slip * slipped_common,
         "country_agrees": 1.0 if facts.country_agreement is True else 0.0,
         "country_differs": 1.0 if facts.country_agreement is False else 0.0,
         "type_conflict": 1.0 if facts.type_conflict else 0.0,
@@ -191,6 +216,12 @@ def signals(
         "abjad": facts.abjad,
         "query_distinct": distinct(facts.unmatched_query),
         "listed_distinct": distinct(facts.unmatched_listed),
+        "whole_rare": 1.0 - max(world_common, list_common)
+        if shared and not facts.unmatched_listed and facts.listed_unexplained == 0
+        else 0.0,
+        "short_shared": 1.0
+        if shared and sum(map(len, shared)) <= SHORT_SHARED and facts.query_unexplained > 0
+        else 0.0,
     }
 
 

@@ -25,6 +25,7 @@ from typing import Final, TypeVar
 
 from rapidfuzz.distance import OSA
 
+from services.screening.calibration import world_ranks
 from services.screening.scripts import ABJAD_MARK as ABJAD_MARK
 from services.screening.scripts import GREEK_MARK as GREEK_MARK
 from services.screening.scripts import HAN_MARK as HAN_MARK
@@ -350,6 +351,30 @@ def _is_form_word(token: str) -> bool:
     return bool(_form_words(token))
 
 
+_SLIPPED_ABBREVIATIONS: Final[dict[str, frozenset[str]]] = {}
+_ABBREVIATION_LENGTHS: Final = (min(map(len, _ABBREVIATIONS)), max(map(len, _ABBREVIATIONS)))
+
+
+def _slipped_abbreviation(token: str) -> frozenset[str]:
+    """The abbreviation (`_ABBREVIATIONS`) that the word ending a name may be with one slip of any
+    kind ("ROCHEM SERVICE GSBH", "VEB LEASING OJS", "WE FREIGHT FZCH"), when no name in the world
+    table is spelled so: "BABA" is a name (Ali Baba), "GSBH" no one's. Only at the end, where a form
+    stands; inside a name one edit reads too many words as forms."""
+    known = _SLIPPED_ABBREVIATIONS.get(token)
+    if known is not None:
+        return known
+    slipped: frozenset[str] = frozenset()
+    if _ABBREVIATION_LENGTHS[0] - 1 <= len(token) <= _ABBREVIATION_LENGTHS[1] + 1 and token.isalpha():
+        slipped = frozenset(
+            form
+            for form in _ABBREVIATIONS
+            if abs(len(form) - len(token)) <= 1 and OSA.distance(form, token, score_cutoff=1) <= 1
+        )
+        if slipped and token in world_ranks():
+            slipped = frozenset()
+    return _remember(_SLIPPED_ABBREVIATIONS, token, slipped, _MEMO_LIMIT)
+
+
 @dataclass(frozen=True, slots=True)
 class AnalysedName:
     """A name taken apart: the tokens that identify it, the legal forms written with it, and
@@ -376,6 +401,8 @@ class AnalysedName:
 
 def _take_forms(tokens: list[str]) -> tuple[list[str], list[str]]:
     candidates = [_form_words(t) for t in tokens]
+    if len(tokens) >= 2 and not candidates[-1]:
+        candidates[-1] = _slipped_abbreviation(tokens[-1])
     if not any(candidates):
         return tokens, []
     spans: list[tuple[int, int, str]] = []

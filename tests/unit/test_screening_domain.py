@@ -65,6 +65,19 @@ def test_a_typo_in_a_legal_form_is_still_the_form() -> None:
     assert analyse_name("OSJC KUYBYSHEV REFINERY").tokens == ("kuybyshev", "refinery")
 
 
+def test_a_slip_of_any_kind_in_an_abbreviation_ending_the_name_is_still_the_form() -> None:
+    assert analyse_name("ROCHEM SERVICE GSBH") == analyse_name("ROCHEM SERVICE GMBH")
+    assert analyse_name("VEB LEASING OJS").tokens == ("veb", "leasing")
+    assert (
+        analyse_name("WE FREIGHT INVESTMENT FZCH").forms == analyse_name("WE FREIGHT INVESTMENT FZCO").forms
+    )
+    # A name the world table knows is a name ("Ali Baba" is not a slip for BVBA); inside a name, or
+    # alone, a word is the name's own.
+    assert analyse_name("Ali Baba").tokens == ("ali", "baba")
+    assert analyse_name("GSBH ROCHEM SERVICE").tokens == ("gsbh", "rochem", "service")
+    assert analyse_name("GSBH").tokens == ("gsbh",)
+
+
 def test_a_legal_form_glued_to_the_name_is_split_off() -> None:
     assert analyse_name("MERCURYLLC").tokens == ("mercury",)
     assert analyse_name("JSCNIIGRAFIT").tokens == ("niigrafit",)
@@ -291,6 +304,13 @@ def test_the_signals_of_a_match_read_the_alignment_and_the_evidence() -> None:
     assert got["one_word"] == 0.0
     assert got["slip"] == pytest.approx(0.1)
     assert got["common_slip"] == pytest.approx(0.05)
+    # The party's side of the slipped pair counts as much as the listed one's: "Jingjing" is a
+    # common name, whatever "Mingjing" is.
+    near = dataclasses.replace(facts, pairs=(("wang", "wang", 1.0), ("jingjing", "mingjing", 0.875)))
+    common = {"wang": 0.9, "jingjing": 0.6}
+    assert signals(near, lambda w: common.get(w, 0.0), lambda w: 0.0, lambda w: False)[
+        "common_slip"
+    ] == pytest.approx(0.125 * 0.6)
     assert (got["country_agrees"], got["country_differs"]) == (0.0, 1.0)
     assert (got["query_unexplained"], got["listed_unexplained"]) == (0.1, 0.2)
     assert got["abjad"] == 0.0  # a party's name in Latin letters
@@ -326,6 +346,47 @@ def test_the_distinct_signals_weigh_what_is_left_unmatched_by_its_rarity_on_the_
         signals(unlisted, lambda w: 0.0, lambda w: common.get(w, 0.0), lambda w: False)["query_distinct"]
         == 1.0
     )
+
+
+def test_whole_rare_reads_a_whole_listed_name_by_its_rarest_shared_word() -> None:
+    facts = MatchFacts(
+        0.85,
+        (("ruschemtrade", "ruschemtrade", 1.0),),
+        query_unexplained=0.37,
+        listed_unexplained=0.0,
+        country_agreement=None,
+        type_conflict=False,
+        vessel_conflict=False,
+        unmatched_query=("petrovich",),
+    )
+    world = {"petrovich": 0.6, "wang": 0.9}
+    got = signals(facts, lambda w: world.get(w, 0.0), lambda w: 0.1, lambda w: False)
+    assert got["whole_rare"] == pytest.approx(0.9)
+    # A common shared word says little; a listed word left out, that the name is not all held.
+    common = dataclasses.replace(facts, pairs=(("wang", "wang", 1.0),))
+    assert signals(common, lambda w: world.get(w, 0.0), lambda w: 0.1, lambda w: False)["whole_rare"] == (
+        pytest.approx(0.1)
+    )
+    part = dataclasses.replace(facts, listed_unexplained=0.3, unmatched_listed=("chemical",))
+    assert signals(part, lambda w: world.get(w, 0.0), lambda w: 0.1, lambda w: False)["whole_rare"] == 0.0
+
+
+def test_short_shared_reads_an_acronym_shared_beside_more_words() -> None:
+    facts = MatchFacts(
+        0.9,
+        (("tcm", "tcm", 1.0),),
+        query_unexplained=0.1,
+        listed_unexplained=0.0,
+        country_agreement=None,
+        type_conflict=False,
+        vessel_conflict=False,
+        unmatched_query=("group",),
+    )
+    assert signals(facts, lambda w: 0.0, lambda w: 0.0, lambda w: w == "group")["short_shared"] == 1.0
+    alone = dataclasses.replace(facts, query_unexplained=0.0, unmatched_query=())
+    assert signals(alone, lambda w: 0.0, lambda w: 0.0, lambda w: w == "group")["short_shared"] == 0.0
+    longer = dataclasses.replace(facts, pairs=(("tcm", "tcm", 1.0), ("mariel", "mariel", 1.0)))
+    assert signals(longer, lambda w: 0.0, lambda w: 0.0, lambda w: w == "group")["short_shared"] == 0.0
 
 
 def test_world_commonness_falls_with_the_rank() -> None:
