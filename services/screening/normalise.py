@@ -227,9 +227,30 @@ _TYPO_TOLERANT: Final = tuple(
 )
 
 
-_TYPO_TOLERANT_BY_LENGTH: Final[dict[int, list[str]]] = defaultdict(list)
-for _form in _TYPO_TOLERANT:
-    _TYPO_TOLERANT_BY_LENGTH[len(_form)].append(_form)
+def _one_slip_keys() -> dict[str, tuple[str, ...]]:
+    """Each typo-tolerant form word, and each string it gives with one letter left out, to the forms
+    that give it. A word one slip from a form (a letter changed, left out, added, or two swapped)
+    gives, with at most one letter left out, a key the form gives: the forms to compare a word with
+    are under its own keys, a few lookups instead of an edit distance to each form of its length."""
+    keys: dict[str, list[str]] = defaultdict(list)
+    for form in _TYPO_TOLERANT:
+        for key in dict.fromkeys([form, *(form[:i] + form[i + 1 :] for i in range(len(form)))]):
+            keys[key].append(form)
+    return {key: tuple(forms) for key, forms in keys.items()}
+
+
+_ONE_SLIP_KEYS: Final = _one_slip_keys()
+
+
+def _near_forms(token: str) -> list[str]:
+    """The typo-tolerant forms that may be one slip from `token` (each still to be checked), by
+    length, then alphabetically."""
+    found: set[str] = set()
+    for key in (token, *(token[:i] + token[i + 1 :] for i in range(len(token)))):
+        forms = _ONE_SLIP_KEYS.get(key)
+        if forms is not None:
+            found.update(forms)
+    return sorted(found, key=lambda form: (len(form), form))
 
 
 # Form words that no name holds as a part: split off when written onto a name ("COMPANYMORDOV",
@@ -323,6 +344,16 @@ def _form_words(token: str) -> frozenset[str]:
     return _remember(_FORM_WORDS_OF, token, _form_words_of(token), _MEMO_LIMIT) if known is None else known
 
 
+def _typed_forms(token: str) -> frozenset[str]:
+    """The typo-tolerant forms one slip from `token`. In four letters only two swapped ("OSJC"):
+    "BABA" is a name, not a slip for "BVBA"."""
+    return frozenset(
+        form
+        for form in _near_forms(token)
+        if OSA.distance(form, token, score_cutoff=1) <= 1 and (len(form) > 4 or sorted(form) == sorted(token))
+    )
+
+
 def _form_words_of(token: str) -> frozenset[str]:
     if token in _FORM_WORDS:
         return frozenset({token})
@@ -332,13 +363,7 @@ def _form_words_of(token: str) -> frozenset[str]:
         return frozenset({token[1:]}) if token[1:] in _FORM_WORDS else frozenset()
     if len(token) < 3 or not token.isalpha():
         return frozenset()
-    # In four letters only two swapped ("OSJC"): "BABA" is a name, not a slip for "BVBA".
-    typed = frozenset(
-        form
-        for length in (len(token) - 1, len(token), len(token) + 1)
-        for form in _TYPO_TOLERANT_BY_LENGTH.get(length, ())
-        if OSA.distance(form, token, score_cutoff=1) <= 1 and (len(form) > 4 or sorted(form) == sorted(token))
-    )
+    typed = _typed_forms(token)
     if typed or len(token) < SLAVIC_FORM_WORD:
         return typed
     # A Russian form word in another romanisation ("OBSCHTSCHESTWO", "OBCHTCHESTVO", "AKCZIONERNOE"

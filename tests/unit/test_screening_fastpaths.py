@@ -1,0 +1,55 @@
+"""The matcher's fast paths answer exactly as the plain computations they replace, on every word of
+the lists' names (and on the words the fast paths exist to find)."""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+
+from rapidfuzz.distance import OSA
+
+from services.screening import normalise
+from services.screening.normalise import split_words
+from tests.screening_support import loaded_screening
+
+
+@functools.cache
+def _listed_words() -> frozenset[str]:
+    """Every word of every listed name and alias, as the normaliser splits them (forms and titles
+    still in)."""
+    catalog = loaded_screening()[0]
+    return frozenset(
+        word
+        for entries in catalog.entries.values()
+        for entry in entries
+        for name in (entry.name, *entry.aliases)
+        for word in split_words(name)
+    )
+
+
+def _typed_by_every_form(token: str) -> frozenset[str]:
+    """The typo-tolerant forms one slip from `token`, by an edit distance to each form of its length
+    or one letter off (the computation `normalise._typed_forms` replaced)."""
+    by_length: dict[int, list[str]] = defaultdict(list)
+    for form in normalise._TYPO_TOLERANT:
+        by_length[len(form)].append(form)
+    return frozenset(
+        form
+        for length in (len(token) - 1, len(token), len(token) + 1)
+        for form in by_length.get(length, ())
+        if OSA.distance(form, token, score_cutoff=1) <= 1 and (len(form) > 4 or sorted(form) == sorted(token))
+    )
+
+
+def test_form_words_with_a_slip_are_found_by_their_keys_as_by_every_form() -> None:
+    # The listed words, and every slip of every typo-tolerant form: the words that have forms.
+    slipped = {slip for form in normalise._TYPO_TOLERANT for slip in normalise._slips(form)}
+    words = sorted(_listed_words() | slipped)
+    found = 0
+    for word in words:
+        expected = _typed_by_every_form(word)
+        got = normalise._typed_forms(word)
+        # The same set, built in the same order (a frozenset's iteration order follows it).
+        assert (list(got), got) == (list(expected), expected), word
+        found += bool(got)
+    assert len(words) > 50_000 and found > 10_000
