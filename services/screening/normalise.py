@@ -594,6 +594,9 @@ def _skeleton_of(token: str) -> str:
 _SLAVIC_PATTERNS: Final = tuple(
     re.compile("|".join(sorted(system, key=len, reverse=True))) for system in SLAVIC_SYSTEMS
 )
+# The letters each system's spellings begin with: a word holding none of them is left as it is by
+# that system, and its pattern (a Python call for each spelling found) is not run.
+_SLAVIC_FIRST_LETTERS: Final = tuple(frozenset(spelled[0] for spelled in system) for system in SLAVIC_SYSTEMS)
 _GERMAN_S: Final = re.compile(r"(?<=[aeiouy])s(?=[aeiouy])|^s(?=[aeiouy])")
 _SLAVIC_RESPELLINGS: Final[dict[str, tuple[str, ...]]] = {}
 
@@ -615,11 +618,12 @@ def _respelled(token: str, system: dict[str, str], pattern: re.Pattern[str]) -> 
 def _slavic_respellings_of(token: str) -> tuple[str, ...]:
     out: list[str] = []
     for number, (system, pattern) in enumerate(zip(SLAVIC_SYSTEMS, _SLAVIC_PATTERNS, strict=True)):
-        respelled = _respelled(token, system, pattern)
+        firsts = _SLAVIC_FIRST_LETTERS[number]
+        respelled = _respelled(token, system, pattern) if any(letter in firsts for letter in token) else token
         if respelled != token:
             out.append(respelled)
         if number == 0:
-            voiced = _GERMAN_S.sub("z", respelled)
+            voiced = _GERMAN_S.sub("z", respelled) if "s" in respelled else respelled
             if voiced != respelled:
                 out.append(voiced)
     return tuple(dict.fromkeys(out))

@@ -4,12 +4,14 @@ the lists' names (and on the words the fast paths exist to find)."""
 from __future__ import annotations
 
 import functools
+import re
 from collections import defaultdict
 
 from rapidfuzz.distance import OSA
 
 from services.screening import normalise
 from services.screening.normalise import split_words
+from services.screening.vocabulary import SLAVIC_SYSTEMS
 from tests.screening_support import loaded_screening
 
 
@@ -53,3 +55,32 @@ def test_form_words_with_a_slip_are_found_by_their_keys_as_by_every_form() -> No
         assert (list(got), got) == (list(expected), expected), word
         found += bool(got)
     assert len(words) > 50_000 and found > 10_000
+
+
+def _spelled(system: dict[str, str], found: re.Match[str]) -> str:
+    return system[found.group(0)]
+
+
+def _respellings_by_every_pattern(token: str) -> tuple[str, ...]:
+    """`normalise.slavic_respellings` with every system's pattern run on every word (the computation
+    the first-letter test in front of them skips)."""
+    out: list[str] = []
+    for number, (system, pattern) in enumerate(zip(SLAVIC_SYSTEMS, normalise._SLAVIC_PATTERNS, strict=True)):
+        respelled = pattern.sub(functools.partial(_spelled, system), token)
+        if respelled != token:
+            out.append(respelled)
+        if number == 0:
+            voiced = normalise._GERMAN_S.sub("z", respelled)
+            if voiced != respelled:
+                out.append(voiced)
+    return tuple(dict.fromkeys(out))
+
+
+def test_romanisations_are_read_back_as_by_running_every_system() -> None:
+    words = sorted(_listed_words())
+    respelled = 0
+    for word in words:
+        expected = _respellings_by_every_pattern(word)
+        assert normalise._slavic_respellings_of(word) == expected, word
+        respelled += bool(expected)
+    assert respelled > 10_000
