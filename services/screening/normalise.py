@@ -25,6 +25,7 @@ from typing import Final, TypeVar
 
 from rapidfuzz.distance import OSA
 
+from services.screening.edits import RewriteFilter
 from services.screening.scripts import ABJAD_MARK as ABJAD_MARK
 from services.screening.scripts import GREEK_MARK as GREEK_MARK
 from services.screening.scripts import HAN_MARK as HAN_MARK
@@ -364,7 +365,7 @@ def _form_words_of(token: str) -> frozenset[str]:
     if len(token) < 3 or not token.isalpha():
         return frozenset()
     typed = _typed_forms(token)
-    if typed or len(token) < SLAVIC_FORM_WORD:
+    if typed or len(token) < SLAVIC_FORM_WORD or not _SLAVIC_FORM_FILTER.may_reach(token):
         return typed
     # A Russian form word in another romanisation ("OBSCHTSCHESTWO", "OBCHTCHESTVO", "AKCZIONERNOE"
     # for obshchestvo, aktsionernoe): read back by the systems' letters, as the name's words are.
@@ -599,6 +600,13 @@ _SLAVIC_PATTERNS: Final = tuple(
 _SLAVIC_FIRST_LETTERS: Final = tuple(frozenset(spelled[0] for spelled in system) for system in SLAVIC_SYSTEMS)
 _GERMAN_S: Final = re.compile(r"(?<=[aeiouy])s(?=[aeiouy])|^s(?=[aeiouy])")
 _SLAVIC_RESPELLINGS: Final[dict[str, tuple[str, ...]]] = {}
+# The words the systems' respellings (the German voiced s among them) may read back as a form word
+# or as one a slip from a typo-tolerant one: the others, most words, are not respelled for forms.
+_SLAVIC_FORM_FILTER: Final = RewriteFilter(
+    [(spelled, written) for system in SLAVIC_SYSTEMS for spelled, written in system.items()] + [("s", "z")],
+    sorted(_FORM_WORDS),
+    list(_TYPO_TOLERANT),
+)
 
 
 def slavic_respellings(token: str) -> tuple[str, ...]:
