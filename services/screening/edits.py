@@ -6,6 +6,7 @@ Pure functions, no I/O.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import TypeVar
 
 _T = TypeVar("_T")
@@ -59,8 +60,8 @@ class RewriteFilter:
     same order) come out in order, other letters perhaps between them. A word that becomes a target
     has the target's fixed letters and, in order, kept letters the target holds; one that becomes a
     word one slip from a near target has fixed letters one slip from the target's and, with at most
-    one left out, kept letters the target holds in order. The keys below are every pair of fixed
-    letters and held kept letters a target allows: a word's pairs are looked up, a few set lookups."""
+    one left out, kept letters the target holds in order. The targets' fixed letters are keys to the
+    kept letters they hold in order: a word's are looked up, a few dict and set lookups."""
 
     def __init__(self, rules: list[tuple[str, str]], targets: list[str], near_targets: list[str]) -> None:
         self.touched = frozenset("".join(spelled + written for spelled, written in rules))
@@ -80,21 +81,30 @@ class RewriteFilter:
                     taken |= set(kept)
                     moved = True
         self.taken = frozenset(taken)
-        self.exact_keys = frozenset(
-            f"{_without(target, self.touched)}/{held}"
-            for target in targets
-            for held in _subsequences(_without(target, self.taken))
-        )
-        self.near_keys = frozenset(
-            f"{fixed}/{held}"
-            for target in near_targets
-            for fixed in _one_short(_without(target, self.touched))
-            for held in _subsequences(_without(target, self.taken))
-        )
+        self._drop_touched = str.maketrans(dict.fromkeys("".join(sorted(self.touched))))
+        self._drop_taken = str.maketrans(dict.fromkeys("".join(sorted(self.taken))))
+        # A target's fixed letters -> the kept letters it holds in order (every target's with those
+        # fixed letters); for the near targets, under their fixed letters with one left out too.
+        exact: dict[str, set[str]] = defaultdict(set)
+        for target in targets:
+            exact[_without(target, self.touched)] |= _subsequences(_without(target, self.taken))
+        near: dict[str, set[str]] = defaultdict(set)
+        for target in near_targets:
+            held = _subsequences(_without(target, self.taken))
+            for fixed in _one_short(_without(target, self.touched)):
+                near[fixed] |= held
+        self.exact = {fixed: frozenset(held) for fixed, held in exact.items()}
+        self.near = {fixed: frozenset(held) for fixed, held in near.items()}
 
     def may_reach(self, word: str) -> bool:
-        fixed, kept = _without(word, self.touched), _without(word, self.taken)
-        if f"{fixed}/{kept}" in self.exact_keys:
+        fixed, kept = word.translate(self._drop_touched), word.translate(self._drop_taken)
+        held = self.exact.get(fixed)
+        if held is not None and kept in held:
             return True
-        kept_short = _one_short(kept)
-        return any(f"{one}/{held}" in self.near_keys for one in _one_short(fixed) for held in kept_short)
+        for i in range(len(fixed) + 1):
+            held = self.near.get(fixed[:i] + fixed[i + 1 :] if i < len(fixed) else fixed)
+            if held is not None and (
+                kept in held or any(kept[:j] + kept[j + 1 :] in held for j in range(len(kept)))
+            ):
+                return True
+        return False
