@@ -1,7 +1,7 @@
 """Compile the screening matcher with mypyc: `python -m deploy.native ensure | build | status | clean`.
 
 The matcher and the screening rules (the modules `services.screening.COMPILED_MODULES` names:
-scripts, normalise, scoring, edits, index and domain; no I/O) are compiled in place to C extensions beside their sources, with one shared library for them
+scripts, normalise, scoring, edits, index, calibration and domain) are compiled in place to C extensions beside their sources, with one shared library for them
 all, and `services/screening/native.json` records the SHA-256 of each source they were built from.
 Python imports a compiled module ahead of its source; `services/screening/__init__.py` allows it only
 while every recorded digest matches the source beside it, so an edited source is never shadowed by

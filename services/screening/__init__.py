@@ -1,10 +1,11 @@
 """Screening service: every party of an order against the restricted-party and sanctions lists.
 
-The matcher and the screening rules (`normalise`, `scoring`, `index`, `domain`: no I/O) may be
+The matcher and the screening rules (`COMPILED_MODULES`: `scripts`, `normalise`, `scoring`, `edits`,
+`index`, `calibration`, `domain`; no I/O but `calibration`'s one read of its name-rank table) may be
 compiled with mypyc (`make native`, see deploy/native.py): the same source, the same answers, about
 a third faster. A compiled module is used only when it was built from the source beside it:
 `native.json` records each source's SHA-256 at build time. Otherwise, or with EXPORTWATCH_NATIVE=0, the sources are
-imported, all four together, and `MATCHER_BUILD` says which ran and why (the service logs it at
+imported, all of them together, and `MATCHER_BUILD` says which ran and why (the service logs it at
 start and `GET /lists` reports it).
 """
 
@@ -22,7 +23,7 @@ from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
-COMPILED_MODULES = ("scripts", "normalise", "scoring", "edits", "index", "domain")
+COMPILED_MODULES = ("scripts", "normalise", "scoring", "edits", "index", "calibration", "domain")
 MANIFEST_NAME = "native.json"
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import services.screening
+
 SIGNALS: Final = (
     "offset",
     "query_unexplained",
@@ -234,7 +236,9 @@ def list_commonness(idf: float | None) -> float:
 
 
 _RANKS: dict[str, int] = {}
-RANKS_FILE: Final = Path(__file__).resolve().parent / "name_ranks.txt"
+# Beside the package's (never compiled) __init__: a module compiled with mypyc does not see its own
+# source's path in `__file__`.
+RANKS_FILE: Final = Path(str(services.screening.__file__)).resolve().parent / "name_ranks.txt"
 
 
 def world_ranks(path: Path = RANKS_FILE) -> dict[str, int]:

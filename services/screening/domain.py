@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, get_args
 
 from services.screening.calibration import (
@@ -205,32 +204,30 @@ class Screener:
     matcher: Matcher
     policy: ScreeningPolicy
     lists: tuple[ListInfo, ...]
+    # Plain attributes, not cached properties: a cached property is read through Python code on
+    # every access, thousands of times a second here. How common each word is in the world and on
+    # the lists is remembered per word.
+    _list_info: dict[tuple[str, str], ListInfo] = field(init=False, repr=False, compare=False)
+    _world_common: dict[str, float] = field(init=False, repr=False, compare=False, default_factory=dict)
+    _list_common: dict[str, float] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         for info in self.lists:
             self.policy.effect(info.list_id)  # refuse at startup a list the policy has no effect for
-
-    @cached_property
-    def _list_info(self) -> dict[tuple[str, str], ListInfo]:
-        return {(info.source_id, info.list_id): info for info in self.lists}
-
-    @cached_property
-    def _commonness(self) -> tuple[dict[str, float], dict[str, float]]:
-        """How common each word is in the world and on the lists, remembered per word."""
-        return {}, {}
+        object.__setattr__(self, "_list_info", {(info.source_id, info.list_id): info for info in self.lists})
 
     def _world(self, word: str) -> float:
-        known = self._commonness[0].get(word)
+        known = self._world_common.get(word)
         if known is None:
-            known = self._commonness[0][word] = world_commonness(word, world_ranks())
+            known = self._world_common[word] = world_commonness(word, world_ranks())
         return known
 
     def _listed(self, word: str) -> float:
-        known = self._commonness[1].get(word)
+        known = self._list_common.get(word)
         if known is None:
             weights: Mapping[str, float] = getattr(self.matcher, "weights", {})
             idf = weights.get(word)
-            known = self._commonness[1][word] = list_commonness(
+            known = self._list_common[word] = list_commonness(
                 idf if idf is not None else weights.get(ABJAD_MARK + word)
             )
         return known

@@ -26,6 +26,7 @@ from typing import Final, TypeVar
 from rapidfuzz.distance import OSA
 
 from services.screening.calibration import world_ranks
+from services.screening.edits import RewriteFilter
 from services.screening.scripts import ABJAD_MARK as ABJAD_MARK
 from services.screening.scripts import GREEK_MARK as GREEK_MARK
 from services.screening.scripts import HAN_MARK as HAN_MARK
@@ -228,9 +229,30 @@ _TYPO_TOLERANT: Final = tuple(
 )
 
 
-_TYPO_TOLERANT_BY_LENGTH: Final[dict[int, list[str]]] = defaultdict(list)
-for _form in _TYPO_TOLERANT:
-    _TYPO_TOLERANT_BY_LENGTH[len(_form)].append(_form)
+def _one_slip_keys() -> dict[str, tuple[str, ...]]:
+    """Each typo-tolerant form word, and each string it gives with one letter left out, to the forms
+    that give it. A word one slip from a form (a letter changed, left out, added, or two swapped)
+    gives, with at most one letter left out, a key the form gives: the forms to compare a word with
+    are under its own keys, a few lookups instead of an edit distance to each form of its length."""
+    keys: dict[str, list[str]] = defaultdict(list)
+    for form in _TYPO_TOLERANT:
+        for key in dict.fromkeys([form, *(form[:i] + form[i + 1 :] for i in range(len(form)))]):
+            keys[key].append(form)
+    return {key: tuple(forms) for key, forms in keys.items()}
+
+
+_ONE_SLIP_KEYS: Final = _one_slip_keys()
+
+
+def _near_forms(token: str) -> list[str]:
+    """The typo-tolerant forms that may be one slip from `token` (each still to be checked), by
+    length, then alphabetically."""
+    found: set[str] = set()
+    for key in (token, *(token[:i] + token[i + 1 :] for i in range(len(token)))):
+        forms = _ONE_SLIP_KEYS.get(key)
+        if forms is not None:
+            found.update(forms)
+    return sorted(found, key=lambda form: (len(form), form))
 
 
 # Form words that no name holds as a part: split off when written onto a name ("COMPANYMORDOV",
@@ -324,6 +346,16 @@ def _form_words(token: str) -> frozenset[str]:
     return _remember(_FORM_WORDS_OF, token, _form_words_of(token), _MEMO_LIMIT) if known is None else known
 
 
+def _typed_forms(token: str) -> frozenset[str]:
+    """The typo-tolerant forms one slip from `token`. In four letters only two swapped ("OSJC"):
+    "BABA" is a name, not a slip for "BVBA"."""
+    return frozenset(
+        form
+        for form in _near_forms(token)
+        if OSA.distance(form, token, score_cutoff=1) <= 1 and (len(form) > 4 or sorted(form) == sorted(token))
+    )
+
+
 def _form_words_of(token: str) -> frozenset[str]:
     if token in _FORM_WORDS:
         return frozenset({token})
@@ -333,14 +365,8 @@ def _form_words_of(token: str) -> frozenset[str]:
         return frozenset({token[1:]}) if token[1:] in _FORM_WORDS else frozenset()
     if len(token) < 3 or not token.isalpha():
         return frozenset()
-    # In four letters only two swapped ("OSJC"): "BABA" is a name, not a slip for "BVBA".
-    typed = frozenset(
-        form
-        for length in (len(token) - 1, len(token), len(token) + 1)
-        for form in _TYPO_TOLERANT_BY_LENGTH.get(length, ())
-        if OSA.distance(form, token, score_cutoff=1) <= 1 and (len(form) > 4 or sorted(form) == sorted(token))
-    )
-    if typed or len(token) < SLAVIC_FORM_WORD:
+    typed = _typed_forms(token)
+    if typed or len(token) < SLAVIC_FORM_WORD or not _SLAVIC_FORM_FILTER.may_reach(token):
         return typed
     # A Russian form word in another romanisation ("OBSCHTSCHESTWO", "OBCHTCHESTVO", "AKCZIONERNOE"
     # for obshchestvo, aktsionernoe): read back by the systems' letters, as the name's words are.
@@ -596,8 +622,18 @@ def _skeleton_of(token: str) -> str:
 _SLAVIC_PATTERNS: Final = tuple(
     re.compile("|".join(sorted(system, key=len, reverse=True))) for system in SLAVIC_SYSTEMS
 )
+# The letters each system's spellings begin with: a word holding none of them is left as it is by
+# that system, and its pattern (a Python call for each spelling found) is not run.
+_SLAVIC_FIRST_LETTERS: Final = tuple(frozenset(spelled[0] for spelled in system) for system in SLAVIC_SYSTEMS)
 _GERMAN_S: Final = re.compile(r"(?<=[aeiouy])s(?=[aeiouy])|^s(?=[aeiouy])")
 _SLAVIC_RESPELLINGS: Final[dict[str, tuple[str, ...]]] = {}
+# The words the systems' respellings (the German voiced s among them) may read back as a form word
+# or as one a slip from a typo-tolerant one: the others, most words, are not respelled for forms.
+_SLAVIC_FORM_FILTER: Final = RewriteFilter(
+    [(spelled, written) for system in SLAVIC_SYSTEMS for spelled, written in system.items()] + [("s", "z")],
+    sorted(_FORM_WORDS),
+    list(_TYPO_TOLERANT),
+)
 
 
 def slavic_respellings(token: str) -> tuple[str, ...]:
@@ -617,11 +653,12 @@ def _respelled(token: str, system: dict[str, str], pattern: re.Pattern[str]) -> 
 def _slavic_respellings_of(token: str) -> tuple[str, ...]:
     out: list[str] = []
     for number, (system, pattern) in enumerate(zip(SLAVIC_SYSTEMS, _SLAVIC_PATTERNS, strict=True)):
-        respelled = _respelled(token, system, pattern)
+        firsts = _SLAVIC_FIRST_LETTERS[number]
+        respelled = _respelled(token, system, pattern) if any(letter in firsts for letter in token) else token
         if respelled != token:
             out.append(respelled)
         if number == 0:
-            voiced = _GERMAN_S.sub("z", respelled)
+            voiced = _GERMAN_S.sub("z", respelled) if "s" in respelled else respelled
             if voiced != respelled:
                 out.append(voiced)
     return tuple(dict.fromkeys(out))
