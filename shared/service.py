@@ -43,10 +43,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from shared import metrics, tracing
 from shared.auth import PUBLIC_PATHS, BearerAuth, declare_roles, default_role
+from shared.following import FollowingRunner
 from shared.hygiene import BodyLimit, ErrorBoundary, RequestTimeout, SecurityHeaders
 from shared.kafka import (
     ConsumerRunner,
-    FollowingRunner,
     Handler,
     Outgoing,
     Publish,
