@@ -19,7 +19,7 @@ from shared.codec import decode_json
 from shared.events import TOPIC_CLASSIFIED, TOPIC_DEADLETTER, TOPIC_SCREENED, TOPIC_SUBMITTED, SubmittedOrder
 from shared.kafka import ConsumerRunner, Incoming, Outgoing, make_producer
 from shared.service import KafkaStage
-from shared.settings import load_settings
+from shared.settings import Settings, load_settings
 from tests.integration.kafka_helpers import (
     committed_offsets,
     create_prefixed_topics,
@@ -115,17 +115,25 @@ async def test_bad_messages_are_dead_lettered_and_the_loop_goes_on(kafka_bootstr
     assert sum(committed.values()) == 5
 
 
+async def _one_order_waiting(
+    kafka_bootstrap: str, service: str, order_id: str
+) -> tuple[Settings, dict[str, object]]:
+    """Topics of one partition under a fresh prefix, and one order published on the input topic."""
+    prefix = unique_prefix()
+    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
+    settings = load_settings(service, kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
+    the_order = order(order_id)
+    await publish(
+        kafka_bootstrap, settings.topic(TOPIC_SUBMITTED), [(order_id, json.dumps(the_order).encode())]
+    )
+    return settings, the_order
+
+
 async def test_redelivery_after_a_crash_before_commit_reproduces_the_same_output(
     kafka_bootstrap: str,
 ) -> None:
     """At-least-once: if the process dies before committing, the next one redoes the work."""
-    prefix = unique_prefix()
-    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
-    settings = load_settings("redelivery-test", kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
-    the_order = order("SO-REDELIVER")
-    await publish(
-        kafka_bootstrap, settings.topic(TOPIC_SUBMITTED), [("SO-REDELIVER", json.dumps(the_order).encode())]
-    )
+    settings, the_order = await _one_order_waiting(kafka_bootstrap, "redelivery-test", "SO-REDELIVER")
 
     class CrashAfterPublish(EchoHandler):
         async def __call__(self, message: Incoming) -> Sequence[Outgoing]:
@@ -163,13 +171,7 @@ async def test_a_stage_stuck_on_stop_is_cancelled_and_its_message_read_again(
     import shared.service
 
     monkeypatch.setattr(shared.service, "STAGE_STOP_S", 1.0)
-    prefix = unique_prefix()
-    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
-    settings = load_settings("stuck-test", kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
-    the_order = order("SO-STUCK")
-    await publish(
-        kafka_bootstrap, settings.topic(TOPIC_SUBMITTED), [("SO-STUCK", json.dumps(the_order).encode())]
-    )
+    settings, the_order = await _one_order_waiting(kafka_bootstrap, "stuck-test", "SO-STUCK")
 
     class Stuck(EchoHandler):
         async def __call__(self, message: Incoming) -> Sequence[Outgoing]:
@@ -209,13 +211,7 @@ async def test_a_stage_whose_last_delivery_never_lands_still_stops(
 
     monkeypatch.setattr(shared.service, "STAGE_STOP_S", 1.0)
     monkeypatch.setattr(shared.kafka, "LAND_ON_STOP_S", 1.0)
-    prefix = unique_prefix()
-    await create_prefixed_topics(kafka_bootstrap, prefix, partitions=1)
-    settings = load_settings("unlanded-test", kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=prefix)
-    the_order = order("SO-UNLANDED")
-    await publish(
-        kafka_bootstrap, settings.topic(TOPIC_SUBMITTED), [("SO-UNLANDED", json.dumps(the_order).encode())]
-    )
+    settings, _ = await _one_order_waiting(kafka_bootstrap, "unlanded-test", "SO-UNLANDED")
     committing = asyncio.Event()
 
     async def never_answers(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
