@@ -432,18 +432,12 @@ def build_app(
                 yield
             finally:
                 report = _report_slow_shutdown(spec.name)
-                await asyncio.gather(*(stage.stop() for stage in stages.values()))
-                stages.clear()
-                if spec.before_stop is not None:
-                    try:
-                        await spec.before_stop(runtime)
-                    except Exception:  # shutting down must go on
-                        log.exception("%s: the work before stopping failed", spec.name)
-                if bus is not None:
-                    await bus.stop()
-                app.state.runtime = None
-                report.cancel()
-                faulthandler.cancel_dump_traceback_later()
+                try:
+                    await _shut_down(spec, runtime, stages, bus)
+                finally:
+                    app.state.runtime = None
+                    report.cancel()
+                    faulthandler.cancel_dump_traceback_later()
 
     def readiness() -> tuple[bool, Detail]:
         runtime = app.state.runtime
@@ -479,6 +473,21 @@ def build_app(
     add_ops_routes(app, spec.name, readiness)
     _document_bearer(app)
     return app
+
+
+async def _shut_down(
+    spec: ServiceSpec[R], runtime: R, stages: dict[str, KafkaStage], bus: Bus | None
+) -> None:
+    """The stages stopped together, the service's work before stopping, then its producer."""
+    await asyncio.gather(*(stage.stop() for stage in stages.values()))
+    stages.clear()
+    if spec.before_stop is not None:
+        try:
+            await spec.before_stop(runtime)
+        except Exception:  # shutting down must go on
+            log.exception("%s: the work before stopping failed", spec.name)
+    if bus is not None:
+        await bus.stop()
 
 
 def _report_slow_shutdown(service: str) -> asyncio.TimerHandle:
