@@ -10,6 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -129,6 +130,20 @@ async def _one_order_waiting(
     return settings, the_order
 
 
+async def _redone_by_a_new_stage(
+    kafka_bootstrap: str, settings: Settings, service: str
+) -> tuple[EchoHandler, list[dict[str, Any]]]:
+    """A new stage in the same group (the next owner) started until one output is read."""
+    handler = EchoHandler(settings.topic(TOPIC_CLASSIFIED))
+    stage = KafkaStage(settings=settings, service=service, topics=[TOPIC_SUBMITTED], handler=handler)
+    await stage.start()
+    try:
+        outputs = await read_topic(kafka_bootstrap, settings.topic(TOPIC_CLASSIFIED), expect=1)
+    finally:
+        await stage.stop()
+    return handler, outputs
+
+
 async def test_redelivery_after_a_crash_before_commit_reproduces_the_same_output(
     kafka_bootstrap: str,
 ) -> None:
@@ -152,13 +167,7 @@ async def test_redelivery_after_a_crash_before_commit_reproduces_the_same_output
     committed = await committed_offsets(kafka_bootstrap, "redelivery-test", settings.topic(TOPIC_SUBMITTED))
     assert committed == {}
 
-    second = EchoHandler(settings.topic(TOPIC_CLASSIFIED))
-    stage = KafkaStage(settings=settings, service="redelivery-test", topics=[TOPIC_SUBMITTED], handler=second)
-    await stage.start()
-    try:
-        outputs = await read_topic(kafka_bootstrap, settings.topic(TOPIC_CLASSIFIED), expect=1)
-    finally:
-        await stage.stop()
+    second, outputs = await _redone_by_a_new_stage(kafka_bootstrap, settings, "redelivery-test")
     assert [o["event_id"] for o in outputs] == [the_order["event_id"]]
     assert second.calls == 1
 
@@ -191,13 +200,7 @@ async def test_a_stage_stuck_on_stop_is_cancelled_and_its_message_read_again(
     assert "did not stop within 1s; cancelled it" in caplog.text
     assert await committed_offsets(kafka_bootstrap, "stuck-test", settings.topic(TOPIC_SUBMITTED)) == {}
 
-    second = EchoHandler(settings.topic(TOPIC_CLASSIFIED))
-    stage = KafkaStage(settings=settings, service="stuck-test", topics=[TOPIC_SUBMITTED], handler=second)
-    await stage.start()
-    try:
-        outputs = await read_topic(kafka_bootstrap, settings.topic(TOPIC_CLASSIFIED), expect=1)
-    finally:
-        await stage.stop()
+    _, outputs = await _redone_by_a_new_stage(kafka_bootstrap, settings, "stuck-test")
     assert [o["event_id"] for o in outputs] == [the_order["event_id"]]
 
 
